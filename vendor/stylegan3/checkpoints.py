@@ -1,0 +1,260 @@
+"""Load a generator from a `.pkl`, an http(s) URL, a `.safetensors` file of ours, or `builtin:<name>`.
+
+Networks are always rebuilt from our classes plus the stored constructor kwargs and tensors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from .pickle_safe import CheckpointError, PersistentRecord, safe_load_pickle
+
+FAMILIES = ("stylegan2", "stylegan3")
+_POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+
+
+def _plain(obj: Any) -> Any:
+    """EasyDicts/OrderedDicts/numpy scalars -> plain JSON-able Python values."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
+        return obj.item()
+    return obj
+
+
+def build_generator(family: str, init_kwargs: dict, device: Optional[torch.device | str] = None) -> nn.Module:
+    """Construct our generator of `family` from official constructor kwargs (weights random or
+    unset on the meta device); the kwargs and family are kept on the module for saving."""
+    from . import sg2, sg3
+
+    cls = {"stylegan2": sg2.Generator, "stylegan3": sg3.Generator}.get(family)
+    if cls is None:
+        raise CheckpointError(f"unknown network family {family!r}; expected one of {', '.join(FAMILIES)}")
+    kwargs = _plain(init_kwargs)
+    with torch.device(device) if device is not None else _nullcontext():
+        G = cls(**kwargs)
+    G.family, G.init_kwargs = family, kwargs
+    return G.eval().requires_grad_(False)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _family_of(record: PersistentRecord) -> str:
+    modules = record.state.get("_modules", {})
+    synth = modules.get("synthesis")
+    if not isinstance(synth, PersistentRecord):
+        raise CheckpointError("no synthesis network")
+    names = set(synth.state.get("_modules", {}))
+    if "input" in names:
+        return "stylegan3"
+    if "b4" in names:
+        return "stylegan2"
+    raise CheckpointError(f"unknown architecture (synthesis modules: {', '.join(sorted(names)[:5])})")
+
+
+def _flat_state(record: PersistentRecord, prefix: str = "") -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    st = record.state
+    skip = set(st.get("_non_persistent_buffers_set", ()))
+    for group in ("_parameters", "_buffers"):
+        for k, v in (st.get(group) or {}).items():
+            if v is None or k in skip:
+                continue
+            if not isinstance(v, torch.Tensor):
+                raise CheckpointError(f"{prefix}{k} is not a tensor")
+            out[prefix + k] = v.detach()
+    for k, sub in (st.get("_modules") or {}).items():
+        if isinstance(sub, PersistentRecord):
+            out.update(_flat_state(sub, f"{prefix}{k}."))
+        elif isinstance(sub, nn.Module):
+            raise CheckpointError(f"unexpected module object at {prefix}{k}")
+    return out
+
+
+def _load_weights(G: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
+    own = G.state_dict(keep_vars=True)
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or bad:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        if extra:
+            parts.append(f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}")
+        if bad:
+            k = bad[0]
+            parts.append(f"shape of {k} is {list(state[k].shape)}, expected {list(own[k].shape)}")
+        raise CheckpointError(f"{name}: weights do not fit the network described by its kwargs: {'; '.join(parts)}")
+    G.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()},
+                      assign=True)
+
+
+def generator_from_record(record: PersistentRecord, name: str) -> nn.Module:
+    if record.class_name != "Generator":
+        raise CheckpointError(f"{name}: expected a Generator, found {record.class_name}")
+    family = _family_of(record)
+    args = list(record.state.get("_init_args") or ())
+    kwargs = dict(record.state.get("_init_kwargs") or {})
+    kwargs.update(zip(_POSITIONAL, args))
+    try:
+        G = build_generator(family, kwargs, device="meta")
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{name}: unsupported {family} configuration ({type(e).__name__}: {e})") from None
+    _load_weights(G, _flat_state(record), name)
+    return G
+
+
+def load_pickle(path: str | os.PathLike) -> nn.Module:
+    """G_ema of an official training snapshot or network pickle, without running its code."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = safe_load_pickle(f, str(path))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    if isinstance(data, dict):
+        record = next((data[k] for k in ("G_ema", "G") if isinstance(data.get(k), PersistentRecord)), None)
+    else:
+        record = data if isinstance(data, PersistentRecord) else None
+    if record is None:
+        raise CheckpointError(f"{path}: no generator (G_ema) in this pickle")
+    return generator_from_record(record, str(path))
+
+
+# ----------------------------------------------------------------------------------------------
+# safetensors (our own format: weights + family + kwargs as metadata)
+
+def save_safetensors(G: nn.Module, path: str | os.PathLike) -> None:
+    from safetensors.torch import save_file
+
+    meta = {"format": "livegan-generator/1", "family": G.family, "init_kwargs": json.dumps(G.init_kwargs)}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in G.state_dict().items()}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_safetensors(path: str | os.PathLike) -> nn.Module:
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != "livegan-generator/1":
+                raise CheckpointError(f"{path}: not a livegan generator file (no livegan metadata)")
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        kwargs = json.loads(meta["init_kwargs"])
+        family = meta["family"]
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({type(e).__name__}: {e})") from None
+    G = build_generator(family, kwargs, device="meta")
+    _load_weights(G, state, str(path))
+    return G
+
+
+# ----------------------------------------------------------------------------------------------
+# URLs: downloaded once into the cache, atomically
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LIVEGAN_CACHE", Path.home() / ".cache" / "livegan"))
+
+
+def fetch_url(url: str, progress: bool = True, timeout: float = 30.0) -> Path:
+    """Download `url` into the cache (once). A partial download never lands under the final name."""
+    import urllib.request
+
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "network.pkl"
+    dest = cache_dir() / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name}"
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            bar = _progress(total, name) if progress else None
+            got = 0
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+                got += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
+            if total is not None and got != total:
+                raise CheckpointError(f"{url}: download interrupted ({got} of {total} bytes)")
+        os.replace(tmp, dest)
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{url}: download failed ({type(e).__name__}: {e})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def _progress(total: Optional[int], name: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {name}", leave=False)
+
+
+# ----------------------------------------------------------------------------------------------
+
+def load_network(source: str | os.PathLike, device: Optional[torch.device | str] = None,
+                 precision: str = "auto") -> nn.Module:
+    """The generator named by `source` (path, URL, or builtin:<name>), on `device`, in eval mode.
+
+    precision: 'auto' (fp16 where the checkpoint says, CUDA only), 'fp32', 'fp16' or 'bf16'.
+    """
+    from . import builtin
+
+    s = os.fspath(source)
+    if s.startswith("builtin:"):
+        G = builtin.build(s[len("builtin:"):])
+        G.source = s
+    else:
+        if s.startswith(("http://", "https://")):
+            path = fetch_url(s)
+        else:
+            path = Path(s).expanduser()
+            if not path.exists():
+                raise CheckpointError(f"{path}: no such network file")
+        G = load_safetensors(path) if path.suffix == ".safetensors" else load_pickle(path)
+        G.source = s
+    G = G.to(device) if device is not None else G
+    set_precision(G, precision)
+    return G
+
+
+def set_precision(G: nn.Module, precision: str) -> None:
+    from .precision import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    for m in G.modules():
+        if hasattr(m, "precision"):
+            m.precision = precision

@@ -1,0 +1,120 @@
+"""Restricted unpickling of official StyleGAN network pickles.
+
+Official pickles store each network module as `torch_utils.persistence._reconstruct_persistent_obj`
+called on a record holding the module's Python *source* and its `__dict__`.  Loading them with
+`pickle` would import and run that source.  Here the unpickler admits only the globals that the
+records, tensors and arrays need; a persistence record becomes an inert `PersistentRecord` (its
+source is never looked at), and the network is rebuilt from our own classes by `checkpoints.py`.
+"""
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+
+class CheckpointError(ValueError):
+    """A network file that cannot be used; the message names the file and the problem."""
+
+
+class EasyDict(dict):
+    """Stand-in for dnnlib.util.EasyDict: a dict with attribute access."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass
+class PersistentRecord:
+    """What an official persistent object holds: class name and state; never instantiated."""
+    class_name: str
+    state: dict = field(repr=False)
+    version: Any = None
+
+
+def _reconstruct_persistent_obj(meta: dict) -> PersistentRecord:
+    if not isinstance(meta, dict) or meta.get("type") != "class" or "class_name" not in meta:
+        raise pickle.UnpicklingError("malformed persistence record")
+    state = meta.get("state")
+    if not isinstance(state, dict):
+        raise pickle.UnpicklingError(f"persistence record {meta['class_name']!r} has no state dict")
+    return PersistentRecord(str(meta["class_name"]), state, meta.get("version"))
+
+
+def _load_storage_from_bytes(data: bytes) -> Any:
+    """Tensor storages are nested legacy `torch.save` blobs: read them with torch's own
+    weights-only unpickler, never the unrestricted one the official code uses."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise pickle.UnpicklingError("tensor storage is not a byte string")
+    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+
+
+def _numpy_reconstruct(*args: Any) -> Any:
+    from numpy._core.multiarray import _reconstruct  # numpy >= 2 path of numpy.core
+    return _reconstruct(*args)
+
+
+def _numpy_scalar(*args: Any) -> Any:
+    from numpy._core.multiarray import scalar
+    return scalar(*args)
+
+
+def _numpy_dtype(*args: Any) -> np.dtype:
+    dt = np.dtype(*args)
+    if dt.hasobject:
+        raise pickle.UnpicklingError("numpy object arrays are not allowed in a network pickle")
+    return dt
+
+
+_ALLOWED = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("dnnlib.util", "EasyDict"): EasyDict,
+    ("dnnlib", "EasyDict"): EasyDict,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("_codecs", "encode"): __import__("codecs").encode,  # protocol-2 byte strings
+}
+for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    _ALLOWED[(_mod, "_reconstruct")] = _numpy_reconstruct
+    _ALLOWED[(_mod, "scalar")] = _numpy_scalar
+_ALLOWED[("numpy", "dtype")] = _numpy_dtype
+_ALLOWED[("numpy", "ndarray")] = np.ndarray
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: BinaryIO, name: str):
+        super().__init__(file)
+        self._name = name
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise CheckpointError(f"{self._name}: refused to load: the pickle references "
+                                  f"{module}.{name}, which a network checkpoint never needs") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise CheckpointError(f"{self._name}: refused to load: unexpected persistent id in pickle")
+
+
+def safe_load_pickle(file: BinaryIO, name: str) -> Any:
+    """Unpickle with the allow-list above; any failure is a CheckpointError naming `name`."""
+    try:
+        return _RestrictedUnpickler(file, name).load()
+    except CheckpointError:
+        raise
+    except Exception as e:  # truncated, corrupt, or refused inner storage
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{name}: not a valid network pickle ({type(e).__name__}: {detail})") from None

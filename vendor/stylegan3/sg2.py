@@ -1,0 +1,259 @@
+"""StyleGAN2 generator, written from Karras et al. 2020, "Analyzing and Improving the Image Quality
+of StyleGAN" (and the ADA paper's configuration), with the parameter names and shapes of the
+official StyleGAN2-ADA / StyleGAN3-repository checkpoints.  Architectures 'orig', 'skip', 'resnet'.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .mapping import FullyConnectedLayer, MappingNetwork
+from .ops import bias_act, grouped_conv, modulate_weights, setup_filter, upfirdn2d, upsample2d
+from .precision import compute_dtype
+
+
+def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
+                   up: int = 1, resample_filter: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-sample modulated convolution ('same' padding), optionally upsampling by `up` with a
+    transposed convolution followed by the resampling filter."""
+    if x.dtype == torch.float16 and demodulate:
+        # Rescale before the fp16 product so it cannot overflow; demodulation undoes the scale.
+        i, k = weight.shape[1], weight.shape[2]
+        weight = weight * (1 / math.sqrt(i * k * k) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+    w = weight.unsqueeze(0) * styles[:, None, :, None, None]
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+    k = w.shape[-1]
+    if up == 1:
+        return grouped_conv(x, w, padding=k // 2)
+    # Transposed strided conv, then FIR: pads follow from filter size fw, kernel k and factor up.
+    n, o, i = w.shape[:3]
+    fw = resample_filter.shape[-1]
+    p0 = k // 2 + (fw + up - 1) // 2 - (k - 1)
+    p1 = k // 2 + (fw - up) // 2 - (k - up)
+    pt = max(min(-p0, -p1), 0)
+    wt = w.transpose(1, 2).reshape(n * i, o, k, k).to(x.dtype)
+    y = F.conv_transpose2d(x.reshape(1, n * i, *x.shape[2:]), wt, stride=up, padding=pt, groups=n)
+    y = y.reshape(n, o, *y.shape[2:])
+    return upfirdn2d(y, resample_filter, padding=(p0 + pt, p1 + pt, p0 + pt, p1 + pt), gain=up * up)
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv (optionally upsampling), per-pixel noise, bias, leaky ReLU, clamp."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int,
+                 resolution: int,                   # output resolution
+                 kernel_size: int = 3,
+                 up: int = 1,
+                 use_noise: bool = True,
+                 activation: str = "lrelu",
+                 resample_filter: Sequence[float] = (1, 3, 3, 1),
+                 conv_clamp: Optional[float] = None,
+                 channels_last: bool = False):
+        super().__init__()
+        self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
+        self.resolution, self.up, self.use_noise, self.activation = resolution, up, use_noise, activation
+        self.conv_clamp, self.channels_last = conv_clamp, channels_last
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.padding = kernel_size // 2
+        self.act_gain = math.sqrt(2) if activation == "lrelu" else 1.0
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
+                gain: float = 1) -> torch.Tensor:
+        if noise_mode not in ("const", "random", "none"):
+            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+        styles = self.affine(w)
+        x = modulated_conv(x, self.weight, styles, demodulate=True, up=self.up,
+                           resample_filter=self.resample_filter)
+        if self.use_noise and noise_mode == "const":
+            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
+        elif self.use_noise and noise_mode == "random":
+            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)
+            x = x + (noise * self.noise_strength).to(x.dtype)
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 conv to image channels, no demodulation."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
+                 conv_clamp: Optional[float] = None, channels_last: bool = False):
+        super().__init__()
+        self.in_channels, self.out_channels, self.w_dim, self.conv_clamp = in_channels, out_channels, w_dim, conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv(x, self.weight, styles, demodulate=False)
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
+
+
+class Conv2dLayer(nn.Module):
+    """Plain (non-modulated) conv; used here only as the resnet skip path (1x1, upsampling)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
+                 activation: str = "linear", up: int = 1, down: int = 1,
+                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: Optional[float] = None,
+                 channels_last: bool = False, trainable: bool = True):
+        super().__init__()
+        if kernel_size != 1 or down != 1:
+            raise ValueError("only the 1x1 upsampling skip convolution of StyleGAN2 is supported")
+        self.in_channels, self.out_channels, self.activation, self.up = in_channels, out_channels, activation, up
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
+        self.act_gain = math.sqrt(2) if activation == "lrelu" else 1.0
+        self.conv_clamp = conv_clamp
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+
+    def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        if self.up > 1:
+            f = self.resample_filter
+            fw = f.shape[-1]
+            p0, p1 = (fw + self.up - 1) // 2, (fw - self.up) // 2
+            x = upfirdn2d(x, f, up=self.up, padding=(p0, p1, p0, p1), gain=self.up ** 2)
+        x = F.conv2d(x, w)
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (const | upsampling conv) + conv, and ToRGB added to the upsampled image."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+                 img_channels: int, is_last: bool,
+                 architecture: str = "skip",        # 'orig', 'skip' or 'resnet'
+                 resample_filter: Sequence[float] = (1, 3, 3, 1),
+                 conv_clamp: Optional[float] = 256,
+                 use_fp16: bool = False,            # checkpoint runs this block in fp16 on CUDA
+                 fp16_channels_last: bool = False,
+                 fused_modconv_default: bool | str = True,  # official option; ours is always fused
+                 **layer_kwargs):
+        super().__init__()
+        if architecture not in ("orig", "skip", "resnet"):
+            raise ValueError(f"unknown StyleGAN2 architecture {architecture!r}")
+        self.in_channels, self.w_dim, self.resolution, self.img_channels = in_channels, w_dim, resolution, img_channels
+        self.is_last, self.architecture, self.use_fp16 = is_last, architecture, use_fp16
+        self.channels_last = use_fp16 and fp16_channels_last
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.num_conv = self.num_torgb = 0
+        common = dict(w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp,
+                      channels_last=self.channels_last, **layer_kwargs)
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, resample_filter=resample_filter, **common)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **common)
+        self.num_conv += 1
+        if is_last or architecture == "skip":
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
+                                    channels_last=self.channels_last)
+            self.num_torgb += 1
+        if in_channels != 0 and architecture == "resnet":
+            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
+                                    resample_filter=resample_filter, channels_last=self.channels_last)
+        self.precision = "auto"
+
+    def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], ws: torch.Tensor,
+                force_fp32: bool = False, noise_mode: str = "const", **_ignored):
+        w_iter = iter(ws.unbind(dim=1))
+        dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, ws.device)
+        if self.in_channels == 0:
+            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
+        elif self.architecture == "resnet":
+            x = x.to(dtype)
+            y = self.skip(x, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
+            x = y + self.conv1(x, next(w_iter), noise_mode=noise_mode, gain=math.sqrt(0.5))
+        else:
+            x = x.to(dtype)
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        if self.is_last or self.architecture == "skip":
+            y = self.torgb(x, next(w_iter)).to(torch.float32)
+            img = y if img is None else img + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """ws -> image through blocks at 4, 8, ..., img_resolution."""
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int,
+                 channel_base: int = 32768,         # channels at resolution r: channel_base / r ...
+                 channel_max: int = 512,            # ... at most this
+                 num_fp16_res: int = 4,             # fp16 for the highest resolutions (CUDA)
+                 **block_kwargs):
+        super().__init__()
+        if img_resolution < 4 or img_resolution & (img_resolution - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.num_fp16_res = num_fp16_res
+        log2 = int(np.log2(img_resolution))
+        self.block_resolutions = [2 ** i for i in range(2, log2 + 1)]
+        channels = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
+        fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            block = SynthesisBlock(channels[res // 2] if res > 4 else 0, channels[res], w_dim=w_dim,
+                                   resolution=res, img_channels=img_channels, is_last=res == img_resolution,
+                                   use_fp16=res >= fp16_resolution, **block_kwargs)
+            self.num_ws += block.num_conv + (block.num_torgb if res == img_resolution else 0)
+            setattr(self, f"b{res}", block)
+
+    def forward(self, ws: torch.Tensor, **block_kwargs) -> torch.Tensor:
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        ws = ws.to(torch.float32)
+        x = img = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            # A block's ToRGB shares its w with the next block's first conv.
+            x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + block.num_torgb), **block_kwargs)
+            w_idx += block.num_conv
+        return img
+
+
+class Generator(nn.Module):
+    """StyleGAN2 generator: `mapping` then `synthesis`, the official public shape."""
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
+                 mapping_kwargs: Optional[dict] = None, synthesis_kwargs: Optional[dict] = None,
+                 **more_synthesis_kwargs):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        # StyleGAN2-ADA pickles pass synthesis_kwargs as a dict; the StyleGAN3 repository as **kwargs.
+        skw = {**(synthesis_kwargs or {}), **more_synthesis_kwargs}
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution,
+                                          img_channels=img_channels, **skw)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
+                                      **(mapping_kwargs or {}))
+
+    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
+                truncation_cutoff: Optional[int] = None, update_emas: bool = False,
+                **synthesis_kwargs) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, **synthesis_kwargs)

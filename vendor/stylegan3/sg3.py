@@ -1,0 +1,246 @@
+"""StyleGAN3 generator (configs T and R), written from Karras et al. 2021, "Alias-Free Generative
+Adversarial Networks", with parameter names and shapes of the official checkpoints.
+
+Extension: `SynthesisNetwork.forward(ws, transform=...)` takes a per-sample input transform [N, 3, 3]
+so one batch can hold frames with different rotation/translation.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .mapping import FullyConnectedLayer, MappingNetwork
+from .ops import FilteredLReLU, design_lowpass_filter, grouped_conv, modulate_weights
+from .precision import compute_dtype
+
+
+class SynthesisInput(nn.Module):
+    """Fourier features: sinusoids of fixed frequencies/phases, rotated and translated by w."""
+
+    def __init__(self, w_dim: int, channels: int, size: int | Sequence[int],
+                 sampling_rate: float, bandwidth: float):
+        super().__init__()
+        self.w_dim, self.channels = w_dim, channels
+        self.size = np.broadcast_to(np.asarray(size), [2])       # [width, height]
+        self.sampling_rate, self.bandwidth = sampling_rate, bandwidth
+        # Random frequencies inside a disc of radius `bandwidth`, denser towards the centre.
+        freqs = torch.randn([channels, 2])
+        radii = freqs.square().sum(dim=1, keepdim=True).sqrt()
+        freqs /= radii * radii.square().exp().pow(0.25)
+        freqs *= bandwidth
+        phases = torch.rand([channels]) - 0.5
+        self.weight = nn.Parameter(torch.randn([channels, channels]))
+        self.affine = FullyConnectedLayer(w_dim, 4, weight_init=0, bias_init=[1, 0, 0, 0])
+        self.register_buffer("transform", torch.eye(3, 3))      # user-specified inverse transform
+        self.register_buffer("freqs", freqs)
+        self.register_buffer("phases", phases)
+
+    def forward(self, w: torch.Tensor, transform: Optional[torch.Tensor] = None,
+                size: Optional[Sequence[int]] = None) -> torch.Tensor:
+        """w [N, w_dim] -> features [N, C, H, W]; `transform` [N, 3, 3] overrides the buffer per
+        sample; `size` ([W, H] samples) widens the grid at the same sampling rate (wide canvas)."""
+        n = w.shape[0]
+        user = self.transform.unsqueeze(0) if transform is None else transform.to(w.device, torch.float32)
+        # Rotation and translation predicted from w: t = (cos, sin, tx, ty), normalised rotation.
+        t = self.affine(w)
+        t = t / t[:, :2].norm(dim=1, keepdim=True)
+        m_r = torch.eye(3, device=w.device).unsqueeze(0).repeat([n, 1, 1])
+        m_r[:, 0, 0], m_r[:, 0, 1], m_r[:, 1, 0], m_r[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
+        m_t = torch.eye(3, device=w.device).unsqueeze(0).repeat([n, 1, 1])
+        m_t[:, 0, 2], m_t[:, 1, 2] = -t[:, 2], -t[:, 3]
+        transforms = m_r @ m_t @ user
+        freqs = self.freqs.unsqueeze(0)
+        phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
+        freqs = freqs @ transforms[:, :2, :2]
+        # Fade out frequencies that the rotation pushes beyond the representable band.
+        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth)
+                      / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+        sw, sh = (int(s) for s in (self.size if size is None else size))
+        theta = torch.eye(2, 3, device=w.device)
+        theta[0, 0] = 0.5 * sw / self.sampling_rate
+        theta[1, 1] = 0.5 * sh / self.sampling_rate
+        grid = F.affine_grid(theta.unsqueeze(0), [1, 1, sh, sw], align_corners=False)
+        x = (grid.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)
+        x = torch.sin((x + phases.unsqueeze(1).unsqueeze(2)) * (math.pi * 2))
+        x = x * amplitudes.unsqueeze(1).unsqueeze(2)
+        x = x @ (self.weight / math.sqrt(self.channels)).t()    # [N, H, W, C]
+        return x.permute(0, 3, 1, 2)
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated conv, then filtered leaky ReLU on a 2x (or 4x) oversampled grid; or ToRGB."""
+
+    def __init__(self, w_dim: int,
+                 is_torgb: bool,                    # last layer: 1x1 conv, no activation
+                 is_critically_sampled: bool,       # last layers: no radial filters
+                 use_fp16: bool,                    # checkpoint runs this layer in fp16 on CUDA
+                 in_channels: int, out_channels: int,
+                 in_size: int | Sequence[int], out_size: int | Sequence[int],
+                 in_sampling_rate: float, out_sampling_rate: float,
+                 in_cutoff: float, out_cutoff: float,
+                 in_half_width: float, out_half_width: float,
+                 conv_kernel: int = 3,              # 3 for config T, 1 for config R
+                 filter_size: int = 6,              # taps per up/down factor
+                 lrelu_upsampling: int = 2,         # oversampling of the nonlinearity
+                 use_radial_filters: bool = False,  # config R
+                 conv_clamp: Optional[float] = 256,
+                 magnitude_ema_beta: float = 0.999):  # training only
+        super().__init__()
+        self.w_dim, self.is_torgb, self.is_critically_sampled, self.use_fp16 = w_dim, is_torgb, is_critically_sampled, use_fp16
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_size = np.broadcast_to(np.asarray(in_size), [2])
+        self.out_size = np.broadcast_to(np.asarray(out_size), [2])
+        self.in_sampling_rate, self.out_sampling_rate = in_sampling_rate, out_sampling_rate
+        self.tmp_sampling_rate = max(in_sampling_rate, out_sampling_rate) * (1 if is_torgb else lrelu_upsampling)
+        self.in_cutoff, self.out_cutoff = in_cutoff, out_cutoff
+        self.in_half_width, self.out_half_width = in_half_width, out_half_width
+        self.conv_kernel = 1 if is_torgb else conv_kernel
+        self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
+
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        k = self.conv_kernel
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, k, k]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.register_buffer("magnitude_ema", torch.ones([]))
+
+        self.up_factor = int(np.rint(self.tmp_sampling_rate / in_sampling_rate))
+        assert in_sampling_rate * self.up_factor == self.tmp_sampling_rate
+        self.up_taps = filter_size * self.up_factor if self.up_factor > 1 and not is_torgb else 1
+        self.register_buffer("up_filter", design_lowpass_filter(
+            self.up_taps, in_cutoff, in_half_width * 2, self.tmp_sampling_rate))
+        self.down_factor = int(np.rint(self.tmp_sampling_rate / out_sampling_rate))
+        assert out_sampling_rate * self.down_factor == self.tmp_sampling_rate
+        self.down_taps = filter_size * self.down_factor if self.down_factor > 1 and not is_torgb else 1
+        self.down_radial = use_radial_filters and not is_critically_sampled
+        self.register_buffer("down_filter", design_lowpass_filter(
+            self.down_taps, out_cutoff, out_half_width * 2, self.tmp_sampling_rate, radial=self.down_radial))
+
+        # Pad so that the output has exactly out_size samples.
+        pad_total = (self.out_size - 1) * self.down_factor + 1
+        pad_total -= (self.in_size + self.conv_kernel - 1) * self.up_factor
+        pad_total += self.up_taps + self.down_taps - 2
+        pad_lo = (pad_total + self.up_factor) // 2
+        pad_hi = pad_total - pad_lo
+        self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
+        self.precision = "auto"
+        self._act: dict = {}
+
+    def _activation(self, h: int, w: int) -> FilteredLReLU:
+        """The filtered activation for a conv output of h x w (other sizes: wide canvas)."""
+        if (h, w) not in self._act:
+            self._act[(h, w)] = FilteredLReLU(self.up_filter, self.down_filter, self.up_factor,
+                                              self.down_factor, self.padding, (h, w))
+        return self._act[(h, w)]
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
+                force_fp32: bool = False, update_emas: bool = False) -> torch.Tensor:
+        styles = self.affine(w)
+        if self.is_torgb:
+            styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
+        dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, x.device)
+        weights = modulate_weights(self.weight, styles, demodulate=not self.is_torgb,
+                                   input_gain=self.magnitude_ema.rsqrt())
+        x = grouped_conv(x.to(dtype), weights, padding=self.conv_kernel - 1)
+        gain, slope = (1.0, 1.0) if self.is_torgb else (math.sqrt(2), 0.2)
+        return self._activation(x.shape[2], x.shape[3])(x, self.bias, gain, slope, self.conv_clamp)
+
+    def extra_repr(self) -> str:
+        return (f"in={self.in_channels} out={self.out_channels} size={list(self.in_size)}->{list(self.out_size)} "
+                f"up={self.up_factor} down={self.down_factor} torgb={self.is_torgb} fp16={self.use_fp16}")
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [N, num_ws, w_dim] -> images [N, C, H, W]: Fourier input, then num_layers+1 layers whose
+    cutoffs rise geometrically from first_cutoff to the image's Nyquist rate."""
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int,
+                 channel_base: int = 32768,         # channels = channel_base / 2 / cutoff ...
+                 channel_max: int = 512,            # ... at most this
+                 num_layers: int = 14,              # layers, ToRGB not counted
+                 num_critical: int = 2,             # critically sampled layers at the end
+                 first_cutoff: float = 2,
+                 first_stopband: float = 2 ** 2.1,
+                 last_stopband_rel: float = 2 ** 0.3,
+                 margin_size: int = 10,             # extra samples around the image
+                 output_scale: float = 0.25,
+                 num_fp16_res: int = 4,             # fp16 for the highest-rate layers (CUDA)
+                 **layer_kwargs):
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.num_ws = num_layers + 2
+        self.num_layers, self.num_critical, self.margin_size = num_layers, num_critical, margin_size
+        self.output_scale, self.num_fp16_res = output_scale, num_fp16_res
+
+        last_cutoff = img_resolution / 2
+        last_stopband = last_cutoff * last_stopband_rel
+        exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
+        cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
+        stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
+        sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, img_resolution))))
+        half_widths = np.maximum(stopbands, sampling_rates / 2) - cutoffs
+        sizes = sampling_rates + margin_size * 2
+        sizes[-2:] = img_resolution
+        channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+        channels[-1] = img_channels
+
+        self.input = SynthesisInput(w_dim, channels=int(channels[0]), size=int(sizes[0]),
+                                    sampling_rate=sampling_rates[0], bandwidth=cutoffs[0])
+        self.layer_names = []
+        for idx in range(num_layers + 1):
+            prev = max(idx - 1, 0)
+            layer = SynthesisLayer(
+                w_dim=w_dim, is_torgb=idx == num_layers, is_critically_sampled=idx >= num_layers - num_critical,
+                use_fp16=bool(sampling_rates[idx] * 2 ** num_fp16_res > img_resolution),
+                in_channels=int(channels[prev]), out_channels=int(channels[idx]),
+                in_size=int(sizes[prev]), out_size=int(sizes[idx]),
+                in_sampling_rate=int(sampling_rates[prev]), out_sampling_rate=int(sampling_rates[idx]),
+                in_cutoff=cutoffs[prev], out_cutoff=cutoffs[idx],
+                in_half_width=half_widths[prev], out_half_width=half_widths[idx], **layer_kwargs)
+            name = f"L{idx}_{layer.out_size[0]}_{layer.out_channels}"
+            setattr(self, name, layer)
+            self.layer_names.append(name)
+
+    def forward(self, ws: torch.Tensor, transform: Optional[torch.Tensor] = None,
+                canvas: Optional[Sequence[int]] = None, **layer_kwargs) -> torch.Tensor:
+        """`canvas` = (extra_w, extra_h) input samples added on each side (wide canvas, see
+        `wide_canvas_extra`); the output grows by that many trained-scale pixels times the
+        ratio of output to input sampling rate."""
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        ws = ws.to(torch.float32).unbind(dim=1)
+        size = None
+        if canvas is not None:
+            size = [int(self.input.size[0]) + 2 * canvas[0], int(self.input.size[1]) + 2 * canvas[1]]
+        x = self.input(ws[0], transform=transform, size=size)
+        for name, w in zip(self.layer_names, ws[1:]):
+            x = getattr(self, name)(x, w, **layer_kwargs)
+        if self.output_scale != 1:
+            x = x * self.output_scale
+        return x.to(torch.float32)
+
+
+class Generator(nn.Module):
+    """StyleGAN3 generator: `mapping` then `synthesis`, the official public shape."""
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
+                 mapping_kwargs: Optional[dict] = None, **synthesis_kwargs):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution,
+                                          img_channels=img_channels, **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        kw = dict(mapping_kwargs or {})
+        kw.setdefault("num_layers", 2)
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **kw)
+
+    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
+                truncation_cutoff: Optional[int] = None, update_emas: bool = False,
+                **synthesis_kwargs) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, **synthesis_kwargs)
