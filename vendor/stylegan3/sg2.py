@@ -13,34 +13,27 @@ from torch import nn
 import torch.nn.functional as F
 
 from .mapping import FullyConnectedLayer, MappingNetwork
-from .ops import bias_act, grouped_conv, modulate_weights, setup_filter, upfirdn2d, upsample2d
+from .ops import bias_act, modulated_conv2d, setup_filter, upfirdn2d, upsample2d
 from .precision import compute_dtype
 
 
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
                    up: int = 1, resample_filter: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Per-sample modulated convolution ('same' padding), optionally upsampling by `up` with a
-    transposed convolution followed by the resampling filter."""
+    """Modulated convolution with 'same' padding; `up` = 2 upsamples with a transposed strided
+    convolution followed by the resampling filter (the official StyleGAN2 structure)."""
     if x.dtype == torch.float16 and demodulate:
         # Rescale before the fp16 product so it cannot overflow; demodulation undoes the scale.
         i, k = weight.shape[1], weight.shape[2]
         weight = weight * (1 / math.sqrt(i * k * k) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-    w = weight.unsqueeze(0) * styles[:, None, :, None, None]
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
-    k = w.shape[-1]
+    k = weight.shape[-1]
     if up == 1:
-        return grouped_conv(x, w, padding=k // 2)
-    # Transposed strided conv, then FIR: pads follow from filter size fw, kernel k and factor up.
-    n, o, i = w.shape[:3]
+        return modulated_conv2d(x, weight, styles, demodulate, padding=k // 2)
     fw = resample_filter.shape[-1]
     p0 = k // 2 + (fw + up - 1) // 2 - (k - 1)
     p1 = k // 2 + (fw - up) // 2 - (k - up)
     pt = max(min(-p0, -p1), 0)
-    wt = w.transpose(1, 2).reshape(n * i, o, k, k).to(x.dtype)
-    y = F.conv_transpose2d(x.reshape(1, n * i, *x.shape[2:]), wt, stride=up, padding=pt, groups=n)
-    y = y.reshape(n, o, *y.shape[2:])
+    y = modulated_conv2d(x, weight, styles, demodulate, padding=pt, transpose_up=up)
     return upfirdn2d(y, resample_filter, padding=(p0 + pt, p1 + pt, p0 + pt, p1 + pt), gain=up * up)
 
 

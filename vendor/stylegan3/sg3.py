@@ -15,7 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .mapping import FullyConnectedLayer, MappingNetwork
-from .ops import FilteredLReLU, design_lowpass_filter, grouped_conv, modulate_weights
+from .ops import FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref, modulated_conv2d
 from .precision import compute_dtype
 
 
@@ -128,13 +128,15 @@ class SynthesisLayer(nn.Module):
         pad_hi = pad_total - pad_lo
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
         self.precision = "auto"
+        self.reference_ops = False      # True: the plain (slow) filtered_lrelu_ref, for checks
         self._act: dict = {}
 
     def _activation(self, h: int, w: int) -> FilteredLReLU:
         """The filtered activation for a conv output of h x w (other sizes: wide canvas)."""
         if (h, w) not in self._act:
             self._act[(h, w)] = FilteredLReLU(self.up_filter, self.down_filter, self.up_factor,
-                                              self.down_factor, self.padding, (h, w))
+                                              self.down_factor, self.padding, (h, w),
+                                              gain=1.0 if self.is_torgb else math.sqrt(2))
         return self._act[(h, w)]
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
@@ -143,11 +145,14 @@ class SynthesisLayer(nn.Module):
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, x.device)
-        weights = modulate_weights(self.weight, styles, demodulate=not self.is_torgb,
-                                   input_gain=self.magnitude_ema.rsqrt())
-        x = grouped_conv(x.to(dtype), weights, padding=self.conv_kernel - 1)
-        gain, slope = (1.0, 1.0) if self.is_torgb else (math.sqrt(2), 0.2)
-        return self._activation(x.shape[2], x.shape[3])(x, self.bias, gain, slope, self.conv_clamp)
+        x = modulated_conv2d(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
+                             input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
+        slope = 1.0 if self.is_torgb else 0.2
+        if self.reference_ops:
+            gain = 1.0 if self.is_torgb else math.sqrt(2)
+            return filtered_lrelu_ref(x, self.up_filter, self.down_filter, self.bias, self.up_factor,
+                                      self.down_factor, self.padding, gain, slope, self.conv_clamp)
+        return self._activation(x.shape[2], x.shape[3])(x, self.bias, slope, self.conv_clamp)
 
     def extra_repr(self) -> str:
         return (f"in={self.in_channels} out={self.out_channels} size={list(self.in_size)}->{list(self.out_size)} "

@@ -1,0 +1,36 @@
+# Two commands a newcomer needs: `make demo` and `make test`.  Both are idempotent: they create or
+# refresh .venv (only when pyproject.toml changed), install what they need, then run.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Debian packages the tests use (headless GL, OSC/MIDI peers); installed only when run as root.
+DEBIAN_TEST_PACKAGES ?=
+
+.PHONY: demo test bench venv debian-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+debian-deps:
+	@if [ -n "$(DEBIAN_TEST_PACKAGES)" ] && [ "$$(id -u)" = 0 ]; then \
+	  missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	fi
+
+demo: $(STAMP)
+	$(PY) perform.py
+
+test: $(STAMP) debian-deps
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/generator.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

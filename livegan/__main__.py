@@ -1,0 +1,3 @@
+from livegan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Generator output -> 8-bit pictures and grids."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def to_uint8(img) -> np.ndarray:
+    """[N, C, H, W] float in about [-1, 1] -> [N, H, W, C] uint8, as the official tools convert."""
+    import torch
+
+    x = (img.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def grid(images: np.ndarray, rows: int, cols: int, pad: int = 0) -> np.ndarray:
+    """[N, H, W, C] -> one [rows*H, cols*W, C] picture (missing cells black)."""
+    n, h, w, c = images.shape
+    out = np.zeros((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), np.uint8)
+    for i in range(min(n, rows * cols)):
+        r, k = divmod(i, cols)
+        out[r * (h + pad): r * (h + pad) + h, k * (w + pad): k * (w + pad) + w] = images[i]
+    return out
+
+
+def parse_grid(spec: str) -> tuple[int, int]:
+    """'4x3' -> (cols=4, rows=3)."""
+    try:
+        c, r = (int(v) for v in spec.lower().split("x"))
+        if c < 1 or r < 1:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"bad grid {spec!r}: expected COLSxROWS like 4x4") from None
+    return c, r
+
+
+def save_png(path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+
+
+def fit_even(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """H.264 with yuv420p needs even sizes: crop a row/column where needed."""
+    return [im[: im.shape[0] // 2 * 2, : im.shape[1] // 2 * 2] for im in images]

@@ -1,0 +1,64 @@
+"""Seeds, latents and interpolation (no torch at import time)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11] (seeds are 0 .. 2**32-1, as numpy takes them)."""
+    out: list[int] = []
+    try:
+        for part in (p.strip() for p in str(spec).split(",")):
+            if not part:
+                continue
+            lo, _, hi = part.partition("-")
+            lo_i, hi_i = int(lo), int(hi) if hi else int(lo)
+            if lo_i < 0 or hi_i < lo_i or hi_i >= 2 ** 32:
+                raise ValueError
+            out.extend(range(lo_i, hi_i + 1))
+    except ValueError:
+        raise ValueError(f"bad seed list {spec!r}: expected seeds and ranges like 0-15,20") from None
+    if not out:
+        raise ValueError(f"bad seed list {spec!r}: no seeds")
+    return out
+
+
+def parse_floats(spec: str, what: str = "value") -> list[float]:
+    try:
+        vals = [float(v) for v in str(spec).split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"bad {what} list {spec!r}: expected numbers like 0.5,0.7") from None
+    if not vals:
+        raise ValueError(f"bad {what} list {spec!r}: empty")
+    return vals
+
+
+def z_from_seed(seed: int, z_dim: int) -> np.ndarray:
+    """The latent the official tools draw for a seed: RandomState(seed).randn(1, z_dim)."""
+    return np.random.RandomState(seed).randn(1, z_dim)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation (of directions, with linearly interpolated length) for Z."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    ua, ub = a / na, b / nb
+    omega = np.arccos(np.clip(np.dot(ua.ravel(), ub.ravel()), -1.0, 1.0))
+    if omega < 1e-6:
+        d = (1 - t) * ua + t * ub
+    else:
+        d = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / np.sin(omega)
+    return d * ((1 - t) * na + t * nb)
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    return a + (b - a) * t
+
+
+def smoothstep(t: float) -> float:
+    return t * t * (3 - 2 * t)
+
+
+def sample_times(n: int) -> Sequence[float]:
+    return [i / max(n - 1, 1) for i in range(n)]

@@ -1,0 +1,59 @@
+"""Writing frame sequences: video through PyAV (bundled FFmpeg), GIF through Pillow."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+CODECS = {"h264": ("libx264", "yuv420p"), "prores": ("prores_ks", "yuv422p10le"),
+          "ffv1": ("ffv1", "yuv444p")}
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 30,
+                codec: str | None = None, crf: int = 18) -> int:
+    """Encode HWC uint8 RGB frames; the codec follows the extension (.mp4 h264, .mov prores,
+    .mkv ffv1, .gif) unless given.  Returns the number of frames written."""
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        return _write_gif(path, frames, fps)
+    import av
+    from fractions import Fraction
+
+    codec = codec or {".mov": "prores", ".mkv": "ffv1"}.get(path.suffix.lower(), "h264")
+    name, pix = CODECS[codec]
+    n = 0
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream(name, rate=Fraction(fps).limit_denominator(1000))
+        stream.pix_fmt = pix
+        if codec == "h264":
+            stream.options = {"crf": str(crf), "preset": "medium"}
+        elif codec == "prores":
+            stream.options = {"profile": "3"}           # 422 HQ
+        for frame in frames:
+            if n == 0:
+                stream.height, stream.width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+            f = np.ascontiguousarray(frame[: stream.height, : stream.width, :3])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(packet)
+            n += 1
+        for packet in stream.encode():
+            out.mux(packet)
+    return n
+
+
+def _write_gif(path: Path, frames: Iterable[np.ndarray], fps: float) -> int:
+    from PIL import Image
+
+    imgs = [Image.fromarray(f) for f in frames]
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(round(1000 / fps)), loop=0)
+    return len(imgs)
+
+
+def read_video(path: str | os.PathLike) -> list[np.ndarray]:
+    """Decode every frame back to HWC uint8 RGB (used by tests and tools)."""
+    import av
+
+    with av.open(str(path)) as f:
+        return [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]

@@ -1,0 +1,78 @@
+"""Built-in networks: deterministic, calibrated, and good-looking enough to perform with."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from stylegan3 import builtin, load_network
+from livegan.latents import z_from_seed
+
+
+def _digest(G) -> str:
+    h = hashlib.sha256()
+    for k, v in G.state_dict().items():
+        h.update(k.encode())
+        h.update(v.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_builds_are_identical_and_leave_the_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = builtin.build("tiny")
+    after = torch.rand(1)
+    b = builtin.build("tiny")
+    assert torch.equal(before, after)
+    assert _digest(a) == _digest(b)
+
+
+def test_stored_calibration_still_holds():
+    fresh = builtin.calibrate(builtin.build("tiny", calibrated=False))
+    stored = builtin._CALIBRATION["tiny"]
+    for k, v in stored["magnitude_ema"].items():
+        assert fresh["magnitude_ema"][k] == pytest.approx(v, rel=1e-3)
+    assert fresh["output_scale"] == pytest.approx(stored["output_scale"], rel=1e-3)
+    assert np.allclose(fresh["w_avg"], stored["w_avg"], atol=1e-4)
+
+
+def test_tiny_is_a_256px_stylegan3(tiny):
+    assert tiny.family == "stylegan3" and tiny.img_resolution == 256 and tiny.num_ws == 9
+
+
+def test_tiny_images_are_rich_and_change_smoothly(tiny):
+    z = torch.from_numpy(np.concatenate([z_from_seed(s, tiny.z_dim) for s in range(8)])).float()
+    with torch.inference_mode():
+        img = tiny(z, None)
+    assert torch.isfinite(img).all()
+    per_channel = img.std(dim=[0, 2, 3])
+    assert (per_channel > 0.15).all(), per_channel        # colour, not grey
+    per_image = img.std(dim=[1, 2, 3])
+    assert (per_image > 0.1).all() and (per_image < 1.5).all(), per_image  # structure, not mush or noise
+    assert float((img.abs() > 1).float().mean()) < 0.1    # not saturated
+    # Colour differs between channels (not a grey image with a tint).
+    assert float((img[:, 0] - img[:, 1]).std()) > 0.1
+    # Smooth along an interpolation: neighbouring frames differ little, and about evenly.
+    with torch.inference_mode():
+        ws = tiny.mapping(z[:2], None)
+        steps = torch.linspace(0, 1, 17)
+        frames = tiny.synthesis(torch.stack([ws[0] + (ws[1] - ws[0]) * t for t in steps]))
+    d = (frames[1:] - frames[:-1]).abs().mean(dim=[1, 2, 3])
+    total = (frames[-1] - frames[0]).abs().mean()
+    assert float(d.max()) < 0.35 * float(total), (d, total)
+    assert float(d.max()) < 4 * float(d.median())
+
+
+def test_psi_zero_gives_w_avg(tiny):
+    ws = tiny.mapping(torch.randn(3, tiny.z_dim), None, truncation_psi=0)
+    assert torch.allclose(ws, tiny.mapping.w_avg.expand_as(ws))
+
+
+def test_sg3t_1024_has_the_official_architecture(golden):
+    import json
+    m = json.loads((golden / "manifests" / "stylegan3-t-1024.json").read_text())
+    G = builtin.build("sg3t-1024", calibrated=False)
+    assert [(k, list(v.shape)) for k, v in G.state_dict().items()] == [(e["name"], e["shape"]) for e in m["state_dict"]]
