@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Debian packages the tests use (headless GL, OSC/MIDI peers); installed only when run as root.
-DEBIAN_TEST_PACKAGES ?=
+DEBIAN_TEST_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri
 
 .PHONY: demo test bench venv debian-deps clean
 
@@ -23,8 +23,11 @@ debian-deps:
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
 	fi
 
+# The live window when there is a display; otherwise a 10-second headless render of the same show.
 demo: $(STAMP)
-	$(PY) perform.py
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(PY) perform.py; \
+	else echo "no display: rendering the show headless into recordings/"; \
+	$(PY) perform.py --headless --duration 10 --out recordings; fi
 
 test: $(STAMP) debian-deps
 	$(PY) -m pytest -q

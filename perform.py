@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""livegan: play a StyleGAN network live.  Thin entry point; see `python perform.py --help`."""
+"""livegan: play a StyleGAN network live.  `python perform.py --help` lists the options."""
 import sys
 
 from livegan.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["demo", *sys.argv[1:]]))
+    sys.exit(main(["perform", *sys.argv[1:]]))

@@ -1,4 +1,4 @@
-"""`livegan` command line: perform, generate, morph, convert, info, demo."""
+"""`livegan` command line: perform, generate, morph, convert, info."""
 from __future__ import annotations
 
 import argparse
@@ -85,32 +85,88 @@ def cmd_info(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    """Render a looping keyframe walk without a display: the main job on a bare machine."""
-    from .explore import morph_frames
-    from .imaging import save_png
-    from .latents import parse_seeds
-    from .media import write_video
+def _size(spec: Optional[str]) -> Optional[tuple[int, int]]:
+    if not spec:
+        return None
+    try:
+        w, h = (int(v) for v in spec.lower().split("x"))
+        if w < 16 or h < 16:
+            raise ValueError
+        return w, h
+    except ValueError:
+        raise ValueError(f"bad --size {spec!r}: expected WxH such as 1920x1080") from None
 
-    seeds = parse_seeds(args.seeds)
-    G, dev = _load(args)
+
+def cmd_perform(args) -> int:
+    """The live show: a window (or headless EGL) playing a preset."""
+    from .app import App, Options, Show
+    from .display import have_display, list_screens
+    from .presets import load_preset
+
+    if args.list_screens:
+        screens = list_screens()
+        if not screens:
+            print("no display: no screens (use --headless to render without one)")
+        for i, s in enumerate(screens):
+            print(f"{i}: {s}")
+        return 0
+    if not args.headless and not have_display():
+        print("livegan perform: error: no display found (DISPLAY is not set). Run with --headless "
+              "(e.g. --headless --duration 10) to render without a screen.", file=sys.stderr)
+        return 2
+    opts = Options(network=args.network, preset=args.preset, fps=args.fps, batch=args.batch, dtype=args.dtype,
+                   device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud)
+    if opts.fps <= 0 or opts.batch < 1:
+        raise ValueError("--fps must be positive and --batch at least 1")
+    preset = load_preset(args.preset)
+    size = _size(args.size)
+    show = Show(opts, preset)
+    app = App(show, Path(args.out), hud=opts.hud)
+    if not args.headless:
+        app.run_window(size, args.fullscreen, args.screen)
+        return 0
+    frames = args.frames or int(round((args.duration or 10.0) * opts.fps))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    per = max(1, round(args.duration * args.fps / len(seeds)))
-    frames = []
-    t0 = time.perf_counter()
-    video = out / "demo.mp4"
-
-    def tap():
-        for f in morph_frames(G, seeds, per, psi=args.psi, loop=True, device=dev):
-            frames.append(f) if len(frames) == 0 else None
-            yield f
-    n = write_video(video, tap(), fps=args.fps)
-    dt = time.perf_counter() - t0
-    save_png(out / "demo.png", frames[0])
-    print(f"wrote {video} ({n} frames, {n / args.fps:.1f} s at {args.fps} fps; rendered at {n / dt:.1f} frames/s "
-          f"on {dev}) and {out / 'demo.png'}")
+    video = out / args.video if args.video else None
+    res = app.run_headless(frames, size, realtime=not args.offline, video=video)
+    if res["last"] is not None:
+        from .imaging import save_png
+        save_png(out / "perform.png", res["last"])
+    mode = "offline, every frame" if args.offline else "real time"
+    print(f"rendered {frames} frames in {res['wall_s']:.1f} s ({res['display_fps']:.1f} display fps, {mode}); "
+          f"{res['shown']} generator frames shown, {res['repeated']} repeats, {res['dropped']} dropped; "
+          f"generator {show.engine.stats.median_ms():.1f} ms/frame")
+    if video:
+        print(f"wrote {video} ({res['video_frames']} frames) and {out / 'perform.png'}")
+    for e in res["errors"]:
+        print(f"  error during the show: {e}")
     return 0
+
+
+def add_perform_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network", "-n", default=None,
+                   help="network: .pkl, .safetensors, URL or builtin:NAME (default: the preset's, else builtin:tiny)")
+    p.add_argument("--preset", "-p", default="default", help="preset name in presets/ or a .json path (default: %(default)s)")
+    p.add_argument("--fullscreen", action="store_true", help="full-screen window")
+    p.add_argument("--screen", type=int, default=0, help="screen index for the window, see --list-screens (default: %(default)s)")
+    p.add_argument("--list-screens", action="store_true", help="list screens and exit")
+    p.add_argument("--size", default=None, help="window or output size WxH (default: 1280x720 window; the frame size headless)")
+    p.add_argument("--fit", default="fit", choices=["fit", "fill", "stretch"], help="aspect handling (default: %(default)s)")
+    p.add_argument("--fps", type=float, default=30.0, help="display frame rate (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=1, help="generator batch size for look-ahead (default: %(default)s; 4-8 on a GPU)")
+    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda (default: %(default)s)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                   help="synthesis precision: auto = fp16 where the checkpoint says, CUDA only (default: %(default)s)")
+    p.add_argument("--canvas", default=None, help="wide canvas for StyleGAN3, e.g. 16:9 (default: the network's square)")
+    p.add_argument("--headless", action="store_true", help="render without a display (EGL), for servers and tests")
+    p.add_argument("--frames", type=int, default=None, help="headless: number of display frames")
+    p.add_argument("--duration", type=float, default=None, help="headless: seconds to run (default: 10)")
+    p.add_argument("--offline", action="store_true", help="headless: wait for every frame instead of keeping real time")
+    p.add_argument("--video", default="perform.mp4", help="headless: video file name in --out, '' for none (default: %(default)s)")
+    p.add_argument("--out", default="recordings", help="output folder for videos and snapshots (default: %(default)s)")
+    p.add_argument("--dev", action="store_true", help="reload shaders when their files change")
+    p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (h toggles it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,14 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     _network_args(i)
     i.set_defaults(func=cmd_info)
 
-    d = sub.add_parser("demo", help="render a keyframe walk to DIR/demo.mp4 and DIR/demo.png (no display needed)")
-    _network_args(d)
-    d.add_argument("--seeds", default="1,3,6,7", help="keyframe seeds (default: %(default)s)")
-    d.add_argument("--duration", type=float, default=8.0, help="seconds of video (default: %(default)s)")
-    d.add_argument("--fps", type=float, default=30, help="frame rate (default: %(default)s)")
-    d.add_argument("--psi", type=float, default=1.0, help="truncation psi (default: %(default)s)")
-    d.add_argument("--out", default="recordings", help="output folder (default: %(default)s)")
-    d.set_defaults(func=cmd_demo)
+    p = sub.add_parser("perform", help="the live show (what perform.py runs)")
+    add_perform_args(p)
+    p.set_defaults(func=cmd_perform)
     return ap
 
 

@@ -57,3 +57,53 @@ def read_video(path: str | os.PathLike) -> list[np.ndarray]:
 
     with av.open(str(path)) as f:
         return [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
+
+
+class VideoSink:
+    """Encodes frames on its own thread from a bounded queue.  `put(block=False)` never waits:
+    when the encoder falls behind the frame is dropped and counted (live); offline rendering
+    passes block=True.  Errors (disk full...) stop the sink and are kept in `error`."""
+
+    def __init__(self, path, fps: float, codec: str | None = None, maxsize: int = 32):
+        import queue
+        import threading
+
+        self.path, self.fps, self.codec = Path(path), fps, codec
+        self.queue: "queue.Queue" = queue.Queue(maxsize=maxsize)
+        self.dropped = 0
+        self.written = 0
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="livegan-video", daemon=True)
+        self._thread.start()
+
+    def _frames(self):
+        while True:
+            f = self.queue.get()
+            if f is None:
+                return
+            yield f
+
+    def _run(self) -> None:
+        try:
+            self.written = write_video(self.path, self._frames(), self.fps, self.codec)
+        except Exception as e:
+            self.error = f"video {self.path.name}: {type(e).__name__}: {e}"
+            while self.queue.get() is not None:        # drain so producers never block
+                pass
+
+    def put(self, frame: np.ndarray, block: bool = False) -> bool:
+        import queue
+
+        if self.error:
+            return False
+        try:
+            self.queue.put(frame, block=block)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def close(self) -> int:
+        self.queue.put(None)
+        self._thread.join()
+        return self.written

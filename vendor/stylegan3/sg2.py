@@ -64,17 +64,17 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
-                gain: float = 1) -> torch.Tensor:
+                gain: float = 1, noise_gain: float = 1.0) -> torch.Tensor:
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         styles = self.affine(w)
         x = modulated_conv(x, self.weight, styles, demodulate=True, up=self.up,
                            resample_filter=self.resample_filter)
         if self.use_noise and noise_mode == "const":
-            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
+            x = x + (self.noise_const * (self.noise_strength * noise_gain)).to(x.dtype)
         elif self.use_noise and noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)
-            x = x + (noise * self.noise_strength).to(x.dtype)
+            x = x + (noise * (self.noise_strength * noise_gain)).to(x.dtype)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -166,21 +166,21 @@ class SynthesisBlock(nn.Module):
         self.precision = "auto"
 
     def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], ws: torch.Tensor,
-                force_fp32: bool = False, noise_mode: str = "const", **_ignored):
+                force_fp32: bool = False, noise_mode: str = "const", noise_gain: float = 1.0):
         w_iter = iter(ws.unbind(dim=1))
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, ws.device)
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
+            x = self.conv1(x, next(w_iter), noise_mode, noise_gain=noise_gain)
         elif self.architecture == "resnet":
             x = x.to(dtype)
             y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
-            x = y + self.conv1(x, next(w_iter), noise_mode=noise_mode, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(w_iter), noise_mode, noise_gain=noise_gain)
+            x = y + self.conv1(x, next(w_iter), noise_mode, gain=math.sqrt(0.5), noise_gain=noise_gain)
         else:
             x = x.to(dtype)
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
+            x = self.conv0(x, next(w_iter), noise_mode, noise_gain=noise_gain)
+            x = self.conv1(x, next(w_iter), noise_mode, noise_gain=noise_gain)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":

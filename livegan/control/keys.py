@@ -1,0 +1,32 @@
+"""Keyboard bindings -> commands (one table; the window backend only translates key names)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..params import Command
+
+# key name (pyglet symbol string, lower case) -> (op, name, value)
+BINDINGS: dict[str, tuple[str, str, object]] = {
+    "space": ("trigger", "keyframe_next", None),
+    "backspace": ("trigger", "keyframe_prev", None),
+    "s": ("trigger", "snapshot", None),
+    "r": ("trigger", "record", None),
+    "f": ("trigger", "fullscreen", None),
+    "h": ("trigger", "hud", None),
+    "t": ("trigger", "tap", None),
+    "l": ("trigger", "learn", None),
+}
+for _d in range(10):
+    BINDINGS[f"_{_d}"] = ("trigger", "preset", _d)        # digit keys select presets by index
+
+NUDGE = {"up": 1, "down": -1, "right": 1, "left": -1}     # arrows nudge the selected parameter
+
+
+def command_for(key: str, selected: str, step: float, now: float) -> Optional[Command]:
+    key = key.lower()
+    if key in BINDINGS:
+        op, name, value = BINDINGS[key]
+        return Command(op, name, value, "key", now)
+    if key in NUDGE:
+        return Command("add", selected, NUDGE[key] * step, "key", now)
+    return None

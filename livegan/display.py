@@ -1,0 +1,295 @@
+"""GL output: texture upload, the shader chain, the HUD; a pyglet window or a headless EGL context.
+
+Both backends render through the same `Renderer`, so headless output is identical to the window's.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+
+from .effects import EFFECTS, Effect, active
+
+SHADER_DIR = Path(__file__).resolve().parents[1] / "shaders"
+FIT_MODES = ("fit", "fill", "stretch")
+
+
+class ShaderLibrary:
+    """Programs built from shader files; with `dev`, files are re-read when they change, and a
+    compile error keeps the previous program (the error goes to the HUD)."""
+
+    def __init__(self, ctx, folder: Path = SHADER_DIR, dev: bool = False):
+        self.ctx, self.folder, self.dev = ctx, Path(folder), dev
+        self.vertex = (self.folder / "quad.vert").read_text()
+        self._progs: dict[str, tuple] = {}                # frag file -> (program, vao, mtime)
+        self.errors: dict[str, str] = {}
+        self._last_check = 0.0
+
+    def get(self, frag: str):
+        if frag not in self._progs:
+            self._build(frag, required=True)
+        return self._progs[frag]
+
+    def _build(self, frag: str, required: bool = False) -> None:
+        path = self.folder / frag
+        mtime = path.stat().st_mtime
+        try:
+            prog = self.ctx.program(vertex_shader=self.vertex, fragment_shader=path.read_text())
+        except Exception as e:                          # moderngl.Error: compile/link log
+            msg = " ".join(str(e).split())[:200]
+            self.errors[frag] = f"{frag}: {msg}"
+            if required and frag not in self._progs:
+                raise
+            old = self._progs.get(frag)
+            if old:                                      # keep the previous program
+                self._progs[frag] = (old[0], old[1], mtime)
+            return
+        self.errors.pop(frag, None)
+        old = self._progs.get(frag)
+        self._progs[frag] = (prog, self.ctx.vertex_array(prog, []), mtime)
+        if old:
+            old[1].release()
+            old[0].release()
+
+    def reload_changed(self) -> None:
+        if not self.dev or time.perf_counter() - self._last_check < 0.25:
+            return
+        self._last_check = time.perf_counter()
+        for frag, (_, _, mtime) in list(self._progs.items()):
+            try:
+                if (self.folder / frag).stat().st_mtime != mtime:
+                    self._build(frag)
+            except OSError:
+                pass
+
+
+def fit_rect(img_w: int, img_h: int, out_w: int, out_h: int, mode: str) -> tuple[float, float, float, float]:
+    """(scale_x, scale_y, offset_x, offset_y) in screen-uv units for fit / fill / stretch."""
+    if mode == "stretch":
+        return 1.0, 1.0, 0.0, 0.0
+    s = min(out_w / img_w, out_h / img_h) if mode == "fit" else max(out_w / img_w, out_h / img_h)
+    sx, sy = img_w * s / out_w, img_h * s / out_h
+    return sx, sy, (1 - sx) / 2, (1 - sy) / 2
+
+
+class Renderer:
+    """Uploads generator frames and draws them through the effect chain into a framebuffer."""
+
+    def __init__(self, ctx, shaders: Optional[ShaderLibrary] = None, dev: bool = False):
+        import moderngl
+
+        self.ctx = ctx
+        self.shaders = shaders or ShaderLibrary(ctx, dev=dev)
+        self.src = None                # current generator frame
+        self.prev_frame = None         # previous generator frame (crossfade)
+        self.hold = None               # last frame of the old network while a swap fades
+        self._ping: list = []
+        self.prev_output = None        # last chain output (feedback)
+        self._hud_tex = None
+        self.swap_fade = 0.0
+        self._moderngl = moderngl
+
+    def _texture(self, w: int, h: int, comps: int = 4, dtype: str = "f2"):
+        t = self.ctx.texture((w, h), comps, dtype=dtype)
+        t.repeat_x = t.repeat_y = False
+        return t
+
+    def upload(self, image: np.ndarray) -> None:
+        """A new generator frame (HWC uint8 RGB, top row first)."""
+        h, w = image.shape[:2]
+        if self.src is None or self.src.size != (w, h):
+            for t in (self.src, self.prev_frame):
+                if t is not None:
+                    t.release()
+            self.src, self.prev_frame = self.ctx.texture((w, h), 3), self.ctx.texture((w, h), 3)
+            for t in (self.src, self.prev_frame):
+                t.repeat_x = t.repeat_y = False
+            self.prev_frame.write(np.ascontiguousarray(image).tobytes())
+            self._ping = [self.ctx.framebuffer([self._texture(w, h)]) for _ in range(3)]
+            self.prev_output = None
+        else:
+            self.src, self.prev_frame = self.prev_frame, self.src
+        self.src.write(np.ascontiguousarray(image).tobytes())
+
+    def begin_swap_fade(self) -> None:
+        """Hold the current frame and fade from it to the new network's frames."""
+        if self.src is None:
+            return
+        w, h = self.src.size
+        if self.hold is None or self.hold.size != (w, h):
+            self.hold = self.ctx.texture((w, h), 3)
+        self.hold.write(self.src.read())
+        self.swap_fade = 1.0
+
+    def _run(self, effect_frag: str, src, dst_fbo, uniforms: Mapping, textures: Mapping = {}) -> None:
+        prog, vao, _ = self.shaders.get(effect_frag)
+        dst_fbo.use()
+        src.use(0)
+        if "src" in prog:
+            prog["src"].value = 0
+        for i, (name, tex) in enumerate(textures.items(), start=1):
+            tex.use(i)
+            if name in prog:
+                prog[name].value = i
+        for k, v in uniforms.items():
+            if k in prog:
+                prog[k].value = v
+        vao.render(self._moderngl.TRIANGLES, vertices=3)
+
+    def render(self, values: Mapping[str, float], target, size: tuple[int, int], fit: str = "fit",
+               hud: Optional[np.ndarray] = None) -> None:
+        """Draw the current frame through every active effect, then to `target` (w x h)."""
+        self.shaders.reload_changed()
+        ctx = self.ctx
+        ctx.disable(self._moderngl.BLEND)
+        if self.src is None:
+            target.use()
+            target.clear(0.0, 0.0, 0.0, 1.0)
+        else:
+            w, h = self.src.size
+            filt = self._moderngl.NEAREST if (w, h) == tuple(size) and fit != "stretch" else self._moderngl.LINEAR
+            self.src.filter = (filt, filt)
+            cur, free = self.src, list(self._ping)
+            for eff in EFFECTS:
+                fade = eff.name == "crossfade" and self.swap_fade > 0
+                if not (active(eff, values) or fade):
+                    continue
+                if eff.name == "feedback" and self.prev_output is None:
+                    continue
+                dst = next(f for f in free if f.color_attachments[0] is not cur)
+                uniforms = {k: fn(values) for k, fn in eff.uniforms.items()}
+                textures = {}
+                if "prev_frame" in eff.textures:
+                    textures["prev_frame"] = self.hold if fade else self.prev_frame
+                    if fade:
+                        uniforms["amount"] = max(uniforms["amount"], self.swap_fade)
+                if "prev_output" in eff.textures:
+                    textures["prev_output"] = self.prev_output
+                ctx.viewport = (0, 0, w, h)
+                self._run(eff.shader, cur, dst, uniforms, textures)
+                cur = dst.color_attachments[0]
+            # Keep the chain's output for feedback next frame.
+            if any(eff.name == "feedback" for eff in EFFECTS if active(eff, values)):
+                keep = next(f for f in self._ping if f.color_attachments[0] is not cur)
+                ctx.viewport = (0, 0, w, h)
+                self._run("passthrough.frag", cur, keep, {})
+                self.prev_output = keep.color_attachments[0]
+                self._ping = [f for f in self._ping if f is not keep] + [keep]
+            ctx.viewport = (0, 0, size[0], size[1])
+            target.use()
+            target.clear(0.0, 0.0, 0.0, 1.0)
+            sx, sy, ox, oy = fit_rect(w, h, size[0], size[1], fit)
+            self._run("present.frag", cur, target, {"scale": (sx, sy), "offset": (ox, oy)})
+        if hud is not None:
+            self._draw_hud(hud, target, size)
+
+    def _draw_hud(self, hud: np.ndarray, target, size) -> None:
+        h, w = hud.shape[:2]
+        if self._hud_tex is None or self._hud_tex.size != (w, h):
+            if self._hud_tex is not None:
+                self._hud_tex.release()
+            self._hud_tex = self.ctx.texture((w, h), 4)
+        self._hud_tex.write(np.ascontiguousarray(hud).tobytes())
+        self.ctx.enable(self._moderngl.BLEND)
+        self.ctx.blend_func = self._moderngl.SRC_ALPHA, self._moderngl.ONE_MINUS_SRC_ALPHA
+        self.ctx.viewport = (8, max(0, size[1] - h - 8), w, h)
+        self._run("hud.frag", self._hud_tex, target, {})
+        self.ctx.disable(self._moderngl.BLEND)
+        self.ctx.viewport = (0, 0, size[0], size[1])
+
+
+def read_rgb(fbo, size: tuple[int, int]) -> np.ndarray:
+    """Framebuffer -> HWC uint8, top row first."""
+    data = fbo.read(viewport=(0, 0, size[0], size[1]), components=3)
+    return np.flipud(np.frombuffer(data, np.uint8).reshape(size[1], size[0], 3)).copy()
+
+
+def hud_image(lines: list[str], width: int = 460) -> np.ndarray:
+    """Text lines -> RGBA image (white on translucent black)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.load_default(size=14)
+    except TypeError:                                     # older Pillow without sizes
+        font = ImageFont.load_default()
+    lh = 17
+    img = Image.new("RGBA", (width, lh * len(lines) + 10), (0, 0, 0, 150))
+    d = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        d.text((6, 5 + i * lh), line, fill=(255, 255, 255, 255), font=font)
+    return np.asarray(img)
+
+
+class HeadlessDisplay:
+    """An EGL context (no X server) rendering into an offscreen framebuffer of `size`."""
+
+    def __init__(self, size: tuple[int, int], dev: bool = False):
+        import moderngl
+
+        try:
+            self.ctx = moderngl.create_standalone_context(backend="egl")
+        except Exception as e:
+            raise RuntimeError(f"no headless GL: EGL context failed ({e}); install Mesa's libegl1 "
+                               "and libgl1-mesa-dri") from None
+        self.size = size
+        self.fbo = self.ctx.simple_framebuffer(size, components=4)
+        self.renderer = Renderer(self.ctx, dev=dev)
+
+    def present(self, values, fit: str = "fit", hud=None) -> None:
+        self.renderer.render(values, self.fbo, self.size, fit, hud)
+
+    def read(self) -> np.ndarray:
+        return read_rgb(self.fbo, self.size)
+
+    def close(self) -> None:
+        self.ctx.release()
+
+
+def have_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class WindowDisplay:
+    """A pyglet window (optionally full-screen on screen K) with a moderngl context on it."""
+
+    def __init__(self, size: Optional[tuple[int, int]], fullscreen: bool, screen: int, vsync: bool = True,
+                 dev: bool = False, caption: str = "livegan"):
+        import moderngl
+        import pyglet
+
+        screens = list_screens()
+        if not 0 <= screen < len(screens):
+            raise ValueError(f"no screen {screen}; there are {len(screens)} (see --list-screens)")
+        scr = pyglet.display.get_display().get_screens()[screen]
+        w, h = size or (1280, 720)
+        cfg = pyglet.gl.Config(major_version=3, minor_version=3, forward_compatible=True, double_buffer=True)
+        self.window = pyglet.window.Window(width=w, height=h, caption=caption, resizable=True, vsync=vsync,
+                                           fullscreen=fullscreen, screen=scr, config=cfg)
+        self.ctx = moderngl.create_context()
+        self.renderer = Renderer(self.ctx, dev=dev)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.window.get_framebuffer_size()
+
+    def present(self, values, fit: str = "fit", hud=None) -> None:
+        self.renderer.render(values, self.ctx.detect_framebuffer(), self.size, fit, hud)
+
+    def toggle_fullscreen(self) -> None:
+        self.window.set_fullscreen(not self.window.fullscreen)
+
+    def close(self) -> None:
+        self.window.close()
+
+
+def list_screens() -> list[str]:
+    """Screens pyglet can see ('' when there is no display)."""
+    import pyglet
+
+    try:
+        return [f"{s.width}x{s.height}+{s.x}+{s.y}" for s in pyglet.display.get_display().get_screens()]
+    except Exception:
+        return []

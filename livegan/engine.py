@@ -1,0 +1,201 @@
+"""The inference worker: frame requests in, finished frames out, on its own thread.
+
+It owns the network.  The main thread hands it a *plan* (requests for the next few display frames)
+without blocking; the newest plan always replaces the previous one.  The engine renders the plan's
+earliest frames it has not rendered yet, in batches, and publishes them with their frame id,
+generation and timing.  Frames of an older generation are never published once a newer plan has
+arrived (they are counted as dropped).
+"""
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .timeline import FrameRequest
+
+
+@dataclass
+class Frame:
+    request: FrameRequest
+    image: object                       # HWC uint8 numpy array (CPU) or CUDA tensor
+    started: float                      # perf_counter when its batch started
+    done: float                         # perf_counter when it was ready
+    network: str = ""
+
+    @property
+    def id(self) -> int:
+        return self.request.frame
+
+    @property
+    def generation(self) -> int:
+        return self.request.generation
+
+
+@dataclass
+class EngineStats:
+    gen_ms: deque = field(default_factory=lambda: deque(maxlen=60))    # per frame
+    produced: int = 0
+    dropped_stale: int = 0
+    batch: int = 1
+    errors: deque = field(default_factory=lambda: deque(maxlen=8))
+
+    def median_ms(self) -> float:
+        return statistics.median(self.gen_ms) if self.gen_ms else 0.0
+
+
+class Engine:
+    """Runs `G.synthesis` for planned frames; see the module docstring."""
+
+    def __init__(self, G, device, batch: int = 1, canvas: Optional[tuple[int, int]] = None,
+                 crop_width: Optional[int] = None, cuda_graphs: bool = False):
+        self.G, self.device, self.batch = G, device, max(1, int(batch))
+        self.canvas, self.crop_width = canvas, crop_width
+        self.cuda_graphs = cuda_graphs and getattr(device, "type", "cpu") == "cuda"
+        self.stats = EngineStats(batch=self.batch)
+        self._cond = threading.Condition()
+        self._plan: list[FrameRequest] = []
+        self._generation = -1
+        self._done: set = set()                       # (generation, frame) rendered for this plan
+        self._out: deque = deque()
+        self._pending_net = None
+        self._running = False
+        self._thread: Optional[threading.Thread] = None
+        self._graphs: dict = {}
+        self.network_name = getattr(G, "source", "")
+
+    # -- main-thread API ------------------------------------------------------------------------
+    def start(self) -> "Engine":
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name="livegan-engine", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def submit(self, plan: Sequence[FrameRequest]) -> None:
+        """Replace the plan (never blocks beyond a lock)."""
+        with self._cond:
+            if plan and plan[0].generation != self._generation:
+                self._generation = plan[0].generation
+                self._done = {d for d in self._done if d[0] == self._generation}
+            self._plan = list(plan)
+            self._cond.notify_all()
+
+    def take(self) -> list[Frame]:
+        """Frames finished since the last call (current generation only)."""
+        with self._cond:
+            out = [f for f in self._out if f.generation == self._generation]
+            self.stats.dropped_stale += len(self._out) - len(out)
+            self._out.clear()
+            return out
+
+    def swap_network(self, G) -> None:
+        """Use G from the next batch on (hot-swap; the caller loaded it off this thread)."""
+        with self._cond:
+            self._pending_net = G
+            self._cond.notify_all()
+
+    def queue_depth(self) -> int:
+        with self._cond:
+            return sum(1 for r in self._plan if (r.generation, r.frame) not in self._done)
+
+    # -- engine thread --------------------------------------------------------------------------
+    def _next_batch(self) -> list[FrameRequest]:
+        todo = [r for r in self._plan if (r.generation, r.frame) not in self._done]
+        return todo[: self.batch]
+
+    def _loop(self) -> None:
+        import torch
+
+        while True:
+            with self._cond:
+                while self._running and not self._next_batch() and self._pending_net is None:
+                    self._cond.wait(0.1)
+                if not self._running:
+                    return
+                if self._pending_net is not None:
+                    self.G, self._pending_net = self._pending_net, None
+                    self.network_name = getattr(self.G, "source", "")
+                    self._graphs.clear()
+                reqs = self._next_batch()
+                for r in reqs:
+                    self._done.add((r.generation, r.frame))
+            if not reqs:
+                continue
+            t0 = time.perf_counter()
+            try:
+                with torch.inference_mode():
+                    images = self.render(reqs)
+            except Exception as e:                    # shown in the HUD; the show goes on
+                self.stats.errors.append(f"generator: {type(e).__name__}: {e}")
+                time.sleep(0.05)
+                continue
+            t1 = time.perf_counter()
+            self.stats.gen_ms.append((t1 - t0) * 1000 / len(reqs))
+            with self._cond:
+                for r, img in zip(reqs, images):
+                    if r.generation == self._generation:
+                        self._out.append(Frame(r, img, t0, t1, self.network_name))
+                        self.stats.produced += 1
+                    else:
+                        self.stats.dropped_stale += 1
+
+    def render(self, reqs: Sequence[FrameRequest]) -> list:
+        """Synthesise a batch of requests -> HWC uint8 images (numpy on CPU)."""
+        import torch
+
+        G = self.G
+        ws = torch.from_numpy(np.stack([r.ws for r in reqs])).to(self.device)
+        kw = {}
+        if G.family == "stylegan3":
+            kw["transform"] = torch.from_numpy(np.stack([r.transform for r in reqs])).to(self.device)
+            if self.canvas:
+                kw["canvas"] = self.canvas
+        else:
+            kw["noise_gain"] = float(reqs[0].noise)
+        img = G.synthesis(ws, **kw)
+        if self.crop_width and img.shape[-1] > self.crop_width:
+            off = (img.shape[-1] - self.crop_width) // 2
+            img = img[..., off: off + self.crop_width]
+        u8 = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        if u8.device.type == "cuda":
+            host = torch.empty(u8.shape, dtype=torch.uint8, pin_memory=True)
+            host.copy_(u8, non_blocking=True)
+            torch.cuda.current_stream().synchronize()
+            return [h.numpy() for h in host]
+        return [f.contiguous().numpy() for f in u8]
+
+
+def canvas_for(G, aspect: Optional[str]) -> tuple[Optional[tuple[int, int]], Optional[int]]:
+    """Wide canvas for a StyleGAN3 network: (extra input samples per side, output crop width) so
+    the output has the requested aspect at the trained scale; (None, None) for square."""
+    if not aspect:
+        return None, None
+    try:
+        a, b = (float(v) for v in aspect.split(":"))
+        ratio = a / b
+        if not ratio > 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"bad --canvas {aspect!r}: expected W:H such as 16:9") from None
+    if G.family != "stylegan3":
+        raise ValueError("--canvas needs a StyleGAN3 network (StyleGAN2 has no Fourier input to extend)")
+    res = G.img_resolution
+    width = int(round(res * ratio / 2)) * 2
+    if width <= res:
+        return None, None
+    # Each extra input sample per side adds res / input sampling rate output pixels per side.
+    px = res / G.synthesis.input.sampling_rate
+    extra = int(np.ceil((width - res) / 2 / px))
+    return (extra, 0), width

@@ -1,0 +1,178 @@
+"""The parameter registry and the commands that change parameters.
+
+Every parameter is declared once, here: name, type, range, default, slew time and what a change
+costs.  Keys, OSC, MIDI, presets, the HUD and the control log refer to parameters by name and
+change them only through `Command`s applied by the main thread, which then publishes one frozen
+`FrameParams` per display frame.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, Optional
+
+# What a change costs: a shader uniform only; new ws (timeline); a network reload.
+UNIFORM, WS, NETWORK = "uniform", "ws", "network"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str                   # 'float', 'int' or 'bool'
+    default: float
+    lo: float = 0.0
+    hi: float = 1.0
+    slew: float = 0.0           # seconds to glide to a new value (0: jump)
+    cost: str = UNIFORM
+    doc: str = ""
+
+    def clamp(self, v: float) -> tuple[float, bool]:
+        """(value in range and of the right type, whether it had to be clamped)."""
+        if self.kind == "bool":
+            return float(bool(v)), False
+        c = min(max(float(v), self.lo), self.hi)
+        if self.kind == "int":
+            c = float(int(round(c)))
+        return c, c != float(v)
+
+    def to_norm(self, v: float) -> float:
+        return 0.0 if self.hi == self.lo else (v - self.lo) / (self.hi - self.lo)
+
+    def from_norm(self, x: float) -> float:
+        return self.lo + min(max(float(x), 0.0), 1.0) * (self.hi - self.lo)
+
+
+PARAMS: tuple[Param, ...] = (
+    # Timeline
+    Param("speed", "float", 0.25, 0.0, 4.0, 0.3, WS, "keyframes per second (or per beat with tempo sync)"),
+    Param("psi", "float", 0.7, -1.0, 2.0, 0.2, WS, "truncation: 0 = average image, 1 = untruncated"),
+    Param("truncation_cutoff", "int", 0, 0, 32, 0.0, WS, "truncate only the first N layers (0 = all)"),
+    Param("mix_layer", "int", 32, 0, 32, 0.0, WS, "style mixing: layers from this index take the mix source"),
+    Param("mix_amount", "float", 1.0, 0.0, 1.0, 0.2, WS, "how much of the mix source the mixed layers take"),
+    Param("rotate", "float", 0.0, -360.0, 360.0, 0.2, WS, "StyleGAN3 input rotation, degrees"),
+    Param("translate_x", "float", 0.0, -4.0, 4.0, 0.2, WS, "StyleGAN3 input translation, x"),
+    Param("translate_y", "float", 0.0, -4.0, 4.0, 0.2, WS, "StyleGAN3 input translation, y"),
+    Param("zoom", "float", 1.0, 0.25, 4.0, 0.2, WS, "StyleGAN3 input zoom"),
+    Param("noise", "float", 1.0, 0.0, 2.0, 0.2, WS, "StyleGAN2 noise strength multiplier"),
+    Param("loop", "bool", 1.0, 0.0, 1.0, 0.0, WS, "wrap around after the last keyframe"),
+    Param("quantize", "bool", 0.0, 0.0, 1.0, 0.0, WS, "keyframe jumps wait for the next beat"),
+    Param("bpm", "float", 120.0, 20.0, 300.0, 0.0, WS, "tempo"),
+    Param("beat_sync", "bool", 0.0, 0.0, 1.0, 0.0, WS, "speed counts keyframes per beat instead of per second"),
+    # Display effects (shader uniforms)
+    Param("crossfade", "float", 0.0, 0.0, 1.0, 0.0, UNIFORM, "blend of the previous frame into new ones"),
+    Param("brightness", "float", 0.0, -1.0, 1.0, 0.1, UNIFORM, "added to every channel"),
+    Param("contrast", "float", 1.0, 0.0, 3.0, 0.1, UNIFORM, "scales around mid grey"),
+    Param("saturation", "float", 1.0, 0.0, 3.0, 0.1, UNIFORM, "colour intensity"),
+    Param("hue", "float", 0.0, -180.0, 180.0, 0.1, UNIFORM, "hue rotation, degrees"),
+    Param("feedback", "float", 0.0, 0.0, 0.98, 0.1, UNIFORM, "trails: share of the last output kept"),
+    Param("kaleido", "int", 0, 0, 12, 0.0, UNIFORM, "kaleidoscope segments (0 off, 1 mirror)"),
+    Param("view_zoom", "float", 1.0, 0.25, 8.0, 0.2, UNIFORM, "display zoom"),
+    Param("view_x", "float", 0.0, -1.0, 1.0, 0.2, UNIFORM, "display pan, x"),
+    Param("view_y", "float", 0.0, -1.0, 1.0, 0.2, UNIFORM, "display pan, y"),
+)
+
+TRIGGERS = ("keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "snapshot", "record",
+            "fullscreen", "hud", "tap", "learn", "network", "preset")
+
+
+@dataclass(frozen=True)
+class Command:
+    """The only way anything changes: op is set, add, toggle, trigger or apply_preset."""
+    op: str
+    name: str
+    value: Any = None
+    source: str = ""            # 'osc', 'midi', 'key', 'preset', 'log' ...
+    received: float = 0.0       # time.perf_counter() when it arrived (for latency)
+
+
+@dataclass(frozen=True)
+class FrameParams:
+    """One frozen snapshot of every parameter's current (smoothed) value."""
+    values: Mapping[str, float]
+    version: int                # bumps whenever a ws-affecting value changes
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Registry:
+    """Parameter table plus the current targets and smoothed values (owned by the main thread)."""
+
+    def __init__(self, params: Iterable[Param] = PARAMS):
+        self.params = {p.name: p for p in params}
+        self.target = {p.name: float(p.default) for p in self.params.values()}
+        self.value = dict(self.target)
+        self.clamped = 0                # out-of-range values clamped, counted
+        self.version = 0
+        self.changed: list[str] = []    # names changed since the last `take_changed`
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.params
+
+    def get(self, name: str) -> float:
+        return self.value[name]
+
+    def apply(self, cmd: Command) -> Optional[Command]:
+        """Apply set/add/toggle to the targets; returns triggers and presets for the caller."""
+        if cmd.op in ("trigger", "apply_preset"):
+            return cmd
+        p = self.params.get(cmd.name)
+        if p is None:
+            raise KeyError(f"unknown parameter {cmd.name!r}")
+        if cmd.op == "set":
+            v = float(cmd.value)
+        elif cmd.op == "add":
+            v = self.target[p.name] + float(cmd.value)
+        elif cmd.op == "toggle":
+            v = 0.0 if self.target[p.name] else 1.0
+        else:
+            raise ValueError(f"unknown command {cmd.op!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"{p.name}: value {cmd.value!r} is not a finite number")
+        v, clamped = p.clamp(v)
+        self.clamped += clamped
+        if v != self.target[p.name]:
+            self.target[p.name] = v
+            if p.slew <= 0:
+                self._set_value(p, v)
+            self.changed.append(p.name)
+        return None
+
+    def _set_value(self, p: Param, v: float) -> None:
+        if self.value[p.name] != v:
+            self.value[p.name] = v
+            if p.cost != UNIFORM:
+                self.version += 1
+
+    def step(self, dt: float) -> None:
+        """Glide smoothed values towards their targets (exponential, time constant slew/4, so a
+        step is within 2% after `slew` seconds; snaps when within 1e-4 of the range)."""
+        for name, tgt in self.target.items():
+            p = self.params[name]
+            cur = self.value[name]
+            if cur == tgt:
+                continue
+            if p.slew <= 0:
+                self._set_value(p, tgt)
+                continue
+            a = 1.0 - math.exp(-4.0 * max(dt, 0.0) / p.slew)
+            nxt = cur + (tgt - cur) * a
+            if abs(nxt - tgt) <= 1e-4 * max(p.hi - p.lo, 1e-9):
+                nxt = tgt
+            self._set_value(p, nxt)
+
+    def settle(self) -> None:
+        """Jump every value to its target (offline rendering of a preset's start state)."""
+        for name, tgt in self.target.items():
+            self._set_value(self.params[name], tgt)
+
+    def frozen(self) -> FrameParams:
+        return FrameParams(MappingProxyType(dict(self.value)), self.version)
+
+    def take_changed(self) -> list[str]:
+        out, self.changed = self.changed, []
+        return out

@@ -1,0 +1,186 @@
+"""Preset files (presets/*.json): keyframes, interpolation, and starting parameter values.
+
+A bad preset is rejected with one line naming the file, the field and the problem.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from .params import PARAMS
+
+INTERPOLATIONS = ("linear", "slerp", "spline")
+EASINGS = ("linear", "smoothstep", "sine")
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
+
+
+class PresetError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    seed: Optional[int] = None
+    w: Optional[np.ndarray] = field(default=None, compare=False, repr=False)   # [w_dim] or [num_ws, w_dim]
+    w_file: Optional[str] = None
+
+    def label(self) -> str:
+        return f"seed {self.seed}" if self.seed is not None else f"w {Path(self.w_file).name}"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    keyframes: tuple[Keyframe, ...]
+    network: Optional[str] = None
+    interpolation: str = "spline"
+    easing: str = "linear"
+    mix_source: Optional[Keyframe] = None       # seed/w, or a keyframe index via mix_keyframe
+    mix_keyframe: Optional[int] = None
+    params: dict = field(default_factory=dict)  # parameter name -> starting value
+    path: Optional[str] = None
+
+
+def _fail(path: str, where: str, problem: str) -> PresetError:
+    return PresetError(f"{path}: {where}: {problem}")
+
+
+def _keyframe(path: str, where: str, raw: Any, base: Path) -> Keyframe:
+    if isinstance(raw, bool):
+        raise _fail(path, where, "expected a seed (integer) or {\"seed\": N} or {\"w\": \"file.npy\"}")
+    if isinstance(raw, int):
+        raw = {"seed": raw}
+    if not isinstance(raw, dict) or len(set(raw) & {"seed", "w"}) != 1:
+        raise _fail(path, where, "expected a seed (integer) or {\"seed\": N} or {\"w\": \"file.npy\"}")
+    if "seed" in raw:
+        s = raw["seed"]
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32:
+            raise _fail(path, f"{where}.seed", f"must be an integer 0..2**32-1, got {s!r}")
+        return Keyframe(seed=s)
+    f = base / str(raw["w"])
+    try:
+        w = np.load(f).astype(np.float32)
+    except Exception as e:
+        raise _fail(path, f"{where}.w", f"cannot read {f} ({type(e).__name__})") from None
+    if w.ndim == 3 and w.shape[0] == 1:
+        w = w[0]
+    if w.ndim not in (1, 2) or not np.isfinite(w).all():
+        raise _fail(path, f"{where}.w", f"{f} must hold a finite [w_dim] or [num_ws, w_dim] array, got shape {list(w.shape)}")
+    return Keyframe(w=w, w_file=str(f))
+
+
+def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None) -> Preset:
+    base = base or Path(".")
+    if not isinstance(data, dict):
+        raise _fail(path, "top level", "expected a JSON object")
+    known = {"name", "network", "keyframes", "interpolation", "easing", "loop", "speed",
+             "beats_per_keyframe", "psi", "truncation_cutoff", "mix", "transform", "effects", "params"}
+    extra = sorted(set(data) - known)
+    if extra:
+        raise _fail(path, extra[0], f"unknown field (known: {', '.join(sorted(known))})")
+    kfs = data.get("keyframes")
+    if not isinstance(kfs, list) or not kfs:
+        raise _fail(path, "keyframes", "must be a non-empty list")
+    keyframes = tuple(_keyframe(path, f"keyframes[{i}]", k, base) for i, k in enumerate(kfs))
+    interp = data.get("interpolation", "spline")
+    if interp not in INTERPOLATIONS:
+        raise _fail(path, "interpolation", f"must be one of {', '.join(INTERPOLATIONS)}, got {interp!r}")
+    easing = data.get("easing", "linear")
+    if easing not in EASINGS:
+        raise _fail(path, "easing", f"must be one of {', '.join(EASINGS)}, got {easing!r}")
+    net = data.get("network")
+    if net is not None and not isinstance(net, str):
+        raise _fail(path, "network", "must be a string (path, URL or builtin:NAME)")
+
+    values: dict[str, float] = {}
+    registry = {p.name: p for p in PARAMS}
+
+    def put(name: str, v: Any, where: str) -> None:
+        p = registry[name]
+        if isinstance(v, bool) and p.kind != "bool" or not isinstance(v, (int, float)):
+            raise _fail(path, where, f"must be a number, got {v!r}")
+        if p.kind != "bool" and not p.lo <= v <= p.hi:
+            raise _fail(path, where, f"{v} is out of range {p.lo}..{p.hi}")
+        values[name] = float(v)
+
+    if "loop" in data:
+        put("loop", bool(data["loop"]), "loop")
+    if "speed" in data and "beats_per_keyframe" in data:
+        raise _fail(path, "speed", "give speed (keyframes per second) or beats_per_keyframe, not both")
+    if "speed" in data:
+        put("speed", data["speed"], "speed")
+    if "beats_per_keyframe" in data:
+        b = data["beats_per_keyframe"]
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or b <= 0:
+            raise _fail(path, "beats_per_keyframe", f"must be a positive number, got {b!r}")
+        put("speed", 1.0 / b, "beats_per_keyframe")
+        values["beat_sync"] = 1.0
+    if "psi" in data:
+        put("psi", data["psi"], "psi")
+    if data.get("truncation_cutoff") is not None:
+        put("truncation_cutoff", data["truncation_cutoff"], "truncation_cutoff")
+    mix_source, mix_keyframe = None, None
+    mix = data.get("mix")
+    if mix is not None:
+        if not isinstance(mix, dict) or "layer" not in mix or "source" not in mix:
+            raise _fail(path, "mix", "expected {\"layer\": k, \"source\": {\"seed\": N} | {\"keyframe\": i} | {\"w\": file}}")
+        put("mix_layer", mix["layer"], "mix.layer")
+        if "amount" in mix:
+            put("mix_amount", mix["amount"], "mix.amount")
+        src = mix["source"]
+        if isinstance(src, dict) and "keyframe" in src:
+            k = src["keyframe"]
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(keyframes):
+                raise _fail(path, "mix.source.keyframe", f"must be a keyframe index 0..{len(keyframes) - 1}")
+            mix_keyframe = k
+        else:
+            mix_source = _keyframe(path, "mix.source", src, base)
+    tf = data.get("transform")
+    if tf is not None:
+        if not isinstance(tf, dict) or set(tf) - {"rotate", "translate", "zoom"}:
+            raise _fail(path, "transform", "expected {\"rotate\": deg, \"translate\": [x, y], \"zoom\": z}")
+        if "rotate" in tf:
+            put("rotate", tf["rotate"], "transform.rotate")
+        if "translate" in tf:
+            t = tf["translate"]
+            if not isinstance(t, list) or len(t) != 2:
+                raise _fail(path, "transform.translate", "must be [x, y]")
+            put("translate_x", t[0], "transform.translate[0]")
+            put("translate_y", t[1], "transform.translate[1]")
+        if "zoom" in tf:
+            put("zoom", tf["zoom"], "transform.zoom")
+    for group in ("effects", "params"):
+        g = data.get(group) or {}
+        if not isinstance(g, dict):
+            raise _fail(path, group, "expected an object of parameter: value")
+        for k, v in g.items():
+            if k not in registry:
+                raise _fail(path, f"{group}.{k}", "unknown parameter")
+            put(k, v, f"{group}.{k}")
+    name = data.get("name", Path(path).stem)
+    return Preset(name=str(name), keyframes=keyframes, network=net, interpolation=interp, easing=easing,
+                  mix_source=mix_source, mix_keyframe=mix_keyframe, params=values, path=path)
+
+
+def load_preset(ref: Union[str, os.PathLike], search: Path = PRESET_DIR) -> Preset:
+    """A preset by path, or by name from presets/ ('default' -> presets/default.json)."""
+    p = Path(ref)
+    if not p.suffix and not p.exists():
+        p = search / f"{ref}.json"
+    if not p.exists():
+        names = ", ".join(sorted(q.stem for q in search.glob("*.json"))) if search.is_dir() else "none"
+        raise PresetError(f"{p}: no such preset (available: {names})")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise PresetError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    return parse_preset(data, str(p), p.parent)
+
+
+def list_presets(search: Path = PRESET_DIR) -> list[Path]:
+    return sorted(search.glob("*.json")) if search.is_dir() else []

@@ -1,0 +1,140 @@
+"""The timeline: a pure function of (preset, parameters, position) -> what to render.
+
+No clocks, no randomness: the same inputs give the same request, which is what makes look-ahead
+batching and exact replay possible.  Mapping runs once per keyframe (cached in `KeyframeBank`);
+truncation is applied in W, so a psi change never reruns mapping; style mixing replaces ws[k:].
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .latents import slerp, z_from_seed
+from .params import FrameParams
+from .presets import Keyframe, Preset
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    frame: int                  # display frame this is meant for
+    generation: int             # bumps on every discrete change; older frames are stale
+    ws: np.ndarray              # [num_ws, w_dim] float32, truncated and mixed
+    transform: np.ndarray       # [3, 3] float32, StyleGAN3 input transform (inverse user transform)
+    keyframe: int
+    position: float
+    noise: float = 1.0
+
+
+class KeyframeBank:
+    """Untruncated ws for keyframes and mix sources, mapped once and cached.
+
+    `mapper(z [1, z_dim] float32) -> ws [num_ws, w_dim]` is the network's mapping (psi 1)."""
+
+    def __init__(self, mapper, z_dim: int, num_ws: int, w_dim: int, w_avg: np.ndarray):
+        self.mapper, self.z_dim, self.num_ws, self.w_dim = mapper, z_dim, num_ws, w_dim
+        self.w_avg = np.asarray(w_avg, np.float64)
+        self._cache: dict = {}
+
+    def ws(self, k: Keyframe) -> np.ndarray:
+        key = ("seed", k.seed) if k.seed is not None else ("w", k.w_file)
+        if key not in self._cache:
+            if k.seed is not None:
+                w = self.map_z(z_from_seed(k.seed, self.z_dim))
+            else:
+                w = np.asarray(k.w, np.float64)
+                if w.ndim == 1:
+                    w = np.broadcast_to(w, (self.num_ws, w.shape[0]))
+                if w.shape != (self.num_ws, self.w_dim):
+                    raise ValueError(f"{k.w_file}: w has shape {list(w.shape)}, this network needs "
+                                     f"[{self.w_dim}] or [{self.num_ws}, {self.w_dim}]")
+            self._cache[key] = np.array(w, np.float64)
+        return self._cache[key]
+
+    def map_z(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(self.mapper(np.asarray(z, np.float32).reshape(1, -1)), np.float64).reshape(self.num_ws, self.w_dim)
+
+
+def ease(t: float, kind: str) -> float:
+    if kind == "smoothstep":
+        return t * t * (3 - 2 * t)
+    if kind == "sine":
+        return 0.5 - 0.5 * math.cos(math.pi * t)
+    return t
+
+
+def catmull_rom(p0, p1, p2, p3, t: float):
+    """Uniform Catmull-Rom between p1 (t=0) and p2 (t=1): C1 across segments."""
+    t2, t3 = t * t, t * t * t
+    return 0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t3)
+
+
+def segment(position: float, n: int, loop: bool) -> tuple[int, float]:
+    """(keyframe index k, fraction t towards k+1) for a position."""
+    if n == 1:
+        return 0, 0.0
+    if loop:
+        position = position % n
+    else:
+        position = min(max(position, 0.0), n - 1.0)
+        if position == n - 1.0:
+            return n - 2, 1.0
+    k = int(math.floor(position))
+    return k, position - k
+
+
+def input_transform(rotate_deg: float, tx: float, ty: float, zoom: float) -> np.ndarray:
+    """The value for StyleGAN3's `synthesis.input.transform`: the inverse of the user transform
+    (rotation, then translation, as the official tools build it; zoom scales the view)."""
+    a = math.radians(rotate_deg)
+    m = np.array([[math.cos(a), math.sin(a), tx], [-math.sin(a), math.cos(a), ty], [0.0, 0.0, 1.0]])
+    m[:2, :2] *= zoom
+    return np.linalg.inv(m).astype(np.float32)
+
+
+def interpolate(preset: Preset, bank: KeyframeBank, position: float, loop: bool) -> tuple[np.ndarray, int]:
+    """Untruncated ws at a position, and the keyframe index it is leaving."""
+    keys = preset.keyframes
+    n = len(keys)
+    k, t = segment(position, n, loop)
+    if n == 1:
+        return bank.ws(keys[0]), 0
+    nxt = (k + 1) % n
+    te = ease(t, preset.easing)
+    if preset.interpolation == "linear" or (preset.interpolation == "slerp" and (keys[k].seed is None or keys[nxt].seed is None)):
+        a, b = bank.ws(keys[k]), bank.ws(keys[nxt])
+        return a + (b - a) * te, k
+    if preset.interpolation == "slerp":
+        if te == 0.0:
+            return bank.ws(keys[k]), k
+        if te == 1.0:
+            return bank.ws(keys[nxt]), k
+        z = slerp(z_from_seed(keys[k].seed, bank.z_dim), z_from_seed(keys[nxt].seed, bank.z_dim), te)
+        return bank.map_z(z), k
+    # spline: neighbours wrap when looping, repeat at the ends otherwise
+    idx = [(k - 1) % n if loop else max(k - 1, 0), k, nxt, (k + 2) % n if loop else min(k + 2, n - 1)]
+    p = [bank.ws(keys[i]) for i in idx]
+    return catmull_rom(*p, te), k
+
+
+def frame_request(preset: Preset, params: FrameParams, position: float, bank: KeyframeBank,
+                  frame: int = 0, generation: int = 0) -> FrameRequest:
+    """What to render at `position` with `params`: the pure heart of the show."""
+    loop = bool(params.loop)
+    ws, k = interpolate(preset, bank, position, loop)
+    psi = params.psi
+    cutoff = int(params.truncation_cutoff) or bank.num_ws
+    out = ws.copy()
+    out[:cutoff] = bank.w_avg + psi * (ws[:cutoff] - bank.w_avg)
+    mix_layer = int(params.mix_layer)
+    if mix_layer < bank.num_ws and (preset.mix_source is not None or preset.mix_keyframe is not None):
+        src = preset.mix_source if preset.mix_source is not None else preset.keyframes[preset.mix_keyframe]
+        m = bank.ws(src).copy()
+        m[:cutoff] = bank.w_avg + psi * (m[:cutoff] - bank.w_avg)
+        a = params.mix_amount
+        out[mix_layer:] = out[mix_layer:] + (m[mix_layer:] - out[mix_layer:]) * a
+    tf = input_transform(params.rotate, params.translate_x, params.translate_y, params.zoom)
+    return FrameRequest(frame=frame, generation=generation, ws=out.astype(np.float32), transform=tf,
+                        keyframe=k, position=position, noise=params.noise)
