@@ -42,6 +42,7 @@ class Options:
     dev: bool = False
     hud: bool = True
     lookahead: int = 2                # frames planned beyond the next one the engine can deliver
+    cuda_graphs: bool = False         # replay captured CUDA graphs (CUDA only)
 
 
 @dataclass
@@ -99,7 +100,8 @@ class Show:
         self.G = G if G is not None else load_network(self.network, device=self.device, precision=opts.dtype)
         self.bank = make_bank(self.G)
         canvas, crop = canvas_for(self.G, opts.canvas)
-        self.engine = Engine(self.G, self.device, batch=opts.batch, canvas=canvas, crop_width=crop)
+        self.engine = Engine(self.G, self.device, batch=opts.batch, canvas=canvas, crop_width=crop,
+                             cuda_graphs=opts.cuda_graphs)
         self.tempo = Tempo()
         self.transport = Transport(len(self.preset.keyframes))
         self._apply_preset_params(self.preset)

@@ -115,7 +115,8 @@ def cmd_perform(args) -> int:
               "(e.g. --headless --duration 10) to render without a screen.", file=sys.stderr)
         return 2
     opts = Options(network=args.network, preset=args.preset, fps=args.fps, batch=args.batch, dtype=args.dtype,
-                   device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud)
+                   device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud,
+                   cuda_graphs=args.cuda_graphs)
     if opts.fps <= 0 or opts.batch < 1:
         raise ValueError("--fps must be positive and --batch at least 1")
     preset = load_preset(args.preset)
@@ -158,6 +159,7 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda (default: %(default)s)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="synthesis precision: auto = fp16 where the checkpoint says, CUDA only (default: %(default)s)")
+    p.add_argument("--cuda-graphs", action="store_true", help="replay captured CUDA graphs for fixed batch shapes (CUDA only)")
     p.add_argument("--canvas", default=None, help="wide canvas for StyleGAN3, e.g. 16:9 (default: the network's square)")
     p.add_argument("--headless", action="store_true", help="render without a display (EGL), for servers and tests")
     p.add_argument("--frames", type=int, default=None, help="headless: number of display frames")

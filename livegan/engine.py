@@ -164,7 +164,10 @@ class Engine:
                 kw["canvas"] = self.canvas
         else:
             kw["noise_gain"] = float(reqs[0].noise)
-        img = G.synthesis(ws, **kw)
+        if self.cuda_graphs and not self.canvas:
+            img = self._graphed(ws, kw.get("transform"))
+        else:
+            img = G.synthesis(ws, **kw)
         if self.crop_width and img.shape[-1] > self.crop_width:
             off = (img.shape[-1] - self.crop_width) // 2
             img = img[..., off: off + self.crop_width]
@@ -175,6 +178,16 @@ class Engine:
             torch.cuda.current_stream().synchronize()
             return [h.numpy() for h in host]
         return [f.contiguous().numpy() for f in u8]
+
+
+    def _graphed(self, ws, transform):
+        """Replay a CUDA graph captured for this batch size (captured on first use)."""
+        from .cuda_graphs import GraphedSynthesis
+
+        key = tuple(ws.shape)
+        if key not in self._graphs:
+            self._graphs[key] = GraphedSynthesis(self.G, key, with_transform=transform is not None)
+        return self._graphs[key](ws, transform).clone()
 
 
 def canvas_for(G, aspect: Optional[str]) -> tuple[Optional[tuple[int, int]], Optional[int]]:

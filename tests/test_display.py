@@ -1,0 +1,123 @@
+"""Real pixels from a real (headless EGL, Mesa) GL context."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from livegan.display import SHADER_DIR, HeadlessDisplay, Renderer, ShaderLibrary, fit_rect
+from livegan.params import Registry
+
+
+@pytest.fixture(scope="module")
+def gl():
+    d = HeadlessDisplay((64, 48))
+    yield d
+    d.close()
+
+
+def defaults(**kw):
+    v = dict(Registry().frozen().values)
+    v.update(kw)
+    return v
+
+
+def render(gl, img, size=None, **kw):
+    size = size or (img.shape[1], img.shape[0])
+    fbo = gl.ctx.simple_framebuffer(size, components=4)
+    r = Renderer(gl.ctx, gl.renderer.shaders)
+    r.upload(img)
+    r.render(defaults(**kw), fbo, size)
+    from livegan.display import read_rgb
+    return read_rgb(fbo, size), r, fbo
+
+
+def test_generator_frames_pass_through_exactly(gl, tiny):
+    with torch.inference_mode():
+        img = tiny(torch.randn(1, tiny.z_dim), None)
+    u8 = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    out, _, _ = render(gl, u8)
+    assert out.shape == u8.shape
+    assert np.abs(out.astype(int) - u8.astype(int)).max() <= 1
+    assert (out == u8).mean() > 0.99
+
+
+def known():
+    y, x = np.mgrid[0:32, 0:32]
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[..., 0] = x * 8
+    img[..., 1] = y * 8
+    img[..., 2] = 100
+    return img
+
+
+def test_brightness_contrast_saturation_hue(gl):
+    img = known().astype(int)
+    out, _, _ = render(gl, known(), brightness=0.2)
+    assert np.abs(out.astype(int) - np.clip(img + 51, 0, 255)).max() <= 2
+    out, _, _ = render(gl, known(), contrast=0.0)
+    assert np.abs(out.astype(int) - 128).max() <= 1          # contrast 0: mid grey
+    out, _, _ = render(gl, known(), saturation=0.0)
+    assert (out.max(axis=2).astype(int) - out.min(axis=2)).max() <= 1   # grey
+    lum = img @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(out[..., 0] - lum).max() <= 2
+    out, _, _ = render(gl, known(), hue=180.0)
+    assert np.abs(out.astype(int) - img).mean() > 20          # colours moved
+
+
+def test_kaleidoscope_mirror_and_view_zoom(gl):
+    out, _, _ = render(gl, known(), kaleido=1)
+    assert np.abs(out.astype(int) - out[:, ::-1].astype(int)).max() <= 8   # left/right symmetric
+    out, _, _ = render(gl, known(), view_zoom=2.0)
+    # Zoom 2 shows the centre half: the red ramp now spans 8..24 of the original.
+    row = out[16, :, 0].astype(int)
+    assert abs(row[0] - 64) <= 8 and abs(row[-1] - 188) <= 10
+
+
+def test_crossfade_and_feedback(gl):
+    a = np.full((16, 16, 3), 200, np.uint8)
+    b = np.full((16, 16, 3), 40, np.uint8)
+    fbo = gl.ctx.simple_framebuffer((16, 16), components=4)
+    r = Renderer(gl.ctx, gl.renderer.shaders)
+    from livegan.display import read_rgb
+    r.upload(a)
+    r.upload(b)
+    r.render(defaults(crossfade=0.5), fbo, (16, 16))
+    assert abs(int(read_rgb(fbo, (16, 16))[8, 8, 0]) - 120) <= 2   # half of each
+    r2 = Renderer(gl.ctx, gl.renderer.shaders)
+    r2.upload(a)
+    r2.render(defaults(feedback=0.5), fbo, (16, 16))
+    r2.render(defaults(feedback=0.5), fbo, (16, 16))
+    r2.upload(b)
+    r2.render(defaults(feedback=0.5), fbo, (16, 16))
+    assert abs(int(read_rgb(fbo, (16, 16))[8, 8, 0]) - 120) <= 3   # bright trail lingers
+
+
+def test_fit_letterboxes_and_fill_crops(gl):
+    out, _, _ = render(gl, known(), size=(64, 32))            # 32x32 image in a 64x32 screen
+    assert out[:, :16].max() == 0 and out[:, 48:].max() == 0   # black bars
+    assert out[:, 16:48].max() > 0
+    assert fit_rect(100, 50, 100, 100, "fill") == pytest.approx((2.0, 1.0, -0.5, 0.0))
+
+
+def test_shader_error_keeps_previous_program(tmp_path, gl):
+    folder = tmp_path / "shaders"
+    shutil.copytree(SHADER_DIR, folder)
+    lib = ShaderLibrary(gl.ctx, folder, dev=True)
+    prog_before = lib.get("color.frag")[0]
+    import os
+    import time
+    (folder / "color.frag").write_text("#version 330\nvoid main() { this is not glsl }\n")
+    os.utime(folder / "color.frag", (time.time() + 5, time.time() + 5))
+    lib._last_check = 0
+    lib.reload_changed()
+    assert "color.frag" in lib.errors and "\n" not in lib.errors["color.frag"]
+    assert lib.get("color.frag")[0] is prog_before
+    r = Renderer(gl.ctx, lib)
+    fbo = gl.ctx.simple_framebuffer((32, 32), components=4)
+    r.upload(known())
+    r.render(defaults(contrast=0.0), fbo, (32, 32))            # still renders with the old program
+    from livegan.display import read_rgb
+    assert abs(int(read_rgb(fbo, (32, 32))[5, 5, 0]) - 128) <= 1

@@ -1,0 +1,74 @@
+"""Preset validation and the parameter registry."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from livegan.params import PARAMS, Command, Registry
+from livegan.presets import PresetError, list_presets, load_preset
+
+
+def test_shipped_presets_load():
+    names = [p.stem for p in list_presets()]
+    assert "default" in names and len(names) >= 3
+    for p in list_presets():
+        assert load_preset(p).keyframes
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"keyframes": []}, "keyframes"),
+    ({"keyframes": [1, -4]}, "keyframes[1].seed"),
+    ({"keyframes": [1, "x"]}, "keyframes[1]"),
+    ({"keyframes": [1], "interpolation": "cubic"}, "interpolation"),
+    ({"keyframes": [1], "psi": 9}, "psi"),
+    ({"keyframes": [1], "effects": {"sparkle": 1}}, "effects.sparkle"),
+    ({"keyframes": [1], "mix": {"layer": 2, "source": {"keyframe": 4}}}, "mix.source.keyframe"),
+    ({"keyframes": [1], "colour": 1}, "colour"),
+    ({"keyframes": [{"w": "missing.npy"}]}, "keyframes[0].w"),
+])
+def test_bad_presets_name_file_and_field(tmp_path, data, field):
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(data))
+    with pytest.raises(PresetError) as e:
+        load_preset(f)
+    msg = str(e.value)
+    assert msg.startswith(str(f)) and f"{field}:" in msg and "\n" not in msg
+
+
+def test_missing_preset_and_bad_json(tmp_path):
+    with pytest.raises(PresetError, match="no such preset .*available: .*default"):
+        load_preset("nope")
+    f = tmp_path / "x.json"
+    f.write_text("{oops")
+    with pytest.raises(PresetError, match="not valid JSON"):
+        load_preset(f)
+
+
+def test_w_keyframes_from_npy(tmp_path):
+    np.save(tmp_path / "w.npy", np.ones((1, 9, 64), np.float32))
+    (tmp_path / "p.json").write_text(json.dumps({"keyframes": [3, {"w": "w.npy"}]}))
+    p = load_preset(tmp_path / "p.json")
+    assert p.keyframes[1].w.shape == (9, 64)
+
+
+def test_registry_clamps_counts_slews_and_toggles():
+    r = Registry()
+    r.apply(Command("set", "psi", 5.0))
+    assert r.target["psi"] == 2.0 and r.clamped == 1
+    v0 = r.value["psi"]
+    r.step(0.05)
+    assert v0 < r.value["psi"] < 2.0                 # gliding (psi has a slew time)
+    r.step(1.0)
+    assert r.value["psi"] == 2.0
+    r.apply(Command("toggle", "loop"))
+    assert r.value["loop"] == 0.0                    # no slew: immediate
+    r.apply(Command("add", "kaleido", 2.6))
+    assert r.value["kaleido"] == 3.0                 # ints round
+    with pytest.raises(KeyError):
+        r.apply(Command("set", "nope", 1))
+    with pytest.raises(ValueError):
+        r.apply(Command("set", "psi", float("nan")))
+    names = [p.name for p in PARAMS]
+    assert len(names) == len(set(names))

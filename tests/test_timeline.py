@@ -1,0 +1,112 @@
+"""The timeline is pure, hits its keyframes, and interpolates smoothly."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livegan.app import make_bank
+from livegan.params import Command, Registry
+from livegan.presets import parse_preset
+from livegan.timeline import frame_request, input_transform
+
+
+@pytest.fixture(scope="module")
+def bank(tiny):
+    return make_bank(tiny)
+
+
+def params(**kw):
+    r = Registry()
+    for k, v in kw.items():
+        r.apply(Command("set", k, v))
+    r.settle()
+    return r.frozen()
+
+
+def preset(interp="linear", **kw):
+    return parse_preset(dict({"keyframes": [1, 2, 3, 4], "interpolation": interp}, **kw), "test.json")
+
+
+@pytest.mark.parametrize("interp", ["linear", "slerp", "spline"])
+def test_keyframes_are_hit_exactly(bank, interp):
+    p, prm = preset(interp), params(psi=1.0)
+    for i, k in enumerate(p.keyframes):
+        req = frame_request(p, prm, float(i), bank)
+        assert np.allclose(req.ws, bank.ws(k), atol=1e-6), (interp, i)
+        assert req.keyframe == i
+
+
+@pytest.mark.parametrize("interp", ["linear", "slerp", "spline"])
+def test_interpolation_is_continuous(bank, interp):
+    p, prm = preset(interp), params(psi=1.0)
+    xs = np.linspace(0, 4, 801)                     # across the loop seam too
+    ws = np.stack([frame_request(p, prm, x, bank).ws for x in xs])
+    steps = np.abs(np.diff(ws, axis=0)).max(axis=(1, 2))
+    assert steps.max() < 0.05 * np.abs(ws).max()
+
+
+def _derivative(p, prm, bank, x, side, h=1e-4):
+    a = frame_request(p, prm, x + side * h, bank).ws.astype(np.float64)
+    b = frame_request(p, prm, x, bank).ws.astype(np.float64)
+    return (a - b) / (side * h)
+
+
+def test_spline_is_c1_at_keyframes_and_across_the_loop_seam(bank):
+    p, prm = preset("spline"), params(psi=1.0)
+    for x in [1.0, 2.0, 3.0, 4.0]:                  # 4.0 is the seam back to keyframe 0
+        left, right = _derivative(p, prm, bank, x, -1), _derivative(p, prm, bank, x, +1)
+        scale = np.abs(left).max()
+        assert scale > 1e-3
+        assert np.abs(left - right).max() < 0.02 * scale, x
+    # Linear interpolation is not C1 (the test above can fail).
+    lin = preset("linear")
+    left, right = _derivative(lin, prm, bank, 1.0, -1), _derivative(lin, prm, bank, 1.0, +1)
+    assert np.abs(left - right).max() > 0.1 * np.abs(left).max()
+
+
+def test_mix_layer_changes_exactly_the_layers_from_k(bank, tiny):
+    base = preset("linear")
+    mixed = preset("linear", mix={"layer": 5, "source": {"seed": 99}})
+    for k in [0, 3, 5, 8]:
+        prm = params(mix_layer=k, psi=0.8)
+        a = frame_request(base, prm, 1.3, bank).ws
+        b = frame_request(mixed, prm, 1.3, bank).ws
+        assert np.array_equal(a[:k], b[:k])
+        assert (np.abs(a[k:] - b[k:]).max(axis=1) > 1e-3).all()
+    prm = params(mix_layer=tiny.num_ws)
+    assert np.array_equal(frame_request(base, prm, 1.3, bank).ws, frame_request(mixed, prm, 1.3, bank).ws)
+
+
+def test_psi_zero_is_w_avg_and_never_reruns_mapping(tiny):
+    calls = []
+    b = make_bank(tiny)
+    inner = b.mapper
+    b.mapper = lambda z: calls.append(1) or inner(z)
+    p = preset("spline")
+    for psi in (1.0, 0.5, 0.0):
+        for x in np.linspace(0, 3, 7):
+            req = frame_request(p, params(psi=psi), x, b)
+    assert len(calls) == 4                          # once per keyframe
+    assert np.allclose(req.ws, np.broadcast_to(tiny.mapping.w_avg.numpy(), req.ws.shape), atol=1e-6)
+    cut = frame_request(p, params(psi=0.0, truncation_cutoff=3), 0.0, b).ws
+    assert np.allclose(cut[:3], tiny.mapping.w_avg.numpy(), atol=1e-6)
+    assert not np.allclose(cut[3:], tiny.mapping.w_avg.numpy(), atol=1e-3)
+
+
+def test_pure_same_inputs_same_request(bank):
+    p, prm = preset("slerp"), params(rotate=30, translate_x=0.1)
+    a, b = frame_request(p, prm, 2.37, bank), frame_request(p, prm, 2.37, bank)
+    assert np.array_equal(a.ws, b.ws) and np.array_equal(a.transform, b.transform)
+
+
+def test_input_transform_matches_the_official_construction():
+    # gen_images.py --rotate=30 --translate=0.1,-0.05 builds m and stores inv(m) (golden case e).
+    t = np.radians(30)
+    m = np.array([[np.cos(t), np.sin(t), 0.1], [-np.sin(t), np.cos(t), -0.05], [0, 0, 1]])
+    assert np.allclose(input_transform(30, 0.1, -0.05, 1.0), np.linalg.inv(m), atol=1e-6)
+
+
+def test_non_looping_clamps_at_the_ends(bank):
+    p, prm = preset("linear", loop=False), params(psi=1.0, loop=0)
+    assert np.allclose(frame_request(p, prm, 7.5, bank).ws, bank.ws(p.keyframes[-1]), atol=1e-6)
+    assert np.allclose(frame_request(p, prm, -2.0, bank).ws, bank.ws(p.keyframes[0]), atol=1e-6)
