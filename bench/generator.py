@@ -44,6 +44,8 @@ def main() -> int:
     ap.add_argument("--reference", action="store_true", help="also time the plain reference filtered lrelu")
     ap.add_argument("--cuda-graphs", action="store_true", help="also time CUDA-graph replay (CUDA only)")
     args = ap.parse_args()
+    from livegan.devices import keep_freed_memory
+    keep_freed_memory()                       # as the app does
 
     import torch
     from stylegan3 import load_network

@@ -55,6 +55,8 @@ def main() -> int:
     ap.add_argument("--cuda-graphs", default="off", choices=["off", "on", "both"], help="CUDA graph rows (default: %(default)s)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda (default: %(default)s)")
     args = ap.parse_args()
+    from livegan.devices import keep_freed_memory
+    keep_freed_memory()                       # as the app does
     graph_modes = {"off": [False], "on": [True], "both": [False, True]}[args.cuda_graphs]
     print(f"# {args.seconds:.0f} s per row, real time at {args.fps:g} fps, a psi change every {args.every:g} s; medians")
     print(f"{'network':<20} {'device':<6} {'batch':>5} {'graphs':>6} {'display fps':>11} {'shown fps':>9} "

@@ -433,7 +433,8 @@ class App:
                 "video_frames": written, "video_dropped": sink.dropped if sink else 0, "last": last,
                 "errors": list(show.errors) + list(show.engine.stats.errors)}
 
-    def run_window(self, size: Optional[tuple[int, int]], fullscreen: bool, screen: int) -> None:
+    def run_window(self, size: Optional[tuple[int, int]], fullscreen: bool, screen: int,
+                   exit_after: Optional[float] = None, screenshot: Optional[Path] = None) -> None:
         import pyglet
 
         from .control.keys import command_for
@@ -448,7 +449,7 @@ class App:
         @win.event
         def on_key_press(symbol, modifiers):
             if symbol == pyglet.window.key.ESCAPE:
-                win.close()
+                pyglet.app.exit()
                 return pyglet.event.EVENT_HANDLED
             name = pyglet.window.key.symbol_string(symbol).lower()
             p = show.registry.params[selected[0]]
@@ -458,9 +459,19 @@ class App:
             return pyglet.event.EVENT_HANDLED
 
         def frame_cb(dt):
-            frame = show.tick(time.perf_counter() - t0)
-            self._triggers(display)
-            self._present(display, frame)
+            if exit_after is not None and time.perf_counter() - t0 >= exit_after:
+                if screenshot is not None:
+                    from .display import read_rgb
+                    from .imaging import save_png
+                    save_png(screenshot, read_rgb(display.ctx.detect_framebuffer(), display.size))
+                pyglet.app.exit()
+                return
+            try:
+                frame = show.tick(time.perf_counter() - t0)
+                self._triggers(display)
+                self._present(display, frame)
+            except Exception as e:          # on stage: report in the HUD, keep the window up
+                show.error(f"frame:{type(e).__name__}", f"frame failed: {type(e).__name__}: {e}")
 
         show.start()
         pyglet.clock.schedule_interval(frame_cb, 1.0 / show.opts.fps)
@@ -468,3 +479,4 @@ class App:
             pyglet.app.run()
         finally:
             show.stop()
+            display.close()

@@ -124,7 +124,8 @@ def cmd_perform(args) -> int:
     show = Show(opts, preset)
     app = App(show, Path(args.out), hud=opts.hud)
     if not args.headless:
-        app.run_window(size, args.fullscreen, args.screen)
+        app.run_window(size, args.fullscreen, args.screen, args.exit_after,
+                       Path(args.screenshot) if args.screenshot else None)
         return 0
     frames = args.frames or int(round((args.duration or 10.0) * opts.fps))
     out = Path(args.out)
@@ -167,6 +168,8 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offline", action="store_true", help="headless: wait for every frame instead of keeping real time")
     p.add_argument("--video", default="perform.mp4", help="headless: video file name in --out, '' for none (default: %(default)s)")
     p.add_argument("--out", default="recordings", help="output folder for videos and snapshots (default: %(default)s)")
+    p.add_argument("--exit-after", type=float, default=None, help="window: close after this many seconds (installations, checks)")
+    p.add_argument("--screenshot", default=None, help="window: save the last frame shown to this PNG when closing with --exit-after")
     p.add_argument("--dev", action="store_true", help="reload shaders when their files change")
     p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (h toggles it)")
 
@@ -216,7 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .devices import keep_freed_memory
+
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         return args.func(args)
     except (ValueError, OSError) as e:   # CheckpointError is a ValueError

@@ -124,9 +124,12 @@ class Renderer:
         self.hold.write(self.src.read())
         self.swap_fade = 1.0
 
-    def _run(self, effect_frag: str, src, dst_fbo, uniforms: Mapping, textures: Mapping = {}) -> None:
+    def _run(self, effect_frag: str, src, dst_fbo, uniforms: Mapping, textures: Mapping = {},
+             viewport: Optional[tuple] = None) -> None:
         prog, vao, _ = self.shaders.get(effect_frag)
-        dst_fbo.use()
+        dst_fbo.use()                       # (use() resets the viewport to the framebuffer's own)
+        if viewport is not None:
+            self.ctx.viewport = viewport
         src.use(0)
         if "src" in prog:
             prog["src"].value = 0
@@ -168,21 +171,20 @@ class Renderer:
                         uniforms["amount"] = max(uniforms["amount"], self.swap_fade)
                 if "prev_output" in eff.textures:
                     textures["prev_output"] = self.prev_output
-                ctx.viewport = (0, 0, w, h)
-                self._run(eff.shader, cur, dst, uniforms, textures)
+                self._run(eff.shader, cur, dst, uniforms, textures, (0, 0, w, h))
                 cur = dst.color_attachments[0]
             # Keep the chain's output for feedback next frame.
             if any(eff.name == "feedback" for eff in EFFECTS if active(eff, values)):
                 keep = next(f for f in self._ping if f.color_attachments[0] is not cur)
-                ctx.viewport = (0, 0, w, h)
-                self._run("passthrough.frag", cur, keep, {})
+                self._run("passthrough.frag", cur, keep, {}, viewport=(0, 0, w, h))
                 self.prev_output = keep.color_attachments[0]
                 self._ping = [f for f in self._ping if f is not keep] + [keep]
-            ctx.viewport = (0, 0, size[0], size[1])
             target.use()
-            target.clear(0.0, 0.0, 0.0, 1.0)
+            ctx.viewport = (0, 0, size[0], size[1])
+            target.clear(0.0, 0.0, 0.0, 1.0, viewport=(0, 0, size[0], size[1]))
             sx, sy, ox, oy = fit_rect(w, h, size[0], size[1], fit)
-            self._run("present.frag", cur, target, {"scale": (sx, sy), "offset": (ox, oy)})
+            self._run("present.frag", cur, target, {"scale": (sx, sy), "offset": (ox, oy)},
+                      viewport=(0, 0, size[0], size[1]))
         if hud is not None:
             self._draw_hud(hud, target, size)
 
@@ -195,8 +197,7 @@ class Renderer:
         self._hud_tex.write(np.ascontiguousarray(hud).tobytes())
         self.ctx.enable(self._moderngl.BLEND)
         self.ctx.blend_func = self._moderngl.SRC_ALPHA, self._moderngl.ONE_MINUS_SRC_ALPHA
-        self.ctx.viewport = (8, max(0, size[1] - h - 8), w, h)
-        self._run("hud.frag", self._hud_tex, target, {})
+        self._run("hud.frag", self._hud_tex, target, {}, viewport=(8, max(0, size[1] - h - 8), w, h))
         self.ctx.disable(self._moderngl.BLEND)
         self.ctx.viewport = (0, 0, size[0], size[1])
 
@@ -229,6 +230,10 @@ class HeadlessDisplay:
     def __init__(self, size: tuple[int, int], dev: bool = False):
         import moderngl
 
+        # Mesa's software rasteriser starts a thread per core, which then competes with the
+        # generator's threads on a CPU-only machine; one is plenty for a single full-screen quad
+        # chain (an explicit LP_NUM_THREADS wins).
+        os.environ.setdefault("LP_NUM_THREADS", "1")
         try:
             self.ctx = moderngl.create_standalone_context(backend="egl")
         except Exception as e:
@@ -282,6 +287,7 @@ class WindowDisplay:
         self.window.set_fullscreen(not self.window.fullscreen)
 
     def close(self) -> None:
+        _ = self.ctx.error                  # clears GL's error flag, which pyglet's close would raise
         self.window.close()
 
 

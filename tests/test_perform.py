@@ -100,3 +100,34 @@ def test_no_display_suggests_headless():
     env = {"PATH": "/usr/bin:/bin"}
     r = subprocess.run([sys.executable, "perform.py"], capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "--headless" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def xvfb():
+    import shutil
+    exe = shutil.which("Xvfb")
+    assert exe, "Xvfb is needed for the window test (make test installs Debian's xvfb)"
+    display = ":73"
+    proc = subprocess.Popen([exe, display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    yield display
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_live_window_on_a_virtual_screen(tmp_path, xvfb):
+    import os
+    shot = tmp_path / "window.png"
+    env = dict(os.environ, DISPLAY=xvfb)
+    r = subprocess.run([sys.executable, "perform.py", "--list-screens"], capture_output=True, text=True, env=env)
+    assert r.stdout.startswith("0: 1280x720")
+    r = subprocess.run([sys.executable, "perform.py", "--size", "640x360", "--exit-after", "6", "--screenshot", str(shot)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+    img = np.asarray(Image.open(shot)).astype(int)
+    assert img.shape == (360, 640, 3)
+    assert img[100:, :130].max() == 0 and img[:, 510:].max() == 0   # letterbox bars (fit), below the HUD
+    assert img[150:, 150:490].std() > 10                            # a real picture in the middle
+    assert (img[5:80, 10:300] > 200).any()                          # HUD text drawn
