@@ -9,6 +9,8 @@ generation: frames of older generations are never shown after it.
 from __future__ import annotations
 
 import copy
+import heapq
+import itertools
 import math
 import queue
 import statistics
@@ -120,6 +122,10 @@ class Show:
         self._loaded: "queue.SimpleQueue" = queue.SimpleQueue()
         self.swapped = False
         self._last_now: Optional[float] = None
+        self._scheduled: list = []                         # heap of (due, seq, Command)
+        self._seq = itertools.count()
+        self.changed: set = set()                          # parameters changed (for OSC feedback)
+        self.applied = 0
 
     # -- commands ---------------------------------------------------------------------------------
     def post(self, cmd: Command) -> None:
@@ -144,9 +150,11 @@ class Show:
         self._marks[self.generation] = (cmd.received or time.perf_counter(), self.tick_index)
 
     def _handle(self, cmd: Command) -> None:
+        self.applied += 1
         if cmd.op in ("set", "add", "toggle"):
             self.registry.apply(cmd)
             changed = self.registry.take_changed()
+            self.changed.update(changed)
             if any(self.registry.params[n].cost != UNIFORM for n in changed):
                 self._bump(cmd)
             return
@@ -170,8 +178,23 @@ class Show:
                 self.registry.take_changed()
         elif name == "network":
             self.load_network_async(str(cmd.value))
+        elif name == "seed":
+            self._replace_keyframe_seed(int(cmd.value))
+            self._bump(cmd)
         else:
             self.triggers.append(cmd)
+
+    def _replace_keyframe_seed(self, seed: int) -> None:
+        """The keyframe being left becomes `seed` (the show glides on from there)."""
+        from dataclasses import replace
+
+        from .presets import Keyframe
+
+        if not 0 <= seed < 2 ** 32:
+            raise ValueError(f"seed must be 0..2**32-1, got {seed}")
+        keys = list(self.preset.keyframes)
+        keys[self.transport.keyframe()] = Keyframe(seed=seed)
+        self.preset = replace(self.preset, keyframes=tuple(keys))
 
     def _switch_preset(self, ref) -> None:
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
@@ -237,15 +260,7 @@ class Show:
         self._last_now = now
         self.tick_index += 1
         self._finish_loading()
-        while True:
-            try:
-                cmd = self.commands.get_nowait()
-            except queue.Empty:
-                break
-            try:
-                self._handle(cmd)
-            except (KeyError, ValueError, TypeError, OSError) as e:
-                self.error(f"command:{cmd.op}:{cmd.name}", f"{cmd.source or 'command'} {cmd.op} {cmd.name}: {e}")
+        self._drain()
         self.stats.clamped = self.registry.clamped
         self.registry.step(dt)
         v = self.registry.value
@@ -256,6 +271,29 @@ class Show:
         if wait:
             self._wait_for(n)
         return self._pick(n, now)
+
+    MAX_COMMANDS_PER_FRAME = 2000     # a flood is spread over frames, never stalls one
+
+    def _drain(self) -> None:
+        """Apply queued commands: timed ones when due, at most MAX_COMMANDS_PER_FRAME now."""
+        wall = time.time()
+        for _ in range(self.MAX_COMMANDS_PER_FRAME):
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                break
+            if cmd.due > wall:
+                heapq.heappush(self._scheduled, (cmd.due, next(self._seq), cmd))
+            else:
+                self._safe_handle(cmd)
+        while self._scheduled and self._scheduled[0][0] <= wall:
+            self._safe_handle(heapq.heappop(self._scheduled)[2])
+
+    def _safe_handle(self, cmd: Command) -> None:
+        try:
+            self._handle(cmd)
+        except (KeyError, ValueError, TypeError, OSError) as e:
+            self.error(f"command:{cmd.op}:{cmd.name}", f"{cmd.source or 'command'} {cmd.op} {cmd.name}: {e}")
 
     def _wait_for(self, n: int, timeout: float = 120.0) -> None:
         deadline = time.perf_counter() + timeout
@@ -319,8 +357,9 @@ class Show:
 class App:
     """A `Show` plus a display backend and the loop that drives them."""
 
-    def __init__(self, show: Show, out_dir: Path = Path("recordings"), hud: bool = True):
-        self.show, self.out_dir, self.hud_on = show, Path(out_dir), hud
+    def __init__(self, show: Show, out_dir: Path = Path("recordings"), hud: bool = True, controls=None):
+        self.show, self.out_dir, self.hud_on, self.controls = show, Path(out_dir), hud, controls
+        self.selected = "psi"                          # the parameter arrows nudge and `l` learns
         self._hud_cache: tuple = ((), None)
         self._hud_time = 0.0
         self.snapshots: list[Path] = []
@@ -347,6 +386,13 @@ class App:
                 display.toggle_fullscreen()
             elif cmd.name == "snapshot":
                 self._snapshot()
+            elif cmd.name == "learn":
+                try:
+                    if self.controls is None:
+                        raise ValueError("MIDI learn needs a MIDI port (--midi NAME)")
+                    self.controls.learn(str(cmd.value or self.selected))
+                except ValueError as e:
+                    self.show.error("learn", str(e))
             else:
                 self.show.error(f"trigger:{cmd.name}", f"{cmd.name}: not available in this version")
         self.show.triggers.clear()
@@ -385,6 +431,8 @@ class App:
         if r.swap_fade > 0:
             r.swap_fade = max(0.0, r.swap_fade - 1.0 / self.show.opts.fps)   # one-second fade
         self.show.stats.present_times.append(time.perf_counter())
+        if self.controls is not None:
+            self.controls.after_tick()
         display.present(self.show.registry.value, self.show.opts.fit, self._hud(self.show.stats.fps()))
 
     def run_headless(self, frames: int, size: Optional[tuple[int, int]] = None, realtime: bool = True,
@@ -444,7 +492,6 @@ class App:
         display = WindowDisplay(size, fullscreen, screen, dev=show.opts.dev)
         win = display.window
         t0 = time.perf_counter()
-        selected = ["psi"]
 
         @win.event
         def on_key_press(symbol, modifiers):
@@ -452,8 +499,8 @@ class App:
                 pyglet.app.exit()
                 return pyglet.event.EVENT_HANDLED
             name = pyglet.window.key.symbol_string(symbol).lower()
-            p = show.registry.params[selected[0]]
-            cmd = command_for(name, selected[0], (p.hi - p.lo) / 100.0, time.perf_counter())
+            p = show.registry.params[self.selected]
+            cmd = command_for(name, self.selected, (p.hi - p.lo) / 100.0, time.perf_counter())
             if cmd is not None:
                 show.post(cmd)
             return pyglet.event.EVENT_HANDLED

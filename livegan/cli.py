@@ -119,10 +119,28 @@ def cmd_perform(args) -> int:
                    cuda_graphs=args.cuda_graphs)
     if opts.fps <= 0 or opts.batch < 1:
         raise ValueError("--fps must be positive and --batch at least 1")
+    if args.midi_list:
+        import mido
+        names = mido.Backend(f"mido.backends.{args.midi_backend}").get_input_names()
+        print("\n".join(names) if names else "no MIDI input ports")
+        return 0
     preset = load_preset(args.preset)
     size = _size(args.size)
     show = Show(opts, preset)
-    app = App(show, Path(args.out), hud=opts.hud)
+    from .control.surfaces import ControlOptions, Controls
+    copts = ControlOptions(osc=not args.no_osc, osc_host=args.osc_host, osc_port=args.osc_port,
+                           osc_allow=args.osc_allow or [], osc_out=args.osc_out, oscquery=not args.no_oscquery,
+                           oscquery_port=args.oscquery_port, midi=args.midi or [], midi_map=args.midi_map,
+                           midi_backend=args.midi_backend)
+    controls = Controls(show, copts).start()
+    app = App(show, Path(args.out), hud=opts.hud, controls=controls)
+    try:
+        return _run(app, args, show, opts, size)
+    finally:
+        controls.stop()
+
+
+def _run(app, args, show, opts, size) -> int:
     if not args.headless:
         app.run_window(size, args.fullscreen, args.screen, args.exit_after,
                        Path(args.screenshot) if args.screenshot else None)
@@ -170,6 +188,17 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="recordings", help="output folder for videos and snapshots (default: %(default)s)")
     p.add_argument("--exit-after", type=float, default=None, help="window: close after this many seconds (installations, checks)")
     p.add_argument("--screenshot", default=None, help="window: save the last frame shown to this PNG when closing with --exit-after")
+    p.add_argument("--osc-port", type=int, default=9000, help="OSC UDP port to listen on (default: %(default)s)")
+    p.add_argument("--osc-host", default="0.0.0.0", help="address to listen on; 127.0.0.1 for this machine only (default: %(default)s)")
+    p.add_argument("--osc-allow", action="append", metavar="ADDR", help="accept OSC only from this sender address (repeatable)")
+    p.add_argument("--osc-out", default=None, metavar="HOST:PORT", help="send parameter changes and status here (e.g. TouchDesigner)")
+    p.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+    p.add_argument("--oscquery-port", type=int, default=9001, help="OSCQuery HTTP port (default: %(default)s)")
+    p.add_argument("--no-oscquery", action="store_true", help="no OSCQuery HTTP server and no mDNS advertising")
+    p.add_argument("--midi", action="append", metavar="NAME", help="MIDI input port by name substring (repeatable)")
+    p.add_argument("--midi-map", default="nanokontrol2", help="controller map in presets/midi/ or a .json path (default: %(default)s)")
+    p.add_argument("--midi-list", action="store_true", help="list MIDI input ports and exit")
+    p.add_argument("--midi-backend", default="rtmidi", help="mido backend, e.g. rtmidi or rtmidi/UNIX_JACK (default: %(default)s)")
     p.add_argument("--dev", action="store_true", help="reload shaders when their files change")
     p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (h toggles it)")
 

@@ -84,6 +84,7 @@ class Command:
     value: Any = None
     source: str = ""            # 'osc', 'midi', 'key', 'preset', 'log' ...
     received: float = 0.0       # time.perf_counter() when it arrived (for latency)
+    due: float = 0.0            # wall-clock time (time.time()) to apply it; 0 = at once
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,378 @@
+"""MIDI control: controller maps (presets/midi/*.json), learn, soft takeover, feedback, clock.
+
+`MidiMapper` is the pure part (mido messages in, commands out); `MidiInputs` opens ports by name
+substring through mido's rtmidi backend (ALSA or JACK), re-opens unplugged devices, and only ever
+posts commands.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from ..clock import Tempo
+from ..params import PARAMS, TRIGGERS, Command, Param
+
+MAP_DIR = Path(__file__).resolve().parents[2] / "presets" / "midi"
+MODES = ("absolute", "14bit", "relative_twos", "relative_signed", "relative_offset")
+CURVES = ("linear", "exp", "log", "smooth")
+PICKUP = 0.03            # soft takeover: a knob within 3% of the value picks it up
+
+
+class MidiMapError(ValueError):
+    pass
+
+
+@dataclass
+class Control:
+    """One CC -> parameter mapping."""
+    param: str
+    cc: int
+    channel: int = 0
+    mode: str = "absolute"
+    cc_lsb: Optional[int] = None          # 14-bit: the LSB controller (default cc + 32)
+    curve: str = "linear"
+    lo: Optional[float] = None            # range on the parameter (default: its whole range)
+    hi: Optional[float] = None
+    step: float = 1.0 / 128               # relative modes: share of the range per tick
+    takeover: bool = True
+    picked: bool = False                  # soft takeover state
+    last: Optional[float] = None          # last knob position (normalised)
+
+    def to_json(self) -> dict:
+        d = {"cc": self.cc, "channel": self.channel, "param": self.param, "mode": self.mode}
+        if self.mode == "14bit":
+            d["cc_lsb"] = self.lsb()
+        for k in ("curve", "lo", "hi"):
+            if getattr(self, k) not in (None, "linear"):
+                d[k] = getattr(self, k)
+        if self.mode.startswith("relative") and self.step != 1.0 / 128:
+            d["step"] = self.step
+        if not self.takeover:
+            d["takeover"] = False
+        return d
+
+    def lsb(self) -> int:
+        return self.cc_lsb if self.cc_lsb is not None else self.cc + 32
+
+
+@dataclass
+class NoteTrigger:
+    note: int
+    trigger: str
+    channel: int = 0
+    value: object = None
+
+
+@dataclass
+class MidiMap:
+    name: str
+    controls: list[Control] = field(default_factory=list)
+    notes: list[NoteTrigger] = field(default_factory=list)
+    buttons: list[NoteTrigger] = field(default_factory=list)   # CC buttons: press (>= 64) triggers
+    port: Optional[str] = None
+    feedback: bool = False
+    path: Optional[Path] = None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "port": self.port, "feedback": self.feedback,
+                "controls": [c.to_json() for c in self.controls],
+                "notes": [{"note": n.note, "channel": n.channel, "trigger": n.trigger,
+                           **({"value": n.value} if n.value is not None else {})} for n in self.notes],
+                "buttons": [{"cc": n.note, "channel": n.channel, "trigger": n.trigger,
+                             **({"value": n.value} if n.value is not None else {})} for n in self.buttons]}
+
+    def save(self, path: Optional[Path] = None) -> Path:
+        """Atomic write (a crash never leaves half a map file)."""
+        path = Path(path or self.path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+
+def _int_in(v, lo: int, hi: int, where: str, path: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise MidiMapError(f"{path}: {where}: must be an integer {lo}..{hi}, got {v!r}")
+    return v
+
+
+def parse_map(data: dict, path: str = "<map>") -> MidiMap:
+    params = {p.name: p for p in PARAMS}
+    if not isinstance(data, dict):
+        raise MidiMapError(f"{path}: top level: expected a JSON object")
+    m = MidiMap(name=str(data.get("name", Path(path).stem)), port=data.get("port"),
+                feedback=bool(data.get("feedback", False)), path=Path(path))
+    for i, c in enumerate(data.get("controls", [])):
+        w = f"controls[{i}]"
+        if not isinstance(c, dict) or c.get("param") not in params:
+            raise MidiMapError(f"{path}: {w}.param: unknown parameter {c.get('param') if isinstance(c, dict) else c!r}")
+        mode = c.get("mode", "absolute")
+        if mode not in MODES:
+            raise MidiMapError(f"{path}: {w}.mode: must be one of {', '.join(MODES)}")
+        curve = c.get("curve", "linear")
+        if curve not in CURVES:
+            raise MidiMapError(f"{path}: {w}.curve: must be one of {', '.join(CURVES)}")
+        m.controls.append(Control(param=c["param"], cc=_int_in(c.get("cc"), 0, 127, f"{w}.cc", path),
+                                  channel=_int_in(c.get("channel", 0), 0, 15, f"{w}.channel", path), mode=mode,
+                                  cc_lsb=c.get("cc_lsb"), curve=curve, lo=c.get("lo"), hi=c.get("hi"),
+                                  step=float(c.get("step", 1.0 / 128)), takeover=bool(c.get("takeover", True))))
+    for i, n in enumerate(data.get("notes", [])):
+        w = f"notes[{i}]"
+        if not isinstance(n, dict) or n.get("trigger") not in TRIGGERS:
+            raise MidiMapError(f"{path}: {w}.trigger: must be one of {', '.join(TRIGGERS)}")
+        m.notes.append(NoteTrigger(_int_in(n.get("note"), 0, 127, f"{w}.note", path), n["trigger"],
+                                   _int_in(n.get("channel", 0), 0, 15, f"{w}.channel", path), n.get("value")))
+    for i, n in enumerate(data.get("buttons", [])):
+        w = f"buttons[{i}]"
+        if not isinstance(n, dict) or n.get("trigger") not in TRIGGERS:
+            raise MidiMapError(f"{path}: {w}.trigger: must be one of {', '.join(TRIGGERS)}")
+        m.buttons.append(NoteTrigger(_int_in(n.get("cc"), 0, 127, f"{w}.cc", path), n["trigger"],
+                                     _int_in(n.get("channel", 0), 0, 15, f"{w}.channel", path), n.get("value")))
+    return m
+
+
+def load_map(ref: str | os.PathLike, folder: Path = MAP_DIR) -> MidiMap:
+    p = Path(ref)
+    if not p.suffix and not p.exists():
+        p = folder / f"{ref}.json"
+    try:
+        return parse_map(json.loads(p.read_text()), str(p))
+    except FileNotFoundError:
+        have = ", ".join(sorted(q.stem for q in folder.glob("*.json"))) if folder.is_dir() else "none"
+        raise MidiMapError(f"{p}: no such MIDI map (available: {have})") from None
+    except json.JSONDecodeError as e:
+        raise MidiMapError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+
+
+def curve(x: float, kind: str) -> float:
+    if kind == "exp":
+        return x * x
+    if kind == "log":
+        return x ** 0.5
+    if kind == "smooth":
+        return x * x * (3 - 2 * x)
+    return x
+
+
+def inverse_curve(y: float, kind: str) -> float:
+    if kind == "exp":
+        return max(y, 0.0) ** 0.5
+    if kind == "log":
+        return y * y
+    if kind == "smooth":                          # invert smoothstep by bisection (rarely used)
+        lo, hi = 0.0, 1.0
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if curve(mid, "smooth") < y else (lo, mid)
+        return (lo + hi) / 2
+    return y
+
+
+def relative_delta(v: int, mode: str) -> int:
+    """Encoder ticks from a relative CC value."""
+    if mode == "relative_twos":
+        return v if v < 64 else v - 128
+    if mode == "relative_signed":
+        return -(v & 63) if v & 64 else v & 63
+    return v - 64                                  # relative_offset (binary offset)
+
+
+class MidiMapper:
+    """Messages -> commands for one map; keeps soft-takeover, 14-bit and learn state."""
+
+    def __init__(self, midi_map: MidiMap, values: Callable[[], dict], tempo: Optional[Tempo] = None):
+        self.map, self.values = midi_map, values
+        self.tempo = tempo or Tempo()
+        self.params = {p.name: p for p in PARAMS}
+        self._msb: dict = {}
+        self._lsb: dict = {}
+        self.learning: Optional[str] = None
+        self.ignored = 0
+
+    def _range(self, c: Control) -> tuple[float, float]:
+        p = self.params[c.param]
+        return (p.lo if c.lo is None else c.lo), (p.hi if c.hi is None else c.hi)
+
+    def learn(self, param: str) -> None:
+        if param not in self.params:
+            raise ValueError(f"MIDI learn: unknown parameter {param!r}")
+        self.learning = param
+
+    def handle(self, msg, now: Optional[float] = None) -> list[Command]:
+        now = time.perf_counter() if now is None else now
+        t = msg.type
+        if t == "clock":
+            bpm = self.tempo.midi_clock(now)
+            return [Command("set", "bpm", bpm, "midi", now)] if bpm is not None else []
+        if t in ("start", "continue", "stop", "songpos"):
+            return []
+        if t == "note_on" and msg.velocity > 0:
+            return [Command("trigger", n.trigger, n.value, "midi", now) for n in self.map.notes
+                    if n.note == msg.note and n.channel == msg.channel]
+        if t != "control_change":
+            return []
+        if self.learning is not None:
+            return self._learn(msg)
+        out = [Command("trigger", b.trigger, b.value, "midi", now) for b in self.map.buttons
+               if b.note == msg.control and b.channel == msg.channel and msg.value >= 64]
+        for c in self.map.controls:
+            if c.channel != msg.channel:
+                continue
+            if c.mode == "14bit" and msg.control in (c.cc, c.lsb()):
+                key = (c.channel, c.cc)
+                (self._msb if msg.control == c.cc else self._lsb)[key] = msg.value
+                x = ((self._msb.get(key, 0) << 7) | self._lsb.get(key, 0)) / 16383.0
+                cmd = self._absolute(c, x, now)
+            elif msg.control != c.cc:
+                continue
+            elif c.mode == "absolute":
+                cmd = self._absolute(c, msg.value / 127.0, now)
+            else:
+                lo, hi = self._range(c)
+                cmd = Command("add", c.param, relative_delta(msg.value, c.mode) * c.step * (hi - lo), "midi", now)
+            if cmd is not None:
+                out.append(cmd)
+        return out
+
+    def _absolute(self, c: Control, x: float, now: float) -> Optional[Command]:
+        lo, hi = self._range(c)
+        target = lo + curve(x, c.curve) * (hi - lo)
+        if c.takeover and not c.picked:
+            cur = self.values().get(c.param, self.params[c.param].default)
+            pos = inverse_curve((cur - lo) / (hi - lo), c.curve) if hi != lo else 0.0
+            crossed = c.last is not None and (c.last - pos) * (x - pos) <= 0
+            c.last = x
+            if abs(x - pos) > PICKUP and not crossed:
+                self.ignored += 1
+                return None
+            c.picked = True
+        c.last = x
+        return Command("set", c.param, target, "midi", now)
+
+    def _learn(self, msg) -> list[Command]:
+        param, self.learning = self.learning, None
+        self.map.controls = [c for c in self.map.controls if not (c.cc == msg.control and c.channel == msg.channel)]
+        c = Control(param=param, cc=msg.control, channel=msg.channel, picked=True)
+        self.map.controls.append(c)
+        if self.map.path is not None:
+            self.map.save()
+        return [self._absolute(c, msg.value / 127.0, time.perf_counter())]
+
+    def release(self, param: str) -> None:
+        """The value moved elsewhere (OSC, preset): knobs must pick it up again."""
+        for c in self.map.controls:
+            if c.param == param and c.mode in ("absolute", "14bit"):
+                c.picked = False
+
+    def feedback(self, values: dict, names: Iterable[str]) -> list:
+        """CC messages that show `names`' values on LED rings / motor faders."""
+        import mido
+
+        out = []
+        names = set(names)
+        for c in self.map.controls:
+            if c.param not in names or c.mode.startswith("relative"):
+                continue
+            lo, hi = self._range(c)
+            x = inverse_curve(min(max((values[c.param] - lo) / (hi - lo), 0.0), 1.0), c.curve) if hi != lo else 0.0
+            if c.mode == "14bit":
+                v = int(round(x * 16383))
+                out += [mido.Message("control_change", channel=c.channel, control=c.cc, value=v >> 7),
+                        mido.Message("control_change", channel=c.channel, control=c.lsb(), value=v & 127)]
+            else:
+                out.append(mido.Message("control_change", channel=c.channel, control=c.cc, value=int(round(x * 127))))
+        return out
+
+
+class MidiInputs:
+    """Ports chosen by name substring; missing ones are a warning, and are picked up when plugged in."""
+
+    def __init__(self, names: list[str], mapper: MidiMapper, post: Callable[[Command], None],
+                 backend: str = "rtmidi", log: Callable[[str], None] = print, poll: float = 2.0):
+        import mido
+
+        self.backend = mido.Backend(f"mido.backends.{backend}" if "." not in backend and "/" not in backend
+                                    else backend)
+        self.names, self.mapper, self.post, self.log, self.poll = names, mapper, post, log, poll
+        self.ports: dict = {}
+        self.outputs: dict = {}
+        self._lock = threading.Lock()
+        self._running = True
+        self.feedback_errors = 0
+        self._warned: set = set()
+        self._thread = threading.Thread(target=self._watch, name="livegan-midi", daemon=True)
+
+    def available(self) -> list[str]:
+        try:
+            return list(self.backend.get_input_names())
+        except Exception as e:
+            self.log(f"MIDI: cannot list ports ({e})")
+            return []
+
+    def start(self) -> "MidiInputs":
+        self._connect()
+        self._thread.start()
+        return self
+
+    def _callback(self, msg) -> None:
+        try:
+            for cmd in self.mapper.handle(msg):
+                self.post(cmd)
+        except Exception as e:                          # never raise into rtmidi's thread
+            self.log(f"MIDI: {msg}: {e}")
+
+    def _connect(self) -> None:
+        have = self.available()
+        for want in self.names:
+            if want in self.ports:
+                continue
+            match = next((p for p in have if want.lower() in p.lower()), None)
+            if match is None:
+                if want not in self._warned:
+                    self._warned.add(want)
+                    self.log(f"MIDI: no port matching {want!r}; ports: {', '.join(have) or 'none'} "
+                             "(it will be picked up when plugged in)")
+                continue
+            try:
+                self.ports[want] = self.backend.open_input(match, callback=self._callback)
+                outs = [o for o in self.backend.get_output_names() if want.lower() in o.lower()]
+                if outs and self.mapper.map.feedback:
+                    self.outputs[want] = self.backend.open_output(outs[0])
+                self._warned.discard(want)
+                self.log(f"MIDI: listening to {match}")
+            except Exception as e:
+                self.log(f"MIDI: cannot open {match}: {e}")
+
+    def _watch(self) -> None:
+        while self._running:
+            time.sleep(self.poll)
+            have = set(self.available())
+            with self._lock:
+                for want, port in list(self.ports.items()):
+                    if port.name not in have:                 # unplugged
+                        self.log(f"MIDI: {port.name} went away; waiting for it")
+                        port.close()
+                        del self.ports[want]
+                        out = self.outputs.pop(want, None)
+                        if out is not None:
+                            out.close()
+                self._connect()
+
+    def send_feedback(self, values: dict, names: Iterable[str]) -> None:
+        msgs = self.mapper.feedback(values, names) if self.outputs else []
+        for out in list(self.outputs.values()):
+            for m in msgs:
+                try:
+                    out.send(m)
+                except Exception:                   # device gone mid-send: the watcher reopens it
+                    self.feedback_errors += 1
+
+    def stop(self) -> None:
+        self._running = False
+        for p in list(self.ports.values()) + list(self.outputs.values()):
+            p.close()

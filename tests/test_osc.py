@@ -1,0 +1,228 @@
+"""OSC over real UDP on 127.0.0.1 (python-osc and liblo's oscsend), fuzzing, flood, OSCQuery, feedback."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+from pythonosc import osc_bundle_builder, osc_message_builder
+from pythonosc.udp_client import SimpleUDPClient
+
+from livegan.app import App, Options, Show
+from livegan.control.osc import OscReceiver, address_table, pattern_regex
+from livegan.control.surfaces import ControlOptions, Controls
+from livegan.params import PARAMS
+from livegan.presets import parse_preset
+
+PRESET = parse_preset({"keyframes": [1, 2, 3, 4], "speed": 0.0}, "osc.json")
+
+
+@pytest.fixture
+def live(tiny):
+    """A show with OSC, OSCQuery and feedback on free loopback ports; ticks driven by the test."""
+    fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fb.bind(("127.0.0.1", 0))
+    fb.settimeout(2)
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    ctl = Controls(show, ControlOptions(osc_host="127.0.0.1", osc_port=0, oscquery_port=0, mdns=False,
+                                        osc_out=f"127.0.0.1:{fb.getsockname()[1]}"), log=lambda m: None).start()
+    show.start()
+    t0 = time.perf_counter()
+
+    def tick(n=3):
+        for _ in range(n):
+            show.tick(time.perf_counter() - t0)
+            ctl.after_tick()
+            time.sleep(0.01)
+    yield show, ctl, tick, fb
+    ctl.stop()
+    show.stop()
+    fb.close()
+
+
+def settle(show, tick, cond, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        tick(1)
+        if cond():
+            return True
+    return False
+
+
+def test_parameters_and_commands_over_udp(live):
+    show, ctl, tick, _ = live
+    c = SimpleUDPClient("127.0.0.1", ctl.osc.port)
+    c.send_message("/livegan/psi", 0.3)
+    c.send_message("/livegan/norm/zoom", 1.0)
+    c.send_message("/livegan/add/hue", 10.0)
+    c.send_message("/livegan/kaleido", 4)
+    c.send_message("/livegan/toggle/loop", [])
+    assert settle(show, tick, lambda: show.registry.target["loop"] == 0.0)   # the last one sent
+    assert show.registry.target["psi"] == pytest.approx(0.3)
+    assert show.registry.target["zoom"] == 4.0 and show.registry.target["hue"] == 10.0
+    assert show.registry.target["kaleido"] == 4 and show.registry.target["loop"] == 0.0
+    g = show.generation
+    c.send_message("/livegan/keyframe/goto", 2)
+    assert settle(show, tick, lambda: show.transport.position == 2.0)
+    assert show.generation > g
+    c.send_message("/livegan/keyframe/next", [])
+    assert settle(show, tick, lambda: show.transport.position == 3.0)
+    c.send_message("/livegan/preset", "cuts")
+    assert settle(show, tick, lambda: show.preset.name == "cuts")
+    c.send_message("/livegan/seed", 4242)
+    assert settle(show, tick, lambda: any(k.seed == 4242 for k in show.preset.keyframes))
+    c.send_message("/livegan/bpm", 90.0)
+    assert settle(show, tick, lambda: show.registry.target["bpm"] == 90.0)
+
+
+def test_wildcards_and_out_of_range(live):
+    show, ctl, tick, _ = live
+    c = SimpleUDPClient("127.0.0.1", ctl.osc.port)
+    c.send_message("/livegan/{brightness,contrast}", 0.5)
+    c.send_message("/livegan/norm/translate_?", 0.75)
+    c.send_message("/livegan/psi", 99.0)
+    assert settle(show, tick, lambda: show.registry.target["psi"] == 2.0)    # the last one sent
+    assert show.registry.target["contrast"] == 0.5 and show.registry.target["brightness"] == 0.5
+    assert show.registry.target["translate_x"] == show.registry.target["translate_y"] == 2.0
+    assert show.registry.clamped >= 1
+    assert pattern_regex("/livegan/[!a-m]*").match("/livegan/psi")
+    assert not pattern_regex("/livegan/[!a-m]*").match("/livegan/hue")
+
+
+def test_bundle_time_tags_are_respected(live):
+    show, ctl, tick, _ = live
+    c = SimpleUDPClient("127.0.0.1", ctl.osc.port)
+    b = osc_bundle_builder.OscBundleBuilder(time.time() + 1.0)
+    m = osc_message_builder.OscMessageBuilder("/livegan/saturation")
+    m.add_arg(2.5)
+    b.add_content(m.build())
+    now = osc_bundle_builder.OscBundleBuilder(osc_bundle_builder.IMMEDIATELY)
+    m2 = osc_message_builder.OscMessageBuilder("/livegan/hue")
+    m2.add_arg(33.0)
+    now.add_content(m2.build())
+    sent = time.time()
+    c.send(b.build())
+    c.send(now.build())
+    assert settle(show, tick, lambda: show.registry.target["hue"] == 33.0)
+    assert show.registry.target["saturation"] == 1.0          # not before its time
+    assert settle(show, tick, lambda: show.registry.target["saturation"] == 2.5, timeout=3)
+    assert time.time() - sent >= 0.95
+
+
+def test_independent_client_oscsend(live):
+    show, ctl, tick, _ = live
+    exe = shutil.which("oscsend")
+    assert exe, "liblo's oscsend is needed (make test installs Debian's liblo-tools)"
+    subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/psi", "f", "0.42"], check=True)
+    subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/preset", "s", "drift"], check=True)
+    subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/loop", "F"], check=True)
+    assert settle(show, tick, lambda: show.preset.name == "drift" and show.registry.target["loop"] == 0.0)
+    # the preset switch resets psi to the preset's value, so send again after it
+    subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/psi", "f", "0.42"], check=True)
+    assert settle(show, tick, lambda: show.registry.target["psi"] == pytest.approx(0.42))
+
+
+def test_malformed_datagrams_are_counted_never_raised():
+    posted = []
+    r = OscReceiver(posted.append, "127.0.0.1", 0, log=lambda m: None)
+    rng = random.Random(1)
+    good = osc_message_builder.OscMessageBuilder("/livegan/psi")
+    good.add_arg(0.5)
+    good = good.build().dgram
+    wrong = osc_message_builder.OscMessageBuilder("/livegan/psi")
+    wrong.add_arg("high")
+    cases = [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))) for _ in range(300)]
+    cases += [good[:k] for k in range(1, len(good))]          # every truncation
+    cases += [wrong.build().dgram, b"/livegan/nope\x00\x00\x00,f\x00\x00\x00\x00\x00\x00", b"#bundle\x00", b"\x00" * 20000]
+    for data in cases:
+        r.handle_datagram(data)
+    assert sum(r.errors.values()) >= 300
+    assert {"malformed", "type", "unknown", "huge"} <= set(r.errors)
+    assert all(c.name in {p.name for p in PARAMS} or c.op == "trigger" for c in posted)
+    r.handle_datagram(good)
+    assert posted[-1].name == "psi" and posted[-1].value == 0.5
+    r.sock.close()
+
+
+def test_flood_never_stalls_the_display(tmp_path, tiny):
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    ctl = Controls(show, ControlOptions(osc_host="127.0.0.1", osc_port=0, oscquery=False), log=lambda m: None).start()
+    port = ctl.osc.port
+    sent = []
+
+    def flood():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rng = random.Random(2)
+        for i in range(10000):
+            m = osc_message_builder.OscMessageBuilder("/livegan/psi" if i % 3 else "/livegan/hue")
+            m.add_arg(rng.random())
+            s.sendto(m.build().dgram if i % 10 else os.urandom(40), ("127.0.0.1", port))
+            sent.append(i)
+        s.close()
+    th = threading.Thread(target=flood)
+    gaps = []
+    last = [time.perf_counter()]
+
+    def on_tick(i, s, d):
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+        if i == 10:
+            th.start()
+    res = App(show, tmp_path, hud=False, controls=ctl).run_headless(150, realtime=True, on_tick=on_tick)
+    th.join()
+    ctl.stop()
+    assert len(sent) == 10000
+    assert res["wall_s"] < 5.0 * 1.3 and res["shown"] > 40
+    assert sorted(gaps)[int(len(gaps) * 0.95)] < 0.25           # no long stall
+    assert ctl.osc.received + sum(ctl.osc.errors.values()) > 5000
+    assert show.applied > 3000
+
+
+def test_oscquery_namespace_matches_registry(live):
+    show, ctl, tick, _ = live
+    base = f"http://127.0.0.1:{ctl.query.port}"
+    info = json.loads(urllib.request.urlopen(base + "/?HOST_INFO", timeout=5).read())
+    assert info["OSC_PORT"] == ctl.osc.port and info["OSC_TRANSPORT"] == "UDP"
+    tree = json.loads(urllib.request.urlopen(base + "/", timeout=5).read())
+    node = tree["CONTENTS"]["livegan"]["CONTENTS"]
+    for p in PARAMS:
+        leaf = node[p.name]
+        assert leaf["FULL_PATH"] == f"/livegan/{p.name}" and leaf["ACCESS"] == 3 and leaf["DESCRIPTION"] == p.doc
+        assert leaf["TYPE"] == {"float": "f", "int": "i", "bool": "T"}[p.kind]
+        if p.kind != "bool":
+            assert leaf["RANGE"] == [{"MIN": p.lo, "MAX": p.hi}]
+        assert leaf["VALUE"][0] == pytest.approx(show.registry.target[p.name])
+    assert "next" in node["keyframe"]["CONTENTS"] and node["preset"]["ACCESS"] == 2
+    SimpleUDPClient("127.0.0.1", ctl.osc.port).send_message("/livegan/contrast", 2.0)
+    assert settle(show, tick, lambda: show.registry.value["contrast"] == 2.0, timeout=5)
+    tick(2)
+    v = json.loads(urllib.request.urlopen(base + "/livegan/contrast?VALUE", timeout=5).read())
+    assert v == {"VALUE": [2.0]}
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(base + "/livegan/nope", timeout=5)
+    assert len(address_table()) >= 3 * len(PARAMS)
+
+
+def test_feedback_reaches_a_listener(live):
+    show, ctl, tick, fb = live
+    from pythonosc.osc_packet import OscPacket
+    SimpleUDPClient("127.0.0.1", ctl.osc.port).send_message("/livegan/psi", 0.25)
+    got = {}
+    end = time.time() + 5
+    while time.time() < end and "/livegan/psi" not in got:
+        tick(1)
+        try:
+            data, _ = fb.recvfrom(4096)
+        except socket.timeout:
+            continue
+        for m in OscPacket(data).messages:
+            got[m.message.address] = m.message.params
+    assert got["/livegan/psi"] == [pytest.approx(0.25)]
