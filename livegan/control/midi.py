@@ -193,6 +193,7 @@ class MidiMapper:
         self._lsb: dict = {}
         self.learning: Optional[str] = None
         self.ignored = 0
+        self.handled = 0                  # messages seen (tests and the HUD use it)
 
     def _range(self, c: Control) -> tuple[float, float]:
         p = self.params[c.param]
@@ -205,6 +206,7 @@ class MidiMapper:
 
     def handle(self, msg, now: Optional[float] = None) -> list[Command]:
         now = time.perf_counter() if now is None else now
+        self.handled += 1
         t = msg.type
         if t == "clock":
             bpm = self.tempo.midi_clock(now)
@@ -315,7 +317,8 @@ class MidiInputs:
             return []
 
     def start(self) -> "MidiInputs":
-        self._connect()
+        with self._lock:
+            self._connect()
         self._thread.start()
         return self
 
@@ -350,9 +353,13 @@ class MidiInputs:
 
     def _watch(self) -> None:
         while self._running:
-            time.sleep(self.poll)
-            have = set(self.available())
+            end = time.monotonic() + self.poll
+            while self._running and time.monotonic() < end:
+                time.sleep(0.05)
+            if not self._running:
+                return
             with self._lock:
+                have = set(self.available())
                 for want, port in list(self.ports.items()):
                     if port.name not in have:                 # unplugged
                         self.log(f"MIDI: {port.name} went away; waiting for it")
@@ -373,6 +380,12 @@ class MidiInputs:
                     self.feedback_errors += 1
 
     def stop(self) -> None:
+        """Stop the watcher first: closing a port while it lists ports can deadlock in JACK."""
         self._running = False
-        for p in list(self.ports.values()) + list(self.outputs.values()):
-            p.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.poll + 5)
+        with self._lock:
+            for p in list(self.ports.values()) + list(self.outputs.values()):
+                p.close()
+            self.ports.clear()
+            self.outputs.clear()

@@ -1,0 +1,67 @@
+"""Generates docs/osc.md from the parameter registry and the OSC address table:
+`python -m livegan.docs` rewrites it (a test checks it is current)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .control.osc import address_table
+from .params import PARAMS
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+HEAD = """# OSC
+
+livegan listens for OSC over UDP on port 9000 (`--osc-port`, `--osc-host`; `--osc-allow ADDR` to accept
+only some senders). Every parameter is `/livegan/<name> <value>`; `/livegan/norm/<name> <0..1>` takes a
+normalised value (what faders send) and `/livegan/add/<name> <delta>` a relative one (encoders).
+Out-of-range values are clamped and counted. Address wildcards (`?`, `*`, `[a-z]`, `{a,b}`) work, and
+bundles with a future time tag are applied at their time. Malformed packets are counted and logged
+once per kind; they never stop the show.
+
+With `--osc-out HOST:PORT` every parameter change is sent back (same addresses, float), plus status
+twice a second: `/livegan/fps`, `/livegan/frame`, `/livegan/keyframe`, `/livegan/recording` - so
+TouchDesigner/Max panels and motorised faders follow.
+
+The namespace is also served as OSCQuery JSON at `http://HOST:9001/` (`--oscquery-port`; `?HOST_INFO`
+gives the OSC port) and advertised over mDNS as `_oscjson._tcp` (`--no-oscquery` to turn both off),
+so OSCQuery-aware tools can discover every parameter with its range and current value.
+
+## Examples
+
+TouchDesigner: an **OSC Out CHOP** with Network Address = the livegan machine, Network Port = 9000,
+OSC Address Scope `/livegan`: a channel named `psi` sends `/livegan/psi`. Put `norm/` in front of channel
+names (`norm/psi`) to send 0..1 from sliders. For feedback, an **OSC In CHOP** on the `--osc-out` port.
+
+Max: `[udpsend 192.168.1.20 9000]` fed by `[prepend /livegan/psi]`, or a message box
+`/livegan/keyframe/next`. For feedback, `[udpreceive 9002]` with `livegan --osc-out max-host:9002`.
+
+Command line (liblo): `oscsend localhost 9000 /livegan/psi f 0.5`,
+`oscsend localhost 9000 /livegan/preset s drift`.
+
+## Parameters
+
+| address | type | range | default | slew (s) | what |
+|---|---|---|---|---|---|
+"""
+
+
+def osc_markdown() -> str:
+    rows = []
+    for p in PARAMS:
+        t = {"float": "f", "int": "i", "bool": "T/F"}[p.kind]
+        rng = "0/1" if p.kind == "bool" else f"{p.lo:g} .. {p.hi:g}"
+        rows.append(f"| `/livegan/{p.name}` | {t} | {rng} | {p.default:g} | {p.slew:g} | {p.doc} |")
+    cmds = [a for a in address_table() if a.param is None]
+    out = HEAD + "\n".join(rows) + "\n\n## Commands\n\n| address | arguments | what |\n|---|---|---|\n"
+    out += "\n".join(f"| `{a.path}` | {a.types or '-'} | {a.doc} |" for a in cmds)
+    return out + "\n"
+
+
+def main() -> None:
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "osc.md").write_text(osc_markdown())
+    print(f"wrote {DOCS / 'osc.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""MIDI through real rtmidi ports over JACK (dummy driver): maps, 14-bit, relative modes, takeover,
+learn, note triggers, clock -> BPM, and a device that goes away and comes back."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import mido
+import pytest
+
+from livegan.clock import Tempo
+from livegan.control.midi import (MidiInputs, MidiMapError, MidiMapper, load_map, parse_map, relative_delta)
+from livegan.params import Command, Registry
+
+JACK = "mido.backends.rtmidi/UNIX_JACK"
+
+
+@pytest.fixture(scope="module")
+def jack():
+    exe = shutil.which("jackd")
+    assert exe, "jackd is needed for the MIDI tests (make test installs Debian's jackd2)"
+    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
+    proc = subprocess.Popen([exe, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "128"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    backend = mido.Backend(JACK)
+    for _ in range(50):                             # wait until the server takes clients
+        time.sleep(0.1)
+        try:
+            backend.get_input_names()
+            probe = backend.open_output("livegan-probe", virtual=True)
+            probe.close()
+            break
+        except Exception:
+            continue
+    yield backend
+    proc.terminate()
+    proc.wait(5)
+
+
+class Rig:
+    """A virtual controller (JACK output port) wired to MidiInputs with a map, registry applied."""
+
+    def __init__(self, backend, data, name, poll=0.3):
+        self.reg = Registry()
+        self.tempo = Tempo()
+        self.map = parse_map(data, "rig.json")
+        self.mapper = MidiMapper(self.map, lambda: self.reg.target, self.tempo)
+        self.out = backend.open_output(name, virtual=True)
+        self.cmds = []
+        self.inputs = MidiInputs([name], self.mapper, self.cmds.append, backend=JACK, log=lambda m: None, poll=poll).start()
+
+    def send(self, *msgs, timeout=5.0):
+        """Send and wait until the mapper has seen every message (JACK delivers per period)."""
+        goal = self.mapper.handled + len(msgs)
+        for m in msgs:
+            self.out.send(m)
+        end = time.time() + timeout
+        while self.mapper.handled < goal and time.time() < end:
+            time.sleep(0.005)
+        assert self.mapper.handled >= goal, "MIDI messages did not arrive"
+        time.sleep(0.01)
+        for c in self.cmds:
+            self.reg.apply(c)
+        self.cmds.clear()
+
+    def close(self):
+        self.inputs.stop()
+        self.out.close()
+
+
+def cc(control, value, ch=0):
+    return mido.Message("control_change", channel=ch, control=control, value=value)
+
+
+def test_absolute_14bit_relative_and_notes(jack):
+    rig = Rig(jack, {"controls": [
+        {"cc": 7, "param": "psi", "lo": 0.0, "hi": 1.0, "takeover": False},
+        {"cc": 1, "param": "rotate", "mode": "14bit", "takeover": False},
+        {"cc": 20, "param": "hue", "mode": "relative_twos", "step": 0.01},
+        {"cc": 21, "param": "hue", "mode": "relative_signed", "step": 0.01},
+        {"cc": 22, "param": "hue", "mode": "relative_offset", "step": 0.01},
+        {"cc": 8, "param": "zoom", "curve": "exp", "takeover": False, "channel": 3}],
+        "notes": [{"note": 60, "trigger": "keyframe_next"}],
+        "buttons": [{"cc": 41, "trigger": "snapshot"}]}, "ctl-a")
+    try:
+        rig.send(cc(7, 127))
+        assert rig.reg.target["psi"] == 1.0
+        rig.send(cc(7, 0))
+        assert rig.reg.target["psi"] == 0.0
+        rig.send(cc(1, 100), cc(33, 50))                   # MSB then LSB
+        expected = -360 + ((100 << 7) | 50) / 16383 * 720
+        assert rig.reg.target["rotate"] == pytest.approx(expected, abs=1e-3)
+        assert abs(rig.reg.target["rotate"] - (-360 + 100 / 127 * 720)) > 1e-2   # finer than 7-bit
+        rig.send(cc(20, 3), cc(20, 127))                    # +3, -1
+        assert rig.reg.target["hue"] == pytest.approx(2 * 0.01 * 360)
+        rig.send(cc(21, 64 + 5))                            # signed bit: -5
+        assert rig.reg.target["hue"] == pytest.approx(-3 * 0.01 * 360)
+        rig.send(cc(22, 66))                                # binary offset: +2
+        assert rig.reg.target["hue"] == pytest.approx(-1 * 0.01 * 360)
+        rig.send(cc(8, 64, ch=3))
+        assert rig.reg.target["zoom"] == pytest.approx(0.25 + (64 / 127) ** 2 * 3.75, abs=1e-6)
+        rig.send(cc(8, 127, ch=2))                           # other channel: ignored
+        assert rig.reg.target["zoom"] == pytest.approx(0.25 + (64 / 127) ** 2 * 3.75, abs=1e-6)
+        got = []
+        rig.inputs.post = got.append
+        rig.send(mido.Message("note_on", note=60, velocity=90),
+                 mido.Message("note_on", note=60, velocity=0),      # note-off as velocity 0
+                 cc(41, 127))
+        assert [c.name for c in got] == ["keyframe_next", "snapshot"]
+    finally:
+        rig.close()
+
+
+def test_soft_takeover(jack):
+    rig = Rig(jack, {"controls": [{"cc": 7, "param": "psi", "lo": 0.0, "hi": 2.0}]}, "ctl-b")
+    try:
+        rig.reg.apply(Command("set", "psi", 1.0))
+        rig.send(cc(7, 127))                                 # knob at max, value at half: nothing
+        assert rig.reg.target["psi"] == 1.0 and rig.mapper.ignored == 1
+        rig.send(cc(7, 90))
+        assert rig.reg.target["psi"] == 1.0
+        rig.send(cc(7, 60))                                  # passes the value (63.5): picked up
+        assert rig.reg.target["psi"] == pytest.approx(60 / 127 * 2)
+        rig.send(cc(7, 30))
+        assert rig.reg.target["psi"] == pytest.approx(30 / 127 * 2)
+        rig.reg.apply(Command("set", "psi", 0.2))             # moved by OSC (knob now at 0.236) ...
+        rig.mapper.release("psi")                            # ... so the knob must pick it up again
+        rig.send(cc(7, 40))
+        assert rig.reg.target["psi"] == 0.2                  # 0.31 of the way: not passed 0.1 yet
+        rig.send(cc(7, 5))                                   # passes it: picked up
+        assert rig.reg.target["psi"] == pytest.approx(5 / 127 * 2)
+    finally:
+        rig.close()
+
+
+def test_learn_writes_the_map_file(jack, tmp_path):
+    path = tmp_path / "learned.json"
+    path.write_text(json.dumps({"name": "mine", "controls": []}))
+    m = load_map(path)
+    reg = Registry()
+    mapper = MidiMapper(m, lambda: reg.target)
+    out = jack.open_output("ctl-c", virtual=True)
+    cmds = []
+    inputs = MidiInputs(["ctl-c"], mapper, cmds.append, backend=JACK, log=lambda m: None).start()
+    try:
+        mapper.learn("saturation")
+        out.send(cc(12, 127, ch=5))
+        time.sleep(0.3)
+        assert cmds and cmds[-1].name == "saturation" and cmds[-1].value == 3.0
+        saved = json.loads(path.read_text())
+        assert saved["controls"] == [{"cc": 12, "channel": 5, "param": "saturation", "mode": "absolute"}]
+        assert load_map(path).controls[0].cc == 12
+        out.send(cc(12, 0, ch=5))
+        time.sleep(0.3)
+        assert cmds[-1].value == 0.0
+    finally:
+        inputs.stop()
+        out.close()
+
+
+def test_clock_sets_bpm_within_one_percent(jack):
+    rig = Rig(jack, {"controls": []}, "ctl-d", poll=30)   # no port listing (a JACK client) mid-measurement
+    try:
+        period = 60.0 / 128.0 / 24                           # 128 BPM
+        t = time.perf_counter()
+        for i in range(24 * 6):
+            t += period
+            time.sleep(max(0.0, t - time.perf_counter()))
+            rig.out.send(mido.Message("clock"))
+        end = time.time() + 5
+        while rig.mapper.handled < 24 * 6 and time.time() < end:
+            time.sleep(0.01)
+        rig.send()
+        assert rig.reg.target["bpm"] == pytest.approx(128.0, rel=0.01)
+    finally:
+        rig.close()
+
+
+def test_missing_port_warns_and_replug_is_picked_up(jack):
+    logs = []
+    reg = Registry()
+    mapper = MidiMapper(parse_map({"controls": [{"cc": 7, "param": "contrast", "takeover": False}]}), lambda: reg.target)
+    cmds = []
+    inputs = MidiInputs(["later-device"], mapper, cmds.append, backend=JACK, log=logs.append, poll=0.2).start()
+    try:
+        assert any("no port matching 'later-device'" in m and "ports:" in m for m in logs)
+        assert "\n" not in logs[0]
+        out = jack.open_output("later-device", virtual=True)      # plugged in
+        time.sleep(1.0)
+        out.send(cc(7, 127))
+        time.sleep(0.3)
+        assert cmds and cmds[-1].value == 3.0
+        out.close()                                             # unplugged ...
+        time.sleep(1.0)
+        assert "later-device" not in inputs.ports
+        out = jack.open_output("later-device", virtual=True)    # ... and back
+        time.sleep(1.0)
+        out.send(cc(7, 0))
+        time.sleep(0.3)
+        assert cmds[-1].value == 0.0
+        out.close()
+    finally:
+        inputs.stop()
+
+
+def test_shipped_maps_and_bad_maps(tmp_path):
+    for name in ("nanokontrol2", "midimix"):
+        m = load_map(name)
+        assert len(m.controls) >= 8 and (m.notes or m.buttons)
+    with pytest.raises(MidiMapError, match="controls\\[0\\].param: unknown parameter"):
+        parse_map({"controls": [{"cc": 1, "param": "nope"}]}, "x.json")
+    with pytest.raises(MidiMapError, match="no such MIDI map"):
+        load_map("nonexistent")
+    assert relative_delta(1, "relative_twos") == 1 and relative_delta(127, "relative_twos") == -1
+    assert relative_delta(65, "relative_signed") == -1 and relative_delta(63, "relative_offset") == -1
+
+
+def test_feedback_messages_follow_values():
+    m = parse_map({"controls": [{"cc": 7, "param": "psi", "lo": 0.0, "hi": 1.0},
+                                {"cc": 2, "param": "rotate", "mode": "14bit"}]})
+    mapper = MidiMapper(m, dict)
+    msgs = mapper.feedback({"psi": 0.5, "rotate": 0.0}, ["psi", "rotate"])
+    assert msgs[0].control == 7 and msgs[0].value == 64
+    assert [x.control for x in msgs[1:]] == [2, 34] and (msgs[1].value << 7 | msgs[2].value) in (8191, 8192)
