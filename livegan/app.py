@@ -126,6 +126,7 @@ class Show:
         self._seq = itertools.count()
         self.changed: set = set()                          # parameters changed (for OSC feedback)
         self.applied = 0
+        self.command_log: Optional[Callable[[int, Command], None]] = None   # the session recorder
 
     # -- commands ---------------------------------------------------------------------------------
     def post(self, cmd: Command) -> None:
@@ -240,13 +241,27 @@ class Show:
         return v["speed"] * (v["bpm"] / 60.0 if v["beat_sync"] else 1.0)
 
     def plan(self, first: int, count: int) -> list[FrameRequest]:
-        """Requests for display ticks first .. first+count-1 (positions extrapolated at the
-        current rate; the plan is renewed every tick, so rate changes catch up at once)."""
-        params = self.registry.frozen()
+        """Requests for display ticks first .. first+count-1, predicted exactly: parameter slews
+        and travel are stepped forward with the same functions the ticks will use, so a frame
+        rendered ahead is identical to the one its own tick would ask for (unless a command
+        arrives, which starts a new generation)."""
+        from .clock import next_position
+        from .params import FrameParams, glide
+
         dt = 1.0 / self.opts.fps
-        base = self.transport.position + self.rate() * (first - self.tick_index) * dt
-        return [frame_request(self.preset, params, base + self.rate() * i * dt, self.bank,
-                              frame=first + i, generation=self.generation) for i in range(count)]
+        reg, n = self.registry, self.transport.n
+        vals, pos = dict(reg.value), self.transport.position
+        out = []
+        for tick in range(self.tick_index + 1, first + count):
+            vals = glide(reg.params, vals, reg.target, dt)
+            pos = next_position(pos, n, dt, vals["speed"], vals["bpm"], bool(vals["beat_sync"]), bool(vals["loop"]))
+            if tick >= first:
+                out.append(frame_request(self.preset, FrameParams(vals, reg.version), pos, self.bank,
+                                         frame=tick, generation=self.generation))
+        if first <= self.tick_index:                 # the current tick itself (start-up)
+            out.insert(0, frame_request(self.preset, reg.frozen(), self.transport.position, self.bank,
+                                        frame=self.tick_index, generation=self.generation))
+        return out
 
     def lead(self) -> int:
         """How many ticks ahead a request must be made to be ready in time."""
@@ -256,7 +271,9 @@ class Show:
     def tick(self, now: float, wait: bool = False) -> Optional[object]:
         """Advance one display frame at time `now` (seconds); returns a new `Frame` or None.
         With `wait` (offline rendering) it blocks until this tick's own frame is ready."""
-        dt = 0.0 if self._last_now is None else max(0.0, now - self._last_now)
+        # The timeline is frame-locked: every display frame advances it by exactly 1/fps, so the
+        # same commands at the same frames give the same pictures (recordings replay exactly).
+        dt = 0.0 if self._last_now is None else 1.0 / self.opts.fps
         self._last_now = now
         self.tick_index += 1
         self._finish_loading()
@@ -264,7 +281,10 @@ class Show:
         self.stats.clamped = self.registry.clamped
         self.registry.step(dt)
         v = self.registry.value
+        jumps = self.transport.jumps
         self.transport.advance(dt, v["speed"], v["bpm"], bool(v["beat_sync"]), bool(v["loop"]))
+        if self.transport.jumps != jumps:            # a quantised jump landed on the beat
+            self.generation += 1
         n = self.tick_index
         first = n if (self.current is None or wait) else n + self.lead()
         self.engine.submit(self.plan(first, self.opts.lookahead + 1))
@@ -290,6 +310,8 @@ class Show:
             self._safe_handle(heapq.heappop(self._scheduled)[2])
 
     def _safe_handle(self, cmd: Command) -> None:
+        if self.command_log is not None:
+            self.command_log(self.tick_index, cmd)
         try:
             self._handle(cmd)
         except (KeyError, ValueError, TypeError, OSError) as e:

@@ -83,11 +83,15 @@ class Transport:
         beats = dt * bpm / 60.0
         crossed = math.floor(self.beat + beats) > math.floor(self.beat)
         self.beat += beats
-        self.position += speed * (beats if beat_sync else dt)
+        self.position = next_position(self.position, self.n, dt, speed, bpm, beat_sync, loop)
         if self._pending is not None and crossed:
             self._land(self._pending)
-        if not loop:
-            self.position = min(max(self.position, 0.0), self.n - 1.0)
+
+    def state(self) -> dict:
+        return {"position": self.position, "beat": self.beat, "jumps": self.jumps, "pending": self._pending}
+
+    def restore(self, st: dict) -> None:
+        self.position, self.beat, self.jumps, self._pending = st["position"], st["beat"], st["jumps"], st["pending"]
 
     def jump(self, target: float, quantize: bool = False) -> None:
         if quantize:
@@ -111,3 +115,10 @@ class Transport:
 
     def keyframe(self) -> int:
         return int(math.floor(self.position + 1e-9)) % self.n
+
+
+def next_position(position: float, n: int, dt: float, speed: float, bpm: float, beat_sync: bool,
+                  loop: bool) -> float:
+    """One frame of travel along the keyframes (shared by the transport and look-ahead)."""
+    position += speed * (dt * bpm / 60.0 if beat_sync else dt)
+    return position if loop else min(max(position, 0.0), n - 1.0)

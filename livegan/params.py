@@ -150,21 +150,11 @@ class Registry:
                 self.version += 1
 
     def step(self, dt: float) -> None:
-        """Glide smoothed values towards their targets (exponential, time constant slew/4, so a
-        step is within 2% after `slew` seconds; snaps when within 1e-4 of the range)."""
-        for name, tgt in self.target.items():
-            p = self.params[name]
-            cur = self.value[name]
-            if cur == tgt:
-                continue
-            if p.slew <= 0:
-                self._set_value(p, tgt)
-                continue
-            a = 1.0 - math.exp(-4.0 * max(dt, 0.0) / p.slew)
-            nxt = cur + (tgt - cur) * a
-            if abs(nxt - tgt) <= 1e-4 * max(p.hi - p.lo, 1e-9):
-                nxt = tgt
-            self._set_value(p, nxt)
+        """Glide smoothed values towards their targets (see `glide`)."""
+        new = glide(self.params, self.value, self.target, dt)
+        for name, v in new.items():
+            if v != self.value[name]:
+                self._set_value(self.params[name], v)
 
     def settle(self) -> None:
         """Jump every value to its target (offline rendering of a preset's start state)."""
@@ -177,3 +167,24 @@ class Registry:
     def take_changed(self) -> list[str]:
         out, self.changed = self.changed, []
         return out
+
+
+def glide(params: Mapping[str, Param], value: Mapping[str, float], target: Mapping[str, float],
+          dt: float) -> dict[str, float]:
+    """One smoothing step, pure: exponential approach with time constant slew/4 (within 2% after
+    `slew` seconds), snapping when within 1e-4 of the range.  The live loop and the look-ahead
+    prediction use this same function, so predicted frames equal the ones later ticks make."""
+    out = dict(value)
+    for name, tgt in target.items():
+        cur = value[name]
+        if cur == tgt:
+            continue
+        p = params[name]
+        if p.slew <= 0:
+            out[name] = tgt
+            continue
+        nxt = cur + (tgt - cur) * (1.0 - math.exp(-4.0 * max(dt, 0.0) / p.slew))
+        if abs(nxt - tgt) <= 1e-4 * max(p.hi - p.lo, 1e-9):
+            nxt = tgt
+        out[name] = nxt
+    return out

@@ -1,0 +1,240 @@
+"""The walk/snapshot store: one SQLite database (WAL) in the output folder.
+
+A walk is a live session, a random walk, a curated walk or a recording; its files live in
+`<outdir>/<walk_id>/` and the database keeps paths relative to `<outdir>`.  WAL mode and a busy
+timeout let the live app write while another process (the gallery, a render job) reads.
+Every write is one short transaction, so a crash at any moment leaves the database consistent.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+DB_NAME = "livegan.db"
+WALK_KINDS = ("session", "random", "curated", "recording")
+RENDER_STATES = ("queued", "rendering", "done", "failed")
+
+# Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE walks (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('session', 'random', 'curated', 'recording')),
+        name TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL,
+        network TEXT,
+        network_hash TEXT,
+        preset TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        info TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        walk_id INTEGER NOT NULL REFERENCES walks(id) ON DELETE CASCADE,
+        filename TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'snapshot',
+        frame INTEGER,
+        created REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (walk_id, filename)
+    );
+    CREATE TABLE renders (
+        id INTEGER PRIMARY KEY,
+        walk_id INTEGER NOT NULL REFERENCES walks(id) ON DELETE CASCADE,
+        path TEXT,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'rendering', 'done', 'failed')),
+        progress REAL NOT NULL DEFAULT 0,
+        error TEXT,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        options TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX images_walk ON images(walk_id);
+    """,
+)
+
+
+class Store:
+    """Thread-safe: each thread gets its own connection to the same file."""
+
+    def __init__(self, outdir: str | Path):
+        self.outdir = Path(outdir)
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.path = self.outdir / DB_NAME
+        self._local = threading.local()
+        with self._tx() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        self._migrate()
+
+    def _conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            c.row_factory = sqlite3.Row
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA busy_timeout=30000")
+            c.execute("PRAGMA synchronous=NORMAL")         # WAL + NORMAL: consistent after a crash
+            self._local.conn = c
+        return c
+
+    class _Tx:
+        def __init__(self, conn: sqlite3.Connection):
+            self.conn = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn
+
+        def __exit__(self, exc_type, exc, tb) -> bool:
+            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            return False
+
+    def _tx(self) -> "_Tx":
+        return Store._Tx(self._conn())
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"{self.path}: schema version {version} is newer than this livegan "
+                                   f"({len(MIGRATIONS)}); upgrade livegan")
+            for v in range(version, len(MIGRATIONS)):
+                for stmt in (s.strip() for s in MIGRATIONS[v].split(";")):
+                    if stmt:
+                        db.execute(stmt)
+                db.execute(f"PRAGMA user_version={v + 1}")
+
+    def schema_version(self) -> int:
+        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    # -- walks ---------------------------------------------------------------------------------
+    def create_walk(self, kind: str, name: str = "", network: Optional[str] = None,
+                    network_hash: Optional[str] = None, preset: Optional[str] = None,
+                    status: str = "open", info: Optional[dict] = None) -> int:
+        if kind not in WALK_KINDS:
+            raise ValueError(f"walk kind must be one of {', '.join(WALK_KINDS)}, got {kind!r}")
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO walks (kind, name, created, network, network_hash, preset, status, info)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (kind, name, time.time(), network, network_hash, preset, status, json.dumps(info or {})))
+            wid = cur.lastrowid
+        self.walk_dir(wid).mkdir(parents=True, exist_ok=True)
+        return wid
+
+    def walk_dir(self, walk_id: int) -> Path:
+        return self.outdir / str(walk_id)
+
+    def set_walk(self, walk_id: int, **fields: Any) -> None:
+        allowed = {"name", "status", "info", "network", "network_hash", "preset"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot set walk fields {sorted(bad)}")
+        if "info" in fields and not isinstance(fields["info"], str):
+            fields["info"] = json.dumps(fields["info"])
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx() as db:
+            db.execute(f"UPDATE walks SET {cols} WHERE id = ?", (*fields.values(), walk_id))
+
+    def walk(self, walk_id: int) -> Optional[dict]:
+        r = self._conn().execute("SELECT * FROM walks WHERE id = ?", (walk_id,)).fetchone()
+        return _row(r)
+
+    def walks(self, kind: Optional[str] = None) -> list[dict]:
+        q, args = "SELECT * FROM walks", ()
+        if kind:
+            q, args = q + " WHERE kind = ?", (kind,)
+        return [_row(r) for r in self._conn().execute(q + " ORDER BY id", args)]
+
+    # -- images --------------------------------------------------------------------------------
+    def add_image(self, walk_id: int, filename: str, kind: str = "snapshot", frame: Optional[int] = None,
+                  state: Optional[dict] = None) -> int:
+        """Register a file already written at <outdir>/<walk_id>/<filename>."""
+        rel = f"{walk_id}/{filename}"
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO images (walk_id, filename, path, kind, frame, created, state)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (walk_id, filename, rel, kind, frame, time.time(), json.dumps(state or {})))
+            return cur.lastrowid
+
+    def images(self, walk_id: int) -> list[dict]:
+        return [_row(r) for r in self._conn().execute(
+            "SELECT * FROM images WHERE walk_id = ? ORDER BY id", (walk_id,))]
+
+    def image(self, image_id: int) -> Optional[dict]:
+        return _row(self._conn().execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone())
+
+    # -- renders -------------------------------------------------------------------------------
+    def add_render(self, walk_id: int, options: Optional[dict] = None) -> int:
+        now = time.time()
+        with self._tx() as db:
+            return db.execute("INSERT INTO renders (walk_id, status, created, updated, options) VALUES (?, 'queued', ?, ?, ?)",
+                              (walk_id, now, now, json.dumps(options or {}))).lastrowid
+
+    def update_render(self, render_id: int, status: Optional[str] = None, progress: Optional[float] = None,
+                      path: Optional[str] = None, error: Optional[str] = None) -> None:
+        if status is not None and status not in RENDER_STATES:
+            raise ValueError(f"render status must be one of {', '.join(RENDER_STATES)}")
+        sets, args = ["updated = ?"], [time.time()]
+        for k, v in (("status", status), ("progress", progress), ("path", path), ("error", error)):
+            if v is not None:
+                sets.append(f"{k} = ?")
+                args.append(v)
+        with self._tx() as db:
+            db.execute(f"UPDATE renders SET {', '.join(sets)} WHERE id = ?", (*args, render_id))
+
+    def render(self, render_id: int) -> Optional[dict]:
+        return _row(self._conn().execute("SELECT * FROM renders WHERE id = ?", (render_id,)).fetchone())
+
+    def renders(self, walk_id: Optional[int] = None) -> list[dict]:
+        q, args = "SELECT * FROM renders", ()
+        if walk_id is not None:
+            q, args = q + " WHERE walk_id = ?", (walk_id,)
+        return [_row(r) for r in self._conn().execute(q + " ORDER BY id", args)]
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+
+def _row(r: Optional[sqlite3.Row]) -> Optional[dict]:
+    if r is None:
+        return None
+    d = dict(r)
+    for k in ("info", "state", "options"):
+        if k in d and isinstance(d[k], str):
+            d[k] = json.loads(d[k])
+    return d
+
+
+def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a network file: the network's identity in the store and in recordings."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(chunk):
+            h.update(b)
+    return h.hexdigest()
+
+
+def network_identity(source: str) -> str:
+    """A stable id for a network source: the file's sha256, or the built-in's name and spec."""
+    import hashlib
+
+    if source.startswith("builtin:"):
+        from stylegan3 import builtin
+        spec = builtin._SPECS.get(source[len("builtin:"):], {})
+        cal = builtin._CALIBRATION.get(source[len("builtin:"):], {})
+        return "builtin-" + hashlib.sha256(json.dumps([source, spec.get("init_kwargs"), spec.get("seed"), cal],
+                                                        sort_keys=True, default=str).encode()).hexdigest()[:16]
+    p = Path(source).expanduser()
+    if p.exists():
+        return file_hash(p)
+    return "url-" + hashlib.sha256(source.encode()).hexdigest()[:16]
