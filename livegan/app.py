@@ -379,9 +379,15 @@ class Show:
 class App:
     """A `Show` plus a display backend and the loop that drives them."""
 
-    def __init__(self, show: Show, out_dir: Path = Path("recordings"), hud: bool = True, controls=None):
+    def __init__(self, show: Show, out_dir: Path = Path("recordings"), hud: bool = True, controls=None,
+                 codec: str = "h264", crf: int = 18):
         self.show, self.out_dir, self.hud_on, self.controls = show, Path(out_dir), hud, controls
         self.selected = "psi"                          # the parameter arrows nudge and `l` learns
+        self.codec, self.crf = codec, crf
+        self._store = None
+        self.recorder = None
+        self.session_walk: Optional[int] = None
+        self._writer: Optional[threading.Thread] = None
         self._hud_cache: tuple = ((), None)
         self._hud_time = 0.0
         self.snapshots: list[Path] = []
@@ -395,6 +401,9 @@ class App:
             from .display import hud_image
 
             lines = tuple(self.show.hud_lines(fps))
+            if self.recording:
+                r = self.recorder
+                lines += (f"REC walk {r.walk_id}   {r.frames} frames   encoder dropped {r.sink.dropped if r.sink else 0}",)
             if lines != self._hud_cache[0]:
                 self._hud_cache = (lines, hud_image(list(lines)))
             self._hud_time = t
@@ -408,6 +417,9 @@ class App:
                 display.toggle_fullscreen()
             elif cmd.name == "snapshot":
                 self._snapshot()
+            elif cmd.name == "record":
+                want = (not self.recording) if cmd.value is None else bool(int(cmd.value))
+                self.record(want)
             elif cmd.name == "learn":
                 try:
                     if self.controls is None:
@@ -419,29 +431,84 @@ class App:
                 self.show.error(f"trigger:{cmd.name}", f"{cmd.name}: not available in this version")
         self.show.triggers.clear()
 
+    @property
+    def store(self):
+        """The walk/snapshot store, opened on first use (a show that never saves makes no file)."""
+        if self._store is None:
+            from .store import Store
+            self._store = Store(self.out_dir)
+        return self._store
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None and self.recorder.active
+
+    def record(self, on: bool) -> None:
+        from .recorder import Recorder, RecordingError
+
+        if on and not self.recording:
+            try:
+                self.recorder = Recorder(self.store, self.show, self.codec, self.crf)
+                wid = self.recorder.start()
+                print(f"livegan: recording to {self.store.walk_dir(wid)}", flush=True)
+            except (RecordingError, OSError) as e:
+                self.show.error("recording", f"recording could not start: {e}")
+                self.recorder = None
+        elif not on and self.recording:
+            self.recorder.stop()
+
     def _snapshot(self) -> None:
-        """PNG + ws + state of the frame on screen, written off the render thread."""
+        """PNG + ws + the full state of the frame on screen, into the store; written on a writer
+        thread so the frame it was taken on is not delayed."""
         s = self.show
         if s.current is None:
             return
+        from .store import network_identity
+
         req, img = s.current, s.current_image
-        state = {"network": s.network, "preset": s.preset.name, "keyframe": req.keyframe,
-                 "position": req.position, "params": dict(s.registry.value)}
-        folder = self.out_dir / "snapshots"
+        k = s.preset.keyframes[req.keyframe]
+        v = dict(s.registry.value)
+        state = {"network": s.network, "network_id": None, "preset": s.preset.name, "keyframe": req.keyframe,
+                 "seed": k.seed, "seeds": [kf.seed for kf in s.preset.keyframes], "position": req.position,
+                 "frame": req.frame, "time": req.frame / s.opts.fps, "psi": v["psi"],
+                 "truncation_cutoff": v["truncation_cutoff"],
+                 "mix": {"layer": v["mix_layer"], "amount": v["mix_amount"]},
+                 "transform": {"rotate": v["rotate"], "translate": [v["translate_x"], v["translate_y"]],
+                               "zoom": v["zoom"], "matrix": req.transform.tolist()},
+                 "effects": {n: v[n] for n in ("crossfade", "brightness", "contrast", "saturation", "hue",
+                                               "feedback", "kaleido", "view_zoom", "view_x", "view_y")},
+                 "params": v}
         stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}"
+        network = s.network
 
         def write():
-            import json
             from .imaging import save_png
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                st = self.store
+                if self.session_walk is None:
+                    self.session_walk = st.create_walk("session", time.strftime("live %Y-%m-%d %H:%M"),
+                                                       network=network, network_hash=network_identity(network),
+                                                       preset=s.preset.name)
+                folder = st.walk_dir(self.session_walk)
+                state["network_id"] = network_identity(network)
                 save_png(folder / f"{stem}.png", img)
                 np.save(folder / f"{stem}.npy", req.ws)
-                (folder / f"{stem}.json").write_text(json.dumps(state, indent=1))
-            except OSError as e:
-                s.error("snapshot", f"snapshot failed: {e}")
-        threading.Thread(target=write, name="livegan-snapshot", daemon=True).start()
-        self.snapshots.append(folder / f"{stem}.png")
+                state["ws"] = f"{stem}.npy"
+                st.add_image(self.session_walk, f"{stem}.png", "snapshot", req.frame, state)
+                self.snapshots.append(folder / f"{stem}.png")
+            except Exception as e:                     # disk full, read-only folder...
+                s.error("snapshot", f"snapshot failed: {type(e).__name__}: {e}")
+        if self._writer is not None:
+            self._writer.join()                         # one at a time, in order
+        self._writer = threading.Thread(target=write, name="livegan-snapshot", daemon=True)
+        self._writer.start()
+
+    def flush(self) -> None:
+        """Wait for pending snapshot writes and stop a running recording (end of the show)."""
+        if self._writer is not None:
+            self._writer.join()
+        if self.recording:
+            self.recorder.stop()
 
     def _present(self, display, frame) -> None:
         if frame is not None:
@@ -454,8 +521,12 @@ class App:
             r.swap_fade = max(0.0, r.swap_fade - 1.0 / self.show.opts.fps)   # one-second fade
         self.show.stats.present_times.append(time.perf_counter())
         if self.controls is not None:
-            self.controls.after_tick()
+            self.controls.after_tick(self.recording)
         display.present(self.show.registry.value, self.show.opts.fit, self._hud(self.show.stats.fps()))
+        if self.recording:
+            image = display.read_async()
+            if image is not None:
+                self.recorder.frame(image)
 
     def run_headless(self, frames: int, size: Optional[tuple[int, int]] = None, realtime: bool = True,
                      video: Optional[Path] = None, on_tick: Optional[Callable] = None) -> dict:
@@ -493,6 +564,7 @@ class App:
                     if sink is not None:
                         sink.put(last, block=not realtime)
         finally:
+            self.flush()
             show.stop()
             written = sink.close() if sink else 0
         wall = time.perf_counter() - t0
@@ -547,5 +619,6 @@ class App:
         try:
             pyglet.app.run()
         finally:
+            self.flush()
             show.stop()
             display.close()

@@ -133,7 +133,9 @@ def cmd_perform(args) -> int:
                            oscquery_port=args.oscquery_port, midi=args.midi or [], midi_map=args.midi_map,
                            midi_backend=args.midi_backend)
     controls = Controls(show, copts).start()
-    app = App(show, Path(args.out), hud=opts.hud, controls=controls)
+    app = App(show, Path(args.out), hud=opts.hud, controls=controls, codec=args.codec, crf=args.crf)
+    if args.record:
+        app.record(True)
     try:
         return _run(app, args, show, opts, size)
     finally:
@@ -199,8 +201,40 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--midi-map", default="nanokontrol2", help="controller map in presets/midi/ or a .json path (default: %(default)s)")
     p.add_argument("--midi-list", action="store_true", help="list MIDI input ports and exit")
     p.add_argument("--midi-backend", default="rtmidi", help="mido backend, e.g. rtmidi or rtmidi/UNIX_JACK (default: %(default)s)")
+    p.add_argument("--record", action="store_true", help="start recording the session at once (r toggles)")
+    p.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"],
+                   help="recording codec: h264 .mp4, ProRes 422 HQ .mov, lossless FFV1 .mkv (default: %(default)s)")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default: %(default)s)")
     p.add_argument("--dev", action="store_true", help="reload shaders when their files change")
     p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (h toggles it)")
+
+
+def cmd_render(args) -> int:
+    """Replay a recorded session's control log and render every frame again."""
+    from .recorder import find_log, read_log, render_log
+
+    log = find_log(args.ref, Path(args.outdir))
+    out = Path(args.out) if args.out else log.parent / f"render-{time.strftime('%Y%m%d-%H%M%S')}.{ {'prores': 'mov', 'ffv1': 'mkv'}.get(args.codec, 'mp4')}"
+    res = render_log(log, out, fps=args.fps, size=_size(args.size), codec=args.codec, device=args.device,
+                     network=args.network, progress=not args.quiet)
+    note = "" if res["complete"] else " (the recording ended without its end line: rendered what was logged)"
+    print(f"wrote {out} ({res['written']} frames, {res['size'][0]}x{res['size'][1]}){note}")
+    for e in res["errors"]:
+        print(f"  note: {e}")
+    return 0
+
+
+def cmd_walk(args) -> int:
+    from .store import Store
+    from .walks import RandomWalk
+
+    G, dev = _load(args)
+    store = Store(args.outdir)
+    walk = RandomWalk(G.z_dim, keyframes=args.keyframes, steps=args.steps, extent=args.extent,
+                      sobol=args.sobol, seed=args.seed, psi=args.psi, name=f"random walk seed {args.seed}")
+    wid = walk.save(store, G, args.network, every=args.every)
+    print(f"wrote walk {wid}: {len(store.images(wid))} frames into {store.walk_dir(wid)} ({store.path})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,6 +275,31 @@ def build_parser() -> argparse.ArgumentParser:
     _network_args(i)
     i.set_defaults(func=cmd_info)
 
+    r = sub.add_parser("render", help="replay a recorded session (walk id or control log) to video")
+    r.add_argument("ref", help="walk id in --outdir's store, a walk folder, or a control.jsonl")
+    r.add_argument("--outdir", default="recordings", help="the store's folder (default: %(default)s)")
+    r.add_argument("--out", default=None, help="output video (default: render-TIME.mp4 in the walk folder)")
+    r.add_argument("--size", default=None, help="output size WxH (default: the network's frame size)")
+    r.add_argument("--fps", type=float, default=None, help="must equal the recording's rate (the timeline is frame-locked)")
+    r.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"], help="(default: %(default)s)")
+    r.add_argument("--network", default=None, help="render with another network file (default: the recorded one)")
+    r.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_render)
+
+    w = sub.add_parser("walk", help="walks into the store: `walk random`")
+    w.add_argument("kind", choices=["random"], help="kind of walk")
+    _network_args(w)
+    w.add_argument("--steps", type=int, default=120, help="frames in the walk (default: %(default)s)")
+    w.add_argument("--keyframes", type=int, default=4, help="random keyframes (default: %(default)s)")
+    w.add_argument("--extent", type=float, default=1.5, help="latents bounded to [-extent, extent] (default: %(default)s)")
+    w.add_argument("--sobol", type=float, default=0.0, help="share of keyframes from a Sobol sequence, 0..1 (default: %(default)s)")
+    w.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    w.add_argument("--psi", type=float, default=1.0, help="truncation (default: %(default)s)")
+    w.add_argument("--every", type=int, default=1, help="store every n-th frame (default: %(default)s)")
+    w.add_argument("--outdir", default="recordings", help="the store's folder (default: %(default)s)")
+    w.set_defaults(func=cmd_walk)
+
     p = sub.add_parser("perform", help="the live show (what perform.py runs)")
     add_perform_args(p)
     p.set_defaults(func=cmd_perform)
@@ -254,7 +313,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     keep_freed_memory()
     try:
         return args.func(args)
-    except (ValueError, OSError) as e:   # CheckpointError is a ValueError
+    except (ValueError, OSError, RuntimeError) as e:   # CheckpointError is a ValueError
         print(f"livegan {args.cmd}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

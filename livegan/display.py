@@ -202,6 +202,31 @@ class Renderer:
         self.ctx.viewport = (0, 0, size[0], size[1])
 
 
+class AsyncReader:
+    """Frame read-back through two pixel-pack buffers: `submit` starts copying this frame on the
+    GPU side, `collect` returns the previous frame's pixels, so the CPU never waits for the frame
+    it just drew (one frame of latency, fine for recording)."""
+
+    def __init__(self, ctx, size: tuple[int, int]):
+        self.size = size
+        self.bufs = [ctx.buffer(reserve=size[0] * size[1] * 3) for _ in range(2)]
+        self.i = 0
+        self.pending = [False, False]
+
+    def submit(self, fbo) -> None:
+        fbo.read_into(self.bufs[self.i], viewport=(0, 0, *self.size), components=3)
+        self.pending[self.i] = True
+        self.i ^= 1
+
+    def collect(self) -> Optional[np.ndarray]:
+        j = self.i                                   # the older of the two
+        if not self.pending[j]:
+            return None
+        self.pending[j] = False
+        data = self.bufs[j].read()
+        return np.flipud(np.frombuffer(data, np.uint8).reshape(self.size[1], self.size[0], 3)).copy()
+
+
 def read_rgb(fbo, size: tuple[int, int]) -> np.ndarray:
     """Framebuffer -> HWC uint8, top row first."""
     data = fbo.read(viewport=(0, 0, size[0], size[1]), components=3)
@@ -249,6 +274,14 @@ class HeadlessDisplay:
     def read(self) -> np.ndarray:
         return read_rgb(self.fbo, self.size)
 
+    def read_async(self) -> Optional[np.ndarray]:
+        """The previous presented frame (see AsyncReader)."""
+        if getattr(self, "_reader", None) is None:
+            self._reader = AsyncReader(self.ctx, self.size)
+        img = self._reader.collect()
+        self._reader.submit(self.fbo)
+        return img
+
     def close(self) -> None:
         self.ctx.release()
 
@@ -282,6 +315,14 @@ class WindowDisplay:
 
     def present(self, values, fit: str = "fit", hud=None) -> None:
         self.renderer.render(values, self.ctx.detect_framebuffer(), self.size, fit, hud)
+
+    def read_async(self) -> Optional[np.ndarray]:
+        size = tuple(self.size)
+        if getattr(self, "_reader", None) is None or self._reader.size != size:
+            self._reader = AsyncReader(self.ctx, size)
+        img = self._reader.collect()
+        self._reader.submit(self.ctx.detect_framebuffer())
+        return img
 
     def toggle_fullscreen(self) -> None:
         self.window.set_fullscreen(not self.window.fullscreen)

@@ -12,9 +12,11 @@ CODECS = {"h264": ("libx264", "yuv420p"), "prores": ("prores_ks", "yuv422p10le")
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 30,
-                codec: str | None = None, crf: int = 18) -> int:
+                codec: str | None = None, crf: int = 18, fragmented: bool = False) -> int:
     """Encode HWC uint8 RGB frames; the codec follows the extension (.mp4 h264, .mov prores,
-    .mkv ffv1, .gif) unless given.  Returns the number of frames written."""
+    .mkv ffv1, .gif) unless given.  `fragmented` writes self-contained one-second MP4/MOV
+    fragments, so a killed process leaves a file that decodes up to its last second.
+    Returns the number of frames written."""
     path = Path(path)
     if path.suffix.lower() == ".gif":
         return _write_gif(path, frames, fps)
@@ -24,11 +26,16 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     codec = codec or {".mov": "prores", ".mkv": "ffv1"}.get(path.suffix.lower(), "h264")
     name, pix = CODECS[codec]
     n = 0
-    with av.open(str(path), mode="w") as out:
+    opts = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented and path.suffix.lower() in (".mp4", ".mov") else {}
+    fmt = {".mov": "mov", ".mkv": "matroska"}.get(path.suffix.lower(), "mp4")
+    # Write through a Python file: FFmpeg's own I/O swallows write errors (a full disk would go
+    # unnoticed); Python's raise OSError, which stops the writer cleanly.
+    with open(path, "wb") as fobj, av.open(fobj, mode="w", format=fmt, options=opts) as out:
         stream = out.add_stream(name, rate=Fraction(fps).limit_denominator(1000))
         stream.pix_fmt = pix
         if codec == "h264":
-            stream.options = {"crf": str(crf), "preset": "medium"}
+            stream.options = {"crf": str(crf), "preset": "veryfast" if fragmented else "medium",
+                              "g": str(max(1, int(round(fps))))}
         elif codec == "prores":
             stream.options = {"profile": "3"}           # 422 HQ
         for frame in frames:
@@ -64,11 +71,13 @@ class VideoSink:
     when the encoder falls behind the frame is dropped and counted (live); offline rendering
     passes block=True.  Errors (disk full...) stop the sink and are kept in `error`."""
 
-    def __init__(self, path, fps: float, codec: str | None = None, maxsize: int = 32):
+    def __init__(self, path, fps: float, codec: str | None = None, maxsize: int = 32,
+                 fragmented: bool = False, crf: int = 18):
         import queue
         import threading
 
         self.path, self.fps, self.codec = Path(path), fps, codec
+        self.fragmented, self.crf = fragmented, crf
         self.queue: "queue.Queue" = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self.written = 0
@@ -83,9 +92,15 @@ class VideoSink:
                 return
             yield f
 
+    def _count(self, frames):
+        for f in frames:
+            yield f
+            self.written += 1
+
     def _run(self) -> None:
         try:
-            self.written = write_video(self.path, self._frames(), self.fps, self.codec)
+            self.written = write_video(self.path, self._count(self._frames()), self.fps, self.codec,
+                                       self.crf, self.fragmented)
         except Exception as e:
             self.error = f"video {self.path.name}: {type(e).__name__}: {e}"
             while self.queue.get() is not None:        # drain so producers never block

@@ -67,8 +67,9 @@ class Store:
         self.outdir.mkdir(parents=True, exist_ok=True)
         self.path = self.outdir / DB_NAME
         self._local = threading.local()
-        with self._tx() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        mode = self._conn().execute("PRAGMA journal_mode=WAL").fetchone()[0]   # outside a transaction
+        if mode != "wal":
+            raise RuntimeError(f"{self.path}: cannot use WAL mode (got {mode}); is the folder on a network share?")
         self._migrate()
 
     def _conn(self) -> sqlite3.Connection:

@@ -1,0 +1,210 @@
+"""Walks for curation: random walks through bounded latent samples, curated walks between chosen
+keyframes (seeds or stored snapshots), and tracked video renders of them.
+
+    from livegan import RandomWalk, CustomWalk, VideoManager, sample_latents
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from .latents import z_from_seed
+from .store import Store, network_identity
+from .timeline import catmull_rom
+
+
+def sample_latents(n: int, extent: float = 2.0, dim: int = 512, sobol: float = 0.0, seed: int = 0) -> np.ndarray:
+    """n latents [n, dim] from a standard normal bounded to [-extent, extent] (a truncated normal,
+    so no sample lands in the tails that give broken images).  `sobol` in [0, 1] is the share of
+    samples taken from a scrambled Sobol sequence (scipy.stats.qmc) pushed through the truncated
+    normal's inverse CDF: low-discrepancy coverage instead of clumps."""
+    from scipy.stats import qmc, truncnorm
+
+    if n < 1 or extent <= 0 or not 0.0 <= sobol <= 1.0:
+        raise ValueError("sample_latents needs n >= 1, extent > 0 and 0 <= sobol <= 1")
+    rng = np.random.default_rng(seed)
+    n_sobol = int(round(n * sobol))
+    dist = truncnorm(-extent, extent)
+    parts = []
+    if n - n_sobol:
+        parts.append(dist.rvs(size=(n - n_sobol, dim), random_state=rng))
+    if n_sobol:
+        u = qmc.Sobol(d=dim, scramble=True, seed=rng).random(n_sobol)
+        parts.append(dist.ppf(np.clip(u, 1e-9, 1 - 1e-9)))
+    return np.concatenate(parts).astype(np.float32)
+
+
+class Walk:
+    """Keyframe latents (z) or ws, interpolated into frames; written into the store as a walk."""
+
+    kind = "curated"
+
+    def __init__(self, keys: Sequence[np.ndarray], frames_per_key: int = 30, space: str = "z",
+                 interpolation: str = "linear", loop: bool = False, psi: float = 1.0, name: str = ""):
+        if len(keys) < 2:
+            raise ValueError("a walk needs at least two keyframes")
+        if space not in ("z", "w") or interpolation not in ("linear", "spline"):
+            raise ValueError("space must be z or w, interpolation linear or spline")
+        self.keys, self.frames_per_key, self.space = [np.asarray(k, np.float32) for k in keys], frames_per_key, space
+        self.interpolation, self.loop, self.psi, self.name = interpolation, loop, psi, name
+
+    def __len__(self) -> int:
+        segs = len(self.keys) if self.loop else len(self.keys) - 1
+        return segs * self.frames_per_key + (0 if self.loop else 1)
+
+    def ws(self, G) -> Iterator[np.ndarray]:
+        """[num_ws, w_dim] for every frame."""
+        import torch
+
+        keys = self.keys
+        if self.space == "z":
+            with torch.inference_mode():
+                keys = [G.mapping(torch.from_numpy(k.reshape(1, -1)), None, truncation_psi=self.psi)[0].cpu().numpy()
+                        for k in keys]
+        else:
+            keys = [np.broadcast_to(k, (G.num_ws, G.w_dim)) if k.ndim == 1 else k for k in keys]
+        n = len(keys)
+        for i in range(len(self)):
+            pos = i / self.frames_per_key
+            k, t = int(pos), pos - int(pos)
+            if not self.loop and k >= n - 1:
+                k, t = n - 2, 1.0
+            a, b = keys[k % n], keys[(k + 1) % n]
+            if self.interpolation == "spline":
+                p0 = keys[(k - 1) % n] if (self.loop or k > 0) else a
+                p3 = keys[(k + 2) % n] if (self.loop or k + 2 < n) else b
+                yield catmull_rom(p0, a, b, p3, t).astype(np.float32)
+            else:
+                yield (a + (b - a) * t).astype(np.float32)
+
+    def frames(self, G, batch: int = 4) -> Iterator[np.ndarray]:
+        """HWC uint8 images."""
+        import torch
+
+        from .imaging import to_uint8
+
+        buf = []
+        dev = next(G.parameters()).device
+        for w in self.ws(G):
+            buf.append(w)
+            if len(buf) == batch:
+                with torch.inference_mode():
+                    yield from to_uint8(G.synthesis(torch.from_numpy(np.stack(buf)).to(dev)))
+                buf = []
+        if buf:
+            with torch.inference_mode():
+                yield from to_uint8(G.synthesis(torch.from_numpy(np.stack(buf)).to(dev)))
+
+    def save(self, store: Store, G, network: str, every: int = 1) -> int:
+        """Write the walk's frames (every n-th) into a new walk of the store; returns its id."""
+        from .imaging import save_png
+
+        wid = store.create_walk(self.kind, self.name or f"{self.kind} walk", network=network,
+                                network_hash=network_identity(network), status="rendering",
+                                info={"frames": len(self), "psi": self.psi, "space": self.space})
+        folder = store.walk_dir(wid)
+        for i, (img, w) in enumerate(zip(self.frames(G), self.ws(G))):
+            if i % every:
+                continue
+            name = f"frame-{i:05d}.png"
+            save_png(folder / name, img)
+            np.save(folder / f"frame-{i:05d}.npy", w)
+            store.add_image(wid, name, "frame", i, {"ws": f"frame-{i:05d}.npy", "psi": self.psi})
+        store.set_walk(wid, status="done")
+        return wid
+
+
+class RandomWalk(Walk):
+    """A walk through `keyframes` bounded random latents (see sample_latents)."""
+
+    kind = "random"
+
+    def __init__(self, z_dim: int, keyframes: int = 4, steps: int = 120, extent: float = 1.5,
+                 sobol: float = 0.0, seed: int = 0, **kw):
+        z = sample_latents(keyframes, extent, z_dim, sobol, seed)
+        per = max(1, round(steps / (keyframes - 1 if not kw.get("loop") else keyframes)))
+        super().__init__(list(z), per, "z", **kw)
+
+
+class CustomWalk(Walk):
+    """A curated walk between chosen keyframes: seeds (ints) or stored snapshots/frames
+    (("image", id)) whose ws the store kept."""
+
+    def __init__(self, keyframes: Sequence[Union[int, tuple]], z_dim: int, store: Optional[Store] = None,
+                 frames_per_key: int = 30, **kw):
+        keys, space = [], None
+        for k in keyframes:
+            if isinstance(k, tuple) and k[0] == "image":
+                if store is None:
+                    raise ValueError("image keyframes need the store")
+                row = store.image(int(k[1]))
+                if row is None or "ws" not in row["state"]:
+                    raise ValueError(f"image {k[1]}: not in the store or has no ws")
+                keys.append(np.load(store.outdir / str(row["walk_id"]) / row["state"]["ws"]))
+                s = "w"
+            else:
+                keys.append(z_from_seed(int(k), z_dim)[0])
+                s = "z"
+            if space not in (None, s):
+                raise ValueError("mix of seeds and stored ws: use one kind of keyframe per walk")
+            space = s
+        super().__init__(keys, frames_per_key, space or "z", **kw)
+
+
+class VideoManager:
+    """Renders curated walks to video as tracked jobs: queued -> rendering (with progress) ->
+    done, or failed with the reason.  One worker thread; state lives in the store's renders table,
+    so another process (the gallery) can follow it."""
+
+    def __init__(self, store: Store, G, network: str):
+        import queue
+
+        self.store, self.G, self.network = store, G, network
+        self._q: "queue.Queue" = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="livegan-render", daemon=True)
+        self._thread.start()
+
+    def submit(self, walk: Walk, fps: float = 30.0, name: str = "walk.mp4") -> int:
+        wid = self.store.create_walk("curated", walk.name or "curated walk", network=self.network,
+                                     network_hash=network_identity(self.network), status="queued")
+        rid = self.store.add_render(wid, {"fps": fps, "frames": len(walk), "name": name})
+        self._q.put((rid, wid, walk, fps, name))
+        return rid
+
+    def status(self, render_id: int) -> dict:
+        return self.store.render(render_id)
+
+    def wait(self, render_id: int, timeout: float = 600.0) -> dict:
+        end = time.time() + timeout
+        while time.time() < end:
+            r = self.store.render(render_id)
+            if r["status"] in ("done", "failed"):
+                return r
+            time.sleep(0.05)
+        raise TimeoutError(f"render {render_id} still {r['status']} after {timeout:.0f} s")
+
+    def _work(self) -> None:
+        from .media import write_video
+
+        while True:
+            rid, wid, walk, fps, name = self._q.get()
+            path = self.store.walk_dir(wid) / name
+            total = len(walk)
+            try:
+                self.store.update_render(rid, status="rendering", progress=0.0)
+
+                def frames():
+                    for i, f in enumerate(walk.frames(self.G)):
+                        if i % 8 == 0:
+                            self.store.update_render(rid, progress=i / total)
+                        yield f
+                write_video(path, frames(), fps)
+                self.store.update_render(rid, status="done", progress=1.0, path=f"{wid}/{name}")
+                self.store.set_walk(wid, status="done")
+            except Exception as e:
+                self.store.update_render(rid, status="failed", error=f"{type(e).__name__}: {e}")
+                self.store.set_walk(wid, status="failed")

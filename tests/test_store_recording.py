@@ -1,0 +1,249 @@
+"""Store, snapshots, session recording (kill -9, disk full), exact replay, walks."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from livegan.app import App, Options, Show
+from livegan.media import read_video
+from livegan.params import Command
+from livegan.presets import parse_preset
+from livegan.recorder import LOG_NAME, read_log, render_log
+from livegan.store import Store
+from livegan.walks import CustomWalk, RandomWalk, VideoManager, sample_latents
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET = parse_preset({"keyframes": [1, 2, 3], "interpolation": "spline", "speed": 0.5,
+                       "effects": {"contrast": 1.2}}, "rec.json")
+
+
+def _writer(path, n):
+    st = Store(path)
+    wid = st.create_walk("session", "writer")
+    for i in range(n):
+        st.add_image(wid, f"f{i}.png", "frame", i)
+
+
+def _reader(path, seconds, q):
+    st = Store(path)
+    end, reads, errors = time.time() + seconds, 0, 0
+    while time.time() < end:
+        try:
+            for w in st.walks():
+                st.images(w["id"])
+            reads += 1
+        except sqlite3.OperationalError:
+            errors += 1
+    q.put((reads, errors))
+
+
+def test_store_schema_and_concurrent_processes(tmp_path):
+    st = Store(tmp_path)
+    assert st.schema_version() == 1
+    assert st.path.exists() and sqlite3.connect(st.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), 300)), ctx.Process(target=_writer, args=(str(tmp_path), 300)),
+             ctx.Process(target=_reader, args=(str(tmp_path), 3.0, q))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    reads, errors = q.get(timeout=5)
+    assert errors == 0 and reads > 10
+    walks = st.walks()
+    assert len(walks) == 2 and all(len(st.images(w["id"])) == 300 for w in walks)
+    with pytest.raises(sqlite3.IntegrityError):               # filenames unique inside a walk
+        st.add_image(walks[0]["id"], "f0.png")
+    st.add_image(walks[1]["id"], "unique.png")
+    assert Store(tmp_path).schema_version() == 1                # reopening migrates nothing
+
+
+def test_snapshot_writes_png_ws_and_state(tmp_path, tiny):
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False)
+    app.run_headless(8, realtime=False, on_tick=lambda i, s, d: s.post(Command("trigger", "snapshot")) if i == 4 else None)
+    st = Store(tmp_path)
+    (walk,) = st.walks("session")
+    (img,) = st.images(walk["id"])
+    folder = tmp_path / str(walk["id"])
+    png = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(folder / img["filename"]))
+    state = img["state"]
+    ws = np.load(folder / state["ws"])
+    assert png.shape == (256, 256, 3) and ws.shape == (tiny.num_ws, tiny.w_dim)
+    assert state["psi"] == pytest.approx(0.7) and state["network_id"].startswith("builtin-")
+    assert state["effects"]["contrast"] == pytest.approx(1.2) and len(state["transform"]["matrix"]) == 3
+    # The PNG is the generator's picture of those ws.
+    with torch.inference_mode():
+        ref = tiny.synthesis(torch.from_numpy(ws)[None], transform=torch.tensor(state["transform"]["matrix"])[None])
+    ref = (ref * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    assert np.abs(png.astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_recording_replays_exactly(tmp_path, tiny):
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False)
+    live = {}
+    start = {}
+
+    def on_tick(i, s, d):
+        if i == 5:
+            app.record(True)
+            start["tick"] = app.recorder._start_tick
+        if i == 30:
+            s.post(Command("set", "psi", 0.3, "test", time.perf_counter()))
+        if i == 45:
+            s.post(Command("set", "speed", 1.5, "test", time.perf_counter()))
+        if i == 60:
+            s.post(Command("trigger", "keyframe_next", None, "test", time.perf_counter()))
+        if i == 70:
+            s.post(Command("set", "rotate", 40.0, "test", time.perf_counter()))
+        if app.recording and s.current is not None:
+            live[s.current.frame] = (s.current.ws.copy(), s.current_image.copy())
+        if i == 100:
+            app.record(False)
+    app.run_headless(110, realtime=True, on_tick=on_tick)
+    (walk,) = Store(tmp_path).walks("recording")
+    assert walk["status"] == "done" and walk["info"]["frames"] > 80
+    log = tmp_path / str(walk["id"]) / LOG_NAME
+    header, cmds, end = read_log(log)
+    assert end == walk["info"]["frames"] and sum(len(v) for v in cmds.values()) == 4
+    assert json.loads(log.read_text().splitlines()[-1]) == {"type": "end", "frames": end}
+    replay = {}
+    res = render_log(log, tmp_path / "again.mp4", progress=False, G=tiny,
+                     on_frame=lambda i, req, img: replay.__setitem__(i, (req.ws.copy(), req)))
+    assert res["written"] == end
+    first = start["tick"] + 1
+    compared = 0
+    for frame_id, (ws, image) in live.items():
+        i = frame_id - first
+        if 0 <= i < end:
+            assert np.abs(replay[i][0] - ws).max() < 1e-6, frame_id
+            compared += 1
+    assert compared > 20
+    # Same network and device: the generator's images are identical too.
+    f_id = max(k for k in live if 0 <= k - first < end)
+    req = replay[f_id - first][1]
+    with torch.inference_mode():
+        img = tiny.synthesis(torch.from_numpy(req.ws)[None], transform=torch.from_numpy(req.transform)[None])
+    u8 = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(u8, live[f_id][1])
+    assert len(read_video(tmp_path / "again.mp4")) == end
+    assert len(read_video(tmp_path / str(walk["id"]) / "session.mp4")) == end
+
+
+def _perform(args, **kw):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, str(ROOT / "perform.py"), "--headless", "--no-osc", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, **kw)
+
+
+def test_kill_9_leaves_valid_files(tmp_path):
+    p = _perform(["--duration", "60", "--record", "--video", "", "--out", str(tmp_path)])
+    deadline = time.time() + 60
+    log = tmp_path / "1" / LOG_NAME
+    while time.time() < deadline and not (log.exists() and (tmp_path / "1" / "session.mp4").stat().st_size > 60000
+                                          if (tmp_path / "1" / "session.mp4").exists() else False):
+        time.sleep(0.2)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    db = sqlite3.connect(tmp_path / "livegan.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT status FROM walks WHERE id = 1").fetchone()[0] == "recording"
+    header, cmds, end = read_log(log)
+    assert header["network"] == "builtin:tiny" and end is None      # killed: no end line, still readable
+    frames = []
+    import av
+    try:
+        with av.open(str(tmp_path / "1" / "session.mp4")) as f:
+            for fr in f.decode(video=0):
+                frames.append(fr)
+    except av.error.InvalidDataError:
+        pass                                                         # the torn last fragment
+    assert len(frames) >= 30                                        # seconds of video survive
+    # And the killed session still replays, as far as its log goes.
+    assert header["frames_marked"] >= 30
+    res = render_log(log, tmp_path / "replay.mp4", progress=False)
+    assert res["written"] == header["frames_marked"] and not res["complete"]
+
+
+def test_disk_full_stops_recording_but_not_the_show(tmp_path):
+    # A file-size limit makes the recording's writes fail with EFBIG, as a full disk would.
+    code = ("import resource, signal, sys, runpy; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000)); "
+            f"sys.argv = ['perform.py', '--headless', '--no-osc', '--duration', '8', '--record', '--video', '', "
+            f"'--out', {str(tmp_path)!r}]; runpy.run_path({str(ROOT / 'perform.py')!r}, run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "rendered 240 frames" in r.stdout
+    assert "recording stopped" in r.stdout + r.stderr
+    st = Store(tmp_path)
+    (walk,) = st.walks("recording")
+    assert walk["status"] == "failed" and "error" in walk["info"]
+    header, cmds, end = read_log(tmp_path / "1" / LOG_NAME)
+    assert header["type"] == "header"
+    frames = []
+    import av
+    try:
+        with av.open(str(tmp_path / "1" / "session.mp4")) as f:
+            for fr in f.decode(video=0):
+                frames.append(fr)
+    except av.error.InvalidDataError:
+        pass
+    assert len(frames) >= 10
+
+
+def test_sample_latents_bounds_and_sobol():
+    z = sample_latents(64, extent=1.5, dim=16, sobol=0.5, seed=3)
+    assert z.shape == (64, 16) and np.abs(z).max() <= 1.5
+    assert abs(float(z.std()) - 0.8) < 0.2
+    a, b = sample_latents(8, 2.0, 16, seed=1), sample_latents(8, 2.0, 16, seed=1)
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError):
+        sample_latents(4, extent=0)
+
+
+def test_walk_cli_random_into_store(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "livegan", "walk", "random", "--steps", "12", "--keyframes", "3",
+                        "--extent", "1.5", "--sobol", "0.5", "--outdir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    st = Store(tmp_path)
+    (w,) = st.walks("random")
+    imgs = st.images(w["id"])
+    assert len(imgs) == 13 and w["status"] == "done"
+    assert all((tmp_path / i["path"]).exists() for i in imgs)
+
+
+def test_curated_walk_from_snapshot_ws_and_video_jobs(tmp_path, tiny):
+    st = Store(tmp_path)
+    rw = RandomWalk(tiny.z_dim, keyframes=2, steps=4, seed=5)
+    wid = rw.save(st, tiny, "builtin:tiny")
+    ids = [i["id"] for i in st.images(wid)]
+    walk = CustomWalk([("image", ids[0]), ("image", ids[-1])], tiny.z_dim, store=st, frames_per_key=6, name="curated")
+    assert walk.space == "w" and len(walk) == 7
+    ws = list(walk.ws(tiny))
+    assert np.allclose(ws[0], np.load(tmp_path / str(wid) / st.images(wid)[0]["state"]["ws"]))
+    vm = VideoManager(st, tiny, "builtin:tiny")
+    rid = vm.submit(walk, fps=12, name="curated.mp4")
+    assert vm.status(rid)["status"] in ("queued", "rendering", "done")
+    done = vm.wait(rid, timeout=120)
+    assert done["status"] == "done" and done["progress"] == 1.0
+    assert len(read_video(tmp_path / done["path"])) == 7
+    bad = vm.submit(CustomWalk([1, 2], tiny.z_dim, frames_per_key=2), name="no/such/dir/x.mp4")
+    failed = vm.wait(bad, timeout=60)
+    assert failed["status"] == "failed" and failed["error"]
+    seeds = CustomWalk([1, 2, 3], tiny.z_dim, frames_per_key=2, interpolation="spline")
+    assert len(list(seeds.frames(tiny))) == 5
