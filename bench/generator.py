@@ -43,6 +43,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     ap.add_argument("--reference", action="store_true", help="also time the plain reference filtered lrelu")
     ap.add_argument("--cuda-graphs", action="store_true", help="also time CUDA-graph replay (CUDA only)")
+    ap.add_argument("--channels-last", action="store_true", help="also time NHWC convolutions")
     args = ap.parse_args()
     from livegan.devices import keep_freed_memory
     keep_freed_memory()                       # as the app does
@@ -74,11 +75,14 @@ def main() -> int:
                     variants.append(("reference", "ref"))
                 if args.cuda_graphs and cuda:
                     variants.append(("cudagraph", "graph"))
+                if args.channels_last:
+                    variants.append(("nhwc", "nhwc"))
                 for label, kind in variants:
                     with torch.inference_mode():
                         for m in G.modules():
                             if hasattr(m, "reference_ops"):
                                 m.reference_ops = kind == "ref"
+                                m.channels_last = kind == "nhwc"
                         fn = lambda: G.synthesis(ws)
                         if kind == "graph":
                             from livegan.cuda_graphs import GraphedSynthesis

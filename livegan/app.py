@@ -593,6 +593,11 @@ class App:
                 pyglet.app.exit()
                 return pyglet.event.EVENT_HANDLED
             name = pyglet.window.key.symbol_string(symbol).lower()
+            if name in ("bracketleft", "bracketright"):      # choose what the arrows nudge
+                names = list(show.registry.params)
+                i = (names.index(self.selected) + (1 if name == "bracketright" else -1)) % len(names)
+                self.selected = names[i]
+                return pyglet.event.EVENT_HANDLED
             p = show.registry.params[self.selected]
             cmd = command_for(name, self.selected, (p.hi - p.lo) / 100.0, time.perf_counter())
             if cmd is not None:

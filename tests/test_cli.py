@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -55,3 +56,15 @@ def test_errors_are_one_line(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and "no such network file" in r.stderr
     r = run("generate", "--seeds", "x-y", ok=False)
     assert "bad seed list" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("ext", [".mov", ".mkv"])
+def test_prores_and_lossless_codecs(tmp_path, ext):
+    from livegan.media import write_video
+    rng = np.random.RandomState(0)
+    frames = [rng.randint(0, 256, (64, 96, 3), np.uint8) for _ in range(5)]
+    write_video(tmp_path / f"v{ext}", frames, 30, fragmented=True)
+    back = read_video(tmp_path / f"v{ext}")
+    assert len(back) == 5 and back[0].shape == (64, 96, 3)
+    if ext == ".mkv":                                   # FFV1 is lossless (up to RGB<->YUV444)
+        assert np.abs(back[2].astype(int) - frames[2]).mean() < 2

@@ -40,3 +40,16 @@ def test_auto_precision_is_fp32_on_cpu(golden):
 def test_bad_precision_is_refused(tiny):
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         set_precision(tiny, "fp8")
+
+
+def test_channels_last_matches(tiny):
+    from stylegan3 import set_channels_last
+    ws = tiny.mapping(torch.randn(2, tiny.z_dim), None)
+    with torch.inference_mode():
+        ref = tiny.synthesis(ws)
+        set_channels_last(tiny, True)
+        try:
+            out = tiny.synthesis(ws)
+        finally:
+            set_channels_last(tiny, False)
+    assert float((out - ref).norm() / ref.norm()) < 1e-5

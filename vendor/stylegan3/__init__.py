@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["load_network", "build_generator", "save_safetensors", "CheckpointError", "set_precision"]
+__all__ = ["load_network", "build_generator", "save_safetensors", "CheckpointError", "set_precision",
+           "set_channels_last"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("load_network", "build_generator", "save_safetensors", "set_precision"):
+    if name in ("load_network", "build_generator", "save_safetensors", "set_precision", "set_channels_last"):
         from . import checkpoints
         return getattr(checkpoints, name)
     if name == "CheckpointError":

@@ -128,6 +128,7 @@ class SynthesisLayer(nn.Module):
         pad_hi = pad_total - pad_lo
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
         self.precision = "auto"
+        self.channels_last = False      # opt-in: NHWC convolutions (tensor-core friendly on GPUs)
         self.reference_ops = False      # True: the plain (slow) filtered_lrelu_ref, for checks
         self._act: dict = {}
 
@@ -145,8 +146,13 @@ class SynthesisLayer(nn.Module):
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, x.device)
-        x = modulated_conv2d(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
+        x = x.to(dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb,
                              input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
+        if self.channels_last:
+            x = x.contiguous()          # the filter passes work on [N*C, H, W] rows
         slope = 1.0 if self.is_torgb else 0.2
         if self.reference_ops:
             gain = 1.0 if self.is_torgb else math.sqrt(2)
