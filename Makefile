@@ -34,6 +34,7 @@ test: $(STAMP) debian-deps
 
 bench: $(STAMP)
 	$(PY) bench/generator.py
+	$(PY) bench/perform.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -123,7 +123,7 @@ def test_live_window_on_a_virtual_screen(tmp_path, xvfb):
     env = dict(os.environ, DISPLAY=xvfb)
     r = subprocess.run([sys.executable, "perform.py", "--list-screens"], capture_output=True, text=True, env=env)
     assert r.stdout.startswith("0: 1280x720")
-    r = subprocess.run([sys.executable, "perform.py", "--size", "640x360", "--exit-after", "6", "--screenshot", str(shot)],
+    r = subprocess.run([sys.executable, "perform.py", "--no-osc", "--size", "640x360", "--exit-after", "6", "--screenshot", str(shot)],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     from PIL import Image

@@ -121,18 +121,13 @@ def parse_map(data: dict, path: str = "<map>") -> MidiMap:
                                   channel=_int_in(c.get("channel", 0), 0, 15, f"{w}.channel", path), mode=mode,
                                   cc_lsb=c.get("cc_lsb"), curve=curve, lo=c.get("lo"), hi=c.get("hi"),
                                   step=float(c.get("step", 1.0 / 128)), takeover=bool(c.get("takeover", True))))
-    for i, n in enumerate(data.get("notes", [])):
-        w = f"notes[{i}]"
-        if not isinstance(n, dict) or n.get("trigger") not in TRIGGERS:
-            raise MidiMapError(f"{path}: {w}.trigger: must be one of {', '.join(TRIGGERS)}")
-        m.notes.append(NoteTrigger(_int_in(n.get("note"), 0, 127, f"{w}.note", path), n["trigger"],
+    for group, key, out in (("notes", "note", m.notes), ("buttons", "cc", m.buttons)):
+        for i, n in enumerate(data.get(group, [])):
+            w = f"{group}[{i}]"
+            if not isinstance(n, dict) or n.get("trigger") not in TRIGGERS:
+                raise MidiMapError(f"{path}: {w}.trigger: must be one of {', '.join(TRIGGERS)}")
+            out.append(NoteTrigger(_int_in(n.get(key), 0, 127, f"{w}.{key}", path), n["trigger"],
                                    _int_in(n.get("channel", 0), 0, 15, f"{w}.channel", path), n.get("value")))
-    for i, n in enumerate(data.get("buttons", [])):
-        w = f"buttons[{i}]"
-        if not isinstance(n, dict) or n.get("trigger") not in TRIGGERS:
-            raise MidiMapError(f"{path}: {w}.trigger: must be one of {', '.join(TRIGGERS)}")
-        m.buttons.append(NoteTrigger(_int_in(n.get("cc"), 0, 127, f"{w}.cc", path), n["trigger"],
-                                     _int_in(n.get("channel", 0), 0, 15, f"{w}.channel", path), n.get("value")))
     return m
 
 
