@@ -20,8 +20,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 
 def run(network: str, batch: int, fps: float, seconds: float, every: float, graphs: bool, device: str):
-    from livegan.app import App, Options, Show
+    from livegan.app import App
     from livegan.params import Command
+    from livegan.show import Options, Show
 
     opts = Options(network=network, fps=fps, batch=batch, device=device, cuda_graphs=graphs)
     show = Show(opts)

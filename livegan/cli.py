@@ -99,7 +99,8 @@ def _size(spec: Optional[str]) -> Optional[tuple[int, int]]:
 
 def cmd_perform(args) -> int:
     """The live show: a window (or headless EGL) playing a preset."""
-    from .app import App, Options, Show
+    from .app import App
+    from .show import Options, Show
     from .display import have_display, list_screens
     from .presets import load_preset
 

@@ -265,7 +265,8 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
                network: Optional[str] = None, on_frame: Optional[Callable] = None, G=None) -> dict:
     """Replay a control log with a fixed-step clock and render every frame (offline: no frame is
     dropped or repeated).  Returns a summary; `on_frame(i, request, image)` sees each frame."""
-    from .app import App, Options, Show
+    from .app import App
+    from .show import Options, Show
     from .display import HeadlessDisplay
     from .media import VideoSink
 

@@ -15,7 +15,8 @@ import pytest
 from pythonosc import osc_bundle_builder, osc_message_builder
 from pythonosc.udp_client import SimpleUDPClient
 
-from livegan.app import App, Options, Show
+from livegan.app import App
+from livegan.show import Options, Show
 from livegan.control.osc import OscReceiver, address_table, pattern_regex
 from livegan.control.surfaces import ControlOptions, Controls
 from livegan.params import PARAMS

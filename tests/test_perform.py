@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from livegan.app import App, Options, Show
+from livegan.app import App
+from livegan.show import Options, Show
 from livegan.engine import canvas_for
 from livegan.media import read_video
 from livegan.params import Command

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from livegan.app import App, Options, Show
+from livegan.app import App
+from livegan.show import Options, Show
 from livegan.media import read_video
 from livegan.params import Command
 from livegan.presets import parse_preset

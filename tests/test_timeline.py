@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livegan.app import make_bank
+from livegan.show import make_bank
 from livegan.params import Command, Registry
 from livegan.presets import parse_preset
 from livegan.timeline import frame_request, input_transform

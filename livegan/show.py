@@ -1,0 +1,376 @@
+"""The show: parameter state, transport, timeline and engine -- everything but the window.
+
+Each display frame the main thread (see app.py): drains the command queue into the parameter
+registry and the transport, asks the timeline for the next frames, hands that plan to the engine
+without blocking,
+takes the newest finished frame of the current generation, draws it through the shader chain and
+the HUD, and presents it.  A change (a command that alters what is rendered) starts a new
+generation: frames of older generations are never shown after it.
+"""
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+import math
+import queue
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from .clock import Tempo, Transport
+from .params import NETWORK, UNIFORM, Command, Registry
+from .presets import Preset, PresetError, list_presets, load_preset
+from .timeline import FrameRequest, KeyframeBank, frame_request
+
+DEFAULT_NETWORK = "builtin:tiny"
+
+
+@dataclass
+class Options:
+    network: Optional[str] = None
+    preset: str = "default"
+    fps: float = 30.0
+    batch: int = 1
+    dtype: str = "auto"
+    device: str = "auto"
+    canvas: Optional[str] = None
+    fit: str = "fit"
+    dev: bool = False
+    hud: bool = True
+    lookahead: int = 2                # frames planned beyond the next one the engine can deliver
+    cuda_graphs: bool = False         # replay captured CUDA graphs (CUDA only)
+
+
+@dataclass
+class Stats:
+    shown: int = 0                    # generator frames shown
+    repeated: int = 0                 # display frames that reshowed the previous image
+    dropped: int = 0                  # frames generated but never shown
+    clamped: int = 0
+    present_times: deque = field(default_factory=lambda: deque(maxlen=120))
+    latency_ms: deque = field(default_factory=lambda: deque(maxlen=64))
+    latency_frames: deque = field(default_factory=lambda: deque(maxlen=64))
+    shown_ids: list = field(default_factory=list)   # (display tick, frame id, generation): tests
+
+    def fps(self) -> float:
+        t = self.present_times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+
+
+def cpu_mapper(G) -> Callable[[np.ndarray], np.ndarray]:
+    """A CPU copy of the mapping network, owned by the main thread (the engine owns G)."""
+    import torch
+
+    m = copy.deepcopy(G.mapping).to("cpu").float().eval()
+
+    def run(z: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return m(torch.from_numpy(z), None)[0].numpy()
+    return run
+
+
+def make_bank(G) -> KeyframeBank:
+    return KeyframeBank(cpu_mapper(G), G.z_dim, G.num_ws, G.w_dim,
+                        G.mapping.w_avg.detach().float().cpu().numpy())
+
+
+class Show:
+    """Parameter state, transport, timeline and engine: everything but the window.
+
+    `tick(now)` advances one display frame and returns the frame to show (or None to keep the
+    current one).  The display backends (window, headless) call it and draw the result.
+    """
+
+    def __init__(self, opts: Options, preset: Optional[Preset] = None, G=None):
+        from stylegan3 import load_network
+
+        from .devices import resolve_device
+        from .engine import Engine, canvas_for
+
+        self.opts = opts
+        self.commands: "queue.SimpleQueue[Command]" = queue.SimpleQueue()
+        self.registry = Registry()
+        self.preset = preset or load_preset(opts.preset)
+        self.device = resolve_device(opts.device)
+        self.network = opts.network or self.preset.network or DEFAULT_NETWORK
+        self.G = G if G is not None else load_network(self.network, device=self.device, precision=opts.dtype)
+        self.bank = make_bank(self.G)
+        canvas, crop = canvas_for(self.G, opts.canvas)
+        self.engine = Engine(self.G, self.device, batch=opts.batch, canvas=canvas, crop_width=crop,
+                             cuda_graphs=opts.cuda_graphs)
+        self.tempo = Tempo()
+        self.transport = Transport(len(self.preset.keyframes))
+        self._apply_preset_params(self.preset)
+        self.registry.settle()
+        self.generation = 0
+        self.tick_index = -1
+        self.current: Optional[FrameRequest] = None
+        self.current_image: Optional[np.ndarray] = None
+        self._ready: dict[int, object] = {}
+        self._marks: dict[int, tuple[float, int]] = {}     # generation -> (received, tick)
+        self.stats = Stats()
+        self.errors: deque = deque(maxlen=6)
+        self._logged: set = set()
+        self.triggers: list[Command] = []                  # for the app: hud, fullscreen, snapshot...
+        self._loading: Optional[threading.Thread] = None
+        self._loaded: "queue.SimpleQueue" = queue.SimpleQueue()
+        self.swapped = False
+        self._last_now: Optional[float] = None
+        self._scheduled: list = []                         # heap of (due, seq, Command)
+        self._seq = itertools.count()
+        self.changed: set = set()                          # parameters changed (for OSC feedback)
+        self.applied = 0
+        self.command_log: Optional[Callable[[int, Command], None]] = None   # the session recorder
+
+    # -- commands ---------------------------------------------------------------------------------
+    def post(self, cmd: Command) -> None:
+        """Thread-safe: control threads only ever call this."""
+        self.commands.put(cmd)
+
+    def error(self, kind: str, msg: str) -> None:
+        """Errors become data: shown in the HUD, logged once per kind, never raised."""
+        self.errors.append(msg)
+        if kind not in self._logged:
+            self._logged.add(kind)
+            print(f"livegan: {msg}", flush=True)
+
+    def _apply_preset_params(self, preset: Preset) -> None:
+        for p in self.registry.params.values():             # a preset starts from the defaults
+            if p.cost != NETWORK:
+                self.registry.apply(Command("set", p.name, preset.params.get(p.name, p.default), "preset"))
+        self.registry.take_changed()
+
+    def _bump(self, cmd: Command) -> None:
+        self.generation += 1
+        self._marks[self.generation] = (cmd.received or time.perf_counter(), self.tick_index)
+
+    def _handle(self, cmd: Command) -> None:
+        self.applied += 1
+        if cmd.op in ("set", "add", "toggle"):
+            self.registry.apply(cmd)
+            changed = self.registry.take_changed()
+            self.changed.update(changed)
+            if any(self.registry.params[n].cost != UNIFORM for n in changed):
+                self._bump(cmd)
+            return
+        name, q = cmd.name, bool(self.registry.target["quantize"])
+        if cmd.op == "apply_preset" or name == "preset":
+            self._switch_preset(cmd.value)
+            self._bump(cmd)
+        elif name == "keyframe_next":
+            self.transport.next(q)
+            self._bump(cmd)
+        elif name == "keyframe_prev":
+            self.transport.prev(q)
+            self._bump(cmd)
+        elif name == "keyframe_goto":
+            self.transport.goto(int(cmd.value), q)
+            self._bump(cmd)
+        elif name == "tap":
+            bpm = self.tempo.tap(cmd.received or time.perf_counter())
+            if bpm is not None:
+                self.registry.apply(Command("set", "bpm", bpm, "tap"))
+                self.registry.take_changed()
+        elif name == "network":
+            self.load_network_async(str(cmd.value))
+        elif name == "seed":
+            self._replace_keyframe_seed(int(cmd.value))
+            self._bump(cmd)
+        else:
+            self.triggers.append(cmd)
+
+    def _replace_keyframe_seed(self, seed: int) -> None:
+        """The keyframe being left becomes `seed` (the show glides on from there)."""
+        from dataclasses import replace
+
+        from .presets import Keyframe
+
+        if not 0 <= seed < 2 ** 32:
+            raise ValueError(f"seed must be 0..2**32-1, got {seed}")
+        keys = list(self.preset.keyframes)
+        keys[self.transport.keyframe()] = Keyframe(seed=seed)
+        self.preset = replace(self.preset, keyframes=tuple(keys))
+
+    def _switch_preset(self, ref) -> None:
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            files = list_presets()
+            i = int(ref)
+            if not 0 <= i < len(files):
+                raise PresetError(f"no preset number {i} (there are {len(files)})")
+            ref = str(files[i])
+        preset = load_preset(ref)
+        self.preset = preset
+        self.transport = Transport(len(preset.keyframes))
+        self._apply_preset_params(preset)
+
+    def load_network_async(self, source: str) -> None:
+        """Hot-swap: load in the background while the old network keeps playing."""
+        from stylegan3 import load_network
+
+        def work():
+            try:
+                self._loaded.put(("ok", source, load_network(source, device=self.device, precision=self.opts.dtype)))
+            except Exception as e:
+                self._loaded.put(("error", source, e))
+        self._loading = threading.Thread(target=work, name="livegan-loader", daemon=True)
+        self._loading.start()
+
+    def _finish_loading(self) -> None:
+        try:
+            status, source, obj = self._loaded.get_nowait()
+        except queue.Empty:
+            return
+        if status == "error":
+            self.error("network", f"network {source} failed to load: {obj}")
+            return
+        self.G, self.network, self.bank = obj, source, make_bank(obj)
+        self.generation += 1
+        self.engine.swap_network(obj)
+        self.swapped = True
+
+    # -- the frame loop ---------------------------------------------------------------------------
+    def rate(self) -> float:
+        """Keyframes per second now."""
+        v = self.registry.value
+        return v["speed"] * (v["bpm"] / 60.0 if v["beat_sync"] else 1.0)
+
+    def plan(self, first: int, count: int) -> list[FrameRequest]:
+        """Requests for display ticks first .. first+count-1, predicted exactly: parameter slews
+        and travel are stepped forward with the same functions the ticks will use, so a frame
+        rendered ahead is identical to the one its own tick would ask for (unless a command
+        arrives, which starts a new generation)."""
+        from .clock import next_position
+        from .params import FrameParams, glide
+
+        dt = 1.0 / self.opts.fps
+        reg, n = self.registry, self.transport.n
+        vals, pos = dict(reg.value), self.transport.position
+        out = []
+        for tick in range(self.tick_index + 1, first + count):
+            vals = glide(reg.params, vals, reg.target, dt)
+            pos = next_position(pos, n, dt, vals["speed"], vals["bpm"], bool(vals["beat_sync"]), bool(vals["loop"]))
+            if tick >= first:
+                out.append(frame_request(self.preset, FrameParams(vals, reg.version), pos, self.bank,
+                                         frame=tick, generation=self.generation))
+        if first <= self.tick_index:                 # the current tick itself (start-up)
+            out.insert(0, frame_request(self.preset, reg.frozen(), self.transport.position, self.bank,
+                                        frame=self.tick_index, generation=self.generation))
+        return out
+
+    def lead(self) -> int:
+        """How many ticks ahead a request must be made to be ready in time."""
+        ms = self.engine.stats.median_ms() * self.opts.batch
+        return max(1, math.ceil(ms / (1000.0 / self.opts.fps)))
+
+    def tick(self, now: float, wait: bool = False) -> Optional[object]:
+        """Advance one display frame at time `now` (seconds); returns a new `Frame` or None.
+        With `wait` (offline rendering) it blocks until this tick's own frame is ready."""
+        # The timeline is frame-locked: every display frame advances it by exactly 1/fps, so the
+        # same commands at the same frames give the same pictures (recordings replay exactly).
+        dt = 0.0 if self._last_now is None else 1.0 / self.opts.fps
+        self._last_now = now
+        self.tick_index += 1
+        self._finish_loading()
+        self._drain()
+        self.stats.clamped = self.registry.clamped
+        self.registry.step(dt)
+        v = self.registry.value
+        jumps = self.transport.jumps
+        self.transport.advance(dt, v["speed"], v["bpm"], bool(v["beat_sync"]), bool(v["loop"]))
+        if self.transport.jumps != jumps:            # a quantised jump landed on the beat
+            self.generation += 1
+        n = self.tick_index
+        first = n if (self.current is None or wait) else n + self.lead()
+        self.engine.submit(self.plan(first, self.opts.lookahead + 1))
+        if wait:
+            self._wait_for(n)
+        return self._pick(n, now)
+
+    MAX_COMMANDS_PER_FRAME = 2000     # a flood is spread over frames, never stalls one
+
+    def _drain(self) -> None:
+        """Apply queued commands: timed ones when due, at most MAX_COMMANDS_PER_FRAME now."""
+        wall = time.time()
+        for _ in range(self.MAX_COMMANDS_PER_FRAME):
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                break
+            if cmd.due > wall:
+                heapq.heappush(self._scheduled, (cmd.due, next(self._seq), cmd))
+            else:
+                self._safe_handle(cmd)
+        while self._scheduled and self._scheduled[0][0] <= wall:
+            self._safe_handle(heapq.heappop(self._scheduled)[2])
+
+    def _safe_handle(self, cmd: Command) -> None:
+        if self.command_log is not None:
+            self.command_log(self.tick_index, cmd)
+        try:
+            self._handle(cmd)
+        except (KeyError, ValueError, TypeError, OSError) as e:
+            self.error(f"command:{cmd.op}:{cmd.name}", f"{cmd.source or 'command'} {cmd.op} {cmd.name}: {e}")
+
+    def _wait_for(self, n: int, timeout: float = 120.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while not (n in self._ready and self._ready[n].generation == self.generation):
+            for f in self.engine.take():
+                self._ready[f.id] = f
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"frame {n} not rendered within {timeout:.0f} s")
+            time.sleep(0.0005)
+
+    def _pick(self, n: int, now: float):
+        for f in self.engine.take():
+            self._ready[f.id] = f
+        # Only the current generation; the newest frame due by now.
+        stale = [k for k, f in self._ready.items() if f.generation != self.generation]
+        for k in stale:
+            del self._ready[k]
+        self.stats.dropped += len(stale)
+        due = [k for k in self._ready if k <= n]
+        if not due:
+            self.stats.repeated += self.current is not None
+            return None
+        best = max(due)
+        self.stats.dropped += len(due) - 1
+        frame = self._ready.pop(best)
+        for k in due:
+            self._ready.pop(k, None)
+        self.current, self.current_image = frame.request, frame.image
+        self.stats.shown += 1
+        self.stats.shown_ids.append((n, frame.id, frame.generation))
+        for g in [g for g in self._marks if g <= frame.generation]:
+            received, tick = self._marks.pop(g)
+            self.stats.latency_ms.append((time.perf_counter() - received) * 1000)
+            self.stats.latency_frames.append(n - tick)
+        return frame
+
+    def hud_lines(self, display_fps: float) -> list[str]:
+        e = self.engine.stats
+        lat = f"{statistics.median(self.stats.latency_ms):.0f} ms / {statistics.median(self.stats.latency_frames):.0f} fr" \
+            if self.stats.latency_ms else "-"
+        k = self.current.keyframe if self.current else 0
+        lines = [
+            f"display {display_fps:5.1f} fps   generator {e.median_ms():5.1f} ms/frame   batch {e.batch}",
+            f"queue {self.engine.queue_depth()}   dropped {self.stats.dropped + e.dropped_stale}   "
+            f"repeated {self.stats.repeated}   latency {lat}",
+            f"network {self.network}",
+            f"preset {self.preset.name}   keyframe {k + 1}/{len(self.preset.keyframes)} "
+            f"({self.preset.keyframes[k].label()})   bpm {self.registry.value['bpm']:.1f}",
+        ]
+        errs = list(self.errors)[-3:] + list(e.errors)[-2:]
+        return lines + [f"! {m[:90]}" for m in errs]
+
+    def start(self) -> "Show":
+        self.engine.start()
+        return self
+
+    def stop(self) -> None:
+        self.engine.stop()
