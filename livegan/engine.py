@@ -67,6 +67,7 @@ class Engine:
         self._running = False
         self._thread: Optional[threading.Thread] = None
         self._graphs: dict = {}
+        self._pinned: dict = {}
         self.network_name = getattr(G, "source", "")
 
     # -- main-thread API ------------------------------------------------------------------------
@@ -173,10 +174,13 @@ class Engine:
             img = img[..., off: off + self.crop_width]
         u8 = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
         if u8.device.type == "cuda":
-            host = torch.empty(u8.shape, dtype=torch.uint8, pin_memory=True)
+            # One pinned host buffer per shape (pinned allocation is slow); frames leave it as copies.
+            host = self._pinned.get(tuple(u8.shape))
+            if host is None:
+                host = self._pinned[tuple(u8.shape)] = torch.empty(u8.shape, dtype=torch.uint8, pin_memory=True)
             host.copy_(u8, non_blocking=True)
             torch.cuda.current_stream().synchronize()
-            return [h.numpy() for h in host]
+            return [h.numpy().copy() for h in host]
         return [f.contiguous().numpy() for f in u8]
 
 
