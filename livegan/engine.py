@@ -90,6 +90,8 @@ class Engine:
             if plan and plan[0].generation != self._generation:
                 self._generation = plan[0].generation
                 self._done = {d for d in self._done if d[0] == self._generation}
+            elif plan and len(self._done) > 4 * len(plan) + 64:   # forget frames long past
+                self._done = {d for d in self._done if d[1] >= plan[0].frame}
             self._plan = list(plan)
             self._cond.notify_all()
 

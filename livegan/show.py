@@ -56,7 +56,7 @@ class Stats:
     present_times: deque = field(default_factory=lambda: deque(maxlen=120))
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=64))
     latency_frames: deque = field(default_factory=lambda: deque(maxlen=64))
-    shown_ids: list = field(default_factory=list)   # (display tick, frame id, generation): tests
+    shown_ids: deque = field(default_factory=lambda: deque(maxlen=100_000))  # (tick, frame id, generation)
 
     def fps(self) -> float:
         t = self.present_times
