@@ -98,8 +98,10 @@ class Renderer:
         return t
 
     def upload(self, image: np.ndarray) -> None:
-        """A new generator frame (HWC uint8 RGB, top row first)."""
+        """A new generator frame (HWC uint8 RGB, top row first), through a pixel-unpack buffer:
+        the copy into the PBO returns at once and the driver moves it into the texture."""
         h, w = image.shape[:2]
+        data = np.ascontiguousarray(image)
         if self.src is None or self.src.size != (w, h):
             for t in (self.src, self.prev_frame):
                 if t is not None:
@@ -107,12 +109,16 @@ class Renderer:
             self.src, self.prev_frame = self.ctx.texture((w, h), 3), self.ctx.texture((w, h), 3)
             for t in (self.src, self.prev_frame):
                 t.repeat_x = t.repeat_y = False
-            self.prev_frame.write(np.ascontiguousarray(image).tobytes())
+            self._pbo = self.ctx.buffer(reserve=w * h * 3)
+            self._pbo.write(data)
+            self.prev_frame.write(self._pbo)
             self._ping = [self.ctx.framebuffer([self._texture(w, h)]) for _ in range(3)]
             self.prev_output = None
         else:
             self.src, self.prev_frame = self.prev_frame, self.src
-        self.src.write(np.ascontiguousarray(image).tobytes())
+        self._pbo.orphan()                                   # a fresh store: no wait on the last upload
+        self._pbo.write(data)
+        self.src.write(self._pbo)
 
     def begin_swap_fade(self) -> None:
         """Hold the current frame and fade from it to the new network's frames."""
