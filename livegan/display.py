@@ -78,10 +78,18 @@ def fit_rect(img_w: int, img_h: int, out_w: int, out_h: int, mode: str) -> tuple
 class Renderer:
     """Uploads generator frames and draws them through the effect chain into a framebuffer."""
 
-    def __init__(self, ctx, shaders: Optional[ShaderLibrary] = None, dev: bool = False):
+    def __init__(self, ctx, shaders: Optional[ShaderLibrary] = None, dev: bool = False,
+                 use_pbo: Optional[bool] = None):
         import moderngl
 
         self.ctx = ctx
+        # Uploads go through a pixel-unpack buffer on real GPUs (the driver DMAs it while we go
+        # on); on a software rasteriser (Mesa llvmpipe) that is only one more memcpy.
+        if use_pbo is None:
+            renderer = ctx.info.get("GL_RENDERER", "").lower()
+            use_pbo = not any(sw in renderer for sw in ("llvmpipe", "softpipe", "swrast"))
+        self.use_pbo = use_pbo
+        self._pbo = None
         self.shaders = shaders or ShaderLibrary(ctx, dev=dev)
         self.src = None                # current generator frame
         self.prev_frame = None         # previous generator frame (crossfade)
@@ -98,8 +106,8 @@ class Renderer:
         return t
 
     def upload(self, image: np.ndarray) -> None:
-        """A new generator frame (HWC uint8 RGB, top row first), through a pixel-unpack buffer:
-        the copy into the PBO returns at once and the driver moves it into the texture."""
+        """A new generator frame (HWC uint8 RGB, top row first); through the pixel-unpack buffer
+        when `use_pbo` (the copy into it returns at once and the driver moves it on)."""
         h, w = image.shape[:2]
         data = np.ascontiguousarray(image)
         if self.src is None or self.src.size != (w, h):
@@ -109,13 +117,15 @@ class Renderer:
             self.src, self.prev_frame = self.ctx.texture((w, h), 3), self.ctx.texture((w, h), 3)
             for t in (self.src, self.prev_frame):
                 t.repeat_x = t.repeat_y = False
-            self._pbo = self.ctx.buffer(reserve=w * h * 3)
-            self._pbo.write(data)
-            self.prev_frame.write(self._pbo)
+            self._pbo = self.ctx.buffer(reserve=w * h * 3) if self.use_pbo else None
+            self.prev_frame.write(data)
             self._ping = [self.ctx.framebuffer([self._texture(w, h)]) for _ in range(3)]
             self.prev_output = None
         else:
             self.src, self.prev_frame = self.prev_frame, self.src
+        if self._pbo is None:
+            self.src.write(data)
+            return
         self._pbo.orphan()                                   # a fresh store: no wait on the last upload
         self._pbo.write(data)
         self.src.write(self._pbo)

@@ -24,10 +24,10 @@ def defaults(**kw):
     return v
 
 
-def render(gl, img, size=None, **kw):
+def render(gl, img, size=None, use_pbo=None, **kw):
     size = size or (img.shape[1], img.shape[0])
     fbo = gl.ctx.simple_framebuffer(size, components=4)
-    r = Renderer(gl.ctx, gl.renderer.shaders)
+    r = Renderer(gl.ctx, gl.renderer.shaders, use_pbo=use_pbo)
     r.upload(img)
     r.render(defaults(**kw), fbo, size)
     from livegan.display import read_rgb
@@ -38,10 +38,17 @@ def test_generator_frames_pass_through_exactly(gl, tiny):
     with torch.inference_mode():
         img = tiny(torch.randn(1, tiny.z_dim), None)
     u8 = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
-    out, _, _ = render(gl, u8)
-    assert out.shape == u8.shape
-    assert np.abs(out.astype(int) - u8.astype(int)).max() <= 1
-    assert (out == u8).mean() > 0.99
+    for pbo in (False, True):                                  # direct and pixel-unpack-buffer upload
+        out, r, _ = render(gl, u8, use_pbo=pbo)
+        assert r.use_pbo == pbo
+        assert out.shape == u8.shape
+        assert np.abs(out.astype(int) - u8.astype(int)).max() <= 1
+        assert (out == u8).mean() > 0.99
+        r.upload(u8[::-1].copy())                              # a second frame through the same path
+        from livegan.display import read_rgb
+        fbo = gl.ctx.simple_framebuffer((u8.shape[1], u8.shape[0]), components=4)
+        r.render(defaults(), fbo, (u8.shape[1], u8.shape[0]))
+        assert (read_rgb(fbo, (u8.shape[1], u8.shape[0])) == u8[::-1]).mean() > 0.99
 
 
 def known():
