@@ -26,7 +26,8 @@ from .store import Store, network_identity
 
 LOG_NAME, VIDEO_NAME = "control.jsonl", "session.mp4"
 # Triggers that change the picture are replayed; snapshot/record/learn/hud/fullscreen are not.
-REPLAYED_TRIGGERS = {"keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "preset", "tap", "network"}
+# A preset switch is replayed from the preset the log embeds (apply_preset), not by name.
+REPLAYED_TRIGGERS = {"keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "tap", "network"}
 LOG_VERSION = 1
 
 

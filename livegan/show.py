@@ -198,13 +198,21 @@ class Show:
         self.preset = replace(self.preset, keyframes=tuple(keys))
 
     def _switch_preset(self, ref) -> None:
+        """By index in presets/, by name or path, or from a dict embedded in a control log."""
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             files = list_presets()
             i = int(ref)
             if not 0 <= i < len(files):
                 raise PresetError(f"no preset number {i} (there are {len(files)})")
             ref = str(files[i])
-        preset = load_preset(ref)
+        if isinstance(ref, dict):                      # a preset embedded in a control log
+            from .recorder import preset_from
+            preset = preset_from(ref)
+        else:
+            preset = load_preset(ref)
+            if self.command_log is not None:           # recordings keep the preset itself
+                from .recorder import preset_json
+                self.command_log(self.tick_index, Command("apply_preset", "preset", preset_json(preset), "log"))
         self.preset = preset
         self.transport = Transport(len(preset.keyframes))
         self._apply_preset_params(preset)

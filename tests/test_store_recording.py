@@ -111,6 +111,8 @@ def test_recording_replays_exactly(tmp_path, tiny):
             s.post(Command("trigger", "keyframe_next", None, "test", time.perf_counter()))
         if i == 70:
             s.post(Command("set", "rotate", 40.0, "test", time.perf_counter()))
+        if i == 80:
+            s.post(Command("trigger", "preset", "cuts", "test", time.perf_counter()))
         if app.recording and s.current is not None:
             live[s.current.frame] = (s.current.ws.copy(), s.current_image.copy())
         if i == 100:
@@ -120,7 +122,9 @@ def test_recording_replays_exactly(tmp_path, tiny):
     assert walk["status"] == "done" and walk["info"]["frames"] > 80
     log = tmp_path / str(walk["id"]) / LOG_NAME
     header, cmds, end = read_log(log)
-    assert end == walk["info"]["frames"] and sum(len(v) for v in cmds.values()) == 4
+    assert end == walk["info"]["frames"] and sum(len(v) for v in cmds.values()) == 6   # 5 + embedded preset
+    embedded = [c for v in cmds.values() for c in v if c.op == "apply_preset"]
+    assert embedded and embedded[0].value["name"] == "cuts" and len(embedded[0].value["keyframes"]) == 8
     assert json.loads(log.read_text().splitlines()[-1]) == {"type": "end", "frames": end}
     replay = {}
     res = render_log(log, tmp_path / "again.mp4", progress=False, G=tiny,
