@@ -212,7 +212,7 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_render(args) -> int:
     """Replay a recorded session's control log and render every frame again."""
-    from .recorder import find_log, read_log, render_log
+    from .recorder import find_log, render_log
 
     log = find_log(args.ref, Path(args.outdir))
     out = Path(args.out) if args.out else log.parent / f"render-{time.strftime('%Y%m%d-%H%M%S')}.{ {'prores': 'mov', 'ffv1': 'mkv'}.get(args.codec, 'mp4')}"

@@ -11,7 +11,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .effects import EFFECTS, Effect, active
+from .effects import EFFECTS, active
 
 SHADER_DIR = Path(__file__).resolve().parents[1] / "shaders"
 FIT_MODES = ("fit", "fill", "stretch")

@@ -3,7 +3,7 @@ drive them.  Defaults live in the parameter registry; an effect whose parameters
 defaults is skipped (it would be the identity)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from .params import PARAMS

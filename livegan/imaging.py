@@ -1,7 +1,6 @@
 """Generator output -> 8-bit pictures and grids."""
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 
@@ -40,7 +39,3 @@ def save_png(path, image: np.ndarray) -> None:
 
     Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
 
-
-def fit_even(images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """H.264 with yuv420p needs even sizes: crop a row/column where needed."""
-    return [im[: im.shape[0] // 2 * 2, : im.shape[1] // 2 * 2] for im in images]

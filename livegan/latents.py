@@ -1,7 +1,6 @@
 """Seeds, latents and interpolation (no torch at import time)."""
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 
@@ -58,7 +57,3 @@ def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 def smoothstep(t: float) -> float:
     return t * t * (3 - 2 * t)
-
-
-def sample_times(n: int) -> Sequence[float]:
-    return [i / max(n - 1, 1) for i in range(n)]

@@ -8,7 +8,7 @@ change them only through `Command`s applied by the main thread, which then publi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Optional
 

@@ -243,11 +243,6 @@ class Show:
         self.swapped = True
 
     # -- the frame loop ---------------------------------------------------------------------------
-    def rate(self) -> float:
-        """Keyframes per second now."""
-        v = self.registry.value
-        return v["speed"] * (v["bpm"] / 60.0 if v["beat_sync"] else 1.0)
-
     def plan(self, first: int, count: int) -> list[FrameRequest]:
         """Requests for display ticks first .. first+count-1, predicted exactly: parameter slews
         and travel are stepped forward with the same functions the ticks will use, so a frame

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 DB_NAME = "livegan.db"
 WALK_KINDS = ("session", "random", "curated", "recording")

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
-from .latents import slerp, z_from_seed
+from .latents import slerp, smoothstep, z_from_seed
 from .params import FrameParams
 from .presets import Keyframe, Preset
 
@@ -59,7 +58,7 @@ class KeyframeBank:
 
 def ease(t: float, kind: str) -> float:
     if kind == "smoothstep":
-        return t * t * (3 - 2 * t)
+        return smoothstep(t)
     if kind == "sine":
         return 0.5 - 0.5 * math.cos(math.pi * t)
     return t

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np

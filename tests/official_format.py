@@ -9,7 +9,6 @@ import types
 from contextlib import contextmanager
 from typing import Any
 
-import torch
 from torch import nn
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylegan3 import builtin, load_network
+from stylegan3 import builtin
 from livegan.latents import z_from_seed
 
 

@@ -7,13 +7,12 @@ import pickle
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from stylegan3 import CheckpointError, build_generator, load_network, save_safetensors
+from stylegan3 import CheckpointError, build_generator, load_network
 from official_format import write_official_pickle
 
 SG2_TINY = dict(z_dim=16, w_dim=16, c_dim=0, img_resolution=16, img_channels=3,

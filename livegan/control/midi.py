@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from ..clock import Tempo
-from ..params import PARAMS, TRIGGERS, Command, Param
+from ..params import PARAMS, TRIGGERS, Command
 
 MAP_DIR = Path(__file__).resolve().parents[2] / "presets" / "midi"
 MODES = ("absolute", "14bit", "relative_twos", "relative_signed", "relative_offset")

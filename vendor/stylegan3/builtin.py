@@ -7,8 +7,6 @@ constants are stored here, not recomputed, so every machine builds bit-identical
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
