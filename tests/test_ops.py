@@ -55,3 +55,15 @@ def test_shared_weight_batched_modconv_equals_per_sample():
     wn = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
     mw = modulate_weights(wn, s, demodulate=True)
     assert torch.allclose(mw.square().sum(dim=[2, 3, 4]), torch.ones(4, 5), atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_one_by_one_modconv_runs_as_matmul_and_equals_conv2d(n):
+    # ToRGB's 1x1 conv takes the matmul path; it must equal the grouped conv of per-sample weights.
+    torch.manual_seed(2)
+    x, w, s = torch.randn(n, 4, 17, 23), torch.randn(3, 4, 1, 1), torch.randn(n, 4)
+    out = modulated_conv2d(x, w, s, demodulate=False)
+    mw = modulate_weights(w, s, demodulate=False)                       # [n, 3, 4, 1, 1]
+    ref = torch.nn.functional.conv2d(x.reshape(1, n * 4, 17, 23), mw.reshape(n * 3, 4, 1, 1), groups=n)
+    assert out.shape == (n, 3, 17, 23)
+    assert torch.allclose(out, ref.reshape(n, 3, 17, 23), rtol=1e-5, atol=1e-5)

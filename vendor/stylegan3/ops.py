@@ -2,9 +2,9 @@
 modulated convolution and the filtered leaky ReLU.
 
 Every op has one plain PyTorch definition written for clarity (`*_ref`), and the fast path used by
-the networks.  The fast filtered leaky ReLU is polyphase and separable: each 1-D pass is a small
-convolution on a single-channel view of the data (channels folded into the batch), so no zero-stuffed
-grid is ever materialised and no depthwise (groups=C) convolution is needed.  Tests compare the two.
+the networks.  The fast filtered leaky ReLU is polyphase and separable: each 1-D pass is a blocked
+banded matrix product on the data with channels folded into the batch, so no zero-stuffed grid is
+ever materialised and no depthwise (groups=C) convolution is needed.  Tests compare the two.
 """
 from __future__ import annotations
 
@@ -151,10 +151,11 @@ class _Pass:
 
     @staticmethod
     def up(f: torch.Tensor, up: int, pad0: int, pad1: int, n_in: int, gain: float = 1.0,
-           block: Optional[int] = None) -> "_Pass":
+           block: Optional[int] = None, min_out: int = 0) -> "_Pass":
         """Zero-insert by `up`, pad by (pad0, pad1) (negative crops), correlate with flip(f)*up.
         Blocks of 32 // up inputs (32 outputs) measured fastest on CPUs: larger blocks do more
-        zero work, smaller ones make skinny GEMMs."""
+        zero work, smaller ones make skinny GEMMs.  `min_out`: produce at least that many samples
+        (the extra ones are finite don't-cares), so the next pass needs no padding copy."""
         block = block or max(4, 32 // up)
         g = f.double().flip(0) * up * gain
         taps = g.numel()
@@ -173,7 +174,11 @@ class _Pass:
         kern = torch.zeros(block + J - 1, block, up, dtype=torch.float64)
         for p in range(block):
             kern[p: p + J, p, :] = h.t()
-        return _Pass(kern.reshape(block + J - 1, block * up), block, -j0, n_in, n_out)
+        p = _Pass(kern.reshape(block + J - 1, block * up), block, -j0, n_in, n_out)
+        if min_out > p.blocks * p.block:
+            p.blocks = -(-min_out // p.block)
+            p.need = (p.blocks - 1) * p.step + p.win
+        return p
 
     @staticmethod
     def down(f: torch.Tensor, down: int, n_in: int, block: int = DOWN_BLOCK) -> "_Pass":
@@ -205,10 +210,20 @@ class _Pass:
         return (w @ self._kernel(x, False)).reshape(b, r, -1)
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
-        """Along axis 1 of padded contiguous x [B, need, C] -> [B, blocks * block, C]."""
+        """Along axis 1 of contiguous x [B, m * step, C] (every channel padded to m >= need / step
+        whole steps) -> [B, m * block, C]: per channel, the first `blocks` blocks are the output
+        and the rest finite don't-cares.  With the channel stride a multiple of the step, all
+        channels' windows form one uniformly strided batch, so the overlapping slabs are never
+        copied (a per-channel batch would make matmul copy them)."""
         b, r, c = x.shape
-        slabs = x.as_strided((b, self.blocks, self.win, c), (r * c, self.step * c, c, 1))
-        return torch.matmul(self._kernel(x, True), slabs).reshape(b, -1, c)
+        m = r // self.step
+        assert r == m * self.step and r >= self.need and x.is_contiguous(), (r, self.step, self.need)
+        n = (b - 1) * m + self.blocks          # the last channel's spare windows would overrun x
+        slabs = x.as_strided((n, self.win, c), (self.step * c, c, 1))
+        out = x.new_empty((b * m, self.block, c))
+        torch.matmul(self._kernel(x, True), slabs, out=out[:n])
+        out[n:].zero_()
+        return out.view(b, m * self.block, c)
 
 
 def _pad2(x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
@@ -220,6 +235,15 @@ def _pad2(x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torc
     if not (t or b or l or r):
         return x
     return F.pad(x, [l, r, t, b])
+
+
+def _fit(x: torch.Tensor, dim: int, n: int) -> torch.Tensor:
+    """x with exactly n samples along dim: a view when it has enough, else zero-padded at the end."""
+    have = x.shape[dim]
+    if have >= n:
+        return x.narrow(dim, 0, n)
+    pad = [0, 0] * (x.ndim - 1 - dim) + [0, n - have]
+    return F.pad(x, pad)
 
 
 class FilteredLReLU:
@@ -249,6 +273,7 @@ class FilteredLReLU:
             h_tmp, w_tmp = h_in + py0 + py1, w_in + px0 + px1
         self.tmp_size = (h_tmp, w_tmp)
         self.fd2 = None
+        self.down_h = self.down_w = None
         if self.radial:
             self.fd2 = fd.flip([0, 1]).float()
             self.out_size = ((h_tmp - fd.shape[0]) // down + 1, (w_tmp - fd.shape[1]) // down + 1)
@@ -256,8 +281,22 @@ class FilteredLReLU:
             self.down_h = _Pass.down(fd, down, h_tmp)
             self.down_w = _Pass.down(fd, down, w_tmp)
             self.out_size = (self.down_h.n_out, self.down_w.n_out)
+            if self.has_up:     # the up columns cover what the down columns read: no pad copy
+                self.up_w = _Pass.up(fu1, up, px0, px1, w_in, min_out=self.down_w.need)
         else:
             self.out_size = (-(-h_tmp // down), -(-w_tmp // down))
+        # Rows per channel between the passes (see _Pass.rows): whole steps of the pass that
+        # reads them, and enough of them for it.
+        self.rows_in = self.rows_mid = 0
+        if self.has_up:
+            u, d = self.up_h, self.down_h
+            m = -(-u.need // u.step)
+            while d is not None and (m * u.block < d.need or (m * u.block) % d.step):
+                m += 1
+            self.rows_in, self.rows_mid = m * u.step, m * u.block
+        elif self.down_h is not None:
+            d = self.down_h
+            self.rows_mid = -(-max(d.need, h_tmp) // d.step) * d.step
         self._fd2_cache: dict = {}
 
     def __call__(self, x: torch.Tensor, b: torch.Tensor, slope: float,
@@ -267,8 +306,9 @@ class FilteredLReLU:
         if self.has_up:
             # Pad rows for the rows pass already here, on the smallest array: zero rows stay zero
             # through the column pass.
-            x = _pad2(x, self.up_h.pads(h), self.up_w.pads(w))
-            x = self.up_h.rows(self.up_w.cols(x))           # [B, >=H2, >=W2]
+            lo = self.up_h.pad_lo
+            x = _pad2(x, (lo, self.rows_in - lo - h), self.up_w.pads(w))
+            x = self.up_h.rows(self.up_w.cols(x))           # [B, rows_mid, >= W2], fresh
         else:
             x = _pad2(x, self.padding[2:], self.padding[:2])
             if self.gain != 1:
@@ -286,10 +326,11 @@ class FilteredLReLU:
                 self._fd2_cache[key] = self.fd2.to(device=x.device, dtype=x.dtype)[None, None]
             x = x[:, : self.tmp_size[0], : self.tmp_size[1]].unsqueeze(1)
             x = F.conv2d(x, self._fd2_cache[key], stride=self.down)[:, 0]
-        elif hasattr(self, "down_h"):
-            rows = _pad2(x, (0, self.down_h.pads(x.shape[1])[1]), (0, 0)).contiguous()
-            x = self.down_h.rows(rows)
-            x = self.down_w.cols(_pad2(x, (0, 0), (0, self.down_w.pads(x.shape[2])[1])))
+        elif self.down_h is not None:
+            if x.shape[1] != self.rows_mid or not x.is_contiguous():
+                x = _fit(x, 1, self.rows_mid).contiguous()
+            x = self.down_h.rows(x)
+            x = self.down_w.cols(_fit(x[:, :ho], 2, self.down_w.need))   # only the rows kept
         elif self.down > 1:
             x = x[:, :: self.down, :: self.down]
         return x[:, :ho, :wo].reshape(n, c, ho, wo)
@@ -297,6 +338,15 @@ class FilteredLReLU:
 
 # ----------------------------------------------------------------------------------------------
 # Modulated convolution
+
+
+def _conv(x: torch.Tensor, w: torch.Tensor, padding: int) -> torch.Tensor:
+    """conv2d; a 1x1 kernel (ToRGB) runs as a matmul, 4x faster on CPUs than oneDNN's conv with
+    few channels, which reorders the whole image into its blocked layout and back."""
+    if w.shape[2:] == (1, 1) and padding == 0 and x.is_contiguous():
+        n, c, h, wd = x.shape
+        return torch.matmul(w[:, :, 0, 0], x.reshape(n, c, h * wd)).reshape(n, -1, h, wd)
+    return F.conv2d(x, w, padding=padding)
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
@@ -323,14 +373,14 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         w = modulate_weights(weight, styles, demodulate, input_gain)[0].to(x.dtype)
         if transpose_up > 1:
             return F.conv_transpose2d(x, w.transpose(0, 1), stride=transpose_up, padding=padding)
-        return F.conv2d(x, w, padding=padding)
+        return _conv(x, w, padding)
     s = styles if input_gain is None else styles * input_gain
     x = x * s.to(x.dtype)[:, :, None, None]
     wt = weight.to(x.dtype)
     if transpose_up > 1:
         y = F.conv_transpose2d(x, wt.transpose(0, 1), stride=transpose_up, padding=padding)
     else:
-        y = F.conv2d(x, wt, padding=padding)
+        y = _conv(x, wt, padding)
     if demodulate:
         d = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()   # [N, O]
         y = y * d.to(y.dtype)[:, :, None, None]
