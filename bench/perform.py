@@ -29,9 +29,11 @@ def run(network: str, batch: int, fps: float, seconds: float, every: float, grap
     app = App(show, Path("/tmp"), hud=False)
     flip = [0.3, 1.0]
 
+    period = int(round(every * fps))
+
     def on_tick(i, s, d):
-        if i > 0 and i % max(1, int(every * fps)) == 0:
-            s.post(Command("set", "psi", flip[(i // int(every * fps)) % 2], "bench", time.perf_counter()))
+        if period > 0 and i > 0 and i % period == 0:
+            s.post(Command("set", "psi", flip[(i // period) % 2], "bench", time.perf_counter()))
     res = app.run_headless(int(seconds * fps), realtime=True, on_tick=on_tick)
     lat = list(show.stats.latency_ms)
     latf = list(show.stats.latency_frames)
@@ -42,6 +44,7 @@ def run(network: str, batch: int, fps: float, seconds: float, every: float, grap
         "lat_ms": statistics.median(lat) if lat else float("nan"),
         "lat_frames": statistics.median(latf) if latf else float("nan"),
         "dropped": res["dropped"],
+        "repeated": res["repeated"],
         "device": str(show.device),
     }
 
@@ -52,21 +55,22 @@ def main() -> int:
     ap.add_argument("--batches", default="1", help="comma list of engine batch sizes (default: %(default)s)")
     ap.add_argument("--fps", type=float, default=30.0, help="display rate to hold (default: %(default)s)")
     ap.add_argument("--seconds", type=float, default=10.0, help="run length per row (default: %(default)s)")
-    ap.add_argument("--every", type=float, default=1.0, help="seconds between injected changes (default: %(default)s)")
+    ap.add_argument("--every", type=float, default=1.0, help="seconds between injected psi changes; 0: none, the steady rate (default: %(default)s)")
     ap.add_argument("--cuda-graphs", default="off", choices=["off", "on", "both"], help="CUDA graph rows (default: %(default)s)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda (default: %(default)s)")
     args = ap.parse_args()
     from livegan.devices import keep_freed_memory
     keep_freed_memory()                       # as the app does
     graph_modes = {"off": [False], "on": [True], "both": [False, True]}[args.cuda_graphs]
-    print(f"# {args.seconds:.0f} s per row, real time at {args.fps:g} fps, a psi change every {args.every:g} s; medians")
+    change = f"a psi change every {args.every:g} s" if args.every > 0 else "no injected changes"
+    print(f"# {args.seconds:.0f} s per row, real time at {args.fps:g} fps, {change}; medians")
     print(f"{'network':<20} {'device':<6} {'batch':>5} {'graphs':>6} {'display fps':>11} {'shown fps':>9} "
-          f"{'gen ms':>7} {'latency ms':>10} {'latency fr':>10} {'dropped':>7}")
+          f"{'gen ms':>7} {'latency ms':>10} {'latency fr':>10} {'repeated':>8} {'dropped':>7}")
     for b in (int(x) for x in args.batches.split(",")):
         for g in graph_modes:
             r = run(args.network, b, args.fps, args.seconds, args.every, g, args.device)
             print(f"{args.network:<20} {r['device']:<6} {b:>5} {str(g):>6} {r['display_fps']:>11.1f} {r['gen_fps']:>9.1f} "
-                  f"{r['gen_ms']:>7.1f} {r['lat_ms']:>10.0f} {r['lat_frames']:>10.0f} {r['dropped']:>7}", flush=True)
+                  f"{r['gen_ms']:>7.1f} {r['lat_ms']:>10.0f} {r['lat_frames']:>10.0f} {r['repeated']:>8} {r['dropped']:>7}", flush=True)
     return 0
 
 
