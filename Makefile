@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Debian packages the tests use (headless GL, OSC/MIDI peers); installed only when run as root.
 DEBIAN_TEST_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 xvfb liblo-tools jackd2
 
-.PHONY: demo test bench venv debian-deps clean
+.PHONY: demo test test-cuda bench venv debian-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(STAMP)
 
 test: $(STAMP) debian-deps
 	$(PY) -m pytest -q
+
+# On a CUDA machine, with a CUDA build of torch in the environment: half precision, CUDA graphs,
+# device frames and CUDA-GL sharing.
+test-cuda:
+	$(PY) -m pytest -q tests/cuda
 
 bench: $(STAMP)
 	$(PY) bench/generator.py

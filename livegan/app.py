@@ -126,8 +126,9 @@ class App:
                                                        network=network, network_hash=network_identity(network),
                                                        preset=s.preset.name)
                 folder = st.walk_dir(self.session_walk)
+                pixels = img if isinstance(img, np.ndarray) else img.cpu().numpy()   # CUDA frame
                 state["network_id"] = network_identity(network)
-                save_png(folder / f"{stem}.png", img)
+                save_png(folder / f"{stem}.png", pixels)
                 np.save(folder / f"{stem}.npy", req.ws)
                 state["ws"] = f"{stem}.npy"
                 st.add_image(self.session_walk, f"{stem}.png", "snapshot", req.frame, state)
@@ -146,9 +147,22 @@ class App:
         if self.recording:
             self.recorder.stop()
 
+    def _share_frames(self, display) -> None:
+        """On CUDA, keep frames on the GPU when GL can take them from there (CUDA-GL sharing);
+        otherwise the engine copies them out through pinned host memory."""
+        if getattr(self.show.device, "type", "cpu") != "cuda":
+            return
+        why = display.renderer.enable_interop()
+        self.show.engine.device_frames = not why
+        print(f"livegan: frames to GL: {'CUDA-GL sharing' if not why else 'pinned host copy (' + why + ')'}",
+              flush=True)
+
     def _present(self, display, frame) -> None:
         if frame is not None:
             display.renderer.upload(frame.image)
+            if self.show.engine.device_frames and display.renderer.interop is None:
+                self.show.engine.device_frames = False     # sharing broke: host copies from now on
+                self.show.error("interop", display.renderer.interop_error)
         if self.show.swapped:
             display.renderer.begin_swap_fade()
             self.show.swapped = False
@@ -177,6 +191,7 @@ class App:
         w = show.engine.crop_width or G.img_resolution
         size = size or (w, G.img_resolution)
         display = HeadlessDisplay(size, dev=show.opts.dev)
+        self._share_frames(display)
         sink = VideoSink(video, show.opts.fps) if video else None
         show.start()
         fps = show.opts.fps
@@ -220,6 +235,7 @@ class App:
 
         show = self.show
         display = WindowDisplay(size, fullscreen, screen, dev=show.opts.dev)
+        self._share_frames(display)
         win = display.window
         t0 = time.perf_counter()
 

@@ -99,28 +99,57 @@ class Renderer:
         self._hud_tex = None
         self.swap_fade = 0.0
         self._moderngl = moderngl
+        self.interop = None            # gl_interop.CudaInterop, once textures are shared with CUDA
+        self.interop_error = ""
+        self._shared: dict = {}        # texture name -> CudaGLTexture
+        self._rgba = None              # device staging frame (RGBA8: CUDA shares no RGB formats)
 
     def _texture(self, w: int, h: int, comps: int = 4, dtype: str = "f2"):
         t = self.ctx.texture((w, h), comps, dtype=dtype)
         t.repeat_x = t.repeat_y = False
         return t
 
-    def upload(self, image: np.ndarray) -> None:
-        """A new generator frame (HWC uint8 RGB, top row first); through the pixel-unpack buffer
-        when `use_pbo` (the copy into it returns at once and the driver moves it on)."""
+    def enable_interop(self) -> str:
+        """Share textures with CUDA (frames then never leave the GPU); '' on success, else why not."""
+        from .gl_interop import probe
+
+        self.interop, self.interop_error = probe(self.ctx)
+        return self.interop_error
+
+    def _frame_textures(self, w: int, h: int, comps: int) -> bool:
+        """(Re)create the frame textures for this size and format; True when they are new."""
+        if self.src is not None and self.src.size == (w, h) and self.src.components == comps:
+            return False
+        for t in (self.src, self.prev_frame):
+            if t is not None:
+                t.release()
+        for cg in self._shared.values():
+            cg.release()
+        self._shared = {}
+        self.src, self.prev_frame = self.ctx.texture((w, h), comps), self.ctx.texture((w, h), comps)
+        for t in (self.src, self.prev_frame):
+            t.repeat_x = t.repeat_y = False
+        self._pbo = self.ctx.buffer(reserve=w * h * comps) if self.use_pbo and comps == 3 else None
+        self._ping = [self.ctx.framebuffer([self._texture(w, h)]) for _ in range(3)]
+        self.prev_output = None
+        return True
+
+    def upload(self, image) -> None:
+        """A new generator frame, HWC uint8 RGB, top row first: a numpy array, or a CUDA tensor
+        (copied on the GPU when `enable_interop` succeeded, else through host memory).  Host
+        frames go through the pixel-unpack buffer when `use_pbo` (the copy into it returns at
+        once and the driver moves it on)."""
+        if not isinstance(image, np.ndarray):
+            if self.interop is not None:
+                try:
+                    return self._upload_cuda(image)
+                except Exception as e:                  # InteropError, or a driver refusing
+                    self.interop, self.interop_error = None, f"CUDA-GL sharing failed: {e}"
+            image = image.cpu().numpy()
         h, w = image.shape[:2]
         data = np.ascontiguousarray(image)
-        if self.src is None or self.src.size != (w, h):
-            for t in (self.src, self.prev_frame):
-                if t is not None:
-                    t.release()
-            self.src, self.prev_frame = self.ctx.texture((w, h), 3), self.ctx.texture((w, h), 3)
-            for t in (self.src, self.prev_frame):
-                t.repeat_x = t.repeat_y = False
-            self._pbo = self.ctx.buffer(reserve=w * h * 3) if self.use_pbo else None
+        if self._frame_textures(w, h, 3):
             self.prev_frame.write(data)
-            self._ping = [self.ctx.framebuffer([self._texture(w, h)]) for _ in range(3)]
-            self.prev_output = None
         else:
             self.src, self.prev_frame = self.prev_frame, self.src
         if self._pbo is None:
@@ -130,13 +159,32 @@ class Renderer:
         self._pbo.write(data)
         self.src.write(self._pbo)
 
+    def _upload_cuda(self, image) -> None:
+        import torch
+
+        h, w = image.shape[:2]
+        if self._frame_textures(w, h, 4):
+            self._shared = {t.glo: self.interop.share(t) for t in (self.src, self.prev_frame)}
+        self.src, self.prev_frame = self.prev_frame, self.src
+        if self._rgba is None or self._rgba.shape[:2] != (h, w) or self._rgba.device != image.device:
+            self._rgba = torch.full((h, w, 4), 255, dtype=torch.uint8, device=image.device)
+        self._rgba[..., :3].copy_(image)                   # alpha stays 255
+        self._shared[self.src.glo].write(self._rgba)
+
+    def release(self) -> None:
+        """Give CUDA's hold on the shared textures back (before the GL context goes)."""
+        for cg in self._shared.values():
+            cg.release()
+        self._shared = {}
+
     def begin_swap_fade(self) -> None:
         """Hold the current frame and fade from it to the new network's frames."""
         if self.src is None:
             return
         w, h = self.src.size
-        if self.hold is None or self.hold.size != (w, h):
-            self.hold = self.ctx.texture((w, h), 3)
+        comps = self.src.components
+        if self.hold is None or self.hold.size != (w, h) or self.hold.components != comps:
+            self.hold = self.ctx.texture((w, h), comps)
         self.hold.write(self.src.read())
         self.swap_fade = 1.0
 
@@ -299,6 +347,7 @@ class HeadlessDisplay:
         return img
 
     def close(self) -> None:
+        self.renderer.release()
         self.ctx.release()
 
 
@@ -344,6 +393,7 @@ class WindowDisplay:
         self.window.set_fullscreen(not self.window.fullscreen)
 
     def close(self) -> None:
+        self.renderer.release()
         _ = self.ctx.error                  # clears GL's error flag, which pyglet's close would raise
         self.window.close()
 

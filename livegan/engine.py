@@ -68,6 +68,7 @@ class Engine:
         self._thread: Optional[threading.Thread] = None
         self._graphs: dict = {}
         self._pinned: dict = {}
+        self.device_frames = False    # CUDA: hand out device tensors (the display shares them with GL)
         self.network_name = getattr(G, "source", "")
 
     # -- main-thread API ------------------------------------------------------------------------
@@ -175,6 +176,10 @@ class Engine:
             off = (img.shape[-1] - self.crop_width) // 2
             img = img[..., off: off + self.crop_width]
         u8 = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        if u8.device.type == "cuda" and self.device_frames:
+            u8 = u8.contiguous()
+            torch.cuda.current_stream().synchronize()       # published frames are finished frames
+            return list(u8)
         if u8.device.type == "cuda":
             # One pinned host buffer per shape (pinned allocation is slow); frames leave it as copies.
             host = self._pinned.get(tuple(u8.shape))

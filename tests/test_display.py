@@ -128,3 +128,74 @@ def test_shader_error_keeps_previous_program(tmp_path, gl):
     r.render(defaults(contrast=0.0), fbo, (32, 32))            # still renders with the old program
     from livegan.display import read_rgb
     assert abs(int(read_rgb(fbo, (32, 32))[5, 5, 0]) - 128) <= 1
+
+
+class _HostShare:
+    """Stands in for the CUDA copy only: writes the RGBA staging tensor with texture.write, so the
+    renderer's side of CUDA-GL sharing (RGBA8 textures, swapping, alpha fill, the fade hold) runs
+    for real on a CPU-only machine."""
+
+    def __init__(self):
+        self.shared, self.released = [], 0
+
+    def share(self, texture):
+        outer = self
+
+        class Writer:
+            def write(self, rgba):
+                assert rgba.shape[2] == 4 and bool((rgba[..., 3] == 255).all())
+                texture.write(rgba.numpy().tobytes())
+
+            def release(self):
+                outer.released += 1
+        self.shared.append(texture)
+        return Writer()
+
+
+def test_shared_texture_path_renders_like_the_host_path(gl):
+    img = known()
+    host, _, _ = render(gl, img)
+    size = (img.shape[1], img.shape[0])
+    fbo = gl.ctx.simple_framebuffer(size, components=4)
+    r = Renderer(gl.ctx, gl.renderer.shaders)
+    r.interop = share = _HostShare()
+    for frame in (img[::-1].copy(), img):                  # two frames: the textures swap
+        r.upload(torch.from_numpy(frame))
+    assert r.src.components == 4 and len(share.shared) == 2
+    from livegan.display import read_rgb
+    r.render(defaults(), fbo, size)
+    assert np.array_equal(read_rgb(fbo, size), host)
+    r.render(defaults(crossfade=0.5), fbo, size)           # prev_frame is the other shared texture
+    mixed = read_rgb(fbo, size).astype(int)
+    expect = (img.astype(int) + img[::-1].astype(int)) / 2
+    assert np.abs(mixed - expect).max() <= 2
+    r.begin_swap_fade()                                     # the hold copies an RGBA texture
+    assert r.hold.components == 4
+    r.release()
+    assert share.released == 2
+
+
+def test_a_failing_share_falls_back_to_host_upload_with_the_reason(gl):
+    class Broken:
+        def share(self, texture):
+            from livegan.gl_interop import InteropError
+            raise InteropError("CUDA could not register the GL texture: invalid graphics context")
+    img = known()
+    host, _, _ = render(gl, img)
+    size = (img.shape[1], img.shape[0])
+    fbo = gl.ctx.simple_framebuffer(size, components=4)
+    r = Renderer(gl.ctx, gl.renderer.shaders)
+    r.interop = Broken()
+    r.upload(torch.from_numpy(img))                         # a tensor frame, taken through host memory
+    assert r.interop is None and "invalid graphics context" in r.interop_error
+    from livegan.display import read_rgb
+    r.render(defaults(), fbo, size)
+    assert np.array_equal(read_rgb(fbo, size), host)
+
+
+def test_probe_says_in_one_line_why_frames_cannot_be_shared_here(gl):
+    from livegan.gl_interop import probe
+    interop, why = probe(gl.ctx)
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine: tests/cuda covers sharing")
+    assert interop is None and why.startswith("no CUDA device") and "\n" not in why

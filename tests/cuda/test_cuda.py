@@ -1,0 +1,91 @@
+"""The CUDA path: half precision, CUDA graphs, device frames and CUDA-GL sharing.
+
+These need a CUDA GPU, so `make test` (CPU, CI) does not collect this folder; the CPU versions of
+the same code paths run in test_numerics.py, test_ops.py and test_display.py.  On a GPU machine:
+`make test-cuda`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def pair():
+    from stylegan3 import load_network
+    cpu = load_network("builtin:tiny")
+    gpu = load_network("builtin:tiny", device="cuda", precision="fp32")
+    return cpu, gpu
+
+
+def _ws(G, n, seed=0):
+    torch.manual_seed(seed)
+    z = torch.randn(n, G.z_dim).to(next(G.parameters()).device)
+    with torch.inference_mode():
+        return G.mapping(z, None)
+
+
+def test_cuda_fp32_and_fp16_agree_with_the_cpu(pair):
+    from stylegan3 import set_precision
+    cpu, gpu = pair
+    ws = _ws(cpu, 2)
+    with torch.inference_mode():
+        ref = cpu.synthesis(ws).double()
+        out32 = gpu.synthesis(ws.cuda()).double().cpu()
+        set_precision(gpu, "fp16")
+        out16 = gpu.synthesis(ws.cuda()).double().cpu()
+        set_precision(gpu, "fp32")
+    assert float((out32 - ref).norm() / ref.norm()) < 1e-4
+    assert float((out16 - ref).norm() / ref.norm()) < 1e-2
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_cuda_graph_replay_equals_eager(pair, batch):
+    from livegan.cuda_graphs import GraphedSynthesis
+    _, gpu = pair
+    ws = _ws(gpu, batch).cuda()
+    with torch.inference_mode():
+        eager = gpu.synthesis(ws)
+    graphed = GraphedSynthesis(gpu, tuple(ws.shape), with_transform=True)
+    tf = torch.eye(3, device="cuda").repeat(batch, 1, 1)
+    with torch.inference_mode():
+        out = graphed(ws, tf).clone()
+        again = graphed(_ws(gpu, batch, seed=1).cuda(), tf).clone()
+    assert torch.allclose(out, eager, atol=1e-4)
+    assert not torch.allclose(again, out, atol=1e-3)         # the replay reads the new inputs
+
+
+def test_engine_device_frames_equal_host_frames(pair):
+    from livegan.engine import Engine
+    from livegan.timeline import FrameRequest
+    _, gpu = pair
+    ws = _ws(gpu, 1).cpu().numpy()
+    req = FrameRequest(frame=0, generation=0, ws=ws[0], transform=np.eye(3, dtype=np.float32), keyframe=0,
+                       position=0.0)
+    eng = Engine(gpu, torch.device("cuda"))
+    with torch.inference_mode():
+        host = eng.render([req])[0]
+        eng.device_frames = True
+        dev = eng.render([req])[0]
+    assert isinstance(host, np.ndarray) and dev.is_cuda and dev.shape == host.shape
+    assert np.array_equal(dev.cpu().numpy(), host)
+
+
+def test_cuda_gl_sharing_puts_the_frame_in_the_texture():
+    from livegan.display import HeadlessDisplay, read_rgb
+    d = HeadlessDisplay((32, 32))
+    why = d.renderer.enable_interop()
+    if why:
+        d.close()
+        pytest.skip(f"this GL cannot share with CUDA: {why}")
+    y, x = np.mgrid[0:32, 0:32]
+    img = np.stack([x * 8, y * 8, np.full_like(x, 100)], -1).astype(np.uint8)
+    d.renderer.upload(torch.from_numpy(img).cuda())
+    assert d.renderer.interop is not None, d.renderer.interop_error
+    from livegan.params import Registry
+    d.present(dict(Registry().frozen().values))
+    assert np.array_equal(read_rgb(d.fbo, (32, 32)), img)
+    d.close()
