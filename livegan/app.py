@@ -27,6 +27,7 @@ class App:
         self._hud_cache: tuple = ((), None)
         self._hud_time = 0.0
         self.snapshots: list[Path] = []
+        self.frames_path = ""                           # CUDA: how frames reach GL (HUD)
 
     def _hud(self, fps: float):
         """Re-render the HUD text at most 4 times a second (text rendering is not free)."""
@@ -37,6 +38,9 @@ class App:
             from .display import hud_image
 
             lines = tuple(self.show.hud_lines(fps))
+            if self.frames_path:
+                shared = self.show.engine.device_frames
+                lines += (f"frames to GL: {'CUDA-GL sharing' if shared else 'pinned host copy'}",)
             if self.recording:
                 r = self.recorder
                 lines += (f"REC walk {r.walk_id}   {r.frames} frames   encoder dropped {r.sink.dropped if r.sink else 0}",)
@@ -154,8 +158,8 @@ class App:
             return
         why = display.renderer.enable_interop()
         self.show.engine.device_frames = not why
-        print(f"livegan: frames to GL: {'CUDA-GL sharing' if not why else 'pinned host copy (' + why + ')'}",
-              flush=True)
+        self.frames_path = "CUDA-GL sharing" if not why else f"pinned host copy ({why})"
+        print(f"livegan: frames to GL: {self.frames_path}", flush=True)
 
     def _present(self, display, frame) -> None:
         if frame is not None:
