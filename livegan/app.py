@@ -196,7 +196,7 @@ class App:
         size = size or (w, G.img_resolution)
         display = HeadlessDisplay(size, dev=show.opts.dev)
         self._share_frames(display)
-        sink = VideoSink(video, show.opts.fps) if video else None
+        sink = VideoSink(video, show.opts.fps, live=realtime) if video else None
         show.start()
         fps = show.opts.fps
         t0 = time.perf_counter()

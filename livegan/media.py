@@ -12,11 +12,12 @@ CODECS = {"h264": ("libx264", "yuv420p"), "prores": ("prores_ks", "yuv422p10le")
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 30,
-                codec: str | None = None, crf: int = 18, fragmented: bool = False) -> int:
+                codec: str | None = None, crf: int = 18, fragmented: bool = False, live: bool = False) -> int:
     """Encode HWC uint8 RGB frames; the codec follows the extension (.mp4 h264, .mov prores,
     .mkv ffv1, .gif) unless given.  `fragmented` writes self-contained one-second MP4/MOV
-    fragments, so a killed process leaves a file that decodes up to its last second.
-    Returns the number of frames written."""
+    fragments, so a killed process leaves a file that decodes up to its last second.  `live`
+    (implied by `fragmented`): the frames come from a running show, so h264 uses a fast preset
+    that leaves the CPU to the generator.  Returns the number of frames written."""
     path = Path(path)
     if path.suffix.lower() == ".gif":
         return _write_gif(path, frames, fps)
@@ -34,7 +35,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
         stream = out.add_stream(name, rate=Fraction(fps).limit_denominator(1000))
         stream.pix_fmt = pix
         if codec == "h264":
-            stream.options = {"crf": str(crf), "preset": "veryfast" if fragmented else "medium",
+            stream.options = {"crf": str(crf), "preset": "veryfast" if fragmented or live else "medium",
                               "g": str(max(1, int(round(fps))))}
         elif codec == "prores":
             stream.options = {"profile": "3"}           # 422 HQ
@@ -72,12 +73,12 @@ class VideoSink:
     passes block=True.  Errors (disk full...) stop the sink and are kept in `error`."""
 
     def __init__(self, path, fps: float, codec: str | None = None, maxsize: int = 32,
-                 fragmented: bool = False, crf: int = 18):
+                 fragmented: bool = False, crf: int = 18, live: bool = False):
         import queue
         import threading
 
         self.path, self.fps, self.codec = Path(path), fps, codec
-        self.fragmented, self.crf = fragmented, crf
+        self.fragmented, self.crf, self.live = fragmented, crf, live
         self.queue: "queue.Queue" = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self.written = 0
@@ -100,7 +101,7 @@ class VideoSink:
     def _run(self) -> None:
         try:
             self.written = write_video(self.path, self._count(self._frames()), self.fps, self.codec,
-                                       self.crf, self.fragmented)
+                                       self.crf, self.fragmented, self.live)
         except Exception as e:
             self.error = f"video {self.path.name}: {type(e).__name__}: {e}"
             while self.queue.get() is not None:        # drain so producers never block
