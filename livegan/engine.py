@@ -83,7 +83,12 @@ class Engine:
             self._running = False
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            # A batch cannot be interrupted; leaving it running into interpreter shutdown would
+            # abort the process, so a slow one (a big network on a CPU) is waited for, loudly.
+            self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                print("livegan: waiting for the generator to finish its current batch...", flush=True)
+                self._thread.join()
 
     def submit(self, plan: Sequence[FrameRequest]) -> None:
         """Replace the plan (never blocks beyond a lock)."""
