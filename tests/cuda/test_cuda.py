@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @pytest.fixture(scope="module")
@@ -74,18 +73,21 @@ def test_engine_device_frames_equal_host_frames(pair):
     assert np.array_equal(dev.cpu().numpy(), host)
 
 
-def test_cuda_gl_sharing_puts_the_frame_in_the_texture():
+def test_cuda_frames_reach_the_texture_shared_or_through_the_host():
+    # With NVIDIA's GL the frame is copied on the GPU; with another GL (Mesa EGL on a headless
+    # GPU machine) the probe says why and the same frame arrives through host memory.
     from livegan.display import HeadlessDisplay, read_rgb
+    from livegan.params import Registry
     d = HeadlessDisplay((32, 32))
     why = d.renderer.enable_interop()
-    if why:
-        d.close()
-        pytest.skip(f"this GL cannot share with CUDA: {why}")
     y, x = np.mgrid[0:32, 0:32]
     img = np.stack([x * 8, y * 8, np.full_like(x, 100)], -1).astype(np.uint8)
     d.renderer.upload(torch.from_numpy(img).cuda())
-    assert d.renderer.interop is not None, d.renderer.interop_error
-    from livegan.params import Registry
+    if why:
+        assert "\n" not in why and d.renderer.interop is None
+    else:
+        assert d.renderer.interop is not None, d.renderer.interop_error
+        assert d.renderer.src.components == 4
     d.present(dict(Registry().frozen().values))
     assert np.array_equal(read_rgb(d.fbo, (32, 32)), img)
     d.close()
