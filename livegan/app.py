@@ -39,8 +39,7 @@ class App:
 
             lines = tuple(self.show.hud_lines(fps))
             if self.frames_path:
-                shared = self.show.engine.device_frames
-                lines += (f"frames to GL: {'CUDA-GL sharing' if shared else 'pinned host copy'}",)
+                lines += (f"frames to GL: {self.frames_path[:80]}",)
             if self.recording:
                 r = self.recorder
                 lines += (f"REC walk {r.walk_id}   {r.frames} frames   encoder dropped {r.sink.dropped if r.sink else 0}",)
@@ -166,6 +165,7 @@ class App:
             display.renderer.upload(frame.image)
             if self.show.engine.device_frames and display.renderer.interop is None:
                 self.show.engine.device_frames = False     # sharing broke: host copies from now on
+                self.frames_path = "pinned host copy (sharing failed)"
                 self.show.error("interop", display.renderer.interop_error)
         if self.show.swapped:
             display.renderer.begin_swap_fade()
