@@ -7,6 +7,7 @@ posts commands.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -101,16 +102,44 @@ def _int_in(v, lo: int, hi: int, where: str, path: str) -> int:
     return v
 
 
+def _num_in(v, lo: float, hi: float, where: str, path: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+        raise MidiMapError(f"{path}: {where}: must be a number {lo:g}..{hi:g}, got {v!r}")
+    return float(v)
+
+
+def _list(data: dict, key: str, path: str) -> list:
+    v = data.get(key, [])
+    if not isinstance(v, list) or len(v) > 1024:
+        raise MidiMapError(f"{path}: {key}: must be a list (of at most 1024 entries)")
+    return v
+
+
 def parse_map(data: dict, path: str = "<map>") -> MidiMap:
+    """Every field checked at load, one line naming file and field: a map that loads never
+    crashes the show later."""
     params = {p.name: p for p in PARAMS}
     if not isinstance(data, dict):
         raise MidiMapError(f"{path}: top level: expected a JSON object")
+    for key, kinds in (("name", str), ("port", (str, type(None))), ("feedback", bool)):
+        if key in data and not isinstance(data[key], kinds):
+            raise MidiMapError(f"{path}: {key}: wrong type ({type(data[key]).__name__})")
     m = MidiMap(name=str(data.get("name", Path(path).stem)), port=data.get("port"),
                 feedback=bool(data.get("feedback", False)), path=Path(path))
-    for i, c in enumerate(data.get("controls", [])):
+    for i, c in enumerate(_list(data, "controls", path)):
         w = f"controls[{i}]"
         if not isinstance(c, dict) or c.get("param") not in params:
             raise MidiMapError(f"{path}: {w}.param: unknown parameter {c.get('param') if isinstance(c, dict) else c!r}")
+        p = params[c["param"]]
+        span = max(abs(p.lo), abs(p.hi), 1.0) * 4
+        lo = None if c.get("lo") is None else _num_in(c["lo"], -span, span, f"{w}.lo", path)
+        hi = None if c.get("hi") is None else _num_in(c["hi"], -span, span, f"{w}.hi", path)
+        if lo is not None and hi is not None and lo == hi:
+            raise MidiMapError(f"{path}: {w}: lo and hi must differ")
+        lsb = None if c.get("cc_lsb") is None else _int_in(c["cc_lsb"], 0, 127, f"{w}.cc_lsb", path)
+        step = _num_in(c.get("step", 1.0 / 128), 1e-6, 1.0, f"{w}.step", path)
+        if not isinstance(c.get("takeover", True), bool):
+            raise MidiMapError(f"{path}: {w}.takeover: must be true or false")
         mode = c.get("mode", "absolute")
         if mode not in MODES:
             raise MidiMapError(f"{path}: {w}.mode: must be one of {', '.join(MODES)}")
@@ -119,13 +148,17 @@ def parse_map(data: dict, path: str = "<map>") -> MidiMap:
             raise MidiMapError(f"{path}: {w}.curve: must be one of {', '.join(CURVES)}")
         m.controls.append(Control(param=c["param"], cc=_int_in(c.get("cc"), 0, 127, f"{w}.cc", path),
                                   channel=_int_in(c.get("channel", 0), 0, 15, f"{w}.channel", path), mode=mode,
-                                  cc_lsb=c.get("cc_lsb"), curve=curve, lo=c.get("lo"), hi=c.get("hi"),
-                                  step=float(c.get("step", 1.0 / 128)), takeover=bool(c.get("takeover", True))))
+                                  cc_lsb=lsb, curve=curve, lo=lo, hi=hi, step=step,
+                                  takeover=c.get("takeover", True)))
     for group, key, out in (("notes", "note", m.notes), ("buttons", "cc", m.buttons)):
-        for i, n in enumerate(data.get(group, [])):
+        for i, n in enumerate(_list(data, group, path)):
             w = f"{group}[{i}]"
             if not isinstance(n, dict) or n.get("trigger") not in TRIGGERS:
                 raise MidiMapError(f"{path}: {w}.trigger: must be one of {', '.join(TRIGGERS)}")
+            v = n.get("value")
+            if not (v is None or isinstance(v, (int, str)) and not isinstance(v, bool)
+                    and (not isinstance(v, str) or len(v) <= 1024) and (not isinstance(v, int) or 0 <= v < 2 ** 32)):
+                raise MidiMapError(f"{path}: {w}.value: must be an integer 0..2**32-1 or a short string")
             out.append(NoteTrigger(_int_in(n.get(key), 0, 127, f"{w}.{key}", path), n["trigger"],
                                    _int_in(n.get("channel", 0), 0, 15, f"{w}.channel", path), n.get("value")))
     return m
@@ -135,13 +168,21 @@ def load_map(ref: str | os.PathLike, folder: Path = MAP_DIR) -> MidiMap:
     p = Path(ref)
     if not p.suffix and not p.exists():
         p = folder / f"{ref}.json"
-    try:
-        return parse_map(json.loads(p.read_text()), str(p))
-    except FileNotFoundError:
+    from ..safeio import read_regular
+
+    if not p.exists():
         have = ", ".join(sorted(q.stem for q in folder.glob("*.json"))) if folder.is_dir() else "none"
-        raise MidiMapError(f"{p}: no such MIDI map (available: {have})") from None
+        raise MidiMapError(f"{p}: no such MIDI map (available: {have})")
+    try:
+        return parse_map(json.loads(read_regular(p, 1 << 20, "MIDI map").decode("utf-8")), str(p))
     except json.JSONDecodeError as e:
         raise MidiMapError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    except UnicodeDecodeError:
+        raise MidiMapError(f"{p}: not valid JSON (not UTF-8 text)") from None
+    except MidiMapError:
+        raise
+    except (OSError, ValueError) as e:
+        raise MidiMapError(str(e)) from None
 
 
 def curve(x: float, kind: str) -> float:

@@ -6,7 +6,7 @@ A malformed datagram is counted and logged once per kind, never raised.
 """
 from __future__ import annotations
 
-import re
+import math
 import socket
 import threading
 import time
@@ -31,13 +31,19 @@ class Address:
 
 def _num(args: list, what: str) -> float:
     if len(args) != 1 or isinstance(args[0], (str, bytes)) or args[0] is None:
-        raise ValueError(f"{what} takes one number, got {args!r}")
+        raise ValueError(f"{what} takes one number, got {str(args)[:40]}")
     v = args[0]
     if isinstance(v, bool):
         return float(v)
     if not isinstance(v, (int, float)):
         raise ValueError(f"{what} takes one number, got {type(v).__name__}")
-    return float(v)
+    try:
+        f = float(v)
+    except OverflowError:
+        raise ValueError(f"{what}: {v} is out of range") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{what} takes a finite number, got {f}")
+    return f
 
 
 def _int(args: list, what: str) -> int:
@@ -66,14 +72,15 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
         return lambda a: Command("trigger", name, value_fn(a) if value_fn else None, "osc")
 
     def preset_arg(a: list):
-        if len(a) != 1 or not isinstance(a[0], (str, int)) or isinstance(a[0], bool):
-            raise ValueError(f"preset takes a name or an index, got {a!r}")
+        if len(a) != 1 or not isinstance(a[0], (str, int)) or isinstance(a[0], bool) or \
+                (isinstance(a[0], str) and not 0 < len(a[0]) <= 1024):
+            raise ValueError(f"preset takes a name or an index, got {str(a)[:40]}")
         return a[0]
 
     def str_arg(what: str):
         def f(a: list) -> str:
-            if len(a) != 1 or not isinstance(a[0], str) or not a[0]:
-                raise ValueError(f"{what} takes one string, got {a!r}")
+            if len(a) != 1 or not isinstance(a[0], str) or not a[0] or len(a[0]) > 1024:
+                raise ValueError(f"{what} takes one string (up to 1024 characters), got {str(a)[:40]}")
             return a[0]
         return f
 
@@ -92,67 +99,59 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
     return out
 
 
-def pattern_regex(pattern: str) -> re.Pattern:
-    """OSC 1.0 address pattern -> regex: ? * [abc] [!a-z] {foo,bar}."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "?":
-            out.append("[^/]")
-        elif c == "*":
-            out.append("[^/]*")
-        elif c == "[":
-            j = pattern.find("]", i)
-            if j < 0:
-                raise ValueError("unclosed [ in address pattern")
-            body = pattern[i + 1: j]
-            neg = body.startswith("!")
-            body = re.escape(body[1:] if neg else body).replace("\\-", "-")
-            out.append(f"[{'^' if neg else ''}{body}]")
-            i = j
-        elif c == "{":
-            j = pattern.find("}", i)
-            if j < 0:
-                raise ValueError("unclosed { in address pattern")
-            out.append("(?:" + "|".join(re.escape(s) for s in pattern[i + 1: j].split(",")) + ")")
-            i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
 class OscReceiver:
-    """UDP OSC server on its own thread: datagrams -> `post(Command)`."""
+    """UDP OSC server on its own thread: datagrams -> `post(Command)`.
 
-    def __init__(self, post: Callable[[Command], None], host: str = "0.0.0.0", port: int = 9000,
+    Everything in a datagram is untrusted: its size, structure and patterns are bounded before
+    parsing (see oscaddr), every failure is counted and logged once per kind, and the thread
+    survives anything a handler raises (`alive`/`restart` let the show revive it regardless)."""
+
+    def __init__(self, post: Callable[[Command], None], host: str = "127.0.0.1", port: int = 9000,
                  allow: Optional[Iterable[str]] = None, log: Callable[[str], None] = print):
+        from .access import SenderPolicy
+
         self.post, self.log = post, log
         self.table = {a.path: a for a in address_table()}
-        self.allow = set(allow) if allow else None
+        self.policy = allow if isinstance(allow, SenderPolicy) else SenderPolicy(allow or ())
         self.errors: Counter = Counter()
         self.received = 0
+        self.restarts = 0
+        self.last_crash = ""
         self._logged: set = set()
         self._pattern_cache: dict[str, list[Address]] = {}
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)   # absorb floods
         try:
             self.sock.bind((host, port))
-        except OSError as e:
+        except (OSError, OverflowError) as e:
             self.sock.close()
-            raise OSError(f"OSC: cannot listen on {host}:{port} ({e.strerror}); choose another --osc-port") from None
-        self.port = self.sock.getsockname()[1]
+            raise OSError(f"OSC: cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}); "
+                          "choose another --osc-port") from None
+        self.host, self.port = host, self.sock.getsockname()[1]
         self.sock.settimeout(0.2)
-        self._running = True
-        self._thread = threading.Thread(target=self._loop, name="livegan-osc", daemon=True)
+        self._running = False
+        self._thread: Optional[threading.Thread] = None
 
     def start(self) -> "OscReceiver":
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name="livegan-osc", daemon=True)
         self._thread.start()
         return self
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def restart(self) -> None:
+        """Start a new receiver thread on the same socket (the show calls this if one died)."""
+        self.restarts += 1
+        self.start()
+
     def stop(self) -> None:
         self._running = False
-        self._thread.join(timeout=2)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
         self.sock.close()
 
     def _bad(self, kind: str, detail: str) -> None:
@@ -168,60 +167,84 @@ class OscReceiver:
             except socket.timeout:
                 continue
             except OSError:
-                return
-            self.handle_datagram(data, sender)
+                if not self._running:
+                    return
+                self._bad("socket", "receive failed; retrying")
+                time.sleep(0.05)
+                continue
+            try:
+                self.handle_datagram(data, sender)
+            except Exception as e:                      # a bug in a handler must not make us deaf
+                self.last_crash = f"{type(e).__name__}: {e}"
+                self._bad("internal", f"datagram from {sender[0]} raised {self.last_crash}")
 
     def handle_datagram(self, data: bytes, sender=("127.0.0.1", 0)) -> int:
         """Parse one datagram and enqueue its commands; returns how many were enqueued.
         (Usable without a socket, which is how the fuzz tests drive it.)"""
         from pythonosc.osc_packet import OscPacket
 
-        if self.allow is not None and sender[0] not in self.allow:
-            self._bad("sender", f"ignoring packets from {sender[0]} (not in --osc-allow)")
+        from .oscaddr import check_datagram
+
+        if not self.policy.allows(sender[0]):
+            self._bad("sender", f"ignoring packets from {sender[0]} (not allowed: see --osc-allow)")
             return 0
         if len(data) > MAX_DATAGRAM:
             self._bad("huge", f"datagram of {len(data)} bytes refused (limit {MAX_DATAGRAM})")
             return 0
         try:
+            check_datagram(data)
             packet = OscPacket(data)
         except Exception as e:                                   # ParseError and friends
             self._bad("malformed", f"malformed datagram from {sender[0]}: {type(e).__name__}: {e}")
             return 0
         n = 0
-        now_wall, now = time.time(), time.perf_counter()
+        now = time.perf_counter()
         for timed in packet.messages:
             msg = timed.message
             try:
                 targets = self._match(msg.address)
             except ValueError as e:
-                self._bad("pattern", f"bad address pattern {msg.address!r}: {e}")
+                self._bad("pattern", f"bad address pattern {msg.address[:60]!r}: {e}")
                 continue
             if not targets:
-                self._bad("unknown", f"unknown address {msg.address!r}")
+                self._bad("unknown", f"unknown address {msg.address[:60]!r}")
                 continue
             for addr in targets:
                 try:
                     cmd = addr.make(list(msg.params))
-                except (ValueError, TypeError) as e:
+                except Exception as e:
                     self._bad("type", f"{addr.path}: {e}")
                     continue
-                due = timed.time if timed.time and timed.time > now_wall else 0.0
+                due = timed.time if timed.time and math.isfinite(timed.time) else 0.0
                 self.post(Command(cmd.op, cmd.name, cmd.value, "osc", now, due))
                 n += 1
         self.received += n
         return n
 
     def _match(self, address: str) -> list[Address]:
+        from .oscaddr import compile_pattern, matches
+
         if address in self.table:
             return [self.table[address]]
-        if not any(c in address for c in "?*[{"):
-            return []
         if address not in self._pattern_cache:
-            rx = pattern_regex(address)
+            compiled = compile_pattern(address)                  # validates even plain addresses
             if len(self._pattern_cache) > 256:
                 self._pattern_cache.clear()
-            self._pattern_cache[address] = [a for p, a in self.table.items() if rx.match(p)]
+            self._pattern_cache[address] = [a for p, a in self.table.items() if matches(compiled, p)]
         return self._pattern_cache[address]
+
+
+def parse_host_port(spec: str, what: str) -> tuple[str, int]:
+    """'HOST:PORT' (or '[v6]:PORT') with a port 1..65535; ValueError naming `what` otherwise."""
+    host, sep, port = str(spec).rpartition(":")
+    host = host.strip("[]")
+    try:
+        p = int(port)
+    except ValueError:
+        p = -1
+    if not sep or not host or not 1 <= p <= 65535:
+        raise ValueError(f"bad {what} {spec!r}: expected HOST:PORT with a port 1..65535")
+    return host, p
 
 
 class OscFeedback:
@@ -230,11 +253,11 @@ class OscFeedback:
     def __init__(self, target: str):
         from pythonosc.udp_client import SimpleUDPClient
 
-        host, _, port = target.rpartition(":")
+        host, port = parse_host_port(target, "--osc-out")
         try:
-            self.client = SimpleUDPClient(host or "127.0.0.1", int(port))
+            self.client = SimpleUDPClient(host, port)
         except (ValueError, OSError) as e:
-            raise ValueError(f"bad --osc-out {target!r}: expected HOST:PORT ({e})") from None
+            raise ValueError(f"bad --osc-out {target!r}: {e}") from None
         self.sent = 0
         self.errors = 0
 
@@ -242,7 +265,7 @@ class OscFeedback:
         try:
             self.client.send_message(address, value)
             self.sent += 1
-        except OSError:                      # nobody listening / network down: keep going
+        except Exception:                    # nobody listening / network down: keep going
             self.errors += 1
 
     def params(self, values: dict, names: Iterable[str]) -> None:

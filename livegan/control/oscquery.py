@@ -64,13 +64,19 @@ class OscQueryServer:
     """HTTP JSON on its own thread; `publish(values)` from the main thread updates VALUEs."""
 
     def __init__(self, osc_port: int, host: str = "0.0.0.0", port: int = 9001, name: str = "livegan",
-                 mdns: bool = True, log: Callable[[str], None] = print):
+                 mdns: bool = True, log: Callable[[str], None] = print, policy=None):
         self.osc_port, self.name, self.log = osc_port, name, log
         self._values: Mapping[str, float] = MappingProxyType({})
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
+                if policy is not None and not policy.allows(self.client_address[0]):
+                    self.send_error(403, "not allowed: see --osc-allow")
+                    return
+                if len(self.path) > 1024:
+                    self.send_error(414)
+                    return
                 url = urlsplit(self.path)
                 if url.query == "HOST_INFO":
                     body = server.host_info()
@@ -97,10 +103,15 @@ class OscQueryServer:
             def log_message(self, *a):
                 pass
 
+        Server = ThreadingHTTPServer
+        if ":" in host:
+            class Server(ThreadingHTTPServer):
+                address_family = socket.AF_INET6
         try:
-            self.httpd = ThreadingHTTPServer((host, port), Handler)
-        except OSError as e:
-            raise OSError(f"OSCQuery: cannot listen on {host}:{port} ({e.strerror}); choose another --oscquery-port") from None
+            self.httpd = Server((host, port), Handler)
+        except (OSError, OverflowError) as e:
+            raise OSError(f"OSCQuery: cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}); "
+                          "choose another --oscquery-port") from None
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="livegan-oscquery", daemon=True)

@@ -10,7 +10,7 @@ from typing import Optional
 @dataclass
 class ControlOptions:
     osc: bool = True
-    osc_host: str = "0.0.0.0"
+    osc_host: str = "auto"            # auto: loopback unless --osc-allow admits other hosts
     osc_port: int = 9000
     osc_allow: list = field(default_factory=list)
     osc_out: Optional[str] = None
@@ -31,12 +31,17 @@ class Controls:
     def start(self) -> "Controls":
         from .osc import OscFeedback, OscReceiver
 
+        from .access import SenderPolicy
+
         o, post = self.opts, self.show.post
+        self.policy = SenderPolicy(o.osc_allow)
+        host = self.policy.bind_host(o.osc_host)
         if o.osc:
-            self.osc = OscReceiver(post, o.osc_host, o.osc_port, o.osc_allow or None, self.log).start()
+            self.osc = OscReceiver(post, host, o.osc_port, self.policy, self.log).start()
             if o.oscquery:
                 from .oscquery import OscQueryServer
-                self.query = OscQueryServer(self.osc.port, o.osc_host, o.oscquery_port, mdns=o.mdns, log=self.log).start()
+                self.query = OscQueryServer(self.osc.port, host, o.oscquery_port, mdns=o.mdns, log=self.log,
+                                            policy=self.policy).start()
                 self.query.publish(self.show.registry.target)
         if o.osc_out:
             self.feedback = OscFeedback(o.osc_out)
@@ -44,7 +49,16 @@ class Controls:
             from .midi import MidiInputs, MidiMapper, load_map
             self.mapper = MidiMapper(load_map(o.midi_map), lambda: self.show.registry.value, self.show.tempo)
             self.midi = MidiInputs(o.midi, self.mapper, post, o.midi_backend, self.log).start()
+        self.log(self.exposure())
         return self
+
+    def exposure(self) -> str:
+        """One line saying what this show exposes to the network, printed at start."""
+        if self.osc is None:
+            return "livegan: controls: OSC off"
+        q = f", OSCQuery on {self.osc.host}:{self.query.port}" if self.query else ""
+        return (f"livegan: controls: OSC on {self.osc.host}:{self.osc.port}{q}; accepting {self.policy.describe()}; "
+                f"OSC may load presets/networks {self.show.policy.describe()}")
 
     def learn(self, param: str) -> None:
         if self.mapper is None:
@@ -54,6 +68,10 @@ class Controls:
 
     def after_tick(self, recording: bool = False) -> None:
         show = self.show
+        if self.osc is not None and not self.osc.alive:     # never deaf: revive the receiver
+            why = self.osc.last_crash or "unknown reason"
+            self.osc.restart()
+            show.error("osc-restart", f"OSC receiver stopped ({why}); restarted")
         changed, show.changed = show.changed, set()
         values = show.registry.target
         if self.query is not None and changed:
