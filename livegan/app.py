@@ -2,6 +2,7 @@
 (display.py), control surfaces, the recorder and the snapshot writer."""
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,40 @@ from typing import Callable, Optional
 import numpy as np
 
 from .show import Show
+
+
+class FileWriter:
+    """Writes files (snapshots) on one thread from a bounded queue: the frame a snapshot was taken
+    on is never delayed, a flood is dropped and counted, and a failed write (disk full, read-only
+    folder) is a HUD error."""
+
+    def __init__(self, error: Callable[[str, str], None], capacity: int = 8):
+        self.error, self.capacity = error, capacity
+        self.queue: "queue.Queue" = queue.Queue(maxsize=capacity)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="livegan-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, job: Callable[[], None]) -> bool:
+        try:
+            self.queue.put_nowait(job)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def _run(self) -> None:
+        while True:
+            job = self.queue.get()
+            try:
+                job()
+            except Exception as e:
+                self.error("snapshot", f"snapshot failed: {type(e).__name__}: {e}")
+            finally:
+                self.queue.task_done()
+
+    def drain(self) -> None:
+        self.queue.join()
 
 
 class App:
@@ -21,9 +56,10 @@ class App:
         self.selected = "psi"                          # the parameter arrows nudge and `l` learns
         self.codec, self.crf = codec, crf
         self._store = None
+        self._store_lock = threading.Lock()
         self.recorder = None
         self.session_walk: Optional[int] = None
-        self._writer: Optional[threading.Thread] = None
+        self.writer = FileWriter(self.show.error)
         self._hud_cache: tuple = ((), None)
         self._hud_time = 0.0
         self.snapshots: list[Path] = []
@@ -42,40 +78,43 @@ class App:
                 lines += (f"frames to GL: {self.frames_path[:80]}",)
             if self.recording:
                 r = self.recorder
-                lines += (f"REC walk {r.walk_id}   {r.frames} frames   encoder dropped {r.sink.dropped if r.sink else 0}",)
+                lines += (f"REC walk {r.walk_id}   {r.frames} frames   dropped {r.dropped + (r.sink.dropped if r.sink else 0)}",)
             if lines != self._hud_cache[0]:
                 self._hud_cache = (lines, hud_image(list(lines)))
             self._hud_time = t
         return self._hud_cache[1]
 
     def _triggers(self, display) -> None:
-        for cmd in self.show.triggers:
-            if cmd.name == "hud":
-                self.hud_on = not self.hud_on
-            elif cmd.name == "fullscreen" and hasattr(display, "toggle_fullscreen"):
-                display.toggle_fullscreen()
-            elif cmd.name == "snapshot":
-                self._snapshot()
-            elif cmd.name == "record":
-                want = (not self.recording) if cmd.value is None else bool(int(cmd.value))
-                self.record(want)
-            elif cmd.name == "learn":
-                try:
-                    if self.controls is None:
-                        raise ValueError("MIDI learn needs a MIDI port (--midi NAME)")
-                    self.controls.learn(str(cmd.value or self.selected))
-                except ValueError as e:
-                    self.show.error("learn", str(e))
-            else:
-                self.show.error(f"trigger:{cmd.name}", f"{cmd.name}: not available in this version")
-        self.show.triggers.clear()
+        triggers, self.show.triggers = self.show.triggers, []
+        for cmd in triggers:
+            try:
+                self._trigger(cmd, display)
+            except Exception as e:                      # one guarded path: the show goes on
+                self.show.error(f"trigger:{cmd.name}", f"{cmd.name}: {type(e).__name__}: {e}")
+
+    def _trigger(self, cmd, display) -> None:
+        if cmd.name == "hud":
+            self.hud_on = not self.hud_on
+        elif cmd.name == "fullscreen" and hasattr(display, "toggle_fullscreen"):
+            display.toggle_fullscreen()
+        elif cmd.name == "snapshot":
+            self._snapshot()
+        elif cmd.name == "record":
+            self.record((not self.recording) if cmd.value is None else bool(int(cmd.value)))
+        elif cmd.name == "learn":
+            if self.controls is None:
+                raise ValueError("MIDI learn needs a MIDI port (--midi NAME)")
+            self.controls.learn(str(cmd.value or self.selected))
+        else:
+            raise ValueError("not available in this version")
 
     @property
     def store(self):
         """The walk/snapshot store, opened on first use (a show that never saves makes no file)."""
-        if self._store is None:
-            from .store import Store
-            self._store = Store(self.out_dir)
+        with self._store_lock:                           # writer threads may ask at once
+            if self._store is None:
+                from .store import Store
+                self._store = Store(self.out_dir)
         return self._store
 
     @property
@@ -83,16 +122,14 @@ class App:
         return self.recorder is not None and self.recorder.active
 
     def record(self, on: bool) -> None:
-        from .recorder import Recorder, RecordingError
+        from .recorder import Recorder
 
         if on and not self.recording:
-            try:
-                self.recorder = Recorder(self.store, self.show, self.codec, self.crf)
-                wid = self.recorder.start()
-                print(f"livegan: recording to {self.store.walk_dir(wid)}", flush=True)
-            except (RecordingError, OSError) as e:
-                self.show.error("recording", f"recording could not start: {e}")
-                self.recorder = None
+            if self.recorder is not None:
+                self.recorder.join()                     # the previous one finishes its files first
+            # No I/O here: the recorder's own thread opens the store and creates the files.
+            self.recorder = Recorder(lambda: self.store, self.show, self.codec, self.crf)
+            self.recorder.start()
         elif not on and self.recording:
             self.recorder.stop()
 
@@ -118,37 +155,35 @@ class App:
                                                "feedback", "kaleido", "view_zoom", "view_x", "view_y")},
                  "params": v}
         stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}"
-        network = s.network
+        network, preset_name = s.network, s.preset.name
 
         def write():
             from .imaging import save_png
-            try:
-                st = self.store
-                if self.session_walk is None:
-                    self.session_walk = st.create_walk("session", time.strftime("live %Y-%m-%d %H:%M"),
-                                                       network=network, network_hash=network_identity(network),
-                                                       preset=s.preset.name)
-                folder = st.walk_dir(self.session_walk)
-                pixels = img if isinstance(img, np.ndarray) else img.cpu().numpy()   # CUDA frame
-                state["network_id"] = network_identity(network)
-                save_png(folder / f"{stem}.png", pixels)
-                np.save(folder / f"{stem}.npy", req.ws)
-                state["ws"] = f"{stem}.npy"
-                st.add_image(self.session_walk, f"{stem}.png", "snapshot", req.frame, state)
-                self.snapshots.append(folder / f"{stem}.png")
-            except Exception as e:                     # disk full, read-only folder...
-                s.error("snapshot", f"snapshot failed: {type(e).__name__}: {e}")
-        if self._writer is not None:
-            self._writer.join()                         # one at a time, in order
-        self._writer = threading.Thread(target=write, name="livegan-snapshot", daemon=True)
-        self._writer.start()
+            from .safeio import atomic_write
+
+            st = self.store
+            if self.session_walk is None:
+                self.session_walk = st.create_walk("session", time.strftime("live %Y-%m-%d %H:%M"),
+                                                   network=network, network_hash=network_identity(network),
+                                                   preset=preset_name)
+            folder = st.walk_dir(self.session_walk)
+            pixels = img if isinstance(img, np.ndarray) else img.cpu().numpy()   # CUDA frame
+            state["network_id"] = network_identity(network)
+            atomic_write(folder / f"{stem}.npy", lambda f: np.save(f, req.ws))
+            save_png(folder / f"{stem}.png", pixels)
+            state["ws"] = f"{stem}.npy"
+            st.add_image(self.session_walk, f"{stem}.png", "snapshot", req.frame, state)
+            self.snapshots.append(folder / f"{stem}.png")
+        if not self.writer.put(write):
+            s.error("snapshot-queue", f"snapshot dropped: {self.writer.capacity} already waiting to be written")
 
     def flush(self) -> None:
         """Wait for pending snapshot writes and stop a running recording (end of the show)."""
-        if self._writer is not None:
-            self._writer.join()
+        self.writer.drain()
         if self.recording:
             self.recorder.stop()
+        if self.recorder is not None:
+            self.recorder.join()
 
     def _share_frames(self, display) -> None:
         """On CUDA, keep frames on the GPU when GL can take them from there (CUDA-GL sharing);
@@ -196,7 +231,8 @@ class App:
         size = size or (w, G.img_resolution)
         display = HeadlessDisplay(size, dev=show.opts.dev)
         self._share_frames(display)
-        sink = VideoSink(video, show.opts.fps, live=realtime) if video else None
+        # Fragmented: after a kill or a full disk the file still decodes up to its last second.
+        sink = VideoSink(video, show.opts.fps, live=realtime, fragmented=True) if video else None
         show.start()
         fps = show.opts.fps
         t0 = time.perf_counter()
@@ -207,11 +243,14 @@ class App:
                     delay = t0 + i / fps - time.perf_counter()
                     if delay > 0:
                         time.sleep(delay)
-                    frame = show.tick(time.perf_counter() - t0)
-                else:
-                    frame = show.tick(i / fps, wait=True)
-                self._triggers(display)
-                self._present(display, frame)
+                try:
+                    frame = show.tick(time.perf_counter() - t0) if realtime else show.tick(i / fps, wait=True)
+                    self._triggers(display)
+                    self._present(display, frame)
+                except TimeoutError:
+                    raise
+                except Exception as e:      # on stage: report in the HUD, keep presenting
+                    show.error(f"frame:{type(e).__name__}", f"frame failed: {type(e).__name__}: {e}")
                 if on_tick is not None:
                     on_tick(i, show, display)
                 if sink is not None or i == frames - 1:
@@ -228,6 +267,7 @@ class App:
         return {"frames": frames, "wall_s": wall, "display_fps": frames / wall, "shown": show.stats.shown,
                 "repeated": show.stats.repeated, "dropped": show.stats.dropped + show.engine.stats.dropped_stale,
                 "video_frames": written, "video_dropped": sink.dropped if sink else 0, "last": last,
+                "video_error": sink.error if sink else None,
                 "errors": list(show.errors) + list(show.engine.stats.errors)}
 
     def run_window(self, size: Optional[tuple[int, int]], fullscreen: bool, screen: int,

@@ -23,6 +23,9 @@ def grid(images: np.ndarray, rows: int, cols: int, pad: int = 0) -> np.ndarray:
     return out
 
 
+MAX_GRID_CELLS = 4096
+
+
 def parse_grid(spec: str) -> tuple[int, int]:
     """'4x3' -> (cols=4, rows=3)."""
     try:
@@ -31,11 +34,17 @@ def parse_grid(spec: str) -> tuple[int, int]:
             raise ValueError
     except ValueError:
         raise ValueError(f"bad grid {spec!r}: expected COLSxROWS like 4x4") from None
+    if c * r > MAX_GRID_CELLS:
+        raise ValueError(f"bad grid {spec!r}: {c * r} cells, at most {MAX_GRID_CELLS}")
     return c, r
 
 
 def save_png(path, image: np.ndarray) -> None:
+    """Written atomically: a full disk or a kill never leaves a zero-byte or half PNG."""
     from PIL import Image
 
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+    from .safeio import atomic_write
+
+    pic = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    atomic_write(path, lambda f: pic.save(f, format="PNG"))
 

@@ -4,6 +4,7 @@ A bad preset is rejected with one line naming the file, the field and the proble
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -13,10 +14,14 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .params import PARAMS
+from .safeio import read_regular
 
 INTERPOLATIONS = ("linear", "slerp", "spline")
 EASINGS = ("linear", "smoothstep", "sine")
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
+MAX_PRESET_BYTES = 4 << 20          # a preset is a small JSON file
+MAX_W_BYTES = 64 << 20              # a w keyframe: [num_ws, w_dim] float32 is well under 1 MiB
+MAX_KEYFRAMES = 4096
 
 
 class PresetError(ValueError):
@@ -64,7 +69,9 @@ def _keyframe(path: str, where: str, raw: Any, base: Path) -> Keyframe:
         return Keyframe(seed=s)
     f = base / str(raw["w"])
     try:
-        w = np.load(f).astype(np.float32)
+        w = np.load(io.BytesIO(read_regular(f, MAX_W_BYTES, "w file")), allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError) as e:
+        raise _fail(path, f"{where}.w", str(e) if str(f) in str(e) else f"cannot read {f} ({e})") from None
     except Exception as e:
         raise _fail(path, f"{where}.w", f"cannot read {f} ({type(e).__name__})") from None
     if w.ndim == 3 and w.shape[0] == 1:
@@ -86,6 +93,8 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
     kfs = data.get("keyframes")
     if not isinstance(kfs, list) or not kfs:
         raise _fail(path, "keyframes", "must be a non-empty list")
+    if len(kfs) > MAX_KEYFRAMES:
+        raise _fail(path, "keyframes", f"{len(kfs)} keyframes, more than the limit of {MAX_KEYFRAMES}")
     keyframes = tuple(_keyframe(path, f"keyframes[{i}]", k, base) for i, k in enumerate(kfs))
     interp = data.get("interpolation", "spline")
     if interp not in INTERPOLATIONS:
@@ -176,10 +185,57 @@ def load_preset(ref: Union[str, os.PathLike], search: Path = PRESET_DIR) -> Pres
         names = ", ".join(sorted(q.stem for q in search.glob("*.json"))) if search.is_dir() else "none"
         raise PresetError(f"{p}: no such preset (available: {names})")
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(read_regular(p, MAX_PRESET_BYTES, "preset").decode("utf-8"))
     except json.JSONDecodeError as e:
         raise PresetError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    except UnicodeDecodeError:
+        raise PresetError(f"{p}: not valid JSON (not UTF-8 text)") from None
+    except (OSError, ValueError) as e:
+        raise PresetError(str(e)) from None
     return parse_preset(data, str(p), p.parent)
+
+
+def check_for_network(preset: Preset, num_ws: int, w_dim: int) -> None:
+    """Refuse a preset whose stored ws do not fit the network (one line naming file and shape),
+    before it replaces the playing one."""
+    keys = list(preset.keyframes) + ([preset.mix_source] if preset.mix_source is not None else [])
+    for i, k in enumerate(keys):
+        if k is None or k.w is None:
+            continue
+        shape = tuple(np.shape(k.w))
+        if shape not in ((w_dim,), (num_ws, w_dim)):
+            raise PresetError(f"{preset.path or preset.name}: {Path(k.w_file).name if k.w_file else f'keyframe {i}'}: w has shape "
+                              f"{list(shape)}, this network needs [{w_dim}] or [{num_ws}, {w_dim}]")
+
+
+# -- preset <-> JSON (control logs embed the preset, so a replay never depends on files changing) --
+
+def _key_json(k: Optional[Keyframe]) -> Optional[dict]:
+    if k is None:
+        return None
+    if k.seed is not None:
+        return {"seed": k.seed}
+    return {"w": np.asarray(k.w, np.float32).tolist(), "w_file": k.w_file}
+
+
+def _key_from(d: Optional[dict]) -> Optional[Keyframe]:
+    if d is None:
+        return None
+    if "seed" in d:
+        return Keyframe(seed=int(d["seed"]))
+    return Keyframe(w=np.asarray(d["w"], np.float32), w_file=d.get("w_file"))
+
+
+def preset_json(p: Preset) -> dict:
+    return {"name": p.name, "network": p.network, "interpolation": p.interpolation, "easing": p.easing,
+            "keyframes": [_key_json(k) for k in p.keyframes], "mix_source": _key_json(p.mix_source),
+            "mix_keyframe": p.mix_keyframe, "params": p.params, "path": p.path}
+
+
+def preset_from(d: dict) -> Preset:
+    return Preset(name=d["name"], keyframes=tuple(_key_from(k) for k in d["keyframes"]), network=d["network"],
+                  interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d["mix_source"]),
+                  mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"])
 
 
 def list_presets(search: Path = PRESET_DIR) -> list[Path]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -20,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .params import Command
-from .presets import Keyframe, Preset
+from .presets import preset_from, preset_json
 from .store import Store, network_identity
 
 LOG_NAME, VIDEO_NAME = "control.jsonl", "session.mp4"
@@ -32,36 +33,6 @@ LOG_VERSION = 1
 
 class RecordingError(RuntimeError):
     pass
-
-
-# -- preset <-> JSON (the log embeds the preset, so a replay never depends on files changing) -------
-
-def _key_json(k: Optional[Keyframe]) -> Optional[dict]:
-    if k is None:
-        return None
-    if k.seed is not None:
-        return {"seed": k.seed}
-    return {"w": np.asarray(k.w, np.float32).tolist(), "w_file": k.w_file}
-
-
-def _key_from(d: Optional[dict]) -> Optional[Keyframe]:
-    if d is None:
-        return None
-    if "seed" in d:
-        return Keyframe(seed=int(d["seed"]))
-    return Keyframe(w=np.asarray(d["w"], np.float32), w_file=d.get("w_file"))
-
-
-def preset_json(p: Preset) -> dict:
-    return {"name": p.name, "network": p.network, "interpolation": p.interpolation, "easing": p.easing,
-            "keyframes": [_key_json(k) for k in p.keyframes], "mix_source": _key_json(p.mix_source),
-            "mix_keyframe": p.mix_keyframe, "params": p.params, "path": p.path}
-
-
-def preset_from(d: dict) -> Preset:
-    return Preset(name=d["name"], keyframes=tuple(_key_from(k) for k in d["keyframes"]), network=d["network"],
-                  interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d["mix_source"]),
-                  mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"])
 
 
 def show_state(show) -> dict:
@@ -125,8 +96,14 @@ def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], O
     """(header, commands by frame, frame count or None when the log ends early - e.g. after a
     crash; then header['frames_marked'] is how far it is known to go).  Reads up to the last
     complete, valid line."""
+    from .safeio import check_regular
+
     header, cmds, end = None, {}, None
     marked = 0
+    try:
+        check_regular(path, 1 << 30, "control log")      # never a FIFO or a device
+    except (OSError, ValueError) as e:
+        raise RecordingError(str(e)) from None
     with open(path, encoding="utf-8") as f:
         for line in f:
             if not line.endswith("\n"):
@@ -157,92 +134,172 @@ def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], O
 
 class Recorder:
     """Records the running show into a new 'recording' walk: video of what is presented plus the
-    control log.  Never blocks the display: frames go to a bounded queue (dropped and counted
-    when the encoder falls behind).  Errors stop the recording and are kept in `error`."""
+    control log.  The main thread only enqueues; one recorder thread does every piece of I/O
+    (opening the store, creating the walk, the log, handing frames to the encoder), so a slow or
+    full disk or a locked database never delays a display frame.  Frames are dropped and counted
+    when the queue is full; log lines never are (a log that lost a line would not replay exactly,
+    so the recording fails instead).  Errors stop the recording and are kept in `error`."""
 
-    def __init__(self, store: Store, show, codec: str = "h264", crf: int = 18):
-        self.store, self.show, self.codec, self.crf = store, show, codec, crf
+    QUEUE = 128
+
+    def __init__(self, store, show, codec: str = "h264", crf: int = 18):
+        import queue
+
+        self._store_arg, self.show, self.codec, self.crf = store, show, codec, crf
         self.walk_id: Optional[int] = None
-        self.log: Optional[ControlLog] = None
         self.sink = None
         self.frames = 0
+        self.dropped = 0
         self.error: Optional[str] = None
         self._start_tick = 0
+        self._active = False
+        self._queue: "queue.Queue" = queue.Queue(maxsize=self.QUEUE)
+        self._thread: Optional[threading.Thread] = None
+        self.ready = threading.Event()
 
     @property
     def active(self) -> bool:
-        return self.log is not None
+        return self._active
 
-    def start(self) -> int:
-        from .media import VideoSink
+    @property
+    def store(self) -> Store:
+        return self._store_arg() if callable(self._store_arg) else self._store_arg
 
+    def start(self) -> None:
+        """Capture the state this frame (main thread, no I/O) and hand the rest to the thread."""
         show = self.show
         header = show_state(show)
-        self.walk_id = self.store.create_walk("recording", name=time.strftime("session %Y-%m-%d %H:%M:%S"),
-                                              network=show.network, network_hash=header["network_id"],
-                                              preset=show.preset.name, status="recording")
-        folder = self.store.walk_dir(self.walk_id)
         self._start_tick = show.tick_index
-        header["walk_id"] = self.walk_id
-        self.log = ControlLog(folder / LOG_NAME, header)
-        ext = {"prores": ".mov", "ffv1": ".mkv"}.get(self.codec, ".mp4")
-        self.sink = VideoSink(folder / f"session{ext}", show.opts.fps, self.codec, maxsize=64,
-                              fragmented=True, crf=self.crf)
         self.frames = 0
         self.error = None
+        self._active = True
         show.command_log = self._command
-        return self.walk_id
+        self._thread = threading.Thread(target=self._run, args=(header,), name="livegan-recorder", daemon=True)
+        self._thread.start()
+
+    def _put(self, item, essential: bool) -> bool:
+        import queue
+
+        try:
+            self._queue.put_nowait(item)
+            return True
+        except queue.Full:
+            if essential:
+                self.fail("the recorder fell behind (a slow or full disk?)")
+            return False
 
     def _command(self, tick: int, cmd: Command) -> None:
-        if self.log is None:
-            return
-        try:
-            self.log.write(_cmd_json(tick - self._start_tick - 1, cmd))
-        except RecordingError as e:
-            self.fail(str(e))
+        if self._active:
+            self._put(("line", _cmd_json(tick - self._start_tick - 1, cmd)), essential=True)
 
     def frame(self, image: np.ndarray) -> None:
         """The presented frame (HWC uint8), once per display tick while recording."""
-        if self.sink is None:
+        if not self._active:
             return
-        if self.sink.error:
-            self.fail(self.sink.error)
-            return
-        self.sink.put(image, block=False)
-        self.frames += 1
-        if self.frames % max(1, int(self.show.opts.fps)) == 0:
-            try:                                         # a mark a second: after a crash, the
-                self.log.write({"type": "mark", "frames": self.frames})   # log still knows its length
-            except RecordingError as e:
-                self.fail(str(e))
+        if self._put(("frame", image), essential=False):
+            self.frames += 1
+            if self.frames % max(1, int(self.show.opts.fps)) == 0:   # a mark a second: after a crash,
+                self._put(("line", {"type": "mark", "frames": self.frames}), essential=True)  # the log knows its length
+        else:
+            self.dropped += 1
 
     def fail(self, message: str) -> None:
         self.error = f"recording stopped: {message}"
         self.show.error("recording", self.error)
         self.stop(status="failed")
 
-    def stop(self, status: str = "done") -> Optional[int]:
-        if self.log is None:
-            return None
+    def stop(self, status: str = "done") -> None:
+        """Ends the recording; the thread finishes the files (see `join`)."""
+        if not self._active:
+            return
+        self._active = False
         self.show.command_log = None
-        log, sink, self.log, self.sink = self.log, self.sink, None, None
-        info = {"frames": self.frames, "fps": self.show.opts.fps}
+        while True:                                   # the end marker must get in: make room
+            try:
+                self._queue.put_nowait(("stop", status, self.frames))
+                return
+            except Exception:
+                try:
+                    kind = self._queue.get_nowait()
+                    if kind[0] == "frame":
+                        self.dropped += 1
+                        self.frames -= 1
+                    else:                             # a log line lost: the recording is not exact
+                        status = "failed"
+                except Exception:
+                    pass
+
+    def join(self, timeout: float = 60.0) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- the recorder thread ------------------------------------------------------------------------
+    def _run(self, header: dict) -> None:
+        from .media import VideoSink
+
+        log = None
         try:
-            log.close(self.frames)
-        except RecordingError as e:
-            status, info["error"] = "failed", str(e)
-        written = sink.close()
-        info.update(video_frames=written, video_dropped=sink.dropped)
-        if sink.error:
-            status, info["error"] = "failed", sink.error
-            if self.error is None:
-                self.error = f"recording stopped: {sink.error}"
-                self.show.error("recording", self.error)
+            store = self.store
+            show = self.show
+            self.walk_id = store.create_walk("recording", name=time.strftime("session %Y-%m-%d %H:%M:%S"),
+                                             network=header["network"], network_hash=header["network_id"],
+                                             preset=header["preset"]["name"], status="recording")
+            folder = store.walk_dir(self.walk_id)
+            header["walk_id"] = self.walk_id
+            log = ControlLog(folder / LOG_NAME, header)
+            ext = {"prores": ".mov", "ffv1": ".mkv"}.get(self.codec, ".mp4")
+            self.sink = VideoSink(folder / f"session{ext}", show.opts.fps, self.codec, maxsize=64,
+                                  fragmented=True, crf=self.crf)
+            print(f"livegan: recording to {folder}", flush=True)
+        except Exception as e:
+            self.error = f"recording could not start: {type(e).__name__}: {e}"
+            self.show.error("recording", self.error)
+            self._active = False
+            self.show.command_log = None
+            self.ready.set()
+            if self.walk_id is not None:
+                self._finish(store, log, "failed", 0)
+            return
+        self.ready.set()
+        status, frames = "done", 0
+        while True:
+            item = self._queue.get()
+            if item[0] == "stop":
+                status, frames = item[1], item[2]
+                break
+            try:
+                if item[0] == "line":
+                    log.write(item[1])
+                elif not self.sink.put(item[1], block=False):
+                    if self.sink.error:
+                        raise RecordingError(self.sink.error)
+            except RecordingError as e:
+                if self._active:
+                    self.fail(str(e))
+        self._finish(store, log, status, frames)
+
+    def _finish(self, store, log, status: str, frames: int) -> None:
+        info = {"frames": frames, "fps": self.show.opts.fps, "dropped": self.dropped}
+        if log is not None:
+            try:
+                log.close(frames)
+            except RecordingError as e:
+                status, info["error"] = "failed", str(e)
+        if self.sink is not None:
+            written = self.sink.close()
+            info.update(video_frames=written, video_dropped=self.sink.dropped)
+            if self.sink.error:
+                status, info["error"] = "failed", self.sink.error
+                if self.error is None:
+                    self.error = f"recording stopped: {self.sink.error}"
+                    self.show.error("recording", self.error)
+        if self.error and "error" not in info:
+            info["error"] = self.error
         try:
-            self.store.set_walk(self.walk_id, status=status, info=info)
+            store.set_walk(self.walk_id, status=status, info=info)
         except Exception as e:                           # a full disk can refuse this too
             self.show.error("recording-db", f"recording: could not update the store ({e})")
-        return self.walk_id
+            store.release(self.walk_id)
 
 
 def find_log(ref: str, outdir: Path) -> Path:

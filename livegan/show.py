@@ -21,11 +21,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from pathlib import Path
+
 import numpy as np
 
 from .clock import Tempo, Transport
 from .params import NETWORK, UNIFORM, Command, Registry
-from .presets import Preset, PresetError, list_presets, load_preset
+from .jobs import LatestLoader, RateLimit
+from .load_policy import LoadPolicy
+from .presets import Preset, PresetError, check_for_network, list_presets, load_preset, preset_from, preset_json
 from .timeline import FrameRequest, KeyframeBank, frame_request
 
 DEFAULT_NETWORK = "builtin:tiny"
@@ -45,6 +49,8 @@ class Options:
     hud: bool = True
     lookahead: int = 2                # frames planned beyond the next one the engine can deliver
     cuda_graphs: bool = False         # replay captured CUDA graphs (CUDA only)
+    load_roots: tuple = ()            # folders OSC may load presets/networks from (see load_policy)
+    allow_remote_load: bool = False   # OSC may load any path or URL
 
 
 @dataclass
@@ -94,7 +100,9 @@ class Show:
         from .engine import Engine, canvas_for
 
         self.opts = opts
-        self.commands: "queue.SimpleQueue[Command]" = queue.SimpleQueue()
+        self.commands: "queue.Queue[Command]" = queue.Queue(maxsize=self.MAX_QUEUED)
+        self.commands_dropped = 0                          # refused because the queue was full
+        self.policy = LoadPolicy(tuple(Path(r) for r in opts.load_roots), opts.allow_remote_load)
         self.registry = Registry()
         self.preset = preset or load_preset(opts.preset)
         self.device = resolve_device(opts.device)
@@ -118,8 +126,12 @@ class Show:
         self.errors: deque = deque(maxlen=6)
         self._logged: set = set()
         self.triggers: list[Command] = []                  # for the app: hud, fullscreen, snapshot...
-        self._loading: Optional[threading.Thread] = None
-        self._loaded: "queue.SimpleQueue" = queue.SimpleQueue()
+        self.preset_loader = LatestLoader("preset-loader")
+        self.network_loader = LatestLoader("network-loader")
+        self._held: deque = deque()                        # commands queued behind a preset load
+        # Heavy triggers: at most this often; refusals are counted (and said once in the HUD).
+        self.limits = {"snapshot": RateLimit(4.0, 8), "record": RateLimit(2.0, 2),
+                       "network": RateLimit(0.5, 1)}
         self.swapped = False
         self._last_now: Optional[float] = None
         self._scheduled: list = []                         # heap of (due, seq, Command)
@@ -129,12 +141,23 @@ class Show:
         self.command_log: Optional[Callable[[int, Command], None]] = None   # the session recorder
 
     # -- commands ---------------------------------------------------------------------------------
+    MAX_QUEUED = 20000                # commands waiting for the main thread; more are dropped
+    MAX_SCHEDULED = 1024              # time-tagged commands waiting for their time
+    MAX_AHEAD_S = 60.0                # how far ahead a time tag may point
+    MAX_HELD = 4096                   # commands waiting behind a preset load
+
     def post(self, cmd: Command) -> None:
-        """Thread-safe: control threads only ever call this."""
-        self.commands.put(cmd)
+        """Thread-safe: control threads only ever call this.  Never blocks: a full queue drops."""
+        try:
+            self.commands.put_nowait(cmd)
+        except queue.Full:
+            self.commands_dropped += 1
 
     def error(self, kind: str, msg: str) -> None:
         """Errors become data: shown in the HUD, logged once per kind, never raised."""
+        msg = " ".join(str(msg).split())
+        if len(msg) > 240:                          # hostile input can make messages huge
+            msg = msg[:237] + "..."
         self.errors.append(msg)
         if kind not in self._logged:
             self._logged.add(kind)
@@ -160,9 +183,10 @@ class Show:
                 self._bump(cmd)
             return
         name, q = cmd.name, bool(self.registry.target["quantize"])
-        if cmd.op == "apply_preset" or name == "preset":
-            self._switch_preset(cmd.value)
-            self._bump(cmd)
+        if cmd.op == "apply_preset" or isinstance(cmd.value, dict):
+            self._use_preset(preset_from(cmd.value), cmd)
+        elif name == "preset":
+            self._load_preset_async(cmd)
         elif name == "keyframe_next":
             self.transport.next(q)
             self._bump(cmd)
@@ -170,7 +194,10 @@ class Show:
             self.transport.prev(q)
             self._bump(cmd)
         elif name == "keyframe_goto":
-            self.transport.goto(int(cmd.value), q)
+            i, n = int(cmd.value), len(self.preset.keyframes)
+            if not 0 <= i < n:
+                raise ValueError(f"no keyframe {i}: this preset has {n} (0..{n - 1})")
+            self.transport.goto(i, q)
             self._bump(cmd)
         elif name == "tap":
             bpm = self.tempo.tap(cmd.received or time.perf_counter())
@@ -178,11 +205,15 @@ class Show:
                 self.registry.apply(Command("set", "bpm", bpm, "tap"))
                 self.registry.take_changed()
         elif name == "network":
-            self.load_network_async(str(cmd.value))
+            self.load_network_async(str(cmd.value), cmd.source)
         elif name == "seed":
             self._replace_keyframe_seed(int(cmd.value))
             self._bump(cmd)
         else:
+            lim = self.limits.get(name)
+            if lim is not None and not lim.allow():
+                raise ValueError(f"too many {name} requests: at most {lim.rate:g} a second "
+                                 f"({lim.dropped} refused)")
             self.triggers.append(cmd)
 
     def _replace_keyframe_seed(self, seed: int) -> None:
@@ -197,50 +228,77 @@ class Show:
         keys[self.transport.keyframe()] = Keyframe(seed=seed)
         self.preset = replace(self.preset, keyframes=tuple(keys))
 
-    def _switch_preset(self, ref) -> None:
-        """By index in presets/, by name or path, or from a dict embedded in a control log."""
+    def _preset_ref(self, ref):
+        """An index into presets/ becomes its path; names and paths pass through."""
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             files = list_presets()
             i = int(ref)
             if not 0 <= i < len(files):
                 raise PresetError(f"no preset number {i} (there are {len(files)})")
-            ref = str(files[i])
-        if isinstance(ref, dict):                      # a preset embedded in a control log
-            from .recorder import preset_from
-            preset = preset_from(ref)
-        else:
+            return str(files[i])
+        return ref
+
+    def _load_preset_async(self, cmd: Command) -> None:
+        """Read and check the preset on a loader thread; commands that arrive meanwhile wait
+        behind it (so 'preset, then psi' keeps its order); the old preset plays until it lands."""
+        ref = self._preset_ref(cmd.value)
+        self.policy.check("preset", ref, cmd.source)
+        num_ws, w_dim = self.bank.num_ws, self.bank.w_dim
+
+        def load() -> Preset:
             preset = load_preset(ref)
+            check_for_network(preset, num_ws, w_dim)
+            return preset
+        self.preset_loader.submit(cmd, load)
+
+    def _finish_preset(self) -> None:
+        for cmd, preset, err in self.preset_loader.poll():
+            if err is not None:
+                what = str(err)
+                self.error("preset", what if str(cmd.value) in what else f"preset {str(cmd.value)[:80]}: {what}")
+                continue
+            if self.preset_loader.busy:                  # a newer request is on its way
+                continue
+            self._use_preset(preset, cmd)
             if self.command_log is not None:           # recordings keep the preset itself
-                from .recorder import preset_json
                 self.command_log(self.tick_index, Command("apply_preset", "preset", preset_json(preset), "log"))
+        if not self.preset_loader.busy:
+            held, self._held = self._held, deque()
+            for c in held:
+                self._safe_handle(c)
+
+    def _use_preset(self, preset: Preset, cmd: Command) -> None:
+        check_for_network(preset, self.bank.num_ws, self.bank.w_dim)
         self.preset = preset
         self.transport = Transport(len(preset.keyframes))
         self._apply_preset_params(preset)
+        self._bump(cmd)
 
-    def load_network_async(self, source: str) -> None:
+    def load_network_async(self, source: str, origin: str = "") -> None:
         """Hot-swap: load in the background while the old network keeps playing."""
         from stylegan3 import load_network
 
-        def work():
-            try:
-                self._loaded.put(("ok", source, load_network(source, device=self.device, precision=self.opts.dtype)))
-            except Exception as e:
-                self._loaded.put(("error", source, e))
-        self._loading = threading.Thread(target=work, name="livegan-loader", daemon=True)
-        self._loading.start()
+        self.policy.check("network", source, origin)
+        lim = self.limits["network"]
+        if not lim.allow():
+            raise ValueError(f"network loads: at most one every {1 / lim.rate:g} s ({lim.dropped} refused)")
+        device, dtype = self.device, self.opts.dtype
+        self.network_loader.submit(source, lambda: load_network(source, device=device, precision=dtype))
 
     def _finish_loading(self) -> None:
-        try:
-            status, source, obj = self._loaded.get_nowait()
-        except queue.Empty:
-            return
-        if status == "error":
-            self.error("network", f"network {source} failed to load: {obj}")
-            return
-        self.G, self.network, self.bank = obj, source, make_bank(obj)
-        self.generation += 1
-        self.engine.swap_network(obj)
-        self.swapped = True
+        for source, G, err in self.network_loader.poll():
+            if err is not None:
+                self.error("network", f"network {source} failed to load: {err}")
+                continue
+            try:
+                check_for_network(self.preset, G.num_ws, G.w_dim)
+            except PresetError as e:
+                self.error("network", f"network {source} not used: the playing preset does not fit it ({e})")
+                continue
+            self.G, self.network, self.bank = G, source, make_bank(G)
+            self.generation += 1
+            self.engine.swap_network(G)
+            self.swapped = True
 
     # -- the frame loop ---------------------------------------------------------------------------
     def plan(self, first: int, count: int) -> list[FrameRequest]:
@@ -280,6 +338,7 @@ class Show:
         self._last_now = now
         self.tick_index += 1
         self._finish_loading()
+        self._finish_preset()
         self._drain()
         self.stats.clamped = self.registry.clamped
         self.registry.step(dt)
@@ -305,19 +364,37 @@ class Show:
                 cmd = self.commands.get_nowait()
             except queue.Empty:
                 break
-            if cmd.due > wall:
-                heapq.heappush(self._scheduled, (cmd.due, next(self._seq), cmd))
+            if cmd.due > wall + self.MAX_AHEAD_S:
+                self.error("schedule", f"{cmd.source} {cmd.name}: time tag {cmd.due - wall:.0f} s ahead "
+                                       f"refused (at most {self.MAX_AHEAD_S:.0f} s)")
+            elif cmd.due > wall:
+                if len(self._scheduled) >= self.MAX_SCHEDULED:
+                    self.error("schedule-full", f"{self.MAX_SCHEDULED} timed commands already waiting: "
+                                                f"{cmd.name} dropped")
+                else:
+                    heapq.heappush(self._scheduled, (cmd.due, next(self._seq), cmd))
             else:
-                self._safe_handle(cmd)
+                self._apply_or_hold(cmd)
         while self._scheduled and self._scheduled[0][0] <= wall:
-            self._safe_handle(heapq.heappop(self._scheduled)[2])
+            self._apply_or_hold(heapq.heappop(self._scheduled)[2])
+
+    def _apply_or_hold(self, cmd: Command) -> None:
+        if self.preset_loader.busy and cmd.name not in ("preset",) and cmd.op != "apply_preset":
+            if len(self._held) >= self.MAX_HELD:
+                self.error("held-full", f"commands waiting for a preset load: {cmd.name} dropped")
+            else:
+                self._held.append(cmd)
+            return
+        self._safe_handle(cmd)
 
     def _safe_handle(self, cmd: Command) -> None:
-        if self.command_log is not None:
-            self.command_log(self.tick_index, cmd)
+        """The one path every command takes: whatever it raises becomes a HUD error, and the
+        show keeps its previous state."""
         try:
+            if self.command_log is not None:
+                self.command_log(self.tick_index, cmd)
             self._handle(cmd)
-        except (KeyError, ValueError, TypeError, OSError) as e:
+        except Exception as e:
             self.error(f"command:{cmd.op}:{cmd.name}", f"{cmd.source or 'command'} {cmd.op} {cmd.name}: {e}")
 
     def _wait_for(self, n: int, timeout: float = 120.0) -> None:

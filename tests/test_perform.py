@@ -63,14 +63,18 @@ def test_offline_render_shows_every_frame_in_order(tmp_path, tiny):
 def test_bad_commands_never_stop_the_show(tmp_path, tiny):
     show = Show(Options(fps=30), G=tiny)
     for cmd in [Command("set", "nope", 1, "osc"), Command("set", "psi", "abc", "osc"),
-                Command("trigger", "preset", "missing-preset", "osc"), Command("trigger", "network", "/no/such.pkl", "osc")]:
+                Command("trigger", "preset", "missing-preset", "osc"), Command("trigger", "network", "/no/such.pkl", "key"),
+                Command("trigger", "network", "/no/such.pkl", "osc")]:
         show.post(cmd)
     res = App(show, tmp_path, hud=True).run_headless(20, realtime=False)
     assert res["shown"] == 20
-    time.sleep(0.5)
+    end = time.time() + 5
+    while show.network_loader.busy and time.time() < end:
+        time.sleep(0.05)
     show._finish_loading()
     text = " ".join(show.errors)
     assert "nope" in text and "missing-preset" in text and "failed to load" in text
+    assert "over OSC only names and files under" in text        # the network policy, not a load
 
 
 def test_network_hot_swap(tmp_path, tiny, golden):
