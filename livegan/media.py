@@ -17,25 +17,60 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     .mkv ffv1, .gif) unless given.  `fragmented` writes self-contained one-second MP4/MOV
     fragments, so a killed process leaves a file that decodes up to its last second.  `live`
     (implied by `fragmented`): the frames come from a running show, so h264 uses a fast preset
-    that leaves the CPU to the generator.  Returns the number of frames written."""
+    that leaves the CPU to the generator.  Returns the number of frames written.
+
+    Crash safety: a fragmented file is written in place (it decodes up to its last fragment after
+    a kill); anything else is written under a hidden temporary name and renamed when complete, so
+    a killed or failed write never leaves an undecodable file under the final name."""
     path = Path(path)
+    if not fragmented:
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+        try:
+            n = _encode(tmp, frames, fps, codec, crf, False, live)
+            os.replace(tmp, path)
+            return n
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return _encode(path, frames, fps, codec, crf, True, live)
+
+
+def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, codec: str | None, crf: int,
+            frag: bool, live: bool) -> int:
     if path.suffix.lower() == ".gif":
         return _write_gif(path, frames, fps)
+    codec = codec or {".mov": "prores", ".mkv": "ffv1"}.get(path.suffix.lower(), "h264")
+    name, pix = CODECS[codec]
+    opts = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if frag and path.suffix.lower() in (".mp4", ".mov") else {}
+    fmt = {".mov": "mov", ".mkv": "matroska"}.get(path.suffix.lower(), "mp4")
+    # Write through a Python file: FFmpeg's own I/O swallows write errors (a full disk would go
+    # unnoticed); Python's raise OSError, which stops the writer cleanly.  A fragmented file is
+    # then cut back to its last complete fragment, so what was written stays valid.
+    if not opts:
+        with open(path, "wb") as raw:
+            return _mux(raw, frames, fps, codec, name, pix, fmt, opts, crf, frag, live)
+    with open(path, "wb", buffering=0) as raw:        # unbuffered: what write() took is on disk
+        fobj = BoxTracker(raw)
+        try:
+            return _mux(fobj, frames, fps, codec, name, pix, fmt, opts, crf, frag, live)
+        except BaseException:
+            fobj.cut_to_last_box()
+            raise
+
+
+def _mux(fobj, frames, fps, codec, name, pix, fmt, opts, crf, frag, live) -> int:
     import av
     from fractions import Fraction
 
-    codec = codec or {".mov": "prores", ".mkv": "ffv1"}.get(path.suffix.lower(), "h264")
-    name, pix = CODECS[codec]
     n = 0
-    opts = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented and path.suffix.lower() in (".mp4", ".mov") else {}
-    fmt = {".mov": "mov", ".mkv": "matroska"}.get(path.suffix.lower(), "mp4")
-    # Write through a Python file: FFmpeg's own I/O swallows write errors (a full disk would go
-    # unnoticed); Python's raise OSError, which stops the writer cleanly.
-    with open(path, "wb") as fobj, av.open(fobj, mode="w", format=fmt, options=opts) as out:
+    with av.open(fobj, mode="w", format=fmt, options=opts) as out:
         stream = out.add_stream(name, rate=Fraction(fps).limit_denominator(1000))
         stream.pix_fmt = pix
+        if live or frag:                    # the generator keeps the cores (see threads.py)
+            from .threads import encoder_threads
+            stream.codec_context.thread_count = encoder_threads()
         if codec == "h264":
-            stream.options = {"crf": str(crf), "preset": "veryfast" if fragmented or live else "medium",
+            stream.options = {"crf": str(crf), "preset": "veryfast" if frag or live else "medium",
                               "g": str(max(1, int(round(fps))))}
         elif codec == "prores":
             stream.options = {"profile": "3"}           # 422 HQ
@@ -49,6 +84,77 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
         for packet in stream.encode():
             out.mux(packet)
     return n
+
+
+class BoxTracker:
+    """A write-through file that follows the top-level boxes of the MP4/MOV stream written to it
+    (size + type headers, as ISO/IEC 14496-12 lays them out) and remembers where the last complete
+    `moov` or `mdat` ended.  After a write error, `cut_to_last_box` truncates the file there, so a
+    fragmented recording stopped by a full disk decodes to its last fragment with no torn tail.
+    A seek (a muxer rewriting a header) ends the tracking: then the cut point stays where it was."""
+
+    def __init__(self, f):
+        self.f = f
+        self.pos = 0                 # bytes written so far
+        self.box_end = 0             # where the current top-level box ends
+        self.box_type = b""
+        self.head = b""              # a box header split across writes
+        self.good = 0                # end of the last complete moov/mdat
+        self.tracking = True
+
+    def write(self, b) -> int:
+        mv = memoryview(b).cast("B")
+        total = len(mv)
+        while len(mv):
+            n = self.f.write(mv)                          # raw file: may take part of it
+            if self.tracking:
+                self._follow(bytes(mv[:n]))
+            self.pos += n
+            mv = mv[n:]
+        return total
+
+    def _follow(self, b: bytes) -> None:
+        i, pos = 0, self.pos
+        while i < len(b):
+            if pos + i < self.box_end:                       # inside a box's payload
+                step = min(len(b) - i, self.box_end - (pos + i))
+                i += step
+                if pos + i == self.box_end and self.box_type in (b"moov", b"mdat"):
+                    self.good = self.box_end
+                continue
+            need = 8 - len(self.head)
+            self.head += b[i: i + need]
+            i += need
+            if len(self.head) < 8:
+                return
+            size, self.box_type = int.from_bytes(self.head[:4], "big"), self.head[4:8]
+            start = pos + i - 8
+            self.head = b""
+            if size < 8:                                      # 64-bit or to-end sizes: stop following
+                self.tracking = False
+                return
+            self.box_end = start + size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.tracking = False
+        r = self.f.seek(offset, whence)
+        self.pos = self.f.tell()
+        return r
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def seekable(self) -> bool:
+        return self.f.seekable()
+
+    def cut_to_last_box(self) -> None:
+        try:
+            self.f.truncate(min(self.good, self.pos))
+        except (OSError, ValueError):
+            pass
 
 
 def _write_gif(path: Path, frames: Iterable[np.ndarray], fps: float) -> int:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 DB_NAME = "livegan.db"
+LIVE_STATES = ("recording", "rendering", "queued")      # a process is working on the walk
+OWNER_FILE = ".owner.lock"
 WALK_KINDS = ("session", "random", "curated", "recording")
 RENDER_STATES = ("queued", "rendering", "done", "failed")
 
@@ -67,10 +69,69 @@ class Store:
         self.outdir.mkdir(parents=True, exist_ok=True)
         self.path = self.outdir / DB_NAME
         self._local = threading.local()
+        self._owned: dict[int, int] = {}                  # walk id -> fd holding its owner lock
         mode = self._conn().execute("PRAGMA journal_mode=WAL").fetchone()[0]   # outside a transaction
         if mode != "wal":
             raise RuntimeError(f"{self.path}: cannot use WAL mode (got {mode}); is the folder on a network share?")
         self._migrate()
+        self.repaired = self.repair()
+
+    # -- ownership: a walk in a live state is held by the process working on it ------------------
+    def _lock_fd(self, walk_id: int, block: bool) -> Optional[int]:
+        import fcntl
+        import os
+
+        folder = self.walk_dir(walk_id)
+        if not folder.is_dir():
+            return None
+        fd = os.open(folder / OWNER_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+            return fd
+        except OSError:
+            os.close(fd)
+            return None
+
+    def release(self, walk_id: int) -> None:
+        """Give up ownership of a walk (after setting its final status)."""
+        import os
+
+        fd = self._owned.pop(walk_id, None)
+        if fd is not None:
+            os.close(fd)
+
+    def repair(self) -> list[int]:
+        """Walks left 'recording'/'rendering'/'queued' by a process that died (nobody holds their
+        owner lock) become 'interrupted', with what survived; their renders become 'failed' with
+        the reason.  Runs when the store opens."""
+        import os
+
+        fixed = []
+        rows = self._conn().execute(
+            f"SELECT id, info FROM walks WHERE status IN ({','.join('?' * len(LIVE_STATES))})", LIVE_STATES).fetchall()
+        for r in rows:
+            wid = r["id"]
+            if wid in self._owned:
+                continue
+            fd = self._lock_fd(wid, block=False)
+            if fd is None and self.walk_dir(wid).is_dir():
+                continue                                    # a live process owns it
+            try:
+                folder = self.walk_dir(wid)
+                survived = {p.name: p.stat().st_size for p in sorted(folder.iterdir())
+                            if p.is_file() and not p.name.startswith(".")} if folder.is_dir() else {}
+                info = json.loads(r["info"] or "{}")
+                info.update(interrupted=time.time(), survived=survived)
+                with self._tx() as db:
+                    db.execute("UPDATE walks SET status = 'interrupted', info = ? WHERE id = ?", (json.dumps(info), wid))
+                    db.execute("UPDATE renders SET status = 'failed', error = ?, updated = ? "
+                               "WHERE walk_id = ? AND status IN ('queued', 'rendering')",
+                               ("interrupted: the process working on it ended", time.time(), wid))
+                fixed.append(wid)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+        return fixed
 
     def _conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
@@ -117,14 +178,23 @@ class Store:
     def create_walk(self, kind: str, name: str = "", network: Optional[str] = None,
                     network_hash: Optional[str] = None, preset: Optional[str] = None,
                     status: str = "open", info: Optional[dict] = None) -> int:
+        """A new walk and its folder.  A walk created in a live state ('recording', 'rendering',
+        'queued') is owned by this process until `release` (or its death, which `repair` sees)."""
         if kind not in WALK_KINDS:
             raise ValueError(f"walk kind must be one of {', '.join(WALK_KINDS)}, got {kind!r}")
+        live = status in LIVE_STATES
         with self._tx() as db:
             cur = db.execute("INSERT INTO walks (kind, name, created, network, network_hash, preset, status, info)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (kind, name, time.time(), network, network_hash, preset, status, json.dumps(info or {})))
+                             (kind, name, time.time(), network, network_hash, preset,
+                              "open" if live else status, json.dumps(info or {})))
             wid = cur.lastrowid
         self.walk_dir(wid).mkdir(parents=True, exist_ok=True)
+        if live:                                 # owned first, live second: repair never races us
+            fd = self._lock_fd(wid, block=True)
+            if fd is not None:
+                self._owned[wid] = fd
+            self.set_walk(wid, status=status)
         return wid
 
     def walk_dir(self, walk_id: int) -> Path:
@@ -140,6 +210,8 @@ class Store:
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self._tx() as db:
             db.execute(f"UPDATE walks SET {cols} WHERE id = ?", (*fields.values(), walk_id))
+        if fields.get("status") not in (None, *LIVE_STATES):
+            self.release(walk_id)                # a final status ends ownership
 
     def walk(self, walk_id: int) -> Optional[dict]:
         r = self._conn().execute("SELECT * FROM walks WHERE id = ?", (walk_id,)).fetchone()
@@ -198,6 +270,8 @@ class Store:
         return [_row(r) for r in self._conn().execute(q + " ORDER BY id", args)]
 
     def close(self) -> None:
+        for wid in list(self._owned):
+            self.release(wid)
         c = getattr(self._local, "conn", None)
         if c is not None:
             c.close()

@@ -105,14 +105,23 @@ class Walk:
         wid = store.create_walk(self.kind, self.name or f"{self.kind} walk", network=network,
                                 network_hash=network_identity(network), status="rendering",
                                 info={"frames": len(self), "psi": self.psi, "space": self.space})
+        from .safeio import atomic_write
+
         folder = store.walk_dir(wid)
-        for i, (img, w) in enumerate(zip(self.frames(G), self.ws(G))):
-            if i % every:
-                continue
-            name = f"frame-{i:05d}.png"
-            save_png(folder / name, img)
-            np.save(folder / f"frame-{i:05d}.npy", w)
-            store.add_image(wid, name, "frame", i, {"ws": f"frame-{i:05d}.npy", "psi": self.psi})
+        try:
+            for i, (img, w) in enumerate(zip(self.frames(G), self.ws(G))):
+                if i % every:
+                    continue
+                name = f"frame-{i:05d}.png"
+                atomic_write(folder / f"frame-{i:05d}.npy", lambda f: np.save(f, w))
+                save_png(folder / name, img)
+                store.add_image(wid, name, "frame", i, {"ws": f"frame-{i:05d}.npy", "psi": self.psi})
+        except BaseException as e:
+            try:
+                store.set_walk(wid, status="failed", info={"frames": len(self), "error": f"{type(e).__name__}: {e}"})
+            except Exception:
+                pass                      # the store itself failed: repair marks it at next open
+            raise
         store.set_walk(wid, status="done")
         return wid
 

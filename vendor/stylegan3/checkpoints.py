@@ -31,15 +31,25 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def build_generator(family: str, init_kwargs: dict, device: Optional[torch.device | str] = None) -> nn.Module:
+def build_generator(family: str, init_kwargs: dict, device: Optional[torch.device | str] = None,
+                    name: str = "network") -> nn.Module:
     """Construct our generator of `family` from official constructor kwargs (weights random or
     unset on the meta device); the kwargs and family are kept on the module for saving."""
     from . import sg2, sg3
+    from .bounds import check_kwargs, check_size
 
     cls = {"stylegan2": sg2.Generator, "stylegan3": sg3.Generator}.get(family)
     if cls is None:
-        raise CheckpointError(f"unknown network family {family!r}; expected one of {', '.join(FAMILIES)}")
+        raise CheckpointError(f"unknown network family {str(family)[:40]!r}; expected one of {', '.join(FAMILIES)}")
     kwargs = _plain(init_kwargs)
+    check_kwargs(kwargs, name)
+    with torch.device("meta"):                          # size check first: allocates nothing
+        try:
+            check_size(cls(**kwargs), name)
+        except CheckpointError:
+            raise
+        except Exception as e:
+            raise CheckpointError(f"{name}: unsupported {family} configuration ({type(e).__name__}: {e})") from None
     with torch.device(device) if device is not None else _nullcontext():
         G = cls(**kwargs)
     G.family, G.init_kwargs = family, kwargs
@@ -113,7 +123,7 @@ def generator_from_record(record: PersistentRecord, name: str) -> nn.Module:
     kwargs = dict(record.state.get("_init_kwargs") or {})
     kwargs.update(zip(_POSITIONAL, args))
     try:
-        G = build_generator(family, kwargs, device="meta")
+        G = build_generator(family, kwargs, device="meta", name=name)
     except CheckpointError:
         raise
     except Exception as e:
@@ -126,6 +136,7 @@ def load_pickle(path: str | os.PathLike) -> nn.Module:
     """G_ema of an official training snapshot or network pickle, without running its code."""
     path = Path(path)
     try:
+        _check_file(path)
         with open(path, "rb") as f:
             data = safe_load_pickle(f, str(path))
     except OSError as e:
@@ -142,6 +153,22 @@ def load_pickle(path: str | os.PathLike) -> nn.Module:
 # ----------------------------------------------------------------------------------------------
 # safetensors (our own format: weights + family + kwargs as metadata)
 
+def _check_file(path: Path) -> None:
+    """A checkpoint must be a regular file within the size limit (not /dev/zero, a FIFO, a folder)."""
+    import stat
+
+    from .bounds import max_network_bytes
+
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{path}: not a regular file")
+    if st.st_size > max_network_bytes() * 2:
+        raise CheckpointError(f"{path}: {st.st_size / (1 << 30):.1f} GiB is larger than any network we agree to load")
+
+
 def save_safetensors(G: nn.Module, path: str | os.PathLike) -> None:
     from safetensors.torch import save_file
 
@@ -157,19 +184,22 @@ def load_safetensors(path: str | os.PathLike) -> nn.Module:
     from safetensors import safe_open
 
     path = Path(path)
+    _check_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             if meta.get("format") != "livegan-generator/1":
                 raise CheckpointError(f"{path}: not a livegan generator file (no livegan metadata)")
+            kwargs = json.loads(meta["init_kwargs"])
+            family = meta["family"]
+            if not isinstance(kwargs, dict):
+                raise CheckpointError(f"{path}: init_kwargs must be a JSON object, got {type(kwargs).__name__}")
+            G = build_generator(family, kwargs, device="meta", name=str(path))   # bounds before tensors
             state = {k: f.get_tensor(k) for k in f.keys()}
-        kwargs = json.loads(meta["init_kwargs"])
-        family = meta["family"]
     except CheckpointError:
         raise
     except Exception as e:
         raise CheckpointError(f"{path}: not a valid safetensors file ({type(e).__name__}: {e})") from None
-    G = build_generator(family, kwargs, device="meta")
     _load_weights(G, state, str(path))
     return G
 
@@ -181,30 +211,62 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LIVEGAN_CACHE", Path.home() / ".cache" / "livegan"))
 
 
-def fetch_url(url: str, progress: bool = True, timeout: float = 30.0) -> Path:
-    """Download `url` into the cache (once). A partial download never lands under the final name."""
+def looks_like_checkpoint(head: bytes) -> bool:
+    """A pickle (protocol 2-5), a zip (torch.save) or a safetensors header: the first bytes decide."""
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    if head.startswith(b"PK\x03\x04"):
+        return True
+    return len(head) >= 9 and int.from_bytes(head[:8], "little") < (100 << 20) and head[8:9] == b"{"
+
+
+def fetch_url(url: str, progress: bool = True, timeout: float = 20.0, deadline: Optional[float] = None,
+              limit: Optional[int] = None) -> Path:
+    """Download `url` into the cache (once).  Bounded in time (`deadline` seconds in all, default
+    LIVEGAN_DOWNLOAD_S or 900; `timeout` per read) and size (`limit`, default twice the network
+    memory limit); the first bytes must look like a checkpoint (an HTML error page never enters
+    the cache); a partial download never lands under the final name."""
+    import time
     import urllib.request
 
-    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "network.pkl"
+    from .bounds import max_network_bytes
+
+    deadline = float(os.environ.get("LIVEGAN_DOWNLOAD_S", "900")) if deadline is None else deadline
+    limit = max_network_bytes() * 2 if limit is None else limit
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0][:100] or "network.pkl"
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     dest = cache_dir() / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name}"
     if dest.exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".part")
+    end = time.monotonic() + deadline
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
+            if total is not None and total > limit:
+                raise CheckpointError(f"{url}: {total / (1 << 20):.0f} MiB is more than the {limit / (1 << 20):.0f} MiB limit")
             bar = _progress(total, name) if progress else None
             got = 0
-            while chunk := resp.read(1 << 20):
+            # read1: whatever has arrived (a trickling server cannot hold one read for long)
+            while chunk := resp.read1(1 << 20):
+                if got == 0 and not looks_like_checkpoint(chunk[:16]):
+                    kind = resp.headers.get("Content-Type", "unknown type")
+                    raise CheckpointError(f"{url}: the server sent {kind}, not a network checkpoint")
                 out.write(chunk)
                 got += len(chunk)
+                if got > limit:
+                    raise CheckpointError(f"{url}: more than the {limit / (1 << 20):.0f} MiB limit; stopped")
+                if time.monotonic() > end:
+                    raise CheckpointError(f"{url}: download took longer than {deadline:.0f} s; stopped")
                 if bar is not None:
                     bar.update(len(chunk))
             if bar is not None:
                 bar.close()
             if total is not None and got != total:
                 raise CheckpointError(f"{url}: download interrupted ({got} of {total} bytes)")
+            if got == 0:
+                raise CheckpointError(f"{url}: the server sent nothing")
         os.replace(tmp, dest)
     except CheckpointError:
         raise
