@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .argtypes import host_port, number, port, ratio, size as size_type
+
 DEFAULT_NETWORK = "builtin:tiny"
 
 
@@ -85,18 +87,6 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _size(spec: Optional[str]) -> Optional[tuple[int, int]]:
-    if not spec:
-        return None
-    try:
-        w, h = (int(v) for v in spec.lower().split("x"))
-        if w < 16 or h < 16:
-            raise ValueError
-        return w, h
-    except ValueError:
-        raise ValueError(f"bad --size {spec!r}: expected WxH such as 1920x1080") from None
-
-
 def cmd_perform(args) -> int:
     """The live show: a window (or headless EGL) playing a preset."""
     from .app import App
@@ -117,16 +107,24 @@ def cmd_perform(args) -> int:
         return 2
     opts = Options(network=args.network, preset=args.preset, fps=args.fps, batch=args.batch, dtype=args.dtype,
                    device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud,
-                   cuda_graphs=args.cuda_graphs)
-    if opts.fps <= 0 or opts.batch < 1:
-        raise ValueError("--fps must be positive and --batch at least 1")
+                   cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()),
+                   allow_remote_load=args.allow_remote_load)
     if args.midi_list:
         import mido
         names = mido.Backend(f"mido.backends.{args.midi_backend}").get_input_names()
         print("\n".join(names) if names else "no MIDI input ports")
         return 0
+    from . import threads
+    plan = threads.plan(args.threads or None)
+    threads.apply(plan)
+    print(f"livegan: {plan.describe()}", flush=True)
     preset = load_preset(args.preset)
-    size = _size(args.size)
+    size = args.size
+    for d in opts.load_roots:
+        if not Path(d).is_dir():
+            raise ValueError(f"--load-dir {d}: not a folder")
+    if args.record or (args.headless and args.video):
+        _check_writable(Path(args.out))
     show = Show(opts, preset)
     from .control.surfaces import ControlOptions, Controls
     copts = ControlOptions(osc=not args.no_osc, osc_host=args.osc_host, osc_port=args.osc_port,
@@ -143,28 +141,54 @@ def cmd_perform(args) -> int:
         controls.stop()
 
 
+def _check_writable(out: Path) -> None:
+    """Say at start, in one line, that the output folder cannot take files (not mid-show)."""
+    import os
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise OSError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+
+
 def _run(app, args, show, opts, size) -> int:
     if not args.headless:
         app.run_window(size, args.fullscreen, args.screen, args.exit_after,
                        Path(args.screenshot) if args.screenshot else None)
         return 0
-    frames = args.frames or int(round((args.duration or 10.0) * opts.fps))
+    frames = args.frames or max(1, int(round((10.0 if args.duration is None else args.duration) * opts.fps)))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    video = out / args.video if args.video else None
+    from .safeio import claim_unique
+    # Claimed with O_EXCL: two shows on one --out never write the same file.
+    video = claim_unique(out, args.video) if args.video else None
     res = app.run_headless(frames, size, realtime=not args.offline, video=video)
+    failed = [f"video {video.name}: {res['video_error']}"] if res.get("video_error") else []
     if res["last"] is not None:
         from .imaging import save_png
-        save_png(out / "perform.png", res["last"])
+        png = video.with_suffix(".png") if video else claim_unique(out, "perform.png")
+        try:
+            save_png(png, res["last"])
+        except OSError as e:
+            failed.append(f"{png.name}: {e.strerror or e}")
+            if png.exists() and png.stat().st_size == 0:
+                png.unlink()                           # the empty name we claimed
     mode = "offline, every frame" if args.offline else "real time"
     print(f"rendered {frames} frames in {res['wall_s']:.1f} s ({res['display_fps']:.1f} display fps, {mode}); "
           f"{res['shown']} generator frames shown, {res['repeated']} repeats, {res['dropped']} dropped; "
           f"generator {show.engine.stats.median_ms():.1f} ms/frame")
     if video:
-        print(f"wrote {video} ({res['video_frames']} frames) and {out / 'perform.png'}")
+        state = "" if not res.get("video_error") else f" - incomplete: {res['video_error']}"
+        print(f"wrote {video} ({res['video_frames']} frames){state}")
     for e in res["errors"]:
         print(f"  error during the show: {e}")
-    return 0
+    for f in failed:
+        print(f"livegan perform: output incomplete: {f}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def add_perform_args(p: argparse.ArgumentParser) -> None:
@@ -172,31 +196,45 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
                    help="network: .pkl, .safetensors, URL or builtin:NAME (default: the preset's, else builtin:tiny)")
     p.add_argument("--preset", "-p", default="default", help="preset name in presets/ or a .json path (default: %(default)s)")
     p.add_argument("--fullscreen", action="store_true", help="full-screen window")
-    p.add_argument("--screen", type=int, default=0, help="screen index for the window, see --list-screens (default: %(default)s)")
+    p.add_argument("--screen", type=number(0, 63, integer=True), default=0, help="screen index for the window, see --list-screens (default: %(default)s)")
     p.add_argument("--list-screens", action="store_true", help="list screens and exit")
-    p.add_argument("--size", default=None, help="window or output size WxH (default: 1280x720 window; the frame size headless)")
+    p.add_argument("--size", type=size_type(), default=None,
+                   help="window or output size WxH, 16..8192 a side (default: 1280x720 window; the frame size headless)")
     p.add_argument("--fit", default="fit", choices=["fit", "fill", "stretch"], help="aspect handling (default: %(default)s)")
-    p.add_argument("--fps", type=float, default=30.0, help="display frame rate (default: %(default)s)")
-    p.add_argument("--batch", type=int, default=1, help="generator batch size for look-ahead (default: %(default)s; 4-8 on a GPU)")
+    p.add_argument("--fps", type=number(1, 1000), default=30.0, help="display frame rate, 1..1000 (default: %(default)s)")
+    p.add_argument("--batch", type=number(1, 64, integer=True), default=1,
+                   help="generator batch size for look-ahead, 1..64 (default: %(default)s; 4-8 on a GPU)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda (default: %(default)s)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="synthesis precision: auto = fp16 where the checkpoint says, CUDA only (default: %(default)s)")
     p.add_argument("--cuda-graphs", action="store_true", help="replay captured CUDA graphs for fixed batch shapes (CUDA only)")
-    p.add_argument("--canvas", default=None, help="wide canvas for StyleGAN3, e.g. 16:9 (default: the network's square)")
+    p.add_argument("--canvas", type=ratio, default=None,
+                   help="wide canvas for StyleGAN3, e.g. 16:9, between 1:8 and 8:1 (default: the network's square)")
     p.add_argument("--headless", action="store_true", help="render without a display (EGL), for servers and tests")
-    p.add_argument("--frames", type=int, default=None, help="headless: number of display frames")
-    p.add_argument("--duration", type=float, default=None, help="headless: seconds to run (default: 10)")
+    p.add_argument("--frames", type=number(1, 10_000_000, integer=True), default=None,
+                   help="headless: number of display frames, at least 1")
+    p.add_argument("--duration", type=number(0.001, 7 * 86400), default=None,
+                   help="headless: seconds to run, more than 0 (default: 10)")
     p.add_argument("--offline", action="store_true", help="headless: wait for every frame instead of keeping real time")
     p.add_argument("--video", default="perform.mp4", help="headless: video file name in --out, '' for none (default: %(default)s)")
     p.add_argument("--out", default="recordings", help="output folder for videos and snapshots (default: %(default)s)")
-    p.add_argument("--exit-after", type=float, default=None, help="window: close after this many seconds (installations, checks)")
+    p.add_argument("--exit-after", type=number(0, 7 * 86400), default=None, help="window: close after this many seconds (installations, checks)")
     p.add_argument("--screenshot", default=None, help="window: save the last frame shown to this PNG when closing with --exit-after")
-    p.add_argument("--osc-port", type=int, default=9000, help="OSC UDP port to listen on (default: %(default)s)")
-    p.add_argument("--osc-host", default="0.0.0.0", help="address to listen on; 127.0.0.1 for this machine only (default: %(default)s)")
-    p.add_argument("--osc-allow", action="append", metavar="ADDR", help="accept OSC only from this sender address (repeatable)")
-    p.add_argument("--osc-out", default=None, metavar="HOST:PORT", help="send parameter changes and status here (e.g. TouchDesigner)")
+    p.add_argument("--osc-port", type=port, default=9000, help="OSC UDP port to listen on, 1..65535 (default: %(default)s)")
+    p.add_argument("--osc-host", default="auto",
+                   help="address OSC and OSCQuery listen on; auto = 127.0.0.1, or all interfaces when "
+                        "--osc-allow admits other hosts (default: %(default)s)")
+    p.add_argument("--osc-allow", action="append", metavar="HOST|CIDR|any",
+                   help="also accept OSC/OSCQuery from this host or range, or from anyone with 'any' "
+                        "(repeatable; default: this machine only)")
+    p.add_argument("--osc-out", type=host_port, default=None, metavar="HOST:PORT",
+                   help="send parameter changes and status here (e.g. TouchDesigner)")
+    p.add_argument("--load-dir", action="append", metavar="DIR",
+                   help="a folder OSC may load presets and networks from (repeatable; default: presets/ only)")
+    p.add_argument("--allow-remote-load", action="store_true",
+                   help="let OSC load any path or URL (off: a stranger could make the show download anything)")
     p.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
-    p.add_argument("--oscquery-port", type=int, default=9001, help="OSCQuery HTTP port (default: %(default)s)")
+    p.add_argument("--oscquery-port", type=port, default=9001, help="OSCQuery HTTP port (default: %(default)s)")
     p.add_argument("--no-oscquery", action="store_true", help="no OSCQuery HTTP server and no mDNS advertising")
     p.add_argument("--midi", action="append", metavar="NAME", help="MIDI input port by name substring (repeatable)")
     p.add_argument("--midi-map", default="nanokontrol2", help="controller map in presets/midi/ or a .json path (default: %(default)s)")
@@ -205,7 +243,10 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", action="store_true", help="start recording the session at once (r toggles)")
     p.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"],
                    help="recording codec: h264 .mp4, ProRes 422 HQ .mov, lossless FFV1 .mkv (default: %(default)s)")
-    p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default: %(default)s)")
+    p.add_argument("--crf", type=number(0, 51, integer=True), default=18,
+                   help="H.264 quality 0..51, lower is better (default: %(default)s)")
+    p.add_argument("--threads", type=number(0, 256, integer=True), default=0,
+                   help="generator CPU threads; 0 = auto: the cores minus one, at least 1 (encoder and GL take one each)")
     p.add_argument("--dev", action="store_true", help="reload shaders when their files change")
     p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (h toggles it)")
 
@@ -216,7 +257,7 @@ def cmd_render(args) -> int:
 
     log = find_log(args.ref, Path(args.outdir))
     out = Path(args.out) if args.out else log.parent / f"render-{time.strftime('%Y%m%d-%H%M%S')}.{ {'prores': 'mov', 'ffv1': 'mkv'}.get(args.codec, 'mp4')}"
-    res = render_log(log, out, fps=args.fps, size=_size(args.size), codec=args.codec, device=args.device,
+    res = render_log(log, out, fps=args.fps, size=args.size, codec=args.codec, device=args.device,
                      network=args.network, progress=not args.quiet)
     note = "" if res["complete"] else " (the recording ended without its end line: rendered what was logged)"
     print(f"wrote {out} ({res['written']} frames, {res['size'][0]}x{res['size'][1]}){note}")
@@ -247,9 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", default="0-15", help="seeds and ranges, e.g. 0-15,42 (default: %(default)s)")
     g.add_argument("--psi", default="1.0",
                    help="truncation psi; several (0.3,0.5,1) make a sheet: seeds in rows (default: %(default)s)")
-    g.add_argument("--trunc-cutoff", type=int, default=None, help="truncate only the first N ws (default: all)")
+    g.add_argument("--trunc-cutoff", type=number(0, 256, integer=True), default=None, help="truncate only the first N ws (default: all)")
     g.add_argument("--grid", default=None, help="COLSxROWS, e.g. 4x4 (default: about square)")
-    g.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional networks")
+    g.add_argument("--class", dest="class_idx", type=number(0, 100_000, integer=True), default=None,
+                   help="class index for conditional networks")
     g.add_argument("--noise-mode", default="const", choices=["const", "random", "none"],
                    help="StyleGAN2 noise inputs (default: %(default)s)")
     g.add_argument("--out", default="recordings/grid.png", help="output PNG (default: %(default)s)")
@@ -258,12 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("morph", help="interpolate between seeds into a .gif or .mp4")
     _network_args(m)
     m.add_argument("--seeds", default="0,1", help="keyframe seeds, e.g. 3,7,11 (default: %(default)s)")
-    m.add_argument("--frames", type=int, default=60, help="frames per transition (default: %(default)s)")
+    m.add_argument("--frames", type=number(1, 100_000, integer=True), default=60,
+                   help="frames per transition, at least 1 (default: %(default)s)")
     m.add_argument("--space", default="w", choices=["w", "z"], help="linear in W or slerp in Z (default: %(default)s)")
-    m.add_argument("--psi", type=float, default=1.0, help="truncation psi (default: %(default)s)")
-    m.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional networks")
+    m.add_argument("--psi", type=number(-10, 10), default=1.0, help="truncation psi (default: %(default)s)")
+    m.add_argument("--class", dest="class_idx", type=number(0, 100_000, integer=True), default=None,
+                   help="class index for conditional networks")
     m.add_argument("--loop", action="store_true", help="return to the first seed at the end")
-    m.add_argument("--fps", type=float, default=30, help="frame rate of the output (default: %(default)s)")
+    m.add_argument("--fps", type=number(1, 1000), default=30, help="frame rate of the output, 1..1000 (default: %(default)s)")
     m.add_argument("--out", default="recordings/morph.mp4", help="output .mp4, .mov, .mkv or .gif (default: %(default)s)")
     m.set_defaults(func=cmd_morph)
 
@@ -280,8 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("ref", help="walk id in --outdir's store, a walk folder, or a control.jsonl")
     r.add_argument("--outdir", default="recordings", help="the store's folder (default: %(default)s)")
     r.add_argument("--out", default=None, help="output video (default: render-TIME.mp4 in the walk folder)")
-    r.add_argument("--size", default=None, help="output size WxH (default: the network's frame size)")
-    r.add_argument("--fps", type=float, default=None, help="must equal the recording's rate (the timeline is frame-locked)")
+    r.add_argument("--size", type=size_type(), default=None, help="output size WxH (default: the network's frame size)")
+    r.add_argument("--fps", type=number(1, 1000), default=None, help="must equal the recording's rate (the timeline is frame-locked)")
     r.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"], help="(default: %(default)s)")
     r.add_argument("--network", default=None, help="render with another network file (default: the recorded one)")
     r.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
@@ -291,13 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("walk", help="walks into the store: `walk random`")
     w.add_argument("kind", choices=["random"], help="kind of walk")
     _network_args(w)
-    w.add_argument("--steps", type=int, default=120, help="frames in the walk (default: %(default)s)")
-    w.add_argument("--keyframes", type=int, default=4, help="random keyframes (default: %(default)s)")
-    w.add_argument("--extent", type=float, default=1.5, help="latents bounded to [-extent, extent] (default: %(default)s)")
-    w.add_argument("--sobol", type=float, default=0.0, help="share of keyframes from a Sobol sequence, 0..1 (default: %(default)s)")
-    w.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    w.add_argument("--psi", type=float, default=1.0, help="truncation (default: %(default)s)")
-    w.add_argument("--every", type=int, default=1, help="store every n-th frame (default: %(default)s)")
+    w.add_argument("--steps", type=number(1, 1_000_000, integer=True), default=120,
+                   help="frames in the walk, at least 1 (default: %(default)s)")
+    w.add_argument("--keyframes", type=number(2, 10_000, integer=True), default=4,
+                   help="random keyframes, at least 2 (default: %(default)s)")
+    w.add_argument("--extent", type=number(1e-6, 100), default=1.5,
+                   help="latents bounded to [-extent, extent], more than 0 (default: %(default)s)")
+    w.add_argument("--sobol", type=number(0, 1), default=0.0, help="share of keyframes from a Sobol sequence, 0..1 (default: %(default)s)")
+    w.add_argument("--seed", type=number(0, 2 ** 32 - 1, integer=True), default=0, help="random seed (default: %(default)s)")
+    w.add_argument("--psi", type=number(-10, 10), default=1.0, help="truncation (default: %(default)s)")
+    w.add_argument("--every", type=number(1, 1_000_000, integer=True), default=1,
+                   help="store every n-th frame, at least 1 (default: %(default)s)")
     w.add_argument("--outdir", default="recordings", help="the store's folder (default: %(default)s)")
     w.set_defaults(func=cmd_walk)
 
@@ -314,8 +362,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     keep_freed_memory()
     try:
         return args.func(args)
-    except (ValueError, OSError, RuntimeError) as e:   # CheckpointError is a ValueError
-        print(f"livegan {args.cmd}: error: {e}", file=sys.stderr)
+    except Exception as e:          # every failure is one line; LIVEGAN_DEBUG=1 shows the traceback
+        import os
+        if os.environ.get("LIVEGAN_DEBUG"):
+            raise
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        kind = "" if isinstance(e, (ValueError, OSError, RuntimeError)) else f"{type(e).__name__}: "
+        print(f"livegan {args.cmd}: error: {kind}{msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,12 +1,18 @@
 """Seeds, latents and interpolation (no torch at import time)."""
 from __future__ import annotations
 
+import math
+
 
 import numpy as np
 
 
-def parse_seeds(spec: str) -> list[int]:
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11] (seeds are 0 .. 2**32-1, as numpy takes them)."""
+MAX_SEEDS = 10_000
+
+
+def parse_seeds(spec: str, limit: int = MAX_SEEDS) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11] (seeds are 0 .. 2**32-1, as numpy takes them;
+    at most `limit` of them, checked before any list is built)."""
     out: list[int] = []
     try:
         for part in (p.strip() for p in str(spec).split(",")):
@@ -16,21 +22,27 @@ def parse_seeds(spec: str) -> list[int]:
             lo_i, hi_i = int(lo), int(hi) if hi else int(lo)
             if lo_i < 0 or hi_i < lo_i or hi_i >= 2 ** 32:
                 raise ValueError
+            if len(out) + hi_i - lo_i + 1 > limit:
+                raise OverflowError
             out.extend(range(lo_i, hi_i + 1))
+    except OverflowError:
+        raise ValueError(f"bad seed list {spec[:40]!r}: more than {limit} seeds") from None
     except ValueError:
-        raise ValueError(f"bad seed list {spec!r}: expected seeds and ranges like 0-15,20") from None
+        raise ValueError(f"bad seed list {spec[:40]!r}: expected seeds and ranges like 0-15,20") from None
     if not out:
         raise ValueError(f"bad seed list {spec!r}: no seeds")
     return out
 
 
-def parse_floats(spec: str, what: str = "value") -> list[float]:
+def parse_floats(spec: str, what: str = "value", lo: float = -1e3, hi: float = 1e3, limit: int = 64) -> list[float]:
     try:
         vals = [float(v) for v in str(spec).split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"bad {what} list {spec!r}: expected numbers like 0.5,0.7") from None
+        raise ValueError(f"bad {what} list {spec[:40]!r}: expected numbers like 0.5,0.7") from None
     if not vals:
-        raise ValueError(f"bad {what} list {spec!r}: empty")
+        raise ValueError(f"bad {what} list {spec[:40]!r}: empty")
+    if len(vals) > limit or not all(math.isfinite(v) and lo <= v <= hi for v in vals):
+        raise ValueError(f"bad {what} list {spec[:40]!r}: at most {limit} finite numbers in {lo:g}..{hi:g}")
     return vals
 
 

@@ -188,19 +188,24 @@ def test_missing_port_warns_and_replug_is_picked_up(jack):
     try:
         assert any("no port matching 'later-device'" in m and "ports:" in m for m in logs)
         assert "\n" not in logs[0]
+        def until(value, timeout=4.0):
+            # JACK connects a newly opened input port asynchronously: resend until it arrives.
+            end = time.time() + timeout
+            while time.time() < end:
+                out.send(cc(7, 127 if value == 3.0 else 0))
+                time.sleep(0.2)
+                if cmds and cmds[-1].value == value:
+                    return True
+            return False
         out = jack.open_output("later-device", virtual=True)      # plugged in
-        time.sleep(1.0)
-        out.send(cc(7, 127))
-        time.sleep(0.3)
-        assert cmds and cmds[-1].value == 3.0
+        assert until(3.0), (logs, list(inputs.ports))
         out.close()                                             # unplugged ...
-        time.sleep(1.0)
+        end = time.time() + 3
+        while "later-device" in inputs.ports and time.time() < end:
+            time.sleep(0.05)
         assert "later-device" not in inputs.ports
         out = jack.open_output("later-device", virtual=True)    # ... and back
-        time.sleep(1.0)
-        out.send(cc(7, 0))
-        time.sleep(0.3)
-        assert cmds[-1].value == 0.0
+        assert until(0.0), (logs, list(inputs.ports))
         out.close()
     finally:
         inputs.stop()

@@ -1,0 +1,70 @@
+"""Command-line value types with their ranges: every numeric option is parsed by one of these, so a
+bad value is one argparse line ('argument --fps: must be 1..1000, got inf'), never a traceback."""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable, Optional
+
+
+def number(lo: float, hi: float, integer: bool = False, allow_none: bool = False) -> Callable[[str], Optional[float]]:
+    """A finite number in [lo, hi] (an integer when `integer`)."""
+    what = "an integer" if integer else "a number"
+
+    def parse(text: str):
+        if allow_none and text.lower() in ("none", ""):
+            return None
+        try:
+            v = float(text)
+            if integer:
+                if not v.is_integer():
+                    raise ValueError
+                v = int(v)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"must be {what} {lo:g}..{hi:g}, got {text!r}") from None
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise argparse.ArgumentTypeError(f"must be {what} {lo:g}..{hi:g}, got {text!r}")
+        return v
+    parse.__name__ = "integer" if integer else "number"
+    return parse
+
+
+def size(lo: int = 16, hi: int = 8192) -> Callable[[str], tuple[int, int]]:
+    """'WxH' with both sides in [lo, hi]."""
+    def parse(text: str) -> tuple[int, int]:
+        try:
+            w, h = (int(v) for v in text.lower().split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected WxH such as 1920x1080, got {text!r}") from None
+        if not (lo <= w <= hi and lo <= h <= hi):
+            raise argparse.ArgumentTypeError(f"each side must be {lo}..{hi} pixels, got {text!r}")
+        return w, h
+    parse.__name__ = "size"
+    return parse
+
+
+def ratio(text: str) -> str:
+    """'W:H' (or 'WxH') with positive finite sides and an aspect between 1:8 and 8:1."""
+    sep = ":" if ":" in text else "x"
+    try:
+        a, b = (float(v) for v in text.lower().split(sep))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an aspect such as 16:9, got {text!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0 and 1 / 8 <= a / b <= 8):
+        raise argparse.ArgumentTypeError(f"aspect must be two positive numbers between 1:8 and 8:1, got {text!r}")
+    return f"{a:g}:{b:g}"
+
+
+def host_port(text: str) -> str:
+    from .control.osc import parse_host_port
+
+    try:
+        parse_host_port(text, "address")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def port(text: str) -> int:
+    """A UDP/TCP port 1..65535, or 0 for any free one."""
+    return number(0, 65535, integer=True)(text)

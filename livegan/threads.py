@@ -1,0 +1,55 @@
+"""Thread use, chosen together: the generator's intra-op threads, the video encoder's threads and
+the software GL rasteriser's threads share the same few cores.
+
+Left to themselves each takes every core, and on a 2-core machine under load (an encoder, another
+program) OpenMP's spinning barriers turned 37 ms frames into 1,300 ms ones.  The plan: the
+generator gets the cores minus one for everything else (at least one), live encoders one thread,
+llvmpipe one thread.  `--threads N` overrides the generator's share; LIVEGAN_ENCODER_THREADS and
+LP_NUM_THREADS override the others.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    generator: int
+    encoder: int
+    gl: int
+
+    def describe(self) -> str:
+        return f"threads: generator {self.generator}, encoder {self.encoder}, GL {self.gl}"
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def plan(generator: Optional[int] = None) -> ThreadPlan:
+    n = cores()
+    gen = generator if generator else max(1, n - 1)
+    enc = int(os.environ.get("LIVEGAN_ENCODER_THREADS", "1") or 1)
+    gl = int(os.environ.get("LP_NUM_THREADS", "1") or 1)
+    return ThreadPlan(gen, max(1, enc), max(1, gl))
+
+
+def apply(p: ThreadPlan) -> None:
+    """Process-wide, once at start (before the first torch op and the first GL context)."""
+    import torch
+
+    torch.set_num_threads(p.generator)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:                     # already set once in this process
+        pass
+    os.environ.setdefault("LP_NUM_THREADS", str(p.gl))
+
+
+def encoder_threads() -> int:
+    return plan().encoder
