@@ -256,7 +256,12 @@ def cmd_render(args) -> int:
     from .recorder import find_log, render_log
 
     log = find_log(args.ref, Path(args.outdir))
-    out = Path(args.out) if args.out else log.parent / f"render-{time.strftime('%Y%m%d-%H%M%S')}.{ {'prores': 'mov', 'ffv1': 'mkv'}.get(args.codec, 'mp4')}"
+    if args.out:
+        out = Path(args.out)
+    else:                                # claimed with O_EXCL: two renders never share a name
+        from .safeio import claim_unique
+        ext = {'prores': 'mov', 'ffv1': 'mkv'}.get(args.codec, 'mp4')
+        out = claim_unique(log.parent, f"render-{time.strftime('%Y%m%d-%H%M%S')}.{ext}")
     res = render_log(log, out, fps=args.fps, size=args.size, codec=args.codec, device=args.device,
                      network=args.network, progress=not args.quiet)
     note = "" if res["complete"] else " (the recording ended without its end line: rendered what was logged)"

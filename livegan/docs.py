@@ -11,12 +11,18 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 HEAD = """# OSC
 
-livegan listens for OSC over UDP on port 9000 (`--osc-port`, `--osc-host`; `--osc-allow ADDR` to accept
-only some senders). Every parameter is `/livegan/<name> <value>`; `/livegan/norm/<name> <0..1>` takes a
+livegan listens for OSC over UDP on port 9000 (`--osc-port`). By default only this machine is
+heard and the port is bound to 127.0.0.1; `--osc-allow HOST|CIDR` admits other senders (then it binds
+all interfaces and drops everyone else) and `--osc-allow any` opens it to the whole network. Over OSC,
+presets and networks load only by name or from `--load-dir` folders, never an arbitrary path or URL
+unless `--allow-remote-load`. What is exposed is printed at start. Every parameter is `/livegan/<name> <value>`; `/livegan/norm/<name> <0..1>` takes a
 normalised value (what faders send) and `/livegan/add/<name> <delta>` a relative one (encoders).
 Out-of-range values are clamped and counted. Address wildcards (`?`, `*`, `[a-z]`, `{a,b}`) work, and
-bundles with a future time tag are applied at their time. Malformed packets are counted and logged
-once per kind; they never stop the show.
+bundles with a future time tag (at most 60 s ahead, 1024 waiting) are applied at their time. Patterns
+are matched in linear time (at most 256 characters, 32 wildcards). Malformed packets, bad patterns,
+non-finite numbers and failing commands are counted and logged once per kind; they never stop the
+show, and the receiver is restarted (the HUD says so) if it ever dies. Snapshots (4/s), record
+toggles (2/s) and network loads (one every 2 s, one at a time) are rate-limited; refusals are counted.
 
 With `--osc-out HOST:PORT` every parameter change is sent back (same addresses, float), plus status
 twice a second: `/livegan/fps`, `/livegan/frame`, `/livegan/keyframe`, `/livegan/recording` - so

@@ -19,17 +19,21 @@ class LatestLoader:
         self._pending: Optional[tuple[Any, Callable[[], Any]]] = None
         self._running = False
         self._results: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._outstanding = 0            # results not yet collected by poll()
         self.superseded = 0
 
     @property
     def busy(self) -> bool:
+        """A result is still to come (or waiting to be polled): what the main thread must wait for."""
         with self._lock:
-            return self._running or self._pending is not None
+            return self._outstanding > 0
 
     def submit(self, key: Any, fn: Callable[[], Any]) -> None:
         with self._lock:
             if self._pending is not None:
                 self.superseded += 1
+            else:
+                self._outstanding += 1
             self._pending = (key, fn)
             if self._running:
                 return
@@ -55,7 +59,10 @@ class LatestLoader:
             try:
                 out.append(self._results.get_nowait())
             except queue.Empty:
-                return out
+                break
+        with self._lock:
+            self._outstanding -= len(out)
+        return out
 
 
 class RateLimit:

@@ -24,6 +24,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     a killed or failed write never leaves an undecodable file under the final name."""
     path = Path(path)
     if not fragmented:
+        _remove_stale_partials(path)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
         try:
             n = _encode(tmp, frames, fps, codec, crf, False, live)
@@ -33,6 +34,18 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
             if tmp.exists():
                 tmp.unlink()
     return _encode(path, frames, fps, codec, crf, True, live)
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Temporary files of earlier writers of `path` that were killed (their pid is gone)."""
+    for p in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
+        try:
+            pid = int(p.name[len(path.stem) + 2:].split(".")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError):
+            pass
 
 
 def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, codec: str | None, crf: int,

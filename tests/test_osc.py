@@ -125,7 +125,7 @@ def test_independent_client_oscsend(live):
     subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/psi", "f", "0.42"], check=True)
     subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/preset", "s", "drift"], check=True)
     subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/loop", "F"], check=True)
-    assert settle(show, tick, lambda: show.preset.name == "drift" and show.registry.target["loop"] == 0.0)
+    assert settle(show, tick, lambda: show.preset.name == "drift" and show.registry.target["loop"] == 0.0), (show.preset.name, show.registry.target["loop"], list(show.errors), dict(ctl.osc.errors))
     # the preset switch resets psi to the preset's value, so send again after it
     subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/psi", "f", "0.42"], check=True)
     assert settle(show, tick, lambda: show.registry.target["psi"] == pytest.approx(0.42))

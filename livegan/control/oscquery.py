@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from .osc import PREFIX, address_table
 
 ACCESS_WRITE, ACCESS_RW = 2, 3
+MAX_CLIENTS = 16                     # HTTP requests served at once
 
 
 def namespace(values: Mapping[str, float]) -> dict:
@@ -103,10 +104,24 @@ class OscQueryServer:
             def log_message(self, *a):
                 pass
 
-        Server = ThreadingHTTPServer
-        if ":" in host:
-            class Server(ThreadingHTTPServer):
-                address_family = socket.AF_INET6
+            timeout = 5                      # a client that never finishes its request lets go
+
+        slots = threading.BoundedSemaphore(MAX_CLIENTS)
+
+        class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+            def process_request(self, request, client_address):
+                if not slots.acquire(blocking=False):      # a connection flood: refuse, never pile up threads
+                    self.shutdown_request(request)
+                    return
+                super().process_request(request, client_address)
+
+            def process_request_thread(self, request, client_address):
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    slots.release()
         try:
             self.httpd = Server((host, port), Handler)
         except (OSError, OverflowError) as e:
