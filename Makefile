@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Debian packages the tests use (headless GL, OSC/MIDI peers); installed only when run as root.
 DEBIAN_TEST_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 xvfb liblo-tools jackd2
 
-.PHONY: demo test test-cuda bench venv debian-deps clean
+.PHONY: demo test test-cuda bench venv debian-deps clean gpu-prepare
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(STAMP) debian-deps
 # device frames and CUDA-GL sharing.
 test-cuda:
 	$(PY) -m pytest -q tests/cuda
+
+# Fetch what the one prepared GPU run needs into .whl/ and .gl/ (git-ignored; see docs/gpu.md).
+gpu-prepare: $(STAMP)
+	PYTHON=$(PY) bash bench/gpu/prepare.sh
 
 bench: $(STAMP)
 	$(PY) bench/generator.py

@@ -44,7 +44,18 @@ def main() -> int:
     ap.add_argument("--reference", action="store_true", help="also time the plain reference filtered lrelu")
     ap.add_argument("--cuda-graphs", action="store_true", help="also time CUDA-graph replay (CUDA only)")
     ap.add_argument("--channels-last", action="store_true", help="also time NHWC convolutions")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file (rewritten after each row)")
+    ap.add_argument("--budget", type=float, default=0.0,
+                    help="seconds: stop starting new rows after this long, 0 = no limit (default: %(default)s)")
     args = ap.parse_args()
+    t_start = time.perf_counter()
+    rows: list[dict] = []
+
+    def emit(row: dict) -> None:
+        rows.append(row)
+        if args.json:
+            import json
+            Path(args.json).write_text(json.dumps(rows, indent=1))
     from livegan.devices import keep_freed_memory
     keep_freed_memory()                       # as the app does
 
@@ -64,6 +75,9 @@ def main() -> int:
     print(f"# torch {torch.__version__}, {name}; median of {args.repeats} after {args.warmup} warm-up runs")
     print(f"{'network':<22} {'device':<6} {'dtype':<6} {'variant':<10} {'batch':>5} {'ms/frame':>9} {'frames/s':>9} {'ms/batch':>9}")
     for net in nets:
+        if args.budget and time.perf_counter() - t_start > args.budget:
+            emit({"network": net, "skipped": f"time budget of {args.budget:g} s spent"})
+            continue
         G = load_network(net, device=dev)
         for dtype in dtypes:
             from stylegan3.checkpoints import set_precision
@@ -78,6 +92,10 @@ def main() -> int:
                 if args.channels_last:
                     variants.append(("nhwc", "nhwc"))
                 for label, kind in variants:
+                    if args.budget and time.perf_counter() - t_start > args.budget:
+                        emit({"network": net, "dtype": dtype, "variant": label, "batch": b,
+                              "skipped": f"time budget of {args.budget:g} s spent"})
+                        continue
                     with torch.inference_mode():
                         for m in G.modules():
                             if hasattr(m, "reference_ops"):
@@ -90,6 +108,8 @@ def main() -> int:
                         t = timed(fn, sync, args.repeats, args.warmup)
                     print(f"{net:<22} {dev.type:<6} {dtype:<6} {label:<10} {b:>5} {t / b * 1e3:>9.2f} {b / t:>9.1f} {t * 1e3:>9.1f}",
                           flush=True)
+                    emit({"network": net, "device": name, "dtype": dtype, "variant": label, "batch": b,
+                          "ms_per_frame": t / b * 1e3, "images_per_s": b / t, "ms_per_batch": t * 1e3})
             for m in G.modules():
                 if hasattr(m, "reference_ops"):
                     m.reference_ops = False

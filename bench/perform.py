@@ -46,6 +46,7 @@ def run(network: str, batch: int, fps: float, seconds: float, every: float, grap
         "dropped": res["dropped"],
         "repeated": res["repeated"],
         "device": str(show.device),
+        "frames_path": app.frames_path or "host copy (CPU)",
     }
 
 
@@ -58,7 +59,9 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=1.0, help="seconds between injected psi changes; 0: none, the steady rate (default: %(default)s)")
     ap.add_argument("--cuda-graphs", default="off", choices=["off", "on", "both"], help="CUDA graph rows (default: %(default)s)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda (default: %(default)s)")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file (rewritten after each row)")
     args = ap.parse_args()
+    rows: list[dict] = []
     from livegan.devices import keep_freed_memory
     keep_freed_memory()                       # as the app does
     graph_modes = {"off": [False], "on": [True], "both": [False, True]}[args.cuda_graphs]
@@ -71,6 +74,10 @@ def main() -> int:
             r = run(args.network, b, args.fps, args.seconds, args.every, g, args.device)
             print(f"{args.network:<20} {r['device']:<6} {b:>5} {str(g):>6} {r['display_fps']:>11.1f} {r['gen_fps']:>9.1f} "
                   f"{r['gen_ms']:>7.1f} {r['lat_ms']:>10.0f} {r['lat_frames']:>10.0f} {r['repeated']:>8} {r['dropped']:>7}", flush=True)
+            rows.append(dict(r, network=args.network, batch=b, graphs=g, fps=args.fps))
+            if args.json:
+                import json
+                Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
 
 
