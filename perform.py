@@ -2,7 +2,7 @@
 """livegan: play a StyleGAN network live.  `python perform.py --help` lists the options."""
 import sys
 
-from livegan.cli import main
+from livegan.cli import perform_main
 
 if __name__ == "__main__":
-    sys.exit(main(["perform", *sys.argv[1:]]))
+    sys.exit(perform_main(sys.argv[1:]))

@@ -51,10 +51,11 @@ class App:
     """A `Show` plus a display backend and the loop that drives them."""
 
     def __init__(self, show: Show, out_dir: Path = Path("recordings"), hud: bool = True, controls=None,
-                 codec: str = "h264", crf: int = 18):
+                 codec: str = "h264", crf: int = 18, program_size: Optional[tuple[int, int]] = None):
         self.show, self.out_dir, self.hud_on, self.controls = show, Path(out_dir), hud, controls
         self.selected = "psi"                          # the parameter arrows nudge and `l` learns
         self.codec, self.crf = codec, crf
+        self.program_size = program_size                # None: the canvas's own size
         self._store = None
         self._store_lock = threading.Lock()
         self.recorder = None
@@ -64,6 +65,9 @@ class App:
         self._hud_time = 0.0
         self.snapshots: list[Path] = []
         self.frames_path = ""                           # CUDA: how frames reach GL (HUD)
+        self._snap_pending = False
+        self._net_ids: dict = {}
+        self.display = None
 
     def _hud(self, fps: float):
         """Re-render the HUD text at most 4 times a second (text rendering is not free)."""
@@ -101,6 +105,9 @@ class App:
             self._snapshot()
         elif cmd.name == "record":
             self.record((not self.recording) if cmd.value is None else bool(int(cmd.value)))
+        elif cmd.name == "feedback_sync":
+            if self.controls is not None:
+                self.controls.sync(self.recording)
         elif cmd.name == "learn":
             if self.controls is None:
                 raise ValueError("MIDI learn needs a MIDI port (--midi NAME)")
@@ -129,31 +136,53 @@ class App:
                 self.recorder.join()                     # the previous one finishes its files first
             # No I/O here: the recorder's own thread opens the store and creates the files.
             self.recorder = Recorder(lambda: self.store, self.show, self.codec, self.crf)
-            self.recorder.start()
+            r = self.display.renderer if self.display is not None else None
+            self.recorder.start(r.program_size if r is not None else self.program_size)
         elif not on and self.recording:
-            self.recorder.stop()
+            self._stop_recording()
+
+    def _stop_recording(self) -> None:
+        """Stop, after the frame still in the read-back queue (a recording holds every frame)."""
+        if self.display is not None:
+            got = self.display.renderer.flush_program()
+            if got is not None:
+                self.recorder.frame(*got)
+        self.recorder.stop()
 
     def _snapshot(self) -> None:
-        """PNG + ws + the full state of the frame on screen, into the store; written on a writer
-        thread so the frame it was taken on is not delayed."""
+        """Taken after this frame is drawn (see `_present`): the program frame on screen and the
+        raw generator frame, the ws and the full state that recreates it, written on a thread."""
+        self._snap_pending = True
+
+    def _snapshot_state(self) -> Optional[dict]:
+        s = self.show
+        req = s.current
+        k = s.preset.keyframes[req.keyframe]
+        v = dict(s.registry.value)
+        p = s.preset
+        mix: dict = {"layer": v["mix_layer"], "amount": v["mix_amount"]}
+        src = p.mix_source if p.mix_source is not None else (
+            p.keyframes[p.mix_keyframe] if p.mix_keyframe is not None else None)
+        if src is not None:                       # what the mixed layers come from
+            mix["source"] = {"seed": src.seed} if src.seed is not None else {"w": np.asarray(src.w).tolist()}
+            if p.mix_keyframe is not None:
+                mix["source"]["keyframe"] = p.mix_keyframe
+        return {"network": s.network, "network_id": None, "preset": p.name, "keyframe": req.keyframe,
+                "seed": k.seed, "seeds": [kf.seed for kf in p.keyframes], "position": req.position,
+                "frame": req.frame, "time": req.frame / s.opts.fps, "psi": v["psi"],
+                "truncation_cutoff": v["truncation_cutoff"], "mix": mix,
+                "transform": {"rotate": v["rotate"], "translate": [v["translate_x"], v["translate_y"]],
+                              "zoom": v["zoom"], "matrix": req.transform.tolist()},
+                "effects": {n: v[n] for n in ("crossfade", "brightness", "contrast", "saturation", "hue",
+                                              "feedback", "kaleido", "view_zoom", "view_x", "view_y")},
+                "params": v}
+
+    def _take_snapshot(self, program: Optional[np.ndarray]) -> None:
         s = self.show
         if s.current is None:
             return
-        from .store import network_identity
-
-        req, img = s.current, s.current_image
-        k = s.preset.keyframes[req.keyframe]
-        v = dict(s.registry.value)
-        state = {"network": s.network, "network_id": None, "preset": s.preset.name, "keyframe": req.keyframe,
-                 "seed": k.seed, "seeds": [kf.seed for kf in s.preset.keyframes], "position": req.position,
-                 "frame": req.frame, "time": req.frame / s.opts.fps, "psi": v["psi"],
-                 "truncation_cutoff": v["truncation_cutoff"],
-                 "mix": {"layer": v["mix_layer"], "amount": v["mix_amount"]},
-                 "transform": {"rotate": v["rotate"], "translate": [v["translate_x"], v["translate_y"]],
-                               "zoom": v["zoom"], "matrix": req.transform.tolist()},
-                 "effects": {n: v[n] for n in ("crossfade", "brightness", "contrast", "saturation", "hue",
-                                               "feedback", "kaleido", "view_zoom", "view_x", "view_y")},
-                 "params": v}
+        req, raw = s.current, s.current_image
+        state = self._snapshot_state()
         stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}"
         network, preset_name = s.network, s.preset.name
 
@@ -162,33 +191,50 @@ class App:
             from .safeio import atomic_write
 
             st = self.store
+            net_id = self._network_id(network)
             if self.session_walk is None:
                 self.session_walk = st.create_walk("session", time.strftime("live %Y-%m-%d %H:%M"),
-                                                   network=network, network_hash=network_identity(network),
-                                                   preset=preset_name)
+                                                   network=network, network_hash=net_id, preset=preset_name)
             folder = st.walk_dir(self.session_walk)
-            pixels = img if isinstance(img, np.ndarray) else img.cpu().numpy()   # CUDA frame
-            state["network_id"] = network_identity(network)
+            pixels = raw if isinstance(raw, np.ndarray) else raw.cpu().numpy()   # CUDA frame
+            state["network_id"] = net_id
             atomic_write(folder / f"{stem}.npy", lambda f: np.save(f, req.ws))
-            save_png(folder / f"{stem}.png", pixels)
-            state["ws"] = f"{stem}.npy"
+            save_png(folder / f"{stem}-raw.png", pixels)
+            save_png(folder / f"{stem}.png", program if program is not None else pixels)
+            state.update(ws=f"{stem}.npy", program=f"{stem}.png", raw=f"{stem}-raw.png")
             st.add_image(self.session_walk, f"{stem}.png", "snapshot", req.frame, state)
             self.snapshots.append(folder / f"{stem}.png")
         if not self.writer.put(write):
             s.error("snapshot-queue", f"snapshot dropped: {self.writer.capacity} already waiting to be written")
 
+    def _network_id(self, network: str) -> str:
+        """The network file's hash, once per network (a large .pkl takes a while to hash)."""
+        from .store import network_identity
+
+        if network not in self._net_ids:
+            self._net_ids[network] = network_identity(network)
+        return self._net_ids[network]
+
     def flush(self) -> None:
         """Wait for pending snapshot writes and stop a running recording (end of the show)."""
         self.writer.drain()
         if self.recording:
-            self.recorder.stop()
+            self._stop_recording()
         if self.recorder is not None:
             self.recorder.join()
+
+    def _canvas_size(self) -> tuple[int, int]:
+        """The program's size for this show: the starting network's canvas, kept across network
+        switches (a recording never changes size mid-file)."""
+        e, G = self.show.engine, self.show.G
+        return (e.crop_width or G.img_resolution, G.img_resolution)
 
     def _share_frames(self, display) -> None:
         """On CUDA, keep frames on the GPU when GL can take them from there (CUDA-GL sharing);
         otherwise the engine copies them out through pinned host memory."""
         if getattr(self.show.device, "type", "cpu") != "cuda":
+            self.frames_path = "CPU frames, uploaded from host memory"
+            print(f"livegan: frames to GL: {self.frames_path}", flush=True)
             return
         why = display.renderer.enable_interop()
         self.show.engine.device_frames = not why
@@ -212,10 +258,14 @@ class App:
         if self.controls is not None:
             self.controls.after_tick(self.recording)
         display.present(self.show.registry.value, self.show.opts.fit, self._hud(self.show.stats.fps()))
+        if self._snap_pending:
+            self._snap_pending = False
+            self._take_snapshot(display.renderer.read_program())
         if self.recording:
-            image = display.read_async()
-            if image is not None:
-                self.recorder.frame(image)
+            # The program, tagged with its tick: the recorder files it as frame tick - start - 1.
+            got = display.renderer.read_program_async(self.show.tick_index)
+            if got is not None:
+                self.recorder.frame(*got)
 
     def run_headless(self, frames: int, size: Optional[tuple[int, int]] = None, realtime: bool = True,
                      video: Optional[Path] = None, on_tick: Optional[Callable] = None) -> dict:
@@ -228,8 +278,10 @@ class App:
         show = self.show
         G = show.G
         w = show.engine.crop_width or G.img_resolution
-        size = size or (w, G.img_resolution)
+        size = size or self.program_size or (w, G.img_resolution)
         display = HeadlessDisplay(size, dev=show.opts.dev)
+        display.renderer.program_size = self.program_size or self._canvas_size()
+        self.display = display
         self._share_frames(display)
         # Fragmented: after a kill or a full disk the file still decodes up to its last second.
         sink = VideoSink(video, show.opts.fps, live=realtime, fragmented=True) if video else None
@@ -244,7 +296,9 @@ class App:
                     if delay > 0:
                         time.sleep(delay)
                 try:
-                    frame = show.tick(time.perf_counter() - t0) if realtime else show.tick(i / fps, wait=True)
+                    # The first frame waits for the generator even in real time: never a black start.
+                    first = show.current is None
+                    frame = show.tick(time.perf_counter() - t0, wait=first) if realtime else show.tick(i / fps, wait=True)
                     self._triggers(display)
                     self._present(display, frame)
                 except TimeoutError:
@@ -254,7 +308,9 @@ class App:
                 if on_tick is not None:
                     on_tick(i, show, display)
                 if sink is not None or i == frames - 1:
-                    last = display.read()
+                    last = display.renderer.read_program()   # the program: no HUD, no letterbox
+                    if last is None:
+                        last = display.read()
                     if sink is not None:
                         sink.put(last, block=not realtime)
         finally:
@@ -279,6 +335,8 @@ class App:
 
         show = self.show
         display = WindowDisplay(size, fullscreen, screen, dev=show.opts.dev)
+        display.renderer.program_size = self.program_size or self._canvas_size()
+        self.display = display
         self._share_frames(display)
         win = display.window
         t0 = time.perf_counter()

@@ -82,7 +82,8 @@ def cmd_convert(args) -> int:
 def cmd_info(args) -> int:
     G, dev = _load(args)
     n = sum(p.numel() for p in G.parameters())
-    print(f"{args.network}: {G.family}, {G.img_resolution}x{G.img_resolution}x{G.img_channels}, "
+    from stylegan3 import describe_config
+    print(f"{args.network}: {describe_config(G)}, {G.img_resolution}x{G.img_resolution}x{G.img_channels}, "
           f"z_dim {G.z_dim}, c_dim {G.c_dim}, w_dim {G.w_dim}, num_ws {G.num_ws}, {n:,} parameters")
     return 0
 
@@ -94,6 +95,11 @@ def cmd_perform(args) -> int:
     from .display import have_display, list_screens
     from .presets import load_preset
 
+    if args.midi_list:                                   # needs no display and no network
+        from .control.midi import open_backend
+        names = open_backend(args.midi_backend).get_input_names()
+        print("\n".join(names) if names else "no MIDI input ports")
+        return 0
     if args.list_screens:
         screens = list_screens()
         if not screens:
@@ -105,15 +111,15 @@ def cmd_perform(args) -> int:
         print("livegan perform: error: no display found (DISPLAY is not set). Run with --headless "
               "(e.g. --headless --duration 10) to render without a screen.", file=sys.stderr)
         return 2
+    if args.fps is None:                # the timeline is frame-locked: the rate is fixed before the show
+        from .display import refresh_rate
+        args.fps = 30.0 if args.headless else (refresh_rate(args.screen) or 60.0)
+        if not args.headless:
+            print(f"livegan: display rate {args.fps:g} fps (the screen's refresh rate; --fps to choose)", flush=True)
     opts = Options(network=args.network, preset=args.preset, fps=args.fps, batch=args.batch, dtype=args.dtype,
                    device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud,
                    cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()),
                    allow_remote_load=args.allow_remote_load)
-    if args.midi_list:
-        import mido
-        names = mido.Backend(f"mido.backends.{args.midi_backend}").get_input_names()
-        print("\n".join(names) if names else "no MIDI input ports")
-        return 0
     from . import threads
     plan = threads.plan(args.threads or None)
     threads.apply(plan)
@@ -126,17 +132,21 @@ def cmd_perform(args) -> int:
     if args.record or (args.headless and args.video):
         _check_writable(Path(args.out))
     show = Show(opts, preset)
+    from .devices import precision_notes
+    for note in precision_notes(show.device, opts.dtype, opts.cuda_graphs, show.engine.canvas is not None):
+        print(f"livegan: {note}", flush=True)
     from .control.surfaces import ControlOptions, Controls
     copts = ControlOptions(osc=not args.no_osc, osc_host=args.osc_host, osc_port=args.osc_port,
                            osc_allow=args.osc_allow or [], osc_out=args.osc_out, oscquery=not args.no_oscquery,
                            oscquery_port=args.oscquery_port, midi=args.midi or [], midi_map=args.midi_map,
                            midi_backend=args.midi_backend)
     controls = Controls(show, copts).start()
-    app = App(show, Path(args.out), hud=opts.hud, controls=controls, codec=args.codec, crf=args.crf)
+    app = App(show, Path(args.out), hud=opts.hud, controls=controls, codec=args.codec, crf=args.crf,
+              program_size=args.record_size)
     if args.record:
         app.record(True)
     try:
-        return _run(app, args, show, opts, size)
+        return _run_show(app, args, show, opts, size)
     finally:
         controls.stop()
 
@@ -155,7 +165,7 @@ def _check_writable(out: Path) -> None:
         raise OSError(f"--out {out}: cannot write there ({e.strerror or e})") from None
 
 
-def _run(app, args, show, opts, size) -> int:
+def _run_show(app, args, show, opts, size) -> int:
     if not args.headless:
         app.run_window(size, args.fullscreen, args.screen, args.exit_after,
                        Path(args.screenshot) if args.screenshot else None)
@@ -201,13 +211,19 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=size_type(), default=None,
                    help="window or output size WxH, 16..8192 a side (default: 1280x720 window; the frame size headless)")
     p.add_argument("--fit", default="fit", choices=["fit", "fill", "stretch"], help="aspect handling (default: %(default)s)")
-    p.add_argument("--fps", type=number(1, 1000), default=30.0, help="display frame rate, 1..1000 (default: %(default)s)")
+    p.add_argument("--fps", type=number(1, 1000), default=None,
+                   help="display frame rate, 1..1000 (default: the screen's refresh rate in a window, with vsync; "
+                        "30 headless)")
     p.add_argument("--batch", type=number(1, 64, integer=True), default=1,
                    help="generator batch size for look-ahead, 1..64 (default: %(default)s; 4-8 on a GPU)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda (default: %(default)s)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
-                   help="synthesis precision: auto = fp16 where the checkpoint says, CUDA only (default: %(default)s)")
-    p.add_argument("--cuda-graphs", action="store_true", help="replay captured CUDA graphs for fixed batch shapes (CUDA only)")
+                   help="synthesis precision: auto = the checkpoint's fp16 layers in fp16 on CUDA, all fp32 on the "
+                        "CPU; fp16/bf16 = every synthesis layer in that type on any device (bf16 is the CPU's fast "
+                        "one); fp32 (default: %(default)s)")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="replay captured CUDA graphs for fixed batch shapes (CUDA only: on the CPU it is off, and "
+                        "the start line says so)")
     p.add_argument("--canvas", type=ratio, default=None,
                    help="wide canvas for StyleGAN3, e.g. 16:9, between 1:8 and 8:1 (default: the network's square)")
     p.add_argument("--headless", action="store_true", help="render without a display (EGL), for servers and tests")
@@ -243,6 +259,9 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", action="store_true", help="start recording the session at once (r toggles)")
     p.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"],
                    help="recording codec: h264 .mp4, ProRes 422 HQ .mov, lossless FFV1 .mkv (default: %(default)s)")
+    p.add_argument("--record-size", type=size_type(), default=None,
+                   help="size of the program (recordings, snapshots, headless video) WxH; another aspect is "
+                        "cropped, never letterboxed (default: the canvas's own size)")
     p.add_argument("--crf", type=number(0, 51, integer=True), default=18,
                    help="H.264 quality 0..51, lower is better (default: %(default)s)")
     p.add_argument("--threads", type=number(0, 256, integer=True), default=0,
@@ -253,7 +272,7 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_render(args) -> int:
     """Replay a recorded session's control log and render every frame again."""
-    from .recorder import find_log, render_log
+    from .replay import find_log, render_log
 
     log = find_log(args.ref, Path(args.outdir))
     if args.out:
@@ -361,9 +380,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    return _run(build_parser().parse_args(argv), "livegan")
+
+
+def perform_main(argv: Optional[Sequence[str]] = None) -> int:
+    """`perform.py`: the show's own command line (its --help names perform.py)."""
+    p = argparse.ArgumentParser(prog="perform.py", description="livegan: play a StyleGAN network live.")
+    add_perform_args(p)
+    p.set_defaults(func=cmd_perform, cmd="perform")
+    return _run(p.parse_args(argv), "perform.py")
+
+
+def _run(args, prog: str) -> int:
     from .devices import keep_freed_memory
 
-    args = build_parser().parse_args(argv)
     keep_freed_memory()
     try:
         return args.func(args)
@@ -373,7 +403,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         kind = "" if isinstance(e, (ValueError, OSError, RuntimeError)) else f"{type(e).__name__}: "
-        print(f"livegan {args.cmd}: error: {kind}{msg}", file=sys.stderr)
+        where = prog if prog == "perform.py" else f"{prog} {args.cmd}"
+        print(f"{where}: error: {kind}{msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -57,10 +57,16 @@ class Tempo:
         if self._pulses and t - self._pulses[-1] > 1.0:
             self._pulses.clear()
         self._pulses.append(t)
-        if len(self._pulses) >= 25:
-            span = self._pulses[-1] - self._pulses[0]
-            if span > 0:
-                self.bpm = 60.0 * (len(self._pulses) - 1) / 24.0 / span
+        n = len(self._pulses)
+        if n >= 25:
+            # Least-squares pulse period over the window: one pulse delivered late (a busy
+            # scheduler, a port being listed) moves it far less than a first-to-last span would.
+            mean_i, mean_t = (n - 1) / 2.0, sum(self._pulses) / n
+            num = sum((i - mean_i) * (p - mean_t) for i, p in enumerate(self._pulses))
+            den = sum((i - mean_i) ** 2 for i in range(n))
+            period = num / den
+            if period > 0:
+                self.bpm = 60.0 / (24.0 * period)
                 return self.bpm
         return None
 

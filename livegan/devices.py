@@ -36,3 +36,19 @@ def keep_freed_memory() -> bool:
         return bool(ok)
     except (OSError, AttributeError):
         return False
+
+
+def precision_notes(device, dtype: str, cuda_graphs: bool, wide_canvas: bool = False) -> list[str]:
+    """One line for each option that does something other than its name says on this device."""
+    notes = []
+    cuda = getattr(device, "type", str(device)) == "cuda"
+    if cuda_graphs and not cuda:
+        notes.append("--cuda-graphs is CUDA only: off on the CPU (frames render eagerly)")
+    elif cuda_graphs and wide_canvas:
+        notes.append("--cuda-graphs: not with --canvas (the wide input changes shapes); rendering eagerly")
+    if dtype == "auto" and not cuda:
+        notes.append("--dtype auto on the CPU: every layer in fp32 (the checkpoint's fp16 layers are for CUDA)")
+    elif dtype == "fp16" and not cuda:
+        notes.append("--dtype fp16 on the CPU: every synthesis layer in float16, which most CPUs compute slowly; "
+                     "bf16 is the CPU's fast half precision")
+    return notes

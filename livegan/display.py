@@ -103,6 +103,11 @@ class Renderer:
         self.interop_error = ""
         self._shared: dict = {}        # texture name -> CudaGLTexture
         self._rgba = None              # device staging frame (RGBA8: CUDA shares no RGB formats)
+        # The program: the picture after effects, at the canvas's own size (or `program_size`),
+        # with no HUD and no letterbox; recordings, snapshots and outputs take it from here.
+        self.program_size: Optional[tuple[int, int]] = None
+        self.program_fbo = None
+        self._program_reader = None
 
     def _texture(self, w: int, h: int, comps: int = 4, dtype: str = "f2"):
         t = self.ctx.texture((w, h), comps, dtype=dtype)
@@ -217,8 +222,9 @@ class Renderer:
             target.clear(0.0, 0.0, 0.0, 1.0)
         else:
             w, h = self.src.size
-            filt = self._moderngl.NEAREST if (w, h) == tuple(size) and fit != "stretch" else self._moderngl.LINEAR
-            self.src.filter = (filt, filt)
+            # The program never depends on the view: the chain always samples linearly (exact at
+            # texel centres), whatever size the window is.
+            self.src.filter = (self._moderngl.LINEAR, self._moderngl.LINEAR)
             cur, free = self.src, list(self._ping)
             for eff in EFFECTS:
                 fade = eff.name == "crossfade" and self.swap_fade > 0
@@ -243,14 +249,47 @@ class Renderer:
                 self._run("passthrough.frag", cur, keep, {}, viewport=(0, 0, w, h))
                 self.prev_output = keep.color_attachments[0]
                 self._ping = [f for f in self._ping if f is not keep] + [keep]
+            pw, ph = self.program_size or (w, h)
+            if self.program_fbo is None or self.program_fbo.size != (pw, ph):
+                if self.program_fbo is not None:
+                    self.program_fbo.release()
+                self.program_fbo = ctx.framebuffer([ctx.texture((pw, ph), 4)])
+                self._program_reader = None
+            psx, psy, pox, poy = fit_rect(w, h, pw, ph, "fill")     # another aspect: crop, never bars
+            self._run("present.frag", cur, self.program_fbo, {"scale": (psx, psy), "offset": (pox, poy)},
+                      viewport=(0, 0, pw, ph))
+            prog_tex = self.program_fbo.color_attachments[0]
+            prog_tex.filter = (self._moderngl.NEAREST,) * 2 if (pw, ph) == tuple(size) and fit != "stretch" \
+                else (self._moderngl.LINEAR,) * 2
             target.use()
             ctx.viewport = (0, 0, size[0], size[1])
             target.clear(0.0, 0.0, 0.0, 1.0, viewport=(0, 0, size[0], size[1]))
-            sx, sy, ox, oy = fit_rect(w, h, size[0], size[1], fit)
-            self._run("present.frag", cur, target, {"scale": (sx, sy), "offset": (ox, oy)},
+            sx, sy, ox, oy = fit_rect(pw, ph, size[0], size[1], fit)
+            self._run("view_program.frag", prog_tex, target, {"scale": (sx, sy), "offset": (ox, oy)},
                       viewport=(0, 0, size[0], size[1]))
         if hud is not None:
             self._draw_hud(hud, target, size)
+
+    def read_program(self) -> Optional[np.ndarray]:
+        """The program frame just drawn (HWC uint8, top row first), read synchronously."""
+        if self.program_fbo is None:
+            return None
+        return read_rgb(self.program_fbo, self.program_fbo.size)
+
+    def read_program_async(self, tag=None) -> Optional[tuple[np.ndarray, object]]:
+        """Start reading this frame's program back; returns the previous one's (pixels, tag), so
+        the CPU never waits for the frame it just drew.  `flush_program` collects the last."""
+        if self.program_fbo is None:
+            return None
+        if self._program_reader is None or self._program_reader.size != self.program_fbo.size:
+            self._program_reader = AsyncReader(self.ctx, self.program_fbo.size)
+        got = self._program_reader.collect()
+        self._program_reader.submit(self.program_fbo, tag)
+        return got
+
+    def flush_program(self) -> Optional[tuple[np.ndarray, object]]:
+        """The frame still in flight in the async reader (end of a recording)."""
+        return self._program_reader.collect() if self._program_reader is not None else None
 
     def _draw_hud(self, hud: np.ndarray, target, size) -> None:
         h, w = hud.shape[:2]
@@ -272,23 +311,29 @@ class AsyncReader:
     it just drew (one frame of latency, fine for recording)."""
 
     def __init__(self, ctx, size: tuple[int, int]):
-        self.size = size
+        self.size = tuple(size)
         self.bufs = [ctx.buffer(reserve=size[0] * size[1] * 3) for _ in range(2)]
         self.i = 0
         self.pending = [False, False]
+        self.tags = [None, None]
 
-    def submit(self, fbo) -> None:
+    def submit(self, fbo, tag=None) -> None:
         fbo.read_into(self.bufs[self.i], viewport=(0, 0, *self.size), components=3)
         self.pending[self.i] = True
+        self.tags[self.i] = tag
         self.i ^= 1
 
-    def collect(self) -> Optional[np.ndarray]:
+    def collect(self):
+        """The older pending frame: pixels, or (pixels, tag) when it was submitted with a tag."""
         j = self.i                                   # the older of the two
         if not self.pending[j]:
-            return None
+            j ^= 1                                   # only the newer one is pending (a flush)
+            if not self.pending[j]:
+                return None
         self.pending[j] = False
         data = self.bufs[j].read()
-        return np.flipud(np.frombuffer(data, np.uint8).reshape(self.size[1], self.size[0], 3)).copy()
+        img = np.flipud(np.frombuffer(data, np.uint8).reshape(self.size[1], self.size[0], 3)).copy()
+        return img if self.tags[j] is None else (img, self.tags[j])
 
 
 def read_rgb(fbo, size: tuple[int, int]) -> np.ndarray:
@@ -396,6 +441,18 @@ class WindowDisplay:
         self.renderer.release()
         _ = self.ctx.error                  # clears GL's error flag, which pyglet's close would raise
         self.window.close()
+
+
+def refresh_rate(screen: int = 0) -> Optional[float]:
+    """The screen's refresh rate in Hz, or None when the display does not say (e.g. Xvfb)."""
+    import pyglet
+
+    try:
+        mode = pyglet.display.get_display().get_screens()[screen].get_mode()
+        rate = float(getattr(mode, "rate", 0) or 0)
+        return rate if 20 <= rate <= 1000 else None
+    except Exception:
+        return None
 
 
 def list_screens() -> list[str]:

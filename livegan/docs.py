@@ -24,13 +24,18 @@ non-finite numbers and failing commands are counted and logged once per kind; th
 show, and the receiver is restarted (the HUD says so) if it ever dies. Snapshots (4/s), record
 toggles (2/s) and network loads (one every 2 s, one at a time) are rate-limited; refusals are counted.
 
-With `--osc-out HOST:PORT` every parameter change is sent back (same addresses, float), plus status
-twice a second: `/livegan/fps`, `/livegan/frame`, `/livegan/keyframe`, `/livegan/recording` - so
-TouchDesigner/Max panels and motorised faders follow.
+With `--osc-out HOST:PORT` every parameter change is sent back (same addresses, float), whatever
+caused it - OSC, MIDI, a preset switch, tap tempo, MIDI clock, learn - plus status twice a second:
+`/livegan/status/fps`, `/frame`, `/keyframe`, `/recording`, `/preset`, `/network`, `/errors`. The
+whole state goes out when the show starts and whenever a target sends `/livegan/status/sync` (e.g. a
+panel that was just opened), so TouchDesigner/Max panels and motorised faders follow.
 
 The namespace is also served as OSCQuery JSON at `http://HOST:9001/` (`--oscquery-port`; `?HOST_INFO`
-gives the OSC port) and advertised over mDNS as `_oscjson._tcp` (`--no-oscquery` to turn both off),
-so OSCQuery-aware tools can discover every parameter with its range and current value.
+gives the OSC port), status included (read only), and advertised over mDNS as `_oscjson._tcp` as
+`livegan`, or `livegan (2)` when one is already on the network (`--no-oscquery` to turn both off).
+OSCQuery clients such as Chataigne can LISTEN over a websocket on the same port: send
+`{"COMMAND": "LISTEN", "DATA": "/livegan/psi"}` and every change of that value arrives as a binary
+OSC message (`IGNORE` stops it).
 
 ## Examples
 

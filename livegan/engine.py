@@ -109,10 +109,11 @@ class Engine:
             self._out.clear()
             return out
 
-    def swap_network(self, G) -> None:
-        """Use G from the next batch on (hot-swap; the caller loaded it off this thread)."""
+    def swap_network(self, G, canvas: Optional[tuple[int, int]] = None, crop_width: Optional[int] = None) -> None:
+        """Use G (with its own wide-canvas geometry) from the next batch on (hot-swap; the caller
+        loaded it off this thread)."""
         with self._cond:
-            self._pending_net = G
+            self._pending_net = (G, canvas, crop_width)
             self._cond.notify_all()
 
     def queue_depth(self) -> int:
@@ -134,7 +135,7 @@ class Engine:
                 if not self._running:
                     return
                 if self._pending_net is not None:
-                    self.G, self._pending_net = self._pending_net, None
+                    (self.G, self.canvas, self.crop_width), self._pending_net = self._pending_net, None
                     self.network_name = getattr(self.G, "source", "")
                     self._graphs.clear()
                 reqs = self._next_batch()

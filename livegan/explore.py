@@ -59,7 +59,26 @@ def truncation_sheet(G, seeds: Sequence[int], psis: Sequence[float], **kw) -> np
     """Rows are seeds, columns are psi values."""
     per_psi = [render_seeds(G, seeds, psi=p, **kw) for p in psis]
     cells = np.stack(per_psi, axis=1).reshape(-1, *per_psi[0].shape[1:])
-    return grid(cells, len(seeds), len(psis))
+    sheet = grid(cells, len(seeds), len(psis))
+    return label_columns(sheet, [f"psi {p:g}" for p in psis])
+
+
+def label_columns(image: np.ndarray, labels: Sequence[str], height: int = 22) -> np.ndarray:
+    """A strip above `image` with one label centred over each of len(labels) equal columns."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    h, w = image.shape[:2]
+    strip = Image.new("RGB", (w, height), (0, 0, 0))
+    d = ImageDraw.Draw(strip)
+    try:
+        font = ImageFont.load_default(size=14)
+    except TypeError:
+        font = ImageFont.load_default()
+    col = w / len(labels)
+    for i, text in enumerate(labels):
+        tw = d.textlength(text, font=font)
+        d.text((i * col + (col - tw) / 2, 3), text, fill=(255, 255, 255), font=font)
+    return np.concatenate([np.asarray(strip), image[..., :3]], axis=0)
 
 
 def morph_frames(G, seeds: Sequence[int], frames: int, space: str = "w", psi: float = 1.0,

@@ -73,7 +73,7 @@ PARAMS: tuple[Param, ...] = (
 )
 
 TRIGGERS = ("keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "snapshot", "record",
-            "fullscreen", "hud", "tap", "learn", "network", "preset")
+            "fullscreen", "hud", "tap", "learn", "network", "preset", "feedback_sync")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Session recording (video + control log, side by side in a walk folder) and exact replay.
+"""Session recording: video + control log, side by side in a walk folder (replay: replay.py).
 
 The control log is JSON lines: a header with everything the show's state depends on (network
 identity, preset, parameter targets and smoothed values, transport, tempo, frame rate), then one
@@ -7,7 +7,9 @@ written (and fsync'ed about once a second), so after a kill the log is valid up 
 line.  The video is fragmented MP4: it decodes up to its last one-second fragment.
 
 Because the timeline is frame-locked, replaying the log with a fixed-step clock reproduces every
-frame's ws exactly; `render_log` does that offline, waiting for every frame, at any output size.
+frame's ws exactly (replay.py).  What happened at a frame is logged as what it did there: a preset
+switch as the preset itself (apply_preset), a network switch when the new network took over
+(apply_network), a tap as the tempo it set.
 """
 from __future__ import annotations
 
@@ -25,9 +27,6 @@ from .presets import preset_from, preset_json
 from .store import Store, network_identity
 
 LOG_NAME, VIDEO_NAME = "control.jsonl", "session.mp4"
-# Triggers that change the picture are replayed; snapshot/record/learn/hud/fullscreen are not.
-# A preset switch is replayed from the preset the log embeds (apply_preset), not by name.
-REPLAYED_TRIGGERS = {"keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "tap", "network"}
 LOG_VERSION = 1
 
 
@@ -40,17 +39,7 @@ def show_state(show) -> dict:
     return {"type": "header", "version": LOG_VERSION, "fps": show.opts.fps, "network": show.network,
             "network_id": network_identity(show.network), "preset": preset_json(show.preset),
             "target": dict(show.registry.target), "value": dict(show.registry.value),
-            "transport": show.transport.state(), "bpm_taps": None, "created": time.time()}
-
-
-def restore_state(show, header: dict) -> None:
-    show.preset = preset_from(header["preset"])
-    from .clock import Transport
-    show.transport = Transport(len(show.preset.keyframes))
-    show.transport.restore(header["transport"])
-    show.registry.target.update(header["target"])
-    show.registry.value.update(header["value"])
-    show._last_now = 0.0                              # the first replayed tick advances by 1/fps
+            "transport": show.transport.state(), "canvas": show.opts.canvas, "created": time.time()}
 
 
 def _cmd_json(frame: int, c: Command) -> dict:
@@ -165,10 +154,11 @@ class Recorder:
     def store(self) -> Store:
         return self._store_arg() if callable(self._store_arg) else self._store_arg
 
-    def start(self) -> None:
+    def start(self, program_size: Optional[tuple[int, int]] = None) -> None:
         """Capture the state this frame (main thread, no I/O) and hand the rest to the thread."""
         show = self.show
         header = show_state(show)
+        header["program_size"] = list(program_size) if program_size else None
         self._start_tick = show.tick_index
         self.frames = 0
         self.error = None
@@ -192,9 +182,11 @@ class Recorder:
         if self._active:
             self._put(("line", _cmd_json(tick - self._start_tick - 1, cmd)), essential=True)
 
-    def frame(self, image: np.ndarray) -> None:
-        """The presented frame (HWC uint8), once per display tick while recording."""
-        if not self._active:
+    def frame(self, image: np.ndarray, tick: Optional[int] = None) -> None:
+        """The program frame (HWC uint8) presented at display tick `tick`, once per tick while
+        recording.  Video frame j is the frame of tick start + 1 + j: the same frame a replay of
+        the log renders as its frame j (the tick the recording started on belongs to the header)."""
+        if not self._active or (tick is not None and tick <= self._start_tick):
             return
         if self._put(("frame", image), essential=False):
             self.frames += 1
@@ -300,78 +292,3 @@ class Recorder:
         except Exception as e:                           # a full disk can refuse this too
             self.show.error("recording-db", f"recording: could not update the store ({e})")
             store.release(self.walk_id)
-
-
-def find_log(ref: str, outdir: Path) -> Path:
-    """A walk id (in outdir's store) or a path to a control log."""
-    p = Path(ref)
-    if p.is_dir():
-        p = p / LOG_NAME
-    if p.exists():
-        return p
-    if ref.isdigit():
-        q = Path(outdir) / ref / LOG_NAME
-        if q.exists():
-            return q
-        raise RecordingError(f"walk {ref}: no control log at {q}")
-    raise RecordingError(f"{ref}: no such walk id or control log")
-
-
-def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Optional[tuple[int, int]] = None,
-               codec: Optional[str] = None, device: str = "auto", progress: bool = True,
-               network: Optional[str] = None, on_frame: Optional[Callable] = None, G=None) -> dict:
-    """Replay a control log with a fixed-step clock and render every frame (offline: no frame is
-    dropped or repeated).  Returns a summary; `on_frame(i, request, image)` sees each frame."""
-    from .app import App
-    from .show import Options, Show
-    from .display import HeadlessDisplay
-    from .media import VideoSink
-
-    header, cmds, end = read_log(log_path)
-    frames = end if end is not None else max(header["frames_marked"], max(cmds) + 1 if cmds else 0)
-    if frames <= 0:
-        raise RecordingError(f"{log_path}: the recording has no frames")
-    rec_fps = float(header["fps"])
-    if fps is not None and abs(fps - rec_fps) > 1e-9:
-        raise RecordingError(f"--fps {fps} differs from the recording's {rec_fps}: the timeline is "
-                             "frame-locked, so an exact replay keeps the recorded frame rate")
-    net = network or header["network"]
-    opts = Options(network=net, fps=rec_fps, device=device, lookahead=4)
-    show = Show(opts, preset_from(header["preset"]), G=G)
-    restore_state(show, header)
-    if network_identity(net) != header["network_id"]:
-        show.error("network", f"network {net} is not the recorded one ({header['network_id'][:12]}); rendering anyway")
-    app = App(show, Path(out).parent, hud=False)
-    res_size = size or (show.engine.crop_width or show.G.img_resolution, show.G.img_resolution)
-    display = HeadlessDisplay(res_size)
-    sink = VideoSink(out, rec_fps, codec, maxsize=8)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=frames, unit="frame", desc=f"rendering {Path(out).name}")
-    show.start()
-    try:
-        for i in range(frames):
-            for c in cmds.get(i, []):
-                if c.op != "trigger" or c.name in REPLAYED_TRIGGERS:
-                    show.post(c)
-            frame = show.tick(i / rec_fps, wait=True)
-            app._triggers(display)
-            app._present(display, frame)
-            image = display.read()
-            if on_frame is not None:
-                on_frame(i, show.current, image)
-            if not sink.put(image, block=True):
-                raise RecordingError(sink.error or "video writer stopped")
-            if bar is not None:
-                bar.update(1)
-    finally:
-        show.stop()
-        written = sink.close()
-        if bar is not None:
-            bar.close()
-        display.close()
-    if sink.error:
-        raise RecordingError(sink.error)
-    return {"frames": frames, "written": written, "complete": end is not None, "size": res_size,
-            "errors": list(show.errors)}

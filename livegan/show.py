@@ -100,6 +100,7 @@ class Show:
         from .engine import Engine, canvas_for
 
         self.opts = opts
+        self.changed: dict = {}                            # parameter -> source of its last change (feedback)
         self.commands: "queue.Queue[Command]" = queue.Queue(maxsize=self.MAX_QUEUED)
         self.commands_dropped = 0                          # refused because the queue was full
         self.policy = LoadPolicy(tuple(Path(r) for r in opts.load_roots), opts.allow_remote_load)
@@ -136,7 +137,6 @@ class Show:
         self._last_now: Optional[float] = None
         self._scheduled: list = []                         # heap of (due, seq, Command)
         self._seq = itertools.count()
-        self.changed: set = set()                          # parameters changed (for OSC feedback)
         self.applied = 0
         self.command_log: Optional[Callable[[int, Command], None]] = None   # the session recorder
 
@@ -167,7 +167,15 @@ class Show:
         for p in self.registry.params.values():             # a preset starts from the defaults
             if p.cost != NETWORK:
                 self.registry.apply(Command("set", p.name, preset.params.get(p.name, p.default), "preset"))
-        self.registry.take_changed()
+        self._took_changes("preset")
+
+    def _took_changes(self, source: str) -> list[str]:
+        """The one path by which parameter changes reach feedback (OSC, OSCQuery, MIDI), whatever
+        made them: commands, presets, tap, clock, learn."""
+        names = self.registry.take_changed()
+        for n in names:
+            self.changed[n] = source
+        return names
 
     def _bump(self, cmd: Command) -> None:
         self.generation += 1
@@ -177,8 +185,7 @@ class Show:
         self.applied += 1
         if cmd.op in ("set", "add", "toggle"):
             self.registry.apply(cmd)
-            changed = self.registry.take_changed()
-            self.changed.update(changed)
+            changed = self._took_changes(cmd.source)
             if any(self.registry.params[n].cost != UNIFORM for n in changed):
                 self._bump(cmd)
             return
@@ -201,9 +208,12 @@ class Show:
             self._bump(cmd)
         elif name == "tap":
             bpm = self.tempo.tap(cmd.received or time.perf_counter())
-            if bpm is not None:
-                self.registry.apply(Command("set", "bpm", bpm, "tap"))
-                self.registry.take_changed()
+            if bpm is not None:          # as a command: logged (replay), fed back like any change
+                self._safe_handle(Command("set", "bpm", bpm, "tap", cmd.received))
+        elif cmd.op == "apply_network":  # replay: the switch happens at its logged frame
+            from stylegan3 import load_network
+            self._use_network(load_network(str(cmd.value), device=self.device, precision=self.opts.dtype),
+                              str(cmd.value))
         elif name == "network":
             self.load_network_async(str(cmd.value), cmd.source)
         elif name == "seed":
@@ -234,7 +244,8 @@ class Show:
             files = list_presets()
             i = int(ref)
             if not 0 <= i < len(files):
-                raise PresetError(f"no preset number {i} (there are {len(files)})")
+                keys = ", ".join(f"{(k + 1) % 10} {f.stem}" for k, f in enumerate(files[:10]))
+                raise PresetError(f"no preset {i + 1}: there are {len(files)} ({keys})")
             return str(files[i])
         return ref
 
@@ -291,14 +302,30 @@ class Show:
                 self.error("network", f"network {source} failed to load: {err}")
                 continue
             try:
-                check_for_network(self.preset, G.num_ws, G.w_dim)
-            except PresetError as e:
-                self.error("network", f"network {source} not used: the playing preset does not fit it ({e})")
+                self._use_network(G, source)
+            except (PresetError, ValueError) as e:
+                self.error("network", f"network {source} not used: {e}")
                 continue
-            self.G, self.network, self.bank = G, source, make_bank(G)
-            self.generation += 1
-            self.engine.swap_network(G)
-            self.swapped = True
+            if self.command_log is not None:            # replayed at this very frame
+                self.command_log(self.tick_index, Command("apply_network", "network", source, "log"))
+
+    def _use_network(self, G, source: str) -> None:
+        """Swap the network in: the preset must fit it; the wide canvas is recomputed for it."""
+        from .engine import canvas_for
+
+        try:
+            check_for_network(self.preset, G.num_ws, G.w_dim)
+        except PresetError as e:
+            raise PresetError(f"the playing preset does not fit it ({e})") from None
+        try:
+            canvas, crop = canvas_for(G, self.opts.canvas)
+        except ValueError as e:                          # e.g. a StyleGAN2 network: no wide canvas
+            self.error("canvas", f"{source}: {e}; shown square")
+            canvas, crop = None, None
+        self.G, self.network, self.bank = G, source, make_bank(G)
+        self.generation += 1
+        self.engine.swap_network(G, canvas, crop)
+        self.swapped = True
 
     # -- the frame loop ---------------------------------------------------------------------------
     def plan(self, first: int, count: int) -> list[FrameRequest]:

@@ -5,6 +5,8 @@ keyframes (seeds or stored snapshots), and tracked video renders of them.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import threading
 import time
 from typing import Iterator, Optional, Sequence, Union
@@ -37,10 +39,15 @@ def sample_latents(n: int, extent: float = 2.0, dim: int = 512, sobol: float = 0
     return np.concatenate(parts).astype(np.float32)
 
 
-class Walk:
-    """Keyframe latents (z) or ws, interpolated into frames; written into the store as a walk."""
+class Walk(ABC):
+    """Abstract base of latent walks (as the walk service's API has it): keyframe latents (z) or ws,
+    interpolated into frames and written into the store.  A concrete walk says what kind of walk
+    the store files it as (RandomWalk: 'random', CustomWalk: 'curated')."""
 
-    kind = "curated"
+    @property
+    @abstractmethod
+    def kind(self) -> str:
+        """The store's walk kind."""
 
     def __init__(self, keys: Sequence[np.ndarray], frames_per_key: int = 30, space: str = "z",
                  interpolation: str = "linear", loop: bool = False, psi: float = 1.0, name: str = ""):
@@ -141,6 +148,8 @@ class RandomWalk(Walk):
 class CustomWalk(Walk):
     """A curated walk between chosen keyframes: seeds (ints) or stored snapshots/frames
     (("image", id)) whose ws the store kept."""
+
+    kind = "curated"
 
     def __init__(self, keyframes: Sequence[Union[int, tuple]], z_dim: int, store: Optional[Store] = None,
                  frames_per_key: int = 30, **kw):

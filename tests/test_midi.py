@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import mido
@@ -230,3 +231,85 @@ def test_feedback_messages_follow_values():
     msgs = mapper.feedback({"psi": 0.5, "rotate": 0.0}, ["psi", "rotate"])
     assert msgs[0].control == 7 and msgs[0].value == 64
     assert [x.control for x in msgs[1:]] == [2, 34] and (msgs[1].value << 7 | msgs[2].value) in (8191, 8192)
+
+
+@pytest.mark.parametrize("ms", [1, 5, 20, 50])
+def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
+    """A fader swept through a live show (over JACK, with the documented backend spelling): once it
+    has picked the value up it follows to the end of the sweep, up and down, also after OSC moved
+    the value in between (then it picks up again where it crosses the new value)."""
+    import json as _json
+    import threading
+
+    from livegan.control.surfaces import ControlOptions, Controls
+    from livegan.presets import parse_preset
+    from livegan.show import Options, Show
+
+    mp = tmp_path / "fader.json"
+    mp.write_text(_json.dumps({"controls": [{"cc": 7, "param": "contrast"}]}))
+    name = f"fader-{ms}"
+    out = jack.open_output(name, virtual=True)
+    show = Show(Options(fps=30), parse_preset({"keyframes": [1], "speed": 0.0}, "f.json"), G=tiny)
+    ctl = Controls(show, ControlOptions(osc=False, midi=[name], midi_map=str(mp), midi_backend="rtmidi/UNIX_JACK"),
+                   log=lambda m: None).start()
+    try:
+        assert ctl.midi.ports, "the documented backend spelling must find the port"
+
+        def loop_until(done: threading.Event, settle: float = 0.3):
+            end = None
+            while True:
+                show.tick(0.0)
+                ctl.after_tick()
+                time.sleep(1 / 30)
+                if done.is_set():
+                    end = end or time.time() + settle
+                    if time.time() > end:
+                        return
+
+        def sweep(values):
+            done = threading.Event()
+
+            def play():
+                for v in values:
+                    out.send(cc(7, v))
+                    time.sleep(ms / 1000)
+                done.set()
+            t = threading.Thread(target=play)
+            t.start()
+            loop_until(done)
+            t.join()
+            return show.registry.target["contrast"]
+
+        # the port connects asynchronously: nudge until the show hears it (near the value: picked up)
+        end = time.time() + 5
+        while ctl.mapper.handled == 0 and time.time() < end:
+            out.send(cc(7, 42))
+            time.sleep(0.05)
+        up, down = list(range(0, 128, 2)) + [127], list(range(127, -1, -2)) + [0]
+        assert sweep(up) == pytest.approx(3.0)
+        assert sweep(down) == pytest.approx(0.0)
+        show.post(Command("set", "contrast", 1.5, "osc"))
+        assert sweep(up) == pytest.approx(3.0)               # picked up again crossing 1.5
+        show.post(Command("set", "contrast", 1.5, "osc"))
+        assert sweep(down) == pytest.approx(0.0)
+    finally:
+        ctl.stop()
+        out.close()
+
+
+def test_midi_list_needs_no_display_and_takes_the_documented_backend(jack):
+    from livegan.control.midi import backend_spec
+
+    assert backend_spec("rtmidi") == "mido.backends.rtmidi"
+    assert backend_spec("rtmidi/UNIX_JACK") == "mido.backends.rtmidi/UNIX_JACK"
+    assert backend_spec("mido.backends.rtmidi/UNIX_JACK") == "mido.backends.rtmidi/UNIX_JACK"
+    out = jack.open_output("listed-device", virtual=True)
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        res = subprocess.run([sys.executable, os.path.join(root, "perform.py"), "--midi-list", "--midi-backend",
+                              "rtmidi/UNIX_JACK"], capture_output=True, text=True, env=env, timeout=60, cwd=root)
+    finally:
+        out.close()
+    assert res.returncode == 0, res.stderr[-500:]
+    assert "listed-device" in res.stdout

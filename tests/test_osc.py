@@ -217,14 +217,16 @@ def test_feedback_reaches_a_listener(live):
     show, ctl, tick, fb = live
     from pythonosc.osc_packet import OscPacket
     SimpleUDPClient("127.0.0.1", ctl.osc.port).send_message("/livegan/psi", 0.25)
-    got = {}
+    seen = []
     end = time.time() + 5
-    while time.time() < end and "/livegan/psi" not in got:
+    while time.time() < end and pytest.approx(0.25) not in seen:
         tick(1)
         try:
             data, _ = fb.recvfrom(4096)
         except socket.timeout:
             continue
         for m in OscPacket(data).messages:
-            got[m.message.address] = m.message.params
-    assert got["/livegan/psi"] == [pytest.approx(0.25)]
+            if m.message.address == "/livegan/psi":
+                seen.append(m.message.params[0])
+    assert seen[0] == pytest.approx(0.7)          # the initial state came first, unasked
+    assert seen[-1] == pytest.approx(0.25)

@@ -20,7 +20,8 @@ from livegan.show import Options, Show
 from livegan.media import read_video
 from livegan.params import Command
 from livegan.presets import parse_preset
-from livegan.recorder import LOG_NAME, read_log, render_log
+from livegan.recorder import LOG_NAME, read_log
+from livegan.replay import render_log
 from livegan.store import Store
 from livegan.walks import CustomWalk, RandomWalk, VideoManager, sample_latents
 
@@ -86,11 +87,19 @@ def test_snapshot_writes_png_ws_and_state(tmp_path, tiny):
     assert png.shape == (256, 256, 3) and ws.shape == (tiny.num_ws, tiny.w_dim)
     assert state["psi"] == pytest.approx(0.7) and state["network_id"].startswith("builtin-")
     assert state["effects"]["contrast"] == pytest.approx(1.2) and len(state["transform"]["matrix"]) == 3
-    # The PNG is the generator's picture of those ws.
+    # The raw PNG is the generator's picture of those ws ...
+    assert img["filename"] == state["program"] and state["raw"].endswith("-raw.png")
+    raw = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(folder / state["raw"]))
     with torch.inference_mode():
         ref = tiny.synthesis(torch.from_numpy(ws)[None], transform=torch.tensor(state["transform"]["matrix"])[None])
     ref = (ref * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
-    assert np.abs(png.astype(int) - ref.astype(int)).max() <= 1
+    assert np.abs(raw.astype(int) - ref.astype(int)).max() <= 1
+    # ... and the program PNG is the frame on screen: the same picture through the effects
+    # (contrast 1.2 around mid grey, as shaders/color.frag computes it), no HUD, no letterbox.
+    want = np.clip((raw.astype(float) / 255 - 0.5) * 1.2 + 0.5, 0, 1) * 255
+    assert np.abs(png.astype(float) - want).mean() < 1.5 and np.abs(png.astype(int) - raw.astype(int)).mean() > 2
+    # the state alone recreates the frame: the mix source is in it
+    assert "layer" in state["mix"] and "amount" in state["mix"]
 
 
 def test_recording_replays_exactly(tmp_path, tiny):

@@ -16,8 +16,11 @@ BINDINGS: dict[str, tuple[str, str, object]] = {
     "t": ("trigger", "tap", None),
     "l": ("trigger", "learn", None),
 }
-for _d in range(10):
-    BINDINGS[f"_{_d}"] = ("trigger", "preset", _d)        # digit keys select presets by index
+# Digit keys select presets in presets/ by file name order, as the keyboard reads: 1 is the first,
+# 9 the ninth, 0 the tenth (`perform.py` prints the list at start).
+for _d in range(1, 10):
+    BINDINGS[f"_{_d}"] = ("trigger", "preset", _d - 1)
+BINDINGS["_0"] = ("trigger", "preset", 9)
 
 NUDGE = {"up": 1, "down": -1, "right": 1, "left": -1}     # arrows nudge the selected parameter
 

@@ -218,6 +218,29 @@ def relative_delta(v: int, mode: str) -> int:
     return v - 64                                  # relative_offset (binary offset)
 
 
+def backend_spec(name: str) -> str:
+    """mido's name for a backend as docs/midi.md writes it: 'rtmidi', 'rtmidi/UNIX_JACK' or
+    'mido.backends.rtmidi/UNIX_JACK' (a bare module name is one of mido's backends, not a module of
+    that name: 'rtmidi' alone would be python-rtmidi's own module, which mido cannot use)."""
+    module, sep, api = str(name).partition("/")
+    if "." not in module:
+        module = f"mido.backends.{module}"
+    return module + sep + api
+
+
+def open_backend(name: str):
+    """A loaded mido backend; ValueError (one line) if it does not exist."""
+    import mido
+
+    spec = backend_spec(name)
+    try:
+        b = mido.Backend(spec, load=True)
+    except Exception as e:
+        raise ValueError(f"--midi-backend {name!r}: cannot load ({type(e).__name__}: {e}); "
+                         "try rtmidi, rtmidi/UNIX_JACK or rtmidi/LINUX_ALSA") from None
+    return b
+
+
 class MidiMapper:
     """Messages -> commands for one map; keeps soft-takeover, 14-bit and learn state."""
 
@@ -332,10 +355,7 @@ class MidiInputs:
 
     def __init__(self, names: list[str], mapper: MidiMapper, post: Callable[[Command], None],
                  backend: str = "rtmidi", log: Callable[[str], None] = print, poll: float = 2.0):
-        import mido
-
-        self.backend = mido.Backend(f"mido.backends.{backend}" if "." not in backend and "/" not in backend
-                                    else backend)
+        self.backend = open_backend(backend)
         self.names, self.mapper, self.post, self.log, self.poll = names, mapper, post, log, poll
         self.ports: dict = {}
         self.outputs: dict = {}
@@ -382,6 +402,8 @@ class MidiInputs:
                 outs = [o for o in self.backend.get_output_names() if want.lower() in o.lower()]
                 if outs and self.mapper.map.feedback:
                     self.outputs[want] = self.backend.open_output(outs[0])
+                    values = self.mapper.values()          # a (re)connected surface shows the state
+                    self.send_feedback(values, list(values))
                 self._warned.discard(want)
                 self.log(f"MIDI: listening to {match}")
             except Exception as e:

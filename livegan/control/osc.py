@@ -17,6 +17,11 @@ from typing import Callable, Iterable, Optional
 from ..params import PARAMS, Command, Param
 
 PREFIX = "/livegan"
+# Read-only show status, sent as feedback and listed in OSCQuery: name, OSC type, meaning.
+STATUS = (("fps", "f", "display frames per second"), ("frame", "i", "display frame number"),
+          ("keyframe", "i", "keyframe being played (0-based)"), ("recording", "i", "1 while recording"),
+          ("preset", "s", "playing preset"), ("network", "s", "playing network"),
+          ("errors", "i", "problems reported since the start"))
 MAX_DATAGRAM = 8192                      # larger packets are refused (counted as 'huge')
 
 
@@ -95,6 +100,8 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
         Address(f"{PREFIX}/network", "s", "load a network (path or URL) and crossfade to it", trig("network", str_arg("network"))),
         Address(f"{PREFIX}/tap", "", "tap tempo", trig("tap")),
         Address(f"{PREFIX}/learn", "s", "MIDI learn: the next control moved drives this parameter", trig("learn", str_arg("learn"))),
+        Address(f"{PREFIX}/status/sync", "", "send every parameter and status value to the feedback targets now",
+                trig("feedback_sync")),
     ]
     return out
 
@@ -272,8 +279,8 @@ class OscFeedback:
         for n in names:
             self.send(f"{PREFIX}/{n}", float(values[n]))
 
-    def status(self, fps: float, frame: int, keyframe: int, recording: bool) -> None:
-        self.send(f"{PREFIX}/fps", float(fps))
-        self.send(f"{PREFIX}/frame", int(frame))
-        self.send(f"{PREFIX}/keyframe", int(keyframe))
-        self.send(f"{PREFIX}/recording", int(recording))
+    def status(self, status: dict) -> None:
+        for name, kind, _ in STATUS:
+            if name in status:
+                v = status[name]
+                self.send(f"{PREFIX}/status/{name}", str(v) if kind == "s" else (int(v) if kind == "i" else float(v)))

@@ -1,7 +1,10 @@
-"""OSCQuery: the OSC namespace as JSON over HTTP, advertised over mDNS (`_oscjson._tcp`).
+"""OSCQuery: the OSC namespace as JSON over HTTP, advertised over mDNS (`_oscjson._tcp`), with
+LISTEN over a websocket on the same port (what Chataigne and other OSCQuery clients use to follow
+values without polling).
 
-Built from the same address table as the OSC receiver.  The HTTP thread reads a values snapshot
-that the main thread publishes (an immutable mapping swapped atomically); it never touches params.
+Built from the same address table as the OSC receiver.  The HTTP threads read a values snapshot
+that the main thread publishes (an immutable mapping swapped atomically); they never touch params.
+Value changes for listened paths go to each websocket client through its own bounded queue.
 """
 from __future__ import annotations
 
@@ -13,15 +16,27 @@ from types import MappingProxyType
 from typing import Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
-from .osc import PREFIX, address_table
+from .osc import PREFIX, STATUS, address_table
+from .websocket import WebSocket, WebSocketError, handshake_response
 
 ACCESS_WRITE, ACCESS_RW = 2, 3
 MAX_CLIENTS = 16                     # HTTP requests served at once
 
 
-def namespace(values: Mapping[str, float]) -> dict:
-    """The OSCQuery tree: nested CONTENTS nodes, one leaf per address."""
+ACCESS_READ = 1
+
+
+def namespace(values: Mapping[str, float], status: Mapping[str, object] = {}) -> dict:
+    """The OSCQuery tree: nested CONTENTS nodes, one leaf per address, plus read-only status."""
     root = {"FULL_PATH": "/", "DESCRIPTION": "livegan", "CONTENTS": {}}
+    st = root["CONTENTS"].setdefault("livegan", {"FULL_PATH": PREFIX, "CONTENTS": {}})
+    snode = st["CONTENTS"].setdefault("status", {"FULL_PATH": f"{PREFIX}/status", "CONTENTS": {},
+                                                  "DESCRIPTION": "show status (read only)"})
+    for name, kind, doc in STATUS:
+        leaf = {"FULL_PATH": f"{PREFIX}/status/{name}", "DESCRIPTION": doc, "TYPE": kind, "ACCESS": ACCESS_READ}
+        if name in status:
+            leaf["VALUE"] = [status[name]]
+        snode["CONTENTS"][name] = leaf
     for a in address_table():
         node, path = root, ""
         parts = a.path.strip("/").split("/")
@@ -46,7 +61,7 @@ def namespace(values: Mapping[str, float]) -> dict:
             leaf["RANGE"] = [{"MIN": 0.0, "MAX": 1.0}]
         else:
             leaf["ACCESS"] = ACCESS_WRITE
-        node["CONTENTS"][parts[-1]] = leaf
+        node["CONTENTS"].setdefault(parts[-1], {}).update(leaf)
     return root
 
 
@@ -68,6 +83,11 @@ class OscQueryServer:
                  mdns: bool = True, log: Callable[[str], None] = print, policy=None):
         self.osc_port, self.name, self.log = osc_port, name, log
         self._values: Mapping[str, float] = MappingProxyType({})
+        self._status: Mapping[str, object] = MappingProxyType({})
+        self._clients: set = set()                 # websocket clients (LISTEN)
+        self._clients_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.mdns_names: list[str] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,10 +99,13 @@ class OscQueryServer:
                     self.send_error(414)
                     return
                 url = urlsplit(self.path)
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    server._serve_websocket(self)
+                    return
                 if url.query == "HOST_INFO":
                     body = server.host_info()
                 else:
-                    node = find(namespace(server._values), url.path)
+                    node = find(namespace(server._values, server._status), url.path)
                     if node is None:
                         self.send_error(404, "no such OSC address")
                         return
@@ -132,35 +155,83 @@ class OscQueryServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="livegan-oscquery", daemon=True)
         self._zc = None
         self._mdns = mdns
+        self._adv: Optional[threading.Thread] = None
 
     def host_info(self) -> dict:
         return {"NAME": self.name, "OSC_PORT": self.osc_port, "OSC_TRANSPORT": "UDP",
                 "EXTENSIONS": {"ACCESS": True, "VALUE": True, "RANGE": True, "DESCRIPTION": True,
-                               "TYPE": True, "LISTEN": False, "PATH_CHANGED": False}}
+                               "TYPE": True, "LISTEN": True, "PATH_CHANGED": False}}
 
-    def publish(self, values: Mapping[str, float]) -> None:
+    def publish(self, values: Mapping[str, float], changed: Mapping[str, str] = {}) -> None:
+        """New parameter values (main thread); listeners of the changed paths are sent them."""
         self._values = MappingProxyType(dict(values))
+        if changed:
+            self._notify({f"{PREFIX}/{n}": float(values[n]) for n in changed if n in values})
+
+    def publish_status(self, status: Mapping[str, object]) -> None:
+        old, self._status = self._status, MappingProxyType(dict(status))
+        self._notify({f"{PREFIX}/status/{k}": v for k, v in status.items() if old.get(k) != v})
+
+    def _notify(self, updates: Mapping[str, object]) -> None:
+        with self._clients_lock:
+            clients = list(self._clients)
+        for c in clients:
+            c.offer(updates)
+
+    def _serve_websocket(self, handler) -> None:
+        """One LISTEN client: JSON commands in (text frames), OSC packets out (binary frames)."""
+        key = handler.headers.get("Sec-WebSocket-Key", "")
+        try:
+            handler.wfile.write(handshake_response(key))
+            handler.wfile.flush()
+        except (ValueError, OSError):
+            return
+        client = _Listener(WebSocket(handler.connection), self)
+        with self._clients_lock:
+            self._clients.add(client)
+        try:
+            client.run(self._stopping)
+        finally:
+            with self._clients_lock:
+                self._clients.discard(client)
+
+    def current(self, path: str):
+        """The value of a path (parameter or status), for a LISTEN's first message."""
+        if path.startswith(f"{PREFIX}/status/"):
+            return self._status.get(path.rsplit("/", 1)[1])
+        v = self._values.get(path[len(PREFIX) + 1:])
+        return None if v is None else float(v)
 
     def start(self) -> "OscQueryServer":
         self._thread.start()
         if self._mdns:
-            threading.Thread(target=self._advertise, name="livegan-mdns", daemon=True).start()
+            self._adv = threading.Thread(target=self._advertise, name="livegan-mdns", daemon=True)
+            self._adv.start()
         return self
 
     def _advertise(self) -> None:
-        """mDNS: `_oscjson._tcp` for OSCQuery browsers (and `_osc._udp` for plain OSC)."""
+        """mDNS: `_oscjson._tcp` for OSCQuery browsers (and `_osc._udp` for plain OSC).  A second
+        livegan on the network gets 'livegan (2)' and so on (zeroconf renames on conflict)."""
         try:
             from zeroconf import ServiceInfo, Zeroconf
 
             addr = socket.inet_aton(_local_ip())
             self._zc = Zeroconf()
             for stype, port in (("_oscjson._tcp.local.", self.port), ("_osc._udp.local.", self.osc_port)):
-                self._zc.register_service(ServiceInfo(stype, f"{self.name}.{stype}", addresses=[addr], port=port,
-                                                      properties={"txtvers": "1"}))
+                if self._stopping.is_set():
+                    return
+                info = ServiceInfo(stype, f"{self.name}.{stype}", addresses=[addr], port=port,
+                                   properties={"txtvers": "1"})
+                self._zc.register_service(info, allow_name_change=True)
+                self.mdns_names.append(info.name)
         except Exception as e:                     # no multicast here: OSCQuery over HTTP still works
-            self.log(f"OSCQuery: mDNS advertising unavailable ({type(e).__name__}: {e})")
+            if not self._stopping.is_set():        # a short run stopping mid-registration is no error
+                self.log(f"OSCQuery: mDNS advertising unavailable ({type(e).__name__}: {e})")
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._adv is not None:
+            self._adv.join(timeout=5)              # registration probes take a moment: let it end
         if self._zc is not None:
             try:
                 self._zc.unregister_all_services()
@@ -177,3 +248,69 @@ def _local_ip() -> str:
         return socket.gethostbyname(socket.gethostname())
     except OSError:
         return "127.0.0.1"
+
+
+class _Listener:
+    """A websocket client of LISTEN: the paths it listens to and a bounded queue of updates (a slow
+    client loses updates, counted; it never slows the show)."""
+
+    MAX_PATHS = 512
+    MAX_QUEUE = 256
+
+    def __init__(self, ws: WebSocket, server: OscQueryServer):
+        import queue
+
+        self.ws, self.server = ws, server
+        self.paths: set = set()
+        self.queue: "queue.Queue" = queue.Queue(maxsize=self.MAX_QUEUE)
+        self.dropped = 0
+
+    def offer(self, updates: Mapping[str, object]) -> None:
+        import queue
+
+        for path, value in updates.items():
+            if path in self.paths and value is not None:
+                try:
+                    self.queue.put_nowait((path, value))
+                except queue.Full:
+                    self.dropped += 1
+
+    def _send(self, path: str, value) -> None:
+        from pythonosc.osc_message_builder import OscMessageBuilder
+
+        m = OscMessageBuilder(path)
+        m.add_arg(value)
+        self.ws.send_binary(m.build().dgram)
+
+    def run(self, stopping: threading.Event) -> None:
+        import queue
+
+        try:
+            while not stopping.is_set():
+                msg = self.ws.poll(0.05)            # a JSON command, or None
+                if msg is not None:
+                    self._command(msg)
+                while True:
+                    try:
+                        path, value = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    self._send(path, value)
+        except (WebSocketError, OSError):
+            pass
+        finally:
+            self.ws.close()
+
+    def _command(self, text: str) -> None:
+        try:
+            cmd = json.loads(text)
+            op, path = str(cmd.get("COMMAND", "")).upper(), str(cmd.get("DATA", ""))
+        except (ValueError, AttributeError):
+            return                                  # not a command we know: ignored, as the spec says
+        if op == "LISTEN" and len(self.paths) < self.MAX_PATHS and len(path) <= 256:
+            self.paths.add(path)
+            v = self.server.current(path)
+            if v is not None:
+                self._send(path, v)
+        elif op == "IGNORE":
+            self.paths.discard(path)

@@ -47,10 +47,33 @@ class Controls:
             self.feedback = OscFeedback(o.osc_out)
         if o.midi:
             from .midi import MidiInputs, MidiMapper, load_map
-            self.mapper = MidiMapper(load_map(o.midi_map), lambda: self.show.registry.value, self.show.tempo)
+            # Soft takeover compares the knob with the target (where the value is going), not the
+            # smoothed value still gliding there.
+            self.mapper = MidiMapper(load_map(o.midi_map), lambda: self.show.registry.target, self.show.tempo)
             self.midi = MidiInputs(o.midi, self.mapper, post, o.midi_backend, self.log).start()
         self.log(self.exposure())
+        self.sync()                                     # the initial state, to every target
         return self
+
+    def status(self, recording: bool = False) -> dict:
+        show = self.show
+        return {"fps": round(show.stats.fps(), 2), "frame": show.tick_index,
+                "keyframe": show.current.keyframe if show.current else 0, "recording": int(recording),
+                "preset": show.preset.name, "network": show.network,
+                "errors": sum(1 for _ in show.errors) + (sum(self.osc.errors.values()) if self.osc else 0)}
+
+    def sync(self, recording: bool = False) -> None:
+        """Every parameter and status value, now: at start, when a target asks
+        (/livegan/status/sync), when a MIDI output appears."""
+        values = self.show.registry.target
+        if self.query is not None:
+            self.query.publish(values)
+            self.query.publish_status(self.status(recording))
+        if self.feedback is not None:
+            self.feedback.params(values, sorted(values))
+            self.feedback.status(self.status(recording))
+        if self.midi is not None:
+            self.midi.send_feedback(values, list(values))
 
     def exposure(self) -> str:
         """One line saying what this show exposes to the network, printed at start."""
@@ -72,22 +95,27 @@ class Controls:
             why = self.osc.last_crash or "unknown reason"
             self.osc.restart()
             show.error("osc-restart", f"OSC receiver stopped ({why}); restarted")
-        changed, show.changed = show.changed, set()
+        changed, show.changed = show.changed, {}
         values = show.registry.target
         if self.query is not None and changed:
-            self.query.publish(values)
+            self.query.publish(values, changed)
         if changed and self.mapper is not None:
-            for name in changed:                       # moved by something else: knobs pick up again
+            # Moved by something else (OSC, a preset, tap...): knobs pick up again, and LEDs and
+            # motor faders follow.  A knob's own moves neither reset its pick-up nor echo back.
+            others = [n for n, src in changed.items() if src != "midi"]
+            for name in others:
                 self.mapper.release(name)
-            self.midi.send_feedback(values, changed)
-        if self.feedback is not None:
-            if changed:
-                self.feedback.params(values, sorted(changed))
-            now = time.perf_counter()
-            if now - self._status_t > 0.5:
-                self._status_t = now
-                k = show.current.keyframe if show.current else 0
-                self.feedback.status(show.stats.fps(), show.tick_index, k, recording)
+            self.midi.send_feedback(values, others)
+        if self.feedback is not None and changed:
+            self.feedback.params(values, sorted(changed))
+        now = time.perf_counter()
+        if now - self._status_t > 0.5:                  # status twice a second
+            self._status_t = now
+            st = self.status(recording)
+            if self.feedback is not None:
+                self.feedback.status(st)
+            if self.query is not None:
+                self.query.publish_status(st)
 
     def stop(self) -> None:
         for part in (self.osc, self.query, self.midi):

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["load_network", "build_generator", "save_safetensors", "CheckpointError", "set_precision",
-           "set_channels_last"]
+           "set_channels_last", "describe_config"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("load_network", "build_generator", "save_safetensors", "set_precision", "set_channels_last"):
+    if name in ("load_network", "build_generator", "save_safetensors", "set_precision", "set_channels_last",
+                "describe_config"):
         from . import checkpoints
         return getattr(checkpoints, name)
     if name == "CheckpointError":

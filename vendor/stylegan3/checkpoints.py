@@ -312,6 +312,16 @@ def load_network(source: str | os.PathLike, device: Optional[torch.device | str]
     return G
 
 
+def describe_config(G: nn.Module) -> str:
+    """'StyleGAN2', 'StyleGAN3-T' or 'StyleGAN3-R' (config R: 1x1 convolutions, radial filters)."""
+    if G.family != "stylegan3":
+        return "StyleGAN2"
+    kw = getattr(G, "init_kwargs", {}) or {}
+    radial = kw.get("use_radial_filters") or (kw.get("synthesis_kwargs") or {}).get("use_radial_filters")
+    k = kw.get("conv_kernel", (kw.get("synthesis_kwargs") or {}).get("conv_kernel", 3))
+    return "StyleGAN3-R" if radial or k == 1 else "StyleGAN3-T"
+
+
 def set_channels_last(G: nn.Module, on: bool = True) -> None:
     """Opt-in NHWC convolutions for the StyleGAN3 layers (CUDA tensor cores prefer them)."""
     for m in G.modules():
