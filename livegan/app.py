@@ -66,6 +66,7 @@ class App:
         self.snapshots: list[Path] = []
         self.frames_path = ""                           # CUDA: how frames reach GL (HUD)
         self._snap_pending = False
+        self._finishing: list = []                       # stopped recorders still writing their files
         self._net_ids: dict = {}
         self.display = None
 
@@ -132,8 +133,9 @@ class App:
         from .recorder import Recorder
 
         if on and not self.recording:
-            if self.recorder is not None:
-                self.recorder.join()                     # the previous one finishes its files first
+            if self.recorder is not None:                # it finishes its files on its own thread
+                self._finishing = [r for r in self._finishing if r._thread and r._thread.is_alive()]
+                self._finishing.append(self.recorder)
             # No I/O here: the recorder's own thread opens the store and creates the files.
             self.recorder = Recorder(lambda: self.store, self.show, self.codec, self.crf)
             r = self.display.renderer if self.display is not None else None
@@ -220,8 +222,8 @@ class App:
         self.writer.drain()
         if self.recording:
             self._stop_recording()
-        if self.recorder is not None:
-            self.recorder.join()
+        for r in self._finishing + ([self.recorder] if self.recorder is not None else []):
+            r.join()
 
     def _canvas_size(self) -> tuple[int, int]:
         """The program's size for this show: the starting network's canvas, kept across network

@@ -125,6 +125,7 @@ class Show:
         self._marks: dict[int, tuple[float, int]] = {}     # generation -> (received, tick)
         self.stats = Stats()
         self.errors: deque = deque(maxlen=6)
+        self.error_count = 0                               # every problem reported since the start
         self._logged: set = set()
         self.triggers: list[Command] = []                  # for the app: hud, fullscreen, snapshot...
         self.preset_loader = LatestLoader("preset-loader")
@@ -155,6 +156,7 @@ class Show:
 
     def error(self, kind: str, msg: str) -> None:
         """Errors become data: shown in the HUD, logged once per kind, never raised."""
+        self.error_count += 1
         msg = " ".join(str(msg).split())
         if len(msg) > 240:                          # hostile input can make messages huge
             msg = msg[:237] + "..."

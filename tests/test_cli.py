@@ -34,7 +34,8 @@ def test_truncation_sheet_layout(tmp_path):
     out = tmp_path / "sheet.png"
     run("generate", "--seeds", "5,6", "--psi", "0,0.5,1", "--out", str(out))
     img = np.asarray(Image.open(out)).astype(int)
-    assert img.shape == (2 * 256, 3 * 256, 3)
+    assert img.shape == (22 + 2 * 256, 3 * 256, 3)          # a strip of psi labels on top
+    img = img[22:]
     # psi 0 gives w_avg for every seed: both rows' first column are the same picture.
     assert np.abs(img[:256, :256] - img[256:, :256]).max() <= 1
     assert np.abs(img[:256, 512:] - img[256:, 512:]).mean() > 5

@@ -313,3 +313,56 @@ def test_midi_list_needs_no_display_and_takes_the_documented_backend(jack):
         out.close()
     assert res.returncode == 0, res.stderr[-500:]
     assert "listed-device" in res.stdout
+
+
+def test_midi_feedback_shows_the_state_and_changes_made_elsewhere(jack, tiny, tmp_path):
+    """LED rings / motor faders: the whole state when the port appears, then a preset switch and
+    an OSC change show up as CC; the knob's own moves are not echoed back."""
+    import json as _json
+
+    from livegan.control.surfaces import ControlOptions, Controls
+    from livegan.presets import load_preset, parse_preset
+    from livegan.show import Options, Show
+
+    mp = tmp_path / "fb.json"
+    mp.write_text(_json.dumps({"feedback": True, "controls": [{"cc": 7, "param": "contrast"},
+                                                               {"cc": 8, "param": "kaleido"}]}))
+    surface_out = jack.open_output("ledsurface", virtual=True)       # the controller's knobs
+    received = []
+    surface_in = jack.open_input("ledsurface", virtual=True, callback=received.append)   # its LEDs
+    show = Show(Options(fps=30), parse_preset({"keyframes": [1], "speed": 0.0}, "f.json"), G=tiny)
+    ctl = Controls(show, ControlOptions(osc=False, midi=["ledsurface"], midi_map=str(mp),
+                                        midi_backend="rtmidi/UNIX_JACK"), log=lambda m: None).start()
+
+    def pump(cond, timeout=5.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            show.tick(0.0)
+            ctl.after_tick()
+            time.sleep(0.02)
+            if cond():
+                return True
+        return False
+
+    def last(control):
+        vals = [m.value for m in received if m.type == "control_change" and m.control == control]
+        return vals[-1] if vals else None
+    try:
+        assert ctl.midi.outputs, "the surface's input port was not opened for feedback"
+        # the state went out when the port appeared (contrast 1.0 of 0..3 -> 42)
+        assert pump(lambda: last(7) == 42), received
+        cuts = load_preset("cuts")
+        show.post(Command("trigger", "preset", "cuts", "osc"))
+        want = round(cuts.params["contrast"] / 3.0 * 127)
+        assert pump(lambda: last(7) == want and last(8) == round(cuts.params["kaleido"] / 12 * 127)), received
+        show.post(Command("set", "contrast", 3.0, "osc"))
+        assert pump(lambda: last(7) == 127)
+        n = len(received)
+        surface_out.send(cc(7, 126))                                    # the hand on the knob
+        assert pump(lambda: show.registry.target["contrast"] == pytest.approx(3.0 * 126 / 127))
+        pump(lambda: False, timeout=0.3)
+        assert not [m for m in received[n:] if m.type == "control_change" and m.control == 7]   # no echo
+    finally:
+        ctl.stop()
+        surface_out.close()
+        surface_in.close()

@@ -43,7 +43,7 @@ def test_keys_map_to_commands():
     assert command_for("s", "psi", 0.1, 0).name == "snapshot"
     up = command_for("up", "zoom", 0.05, 0)
     assert (up.op, up.name, up.value) == ("add", "zoom", 0.05)
-    assert command_for("_3", "psi", 0.1, 0).value == 3
+    assert command_for("_3", "psi", 0.1, 0).value == 2           # 1 is the first preset
     assert command_for("q", "psi", 0.1, 0) is None
     assert {"r", "f", "h", "t", "l"} <= set(BINDINGS)
 

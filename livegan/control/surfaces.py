@@ -60,7 +60,7 @@ class Controls:
         return {"fps": round(show.stats.fps(), 2), "frame": show.tick_index,
                 "keyframe": show.current.keyframe if show.current else 0, "recording": int(recording),
                 "preset": show.preset.name, "network": show.network,
-                "errors": sum(1 for _ in show.errors) + (sum(self.osc.errors.values()) if self.osc else 0)}
+                "errors": show.error_count + (sum(self.osc.errors.values()) if self.osc else 0)}
 
     def sync(self, recording: bool = False) -> None:
         """Every parameter and status value, now: at start, when a target asks
