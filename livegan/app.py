@@ -185,6 +185,9 @@ class App:
             return
         req, raw = s.current, s.current_image
         state = self._snapshot_state()
+        if self.recording and self.recorder.walk_id is not None:    # where it is in the session video
+            i = s.tick_index - self.recorder._start_tick - 1
+            state["recording"] = {"walk": self.recorder.walk_id, "frame": i, "time": i / s.opts.fps}
         stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}"
         network, preset_name = s.network, s.preset.name
 

@@ -290,6 +290,13 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_gallery(args) -> int:
+    from .gallery.app import run
+
+    run(args.out, args.host, args.port, args.network, args.presets, args.show)
+    return 0
+
+
 def cmd_walk(args) -> int:
     from .store import Store
     from .walks import RandomWalk
@@ -372,6 +379,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store every n-th frame, at least 1 (default: %(default)s)")
     w.add_argument("--outdir", default="recordings", help="the store's folder (default: %(default)s)")
     w.set_defaults(func=cmd_walk)
+
+    gl = sub.add_parser("gallery", help="the studio: browse, judge and curate the store in a browser; the walk service API")
+    gl.add_argument("--out", default="recordings", help="the store's folder (default: %(default)s)")
+    gl.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on; anything but loopback opens the store to the network (default: %(default)s)")
+    gl.add_argument("--port", type=port, default=5000, help="HTTP port (default: %(default)s)")
+    gl.add_argument("--network", default=None,
+                    help="network for the walk service and renders: path, URL or builtin:NAME (default: $NETWORK_PKL, "
+                         "else builtin:tiny)")
+    gl.add_argument("--presets", default=None, help="folder curated and recall presets are saved into (default: presets/)")
+    gl.add_argument("--show", type=host_port, default=None, metavar="HOST:PORT",
+                    help="a running show's OSC address, for 'send to the show' (default: none)")
+    gl.set_defaults(func=cmd_gallery)
 
     p = sub.add_parser("perform", help="the live show (what perform.py runs)")
     add_perform_args(p)

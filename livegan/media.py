@@ -8,7 +8,7 @@ from typing import Iterable
 import numpy as np
 
 CODECS = {"h264": ("libx264", "yuv420p"), "prores": ("prores_ks", "yuv422p10le"),
-          "ffv1": ("ffv1", "yuv444p")}
+          "ffv1": ("ffv1", "yuv444p"), "vp9": ("libvpx-vp9", "yuv420p")}
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 30,
@@ -52,10 +52,10 @@ def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, codec: str | N
             frag: bool, live: bool) -> int:
     if path.suffix.lower() == ".gif":
         return _write_gif(path, frames, fps)
-    codec = codec or {".mov": "prores", ".mkv": "ffv1"}.get(path.suffix.lower(), "h264")
+    codec = codec or {".mov": "prores", ".mkv": "ffv1", ".webm": "vp9"}.get(path.suffix.lower(), "h264")
     name, pix = CODECS[codec]
     opts = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if frag and path.suffix.lower() in (".mp4", ".mov") else {}
-    fmt = {".mov": "mov", ".mkv": "matroska"}.get(path.suffix.lower(), "mp4")
+    fmt = {".mov": "mov", ".mkv": "matroska", ".webm": "webm"}.get(path.suffix.lower(), "mp4")
     # Write through a Python file: FFmpeg's own I/O swallows write errors (a full disk would go
     # unnoticed); Python's raise OSError, which stops the writer cleanly.  A fragmented file is
     # then cut back to its last complete fragment, so what was written stays valid.
@@ -87,6 +87,8 @@ def _mux(fobj, frames, fps, codec, name, pix, fmt, opts, crf, frag, live) -> int
                               "g": str(max(1, int(round(fps))))}
         elif codec == "prores":
             stream.options = {"profile": "3"}           # 422 HQ
+        elif codec == "vp9":                            # WebM for the gallery: every browser plays it
+            stream.options = {"crf": "32", "b": "0", "deadline": "realtime", "cpu-used": "8"}
         for frame in frames:
             if n == 0:
                 stream.height, stream.width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2

@@ -58,7 +58,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX images_walk ON images(walk_id);
     """,
+    # 2: curation (the gallery): likes, tags, archived walks; indexes for its filters.
+    """
+    ALTER TABLE images ADD COLUMN liked INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE walks ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE tags (
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (image_id, tag)
+    );
+    CREATE INDEX tags_tag ON tags(tag);
+    CREATE INDEX images_liked ON images(liked);
+    CREATE INDEX images_created ON images(created);
+    """,
 )
+MAX_TAG = 64
 
 
 class Store:
@@ -201,12 +215,16 @@ class Store:
         return self.outdir / str(walk_id)
 
     def set_walk(self, walk_id: int, **fields: Any) -> None:
-        allowed = {"name", "status", "info", "network", "network_hash", "preset"}
+        allowed = {"name", "status", "info", "network", "network_hash", "preset", "archived"}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"cannot set walk fields {sorted(bad)}")
         if "info" in fields and not isinstance(fields["info"], str):
             fields["info"] = json.dumps(fields["info"])
+        if fields.get("status") in LIVE_STATES and walk_id not in self._owned:
+            fd = self._lock_fd(walk_id, block=True)      # owned before it looks live (see repair)
+            if fd is not None:
+                self._owned[walk_id] = fd
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self._tx() as db:
             db.execute(f"UPDATE walks SET {cols} WHERE id = ?", (*fields.values(), walk_id))
@@ -240,6 +258,61 @@ class Store:
 
     def image(self, image_id: int) -> Optional[dict]:
         return _row(self._conn().execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone())
+
+    def image_count(self, walk_id: int) -> tuple[int, int]:
+        """(images, liked images) of a walk."""
+        r = self._conn().execute("SELECT COUNT(*), COALESCE(SUM(liked), 0) FROM images WHERE walk_id = ?",
+                                 (walk_id,)).fetchone()
+        return int(r[0]), int(r[1])
+
+    def query_images(self, where: str = "", args: tuple = (), offset: int = 0, limit: int = 60) -> tuple[list[dict], int]:
+        """A page of images (newest first) matching a WHERE clause built from a filter object
+        (gallery/filters.py builds it from declared filters only, with parameters), and the total."""
+        base = " FROM images i JOIN walks w ON w.id = i.walk_id" + (f" WHERE {where}" if where else "")
+        total = self._conn().execute("SELECT COUNT(*)" + base, args).fetchone()[0]
+        rows = self._conn().execute("SELECT i.*, w.kind AS walk_kind, w.network_hash AS network_hash" + base +
+                                    " ORDER BY i.created DESC, i.id DESC LIMIT ? OFFSET ?", (*args, limit, offset))
+        return [_row(r) for r in rows], int(total)
+
+    # -- curation ------------------------------------------------------------------------------
+    def set_liked(self, image_id: int, liked: bool) -> None:
+        with self._tx() as db:
+            if db.execute("UPDATE images SET liked = ? WHERE id = ?", (int(bool(liked)), image_id)).rowcount != 1:
+                raise KeyError(f"no image {image_id}")
+
+    def tags(self, image_id: int) -> list[str]:
+        return [r[0] for r in self._conn().execute("SELECT tag FROM tags WHERE image_id = ? ORDER BY tag", (image_id,))]
+
+    def all_tags(self) -> list[str]:
+        return [r[0] for r in self._conn().execute("SELECT DISTINCT tag FROM tags ORDER BY tag")]
+
+    def add_tag(self, image_id: int, tag: str) -> None:
+        tag = check_tag(tag)
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone() is None:
+                raise KeyError(f"no image {image_id}")
+            db.execute("INSERT OR IGNORE INTO tags (image_id, tag) VALUES (?, ?)", (image_id, tag))
+
+    def remove_tag(self, image_id: int, tag: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM tags WHERE image_id = ? AND tag = ?", (image_id, tag))
+
+    def delete_walk(self, walk_id: int) -> None:
+        """Its rows (images, tags, renders cascade) and its folder, nothing outside the store."""
+        import os
+        import shutil
+
+        if self.walk(walk_id) is None:
+            raise KeyError(f"no walk {walk_id}")
+        with self._tx() as db:
+            db.execute("DELETE FROM walks WHERE id = ?", (walk_id,))
+        self.release(walk_id)
+        folder = self.walk_dir(walk_id)
+        root = os.path.realpath(self.outdir)
+        if folder.is_symlink():                      # never follow a link out of the store
+            folder.unlink()
+        elif folder.is_dir() and os.path.realpath(folder).startswith(root + os.sep):
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- renders -------------------------------------------------------------------------------
     def add_render(self, walk_id: int, options: Optional[dict] = None) -> int:
@@ -276,6 +349,14 @@ class Store:
         if c is not None:
             c.close()
             self._local.conn = None
+
+
+def check_tag(tag: str) -> str:
+    """A tag: 1..64 printable characters, trimmed and lower-cased; ValueError otherwise."""
+    t = " ".join(str(tag).split()).lower()
+    if not t or len(t) > MAX_TAG or not t.isprintable():
+        raise ValueError(f"a tag is 1..{MAX_TAG} printable characters, got {str(tag)[:40]!r}")
+    return t
 
 
 def _row(r: Optional[sqlite3.Row]) -> Optional[dict]:

@@ -13,9 +13,13 @@ from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from .latents import z_from_seed
+from .latents import slerp, z_from_seed
 from .store import Store, network_identity
 from .timeline import catmull_rom
+
+
+INTERPOLATIONS = ("linear", "slerp", "spline")
+SPEC = "walk.npy"                  # a walk's keyframes, beside the spec in its info
 
 
 def sample_latents(n: int, extent: float = 2.0, dim: int = 512, sobol: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -53,8 +57,10 @@ class Walk(ABC):
                  interpolation: str = "linear", loop: bool = False, psi: float = 1.0, name: str = ""):
         if len(keys) < 2:
             raise ValueError("a walk needs at least two keyframes")
-        if space not in ("z", "w") or interpolation not in ("linear", "spline"):
-            raise ValueError("space must be z or w, interpolation linear or spline")
+        if space not in ("z", "w") or interpolation not in INTERPOLATIONS:
+            raise ValueError(f"space must be z or w, interpolation one of {', '.join(INTERPOLATIONS)}")
+        if not 1 <= int(frames_per_key) <= 10_000:
+            raise ValueError("frames per keyframe must be 1..10000")
         self.keys, self.frames_per_key, self.space = [np.asarray(k, np.float32) for k in keys], frames_per_key, space
         self.interpolation, self.loop, self.psi, self.name = interpolation, loop, psi, name
 
@@ -62,30 +68,38 @@ class Walk(ABC):
         segs = len(self.keys) if self.loop else len(self.keys) - 1
         return segs * self.frames_per_key + (0 if self.loop else 1)
 
-    def ws(self, G) -> Iterator[np.ndarray]:
-        """[num_ws, w_dim] for every frame."""
+    def mapped_keys(self, G) -> list[np.ndarray]:
+        """The keyframes as [num_ws, w_dim] ws (z keys mapped once at the walk's psi)."""
         import torch
 
-        keys = self.keys
         if self.space == "z":
+            dev = next(G.parameters()).device
             with torch.inference_mode():
-                keys = [G.mapping(torch.from_numpy(k.reshape(1, -1)), None, truncation_psi=self.psi)[0].cpu().numpy()
-                        for k in keys]
-        else:
-            keys = [np.broadcast_to(k, (G.num_ws, G.w_dim)) if k.ndim == 1 else k for k in keys]
+                return [G.mapping(torch.from_numpy(k.reshape(1, -1)).to(dev), None,
+                                  truncation_psi=self.psi)[0].float().cpu().numpy() for k in self.keys]
+        return [np.broadcast_to(k, (G.num_ws, G.w_dim)) if k.ndim == 1 else k for k in self.keys]
+
+    def w_at(self, keys: list[np.ndarray], i: int) -> np.ndarray:
+        """Frame i's ws from the mapped keys (linear, slerp per layer, or Catmull-Rom)."""
         n = len(keys)
+        pos = i / self.frames_per_key
+        k, t = int(pos), pos - int(pos)
+        if not self.loop and k >= n - 1:
+            k, t = n - 2, 1.0
+        a, b = keys[k % n], keys[(k + 1) % n]
+        if self.interpolation == "spline":
+            p0 = keys[(k - 1) % n] if (self.loop or k > 0) else a
+            p3 = keys[(k + 2) % n] if (self.loop or k + 2 < n) else b
+            return catmull_rom(p0, a, b, p3, t).astype(np.float32)
+        if self.interpolation == "slerp":               # per layer: directions on the sphere
+            return np.stack([slerp(a[j], b[j], t) for j in range(a.shape[0])]).astype(np.float32)
+        return (a + (b - a) * t).astype(np.float32)
+
+    def ws(self, G) -> Iterator[np.ndarray]:
+        """[num_ws, w_dim] for every frame."""
+        keys = self.mapped_keys(G)
         for i in range(len(self)):
-            pos = i / self.frames_per_key
-            k, t = int(pos), pos - int(pos)
-            if not self.loop and k >= n - 1:
-                k, t = n - 2, 1.0
-            a, b = keys[k % n], keys[(k + 1) % n]
-            if self.interpolation == "spline":
-                p0 = keys[(k - 1) % n] if (self.loop or k > 0) else a
-                p3 = keys[(k + 2) % n] if (self.loop or k + 2 < n) else b
-                yield catmull_rom(p0, a, b, p3, t).astype(np.float32)
-            else:
-                yield (a + (b - a) * t).astype(np.float32)
+            yield self.w_at(keys, i)
 
     def frames(self, G, batch: int = 4) -> Iterator[np.ndarray]:
         """HWC uint8 images."""
@@ -104,6 +118,20 @@ class Walk(ABC):
         if buf:
             with torch.inference_mode():
                 yield from to_uint8(G.synthesis(torch.from_numpy(np.stack(buf)).to(dev)))
+
+    def spec(self) -> dict:
+        return {"space": self.space, "frames_per_key": self.frames_per_key, "interpolation": self.interpolation,
+                "loop": self.loop, "psi": self.psi, "frames": len(self)}
+
+    def save_spec(self, store: Store, walk_id: int) -> None:
+        """Keep what makes this walk in its walk folder (keys) and row (spec), so it can be loaded
+        again (`walk_from_store`) by the walk service or rendered later."""
+        from .safeio import atomic_write
+
+        atomic_write(store.walk_dir(walk_id) / SPEC, lambda f: np.save(f, np.stack(self.keys)))
+        info = dict(store.walk(walk_id)["info"] or {})
+        info["spec"] = self.spec()
+        store.set_walk(walk_id, info=info)
 
     def save(self, store: Store, G, network: str, every: int = 1) -> int:
         """Write the walk's frames (every n-th) into a new walk of the store; returns its id."""
@@ -172,25 +200,74 @@ class CustomWalk(Walk):
         super().__init__(keys, frames_per_key, space or "z", **kw)
 
 
+class StoredWalk(Walk):
+    """A walk loaded back from the store (see `Walk.save_spec`)."""
+
+    def __init__(self, kind: str, *a, **kw):
+        self._kind = kind
+        super().__init__(*a, **kw)
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+
+def walk_from_store(store: Store, walk_id: int) -> Walk:
+    from .safeio import read_regular
+
+    row = store.walk(walk_id)
+    if row is None:
+        raise KeyError(f"no walk {walk_id}")
+    spec = (row["info"] or {}).get("spec")
+    if not spec:
+        raise ValueError(f"walk {walk_id} keeps no keyframes (only walks made by the walk service or the gallery do)")
+    import io
+    keys = np.load(io.BytesIO(read_regular(store.walk_dir(walk_id) / SPEC, 256 << 20, "walk keyframes")),
+                   allow_pickle=False)
+    return StoredWalk(row["kind"], list(keys), spec["frames_per_key"], spec["space"], spec["interpolation"],
+                      spec["loop"], spec["psi"], row["name"])
+
+
+class Cancelled(Exception):
+    pass
+
+
 class VideoManager:
-    """Renders curated walks to video as tracked jobs: queued -> rendering (with progress) ->
-    done, or failed with the reason.  One worker thread; state lives in the store's renders table,
-    so another process (the gallery) can follow it."""
+    """Renders walks to video as tracked jobs: queued -> rendering (with progress) -> done, or
+    failed with the reason ('cancelled' when the user cancelled).  One worker thread; state lives
+    in the store's renders table, so another process (the gallery) can follow it.  A walk being
+    rendered is owned by this process: if it dies, the store marks the job failed at next open."""
 
     def __init__(self, store: Store, G, network: str):
         import queue
 
         self.store, self.G, self.network = store, G, network
         self._q: "queue.Queue" = queue.Queue()
+        self._cancelled: set = set()
         self._thread = threading.Thread(target=self._work, name="livegan-render", daemon=True)
         self._thread.start()
 
-    def submit(self, walk: Walk, fps: float = 30.0, name: str = "walk.mp4") -> int:
-        wid = self.store.create_walk("curated", walk.name or "curated walk", network=self.network,
-                                     network_hash=network_identity(self.network), status="queued")
-        rid = self.store.add_render(wid, {"fps": fps, "frames": len(walk), "name": name})
-        self._q.put((rid, wid, walk, fps, name))
+    def submit(self, walk: Walk, fps: float = 30.0, name: str = "walk.mp4", walk_id: Optional[int] = None) -> int:
+        """Queue a render of `walk` into a new curated walk (or into `walk_id`'s folder)."""
+        if walk_id is None:
+            walk_id = self.store.create_walk("curated", walk.name or "curated walk", network=self.network,
+                                             network_hash=network_identity(self.network), status="queued")
+            walk.save_spec(self.store, walk_id)
+        else:
+            self.store.set_walk(walk_id, status="queued")
+        rid = self.store.add_render(walk_id, {"fps": fps, "frames": len(walk), "name": name})
+        self._q.put((rid, walk_id, walk, fps, name))
         return rid
+
+    def cancel(self, render_id: int) -> bool:
+        """Stop a queued or running job; False if it already ended."""
+        r = self.store.render(render_id)
+        if r is None:
+            raise KeyError(f"no render job {render_id}")
+        if r["status"] in ("done", "failed"):
+            return False
+        self._cancelled.add(render_id)
+        return True
 
     def status(self, render_id: int) -> dict:
         return self.store.render(render_id)
@@ -212,16 +289,25 @@ class VideoManager:
             path = self.store.walk_dir(wid) / name
             total = len(walk)
             try:
+                if rid in self._cancelled:
+                    raise Cancelled()
                 self.store.update_render(rid, status="rendering", progress=0.0)
 
                 def frames():
                     for i, f in enumerate(walk.frames(self.G)):
+                        if rid in self._cancelled:
+                            raise Cancelled()
                         if i % 8 == 0:
                             self.store.update_render(rid, progress=i / total)
                         yield f
                 write_video(path, frames(), fps)
                 self.store.update_render(rid, status="done", progress=1.0, path=f"{wid}/{name}")
                 self.store.set_walk(wid, status="done")
+            except Cancelled:
+                self.store.update_render(rid, status="failed", error="cancelled")
+                self.store.set_walk(wid, status="failed")
             except Exception as e:
                 self.store.update_render(rid, status="failed", error=f"{type(e).__name__}: {e}")
                 self.store.set_walk(wid, status="failed")
+            finally:
+                self._cancelled.discard(rid)

@@ -255,19 +255,22 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
     try:
         assert ctl.midi.ports, "the documented backend spelling must find the port"
 
-        def loop_until(done: threading.Event, settle: float = 0.3):
-            end = None
-            while True:
+        def loop_until(done: threading.Event, goal: int, timeout: float = 20.0):
+            # until every message sent has reached the mapper (JACK delivers late on a busy
+            # machine), then a few more frames so its commands are applied
+            end = time.time() + timeout
+            while not (done.is_set() and ctl.mapper.handled >= goal) and time.time() < end:
                 show.tick(0.0)
                 ctl.after_tick()
                 time.sleep(1 / 30)
-                if done.is_set():
-                    end = end or time.time() + settle
-                    if time.time() > end:
-                        return
+            for _ in range(3):
+                show.tick(0.0)
+                ctl.after_tick()
+            assert ctl.mapper.handled >= goal, "MIDI messages did not arrive"
 
         def sweep(values):
             done = threading.Event()
+            goal = ctl.mapper.handled + len(values)
 
             def play():
                 for v in values:
@@ -276,7 +279,7 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
                 done.set()
             t = threading.Thread(target=play)
             t.start()
-            loop_until(done)
+            loop_until(done, goal)
             t.join()
             return show.registry.target["contrast"]
 

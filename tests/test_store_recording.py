@@ -22,7 +22,7 @@ from livegan.params import Command
 from livegan.presets import parse_preset
 from livegan.recorder import LOG_NAME, read_log
 from livegan.replay import render_log
-from livegan.store import Store
+from livegan.store import MIGRATIONS, Store
 from livegan.walks import CustomWalk, RandomWalk, VideoManager, sample_latents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def _reader(path, seconds, q):
 
 def test_store_schema_and_concurrent_processes(tmp_path):
     st = Store(tmp_path)
-    assert st.schema_version() == 1
+    assert st.schema_version() == len(MIGRATIONS)
     assert st.path.exists() and sqlite3.connect(st.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -70,7 +70,7 @@ def test_store_schema_and_concurrent_processes(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):               # filenames unique inside a walk
         st.add_image(walks[0]["id"], "f0.png")
     st.add_image(walks[1]["id"], "unique.png")
-    assert Store(tmp_path).schema_version() == 1                # reopening migrates nothing
+    assert Store(tmp_path).schema_version() == len(MIGRATIONS)  # reopening migrates nothing
 
 
 def test_snapshot_writes_png_ws_and_state(tmp_path, tiny):

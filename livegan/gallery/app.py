@@ -1,0 +1,129 @@
+"""`livegan gallery`: the studio (walks, images, detail, curation) and the walk service's HTTP API,
+in one Flask app over the store.  Every asset is served by the app (no CDN, no build step).
+
+Safety: state changes only by POST/DELETE, and a browser's request must come from this origin (a
+cross-site page cannot drive it); files are served only from inside the store; every error is a
+one-line JSON answer, never a traceback.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlsplit
+
+from flask import Flask, jsonify, request, send_file
+
+from .studio import Studio
+
+MAX_BODY = 1 << 20
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def create_app(outdir: str | Path = "recordings", network: Optional[str] = None, presets: Optional[Path] = None,
+               show: Optional[str] = None) -> Flask:
+    import os
+
+    from .service import service
+    from .views import views
+
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, JSON_SORT_KEYS=False)
+    net = network or os.environ.get("NETWORK_PKL") or "builtin:tiny"
+    app.extensions["studio"] = Studio(Path(outdir), net, presets, show)
+    app.register_blueprint(views)
+    app.register_blueprint(service)
+
+    @app.before_request
+    def same_origin():
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        origin = request.headers.get("Origin")
+        site = request.headers.get("Sec-Fetch-Site")
+        if origin is not None:
+            o, h = urlsplit(origin), urlsplit(request.host_url)
+            if (o.scheme, o.netloc) != (h.scheme, h.netloc):
+                return jsonify(error=f"cross-origin {request.method} refused (from {origin[:80]})"), 403
+        if site not in (None, "same-origin", "none"):
+            return jsonify(error=f"cross-site {request.method} refused"), 403
+        return None
+
+    @app.errorhandler(BadRequest)
+    @app.errorhandler(ValueError)
+    def bad(e):
+        return jsonify(error=" ".join(str(e).split())[:300]), 400
+
+    @app.errorhandler(KeyError)
+    @app.errorhandler(FileNotFoundError)
+    def missing(e):
+        msg = e.args[0] if e.args else "not found"
+        return jsonify(error=f"not found: {str(msg)[:200]}"), 404
+
+    @app.errorhandler(PermissionError)
+    def refused(e):
+        return jsonify(error="refused: outside the store"), 403
+
+    @app.errorhandler(Exception)
+    def http_or_internal(e):
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(e, HTTPException):
+            return jsonify(error=f"{e.code} {e.name}: {' '.join(str(e.description or '').split())[:200]}"), e.code
+        app.logger.exception("gallery: internal error")
+        return jsonify(error=f"internal error: {type(e).__name__}: {' '.join(str(e).split())[:200]}"), 500
+
+    return app
+
+
+def studio() -> Studio:
+    from flask import current_app
+
+    return current_app.extensions["studio"]
+
+
+def body() -> dict:
+    """The request's JSON object, or its form/query values; BadRequest for a non-object body."""
+    if request.data and request.mimetype == "application/json":
+        try:
+            data = request.get_json(force=True)
+        except Exception:
+            raise BadRequest("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("the body must be a JSON object")
+        return data
+    if request.data and request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise BadRequest(f"expected a JSON object (Content-Type: application/json), got {request.mimetype or 'no type'}")
+    out = dict(request.args)
+    out.update(request.form)
+    return out
+
+
+def number(data: dict, name: str, default, lo: float, hi: float, integer: bool = False):
+    import math
+
+    v = data.get(name, default)
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name}: expected a number, got {str(v)[:40]!r}") from None
+    if not math.isfinite(f) or not lo <= f <= hi or (integer and not f.is_integer()):
+        raise BadRequest(f"{name}: expected {'an integer' if integer else 'a number'} {lo:g}..{hi:g}, got {str(v)[:40]}")
+    return int(f) if integer else f
+
+
+def serve(path: Path, mimetype: Optional[str] = None):
+    return send_file(path, mimetype=mimetype, conditional=True, max_age=0)
+
+
+def run(outdir: str, host: str, port: int, network: Optional[str], presets: Optional[str], show: Optional[str]) -> None:
+    app = create_app(outdir, network, Path(presets) if presets else None, show)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"livegan gallery: listening on {host}:{port}: anyone who can reach this machine can browse "
+              "and curate the store", flush=True)
+    print(f"livegan gallery: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
+          f"(store {Path(outdir).resolve()}, network {app.extensions['studio'].network})", flush=True)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -1,0 +1,232 @@
+// livegan studio: plain JS, no build step, no CDN.  The filter controls are built from the
+// server's declaration (/api/filters, the same table parse_filters reads), so a new filter needs
+// no change here.
+"use strict";
+const Studio = (() => {
+  const $ = (s, el = document) => el.querySelector(s);
+  const toast = (msg) => { const t = $("#toast"); t.textContent = msg; t.classList.add("on");
+    clearTimeout(toast.t); toast.t = setTimeout(() => t.classList.remove("on"), 2500); };
+
+  async function api(method, url, data) {
+    const opt = { method, headers: {} };
+    if (data !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(data); }
+    const r = await fetch(url, opt);
+    const j = await r.json().catch(() => ({ error: `${r.status} ${r.statusText}` }));
+    if (!r.ok) { toast(j.error || `${r.status}`); throw new Error(j.error); }
+    return j;
+  }
+
+  // -- walks page -----------------------------------------------------------------------------
+  function walksPage() {
+    document.querySelectorAll(".card").forEach((card) => {
+      const id = card.dataset.walk;
+      $(".walk-name", card).addEventListener("change", async (e) => {
+        await api("POST", `/api/walks/${id}`, { name: e.target.value }); toast("renamed");
+      });
+      $(".archive", card).addEventListener("click", async (e) => {
+        await api("POST", `/api/walks/${id}`, { archived: e.target.dataset.archived === "1" }); card.remove();
+      });
+      $(".delete", card).addEventListener("click", async () => {
+        if (!confirm(`Delete walk ${id} with all its images and videos?`)) return;
+        await api("DELETE", `/api/walks/${id}`); card.remove(); toast(`walk ${id} deleted`);
+      });
+    });
+  }
+
+  // -- images page ----------------------------------------------------------------------------
+  function filterControls(decl, params) {
+    const form = $("#filters");
+    for (const f of decl) {
+      const label = document.createElement("label");
+      label.textContent = f.label + " ";
+      let input;
+      if (f.kind === "flag") {
+        input = document.createElement("input"); input.type = "checkbox";
+        input.checked = params.get(f.name) === "1";
+      } else if (f.kind === "choice") {
+        input = document.createElement("select");
+        input.add(new Option("any", ""));
+        for (const c of f.choices) input.add(new Option(c, c));
+        input.value = params.get(f.name) || "";
+      } else {
+        input = document.createElement("input");
+        input.type = f.kind === "date" ? "date" : (f.kind === "int" ? "number" : "text");
+        input.value = params.get(f.name) || "";
+        if (f.suggest) {
+          const dl = document.createElement("datalist"); dl.id = `dl-${f.name}`;
+          for (const s of f.suggest) dl.append(new Option(s));
+          form.append(dl); input.setAttribute("list", dl.id);
+        }
+      }
+      input.name = f.name; input.dataset.kind = f.kind;
+      label.append(input); form.append(label);
+    }
+    form.addEventListener("change", () => {
+      const q = new URLSearchParams();
+      for (const el of form.elements) {
+        if (!el.name) continue;
+        if (el.dataset.kind === "flag") { if (el.checked) q.set(el.name, "1"); }
+        else if (el.value) q.set(el.name, el.value);
+      }
+      location.search = q.toString();
+    });
+    form.addEventListener("submit", (e) => e.preventDefault());
+  }
+
+  function imagesPage(decl) {
+    const params = new URLSearchParams(location.search);
+    filterControls(decl, params);
+    const grid = $("#grid"), more = $("#more");
+    let page = 0, pages = 1, loading = false, focus = -1;
+    const selection = [];
+
+    function cell(img) {
+      const a = document.createElement("a");
+      a.className = "cell"; a.href = `/image/${img.id}`; a.dataset.id = img.id; a.tabIndex = -1;
+      a.innerHTML = `<img loading="lazy" src="/thumb/${img.id}" alt="image ${img.id}">
+        <span class="badge like">${img.liked ? "♥" : ""}</span><span class="badge sel"></span>
+        <span class="caption">${img.tags.map((t) => `<span class="tag">${t}</span>`).join(" ")}</span>`;
+      a.dataset.liked = img.liked ? "1" : "0";
+      a.dataset.ws = img.has_ws ? "1" : "0";
+      return a;
+    }
+
+    async function loadMore() {
+      if (loading || page >= pages) return;
+      loading = true;
+      const q = new URLSearchParams(params); q.set("page", page + 1);
+      const j = await api("GET", `/api/images?${q}`);
+      page = j.page; pages = j.pages;
+      $("#count").textContent = `${j.total} images`;
+      for (const img of j.images) grid.append(cell(img));
+      loading = false;
+      if (focus < 0 && grid.children.length) move(0);
+    }
+    new IntersectionObserver((e) => { if (e[0].isIntersecting) loadMore(); }).observe(more);
+    loadMore();
+
+    const cells = () => grid.children;
+    function move(i) {
+      const c = cells();
+      if (!c.length) return;
+      focus = Math.max(0, Math.min(c.length - 1, i));
+      for (const el of c) el.classList.remove("focus");
+      c[focus].classList.add("focus"); c[focus].focus({ preventScroll: false });
+    }
+    const perRow = () => {
+      const c = cells(); if (c.length < 2) return 1;
+      const top = c[0].offsetTop; let n = 0;
+      for (const el of c) { if (el.offsetTop !== top) break; n++; }
+      return n || 1;
+    };
+    async function like(el) {
+      const liked = el.dataset.liked !== "1";
+      await api("POST", `/api/images/${el.dataset.id}/like`, { liked });
+      el.dataset.liked = liked ? "1" : "0"; $(".like", el).textContent = liked ? "♥" : "";
+    }
+    async function tag(el) {
+      const t = prompt("tag"); if (!t) return;
+      const j = await api("POST", `/api/images/${el.dataset.id}/tags`, { tag: t });
+      $(".caption", el).innerHTML = j.tags.map((x) => `<span class="tag">${x}</span>`).join(" ");
+    }
+    function select(el) {
+      const id = Number(el.dataset.id), i = selection.indexOf(id);
+      if (el.dataset.ws !== "1") { toast("this image keeps no ws: it cannot be a keyframe"); return; }
+      if (i >= 0) selection.splice(i, 1); else selection.push(id);
+      for (const c of cells()) {
+        const k = selection.indexOf(Number(c.dataset.id));
+        $(".sel", c).textContent = k >= 0 ? String(k + 1) : ""; c.classList.toggle("selected", k >= 0);
+      }
+      $("#selection").innerHTML = selection.map((s) => `<li>image ${s}</li>`).join("");
+      $("#selcount").textContent = `${selection.length} selected`;
+      $("#create").disabled = selection.length < 2;
+    }
+    grid.addEventListener("keydown", (e) => {
+      const c = cells(); if (!c.length) return;
+      const el = c[Math.max(focus, 0)];
+      const k = e.key;
+      if (k === "ArrowRight") move(focus + 1);
+      else if (k === "ArrowLeft") move(focus - 1);
+      else if (k === "ArrowDown") move(focus + perRow());
+      else if (k === "ArrowUp") move(focus - perRow());
+      else if (k === "l") like(el);
+      else if (k === "t") tag(el);
+      else if (k === "s") select(el);
+      else if (k === "Enter") location.href = el.href;
+      else return;
+      e.preventDefault();
+      if (focus >= c.length - 6) loadMore();
+    });
+    grid.addEventListener("click", (e) => {
+      const el = e.target.closest(".cell"); if (!el) return;
+      const i = Array.prototype.indexOf.call(cells(), el);
+      if (e.shiftKey || e.ctrlKey || e.metaKey) { e.preventDefault(); move(i); select(el); return; }
+      if (i !== focus) { e.preventDefault(); move(i); }       // first click focuses, second opens
+    });
+
+    $("#create").addEventListener("click", async () => {
+      const j = await api("POST", "/api/curate", {
+        images: selection, name: $("#cname").value, interpolation: $("#interp").value,
+        frames_per_key: Number($("#fpk").value), psi: Number($("#cpsi").value), loop: $("#cloop").checked,
+        preset: $("#cpreset").checked, render: $("#crender").checked,
+      });
+      $("#curated").textContent = (j.preset ? `preset ${j.preset} saved (perform.py --preset ${j.preset}). ` : "") +
+        (j.render_id ? `render ${j.render_id} queued.` : "");
+      pollRenders();
+    });
+    pollRenders();
+  }
+
+  let polling = null;
+  async function pollRenders() {
+    clearTimeout(polling);
+    const j = await api("GET", "/api/renders");
+    const ul = $("#renders"); ul.innerHTML = "";
+    let busy = false;
+    for (const r of j.renders) {
+      const li = document.createElement("li"); li.dataset.render = r.id; li.dataset.status = r.status;
+      const pct = Math.round((r.progress || 0) * 100);
+      li.innerHTML = `<b>${r.name || "walk " + r.walk_id}</b> <span class="rstatus">${r.status}</span>
+        <progress max="100" value="${pct}"></progress> ${r.error ? `<span class="error">${r.error}</span>` : ""}`;
+      if (r.status === "queued" || r.status === "rendering") {
+        busy = true;
+        const b = document.createElement("button"); b.textContent = "cancel"; b.className = "cancel";
+        b.onclick = async () => { await api("POST", `/api/renders/${r.id}/cancel`); pollRenders(); };
+        li.append(b);
+      }
+      if (r.url) {
+        const b = document.createElement("button"); b.textContent = "play"; b.className = "play";
+        b.onclick = () => { const v = $("#player"); v.hidden = false; v.src = r.url; v.play(); };
+        li.append(b);
+      }
+      ul.append(li);
+    }
+    if (busy) polling = setTimeout(pollRenders, 500);
+  }
+
+  // -- detail page ----------------------------------------------------------------------------
+  function imagePage(id) {
+    const like = $("#like");
+    like.addEventListener("click", async () => {
+      const liked = like.getAttribute("aria-pressed") !== "true";
+      await api("POST", `/api/images/${id}/like`, { liked });
+      like.setAttribute("aria-pressed", String(liked)); like.textContent = liked ? "liked" : "like";
+    });
+    $("#addtag").addEventListener("click", async () => {
+      const t = prompt("tag"); if (!t) return;
+      const j = await api("POST", `/api/images/${id}/tags`, { tag: t });
+      $("#tags").innerHTML = j.tags.map((x) => `<span class="tag">${x}</span>`).join(" ");
+    });
+    const send = $("#send");
+    if (send) send.addEventListener("click", async () => {
+      const j = await api("POST", `/api/images/${id}/recall`, {});
+      toast(`sent ${j.sent} message(s) to ${j.to}: preset ${j.preset}`);
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.target.tagName === "INPUT") return;
+      if (e.key === "l") like.click(); else if (e.key === "t") $("#addtag").click();
+    });
+  }
+
+  return { walksPage, imagesPage, imagePage, api };
+})();
