@@ -369,3 +369,22 @@ def test_midi_feedback_shows_the_state_and_changes_made_elsewhere(jack, tiny, tm
         ctl.stop()
         surface_out.close()
         surface_in.close()
+
+
+def test_watching_ports_loses_no_message(jack):
+    """The port watcher lists ports every poll; listing must not cost a MIDI event in flight
+    (mido's own listing made new JACK clients each time and lost one per listing)."""
+    rig = Rig(jack, {"controls": [{"cc": 7, "param": "contrast", "takeover": False}]}, "watched", poll=0.05)
+    try:
+        rig.send(cc(7, 1))
+        values = [v % 128 for v in range(2, 202)]
+        goal = rig.mapper.handled + len(values)
+        for v in values:                     # 200 messages over ~2 s, about 40 listings meanwhile
+            rig.out.send(cc(7, v))
+            time.sleep(0.01)
+        end = time.time() + 10
+        while rig.mapper.handled < goal and time.time() < end:
+            time.sleep(0.01)
+        assert rig.mapper.handled == goal
+    finally:
+        rig.close()

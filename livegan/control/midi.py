@@ -350,12 +350,42 @@ class MidiMapper:
         return out
 
 
+class PortLister:
+    """Port names from one long-lived client per direction.  mido's rtmidi backend makes (and
+    deletes) two new clients for every listing; under JACK each of those reorders the graph, and
+    the watcher's listing every two seconds lost a MIDI event in flight (measured: one CC of a
+    65-step fader sweep, every time; MIDI clock jittered).  Other backends are asked as they are."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._in = self._out = None
+        if backend.name == "mido.backends.rtmidi":
+            import rtmidi
+
+            api = getattr(rtmidi, f"API_{backend.api}", rtmidi.API_UNSPECIFIED) if backend.api else rtmidi.API_UNSPECIFIED
+            self._in = rtmidi.MidiIn(rtapi=api, name="livegan-ports")
+            self._out = rtmidi.MidiOut(rtapi=api, name="livegan-ports")
+
+    def inputs(self) -> list[str]:
+        return list(self._in.get_ports()) if self._in is not None else list(self.backend.get_input_names())
+
+    def outputs(self) -> list[str]:
+        return list(self._out.get_ports()) if self._out is not None else list(self.backend.get_output_names())
+
+    def close(self) -> None:
+        for c in (self._in, self._out):
+            if c is not None:
+                c.delete()
+        self._in = self._out = None
+
+
 class MidiInputs:
     """Ports chosen by name substring; missing ones are a warning, and are picked up when plugged in."""
 
     def __init__(self, names: list[str], mapper: MidiMapper, post: Callable[[Command], None],
                  backend: str = "rtmidi", log: Callable[[str], None] = print, poll: float = 2.0):
         self.backend = open_backend(backend)
+        self.lister = PortLister(self.backend)
         self.names, self.mapper, self.post, self.log, self.poll = names, mapper, post, log, poll
         self.ports: dict = {}
         self.outputs: dict = {}
@@ -367,7 +397,7 @@ class MidiInputs:
 
     def available(self) -> list[str]:
         try:
-            return list(self.backend.get_input_names())
+            return self.lister.inputs()
         except Exception as e:
             self.log(f"MIDI: cannot list ports ({e})")
             return []
@@ -399,7 +429,7 @@ class MidiInputs:
                 continue
             try:
                 self.ports[want] = self.backend.open_input(match, callback=self._callback)
-                outs = [o for o in self.backend.get_output_names() if want.lower() in o.lower()]
+                outs = [o for o in self.lister.outputs() if want.lower() in o.lower()]
                 if outs and self.mapper.map.feedback:
                     self.outputs[want] = self.backend.open_output(outs[0])
                     values = self.mapper.values()          # a (re)connected surface shows the state
@@ -447,3 +477,4 @@ class MidiInputs:
                 p.close()
             self.ports.clear()
             self.outputs.clear()
+            self.lister.close()
