@@ -266,3 +266,47 @@ def test_a_killed_render_is_failed_at_the_next_start(tmp_path):
     (r,) = st.store.renders()
     assert r["status"] == "failed" and "interrupted" in r["error"]
     assert st.store.walks()[0]["status"] == "interrupted"
+
+
+def test_gallery_works_while_a_show_writes_the_store(tmp_path):
+    """WAL: the gallery browses and likes while perform.py records and snapshots into the store."""
+    import subprocess
+    import sys
+
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from livegan.gallery import create_app
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    root = Path(__file__).resolve().parents[1]
+    show = subprocess.Popen([sys.executable, str(root / "perform.py"), "--headless", "--duration", "8", "--record",
+                             "--osc-port", str(port), "--no-oscquery", "--out", str(tmp_path)], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 60
+        while not (tmp_path / "livegan.db").exists() and time.time() < end:
+            time.sleep(0.1)
+        c = create_app(tmp_path).test_client()
+        osc = SimpleUDPClient("127.0.0.1", port)
+        seen, liked = 0, set()
+        while show.poll() is None and time.time() < end:
+            osc.send_message("/livegan/snapshot", [])
+            r = c.get("/api/images")
+            assert r.status_code == 200, r.json
+            seen = max(seen, r.json["total"])
+            for img in r.json["images"]:
+                if img["id"] not in liked:
+                    assert c.post(f"/api/images/{img['id']}/like", json={"liked": True}).status_code == 200
+                    liked.add(img["id"])
+            assert c.get("/").status_code == 200
+            time.sleep(0.3)
+    finally:
+        show.wait(60)
+    assert show.returncode == 0, show.stderr.read()[-1000:]
+    assert seen >= 3 and len(liked) >= 3
+    st = Store(tmp_path)
+    assert st.walks("recording")[0]["status"] == "done"
+    assert c.get("/api/images?liked=1").json["total"] == len(liked)
