@@ -177,7 +177,7 @@ class App:
                               "zoom": v["zoom"], "matrix": req.transform.tolist()},
                 "effects": {n: v[n] for n in ("crossfade", "brightness", "contrast", "saturation", "hue",
                                               "feedback", "kaleido", "view_zoom", "view_x", "view_y")},
-                "params": v}
+                "params": v, "directions": s.direction_state()}
 
     def _take_snapshot(self, program: Optional[np.ndarray]) -> None:
         s = self.show

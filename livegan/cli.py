@@ -118,7 +118,7 @@ def cmd_perform(args) -> int:
             print(f"livegan: display rate {args.fps:g} fps (the screen's refresh rate; --fps to choose)", flush=True)
     opts = Options(network=args.network, preset=args.preset, fps=args.fps, batch=args.batch, dtype=args.dtype,
                    device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud,
-                   cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()),
+                   cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()), directions=True,
                    allow_remote_load=args.allow_remote_load)
     from . import threads
     plan = threads.plan(args.threads or None)
@@ -177,7 +177,7 @@ def _run_show(app, args, show, opts, size) -> int:
     # Claimed with O_EXCL: two shows on one --out never write the same file.
     video = claim_unique(out, args.video) if args.video else None
     res = app.run_headless(frames, size, realtime=not args.offline, video=video)
-    failed = [f"video {video.name}: {res['video_error']}"] if res.get("video_error") else []
+    failed = [res["video_error"]] if res.get("video_error") else []
     if res["last"] is not None:
         from .imaging import save_png
         png = video.with_suffix(".png") if video else claim_unique(out, "perform.png")
@@ -192,8 +192,10 @@ def _run_show(app, args, show, opts, size) -> int:
           f"{res['shown']} generator frames shown, {res['repeated']} repeats, {res['dropped']} dropped; "
           f"generator {show.engine.stats.median_ms():.1f} ms/frame")
     if video:
-        state = "" if not res.get("video_error") else f" - incomplete: {res['video_error']}"
-        print(f"wrote {video} ({res['video_frames']} frames){state}")
+        if res.get("video_error"):
+            print(f"wrote {video}, cut short by a write error: it plays up to its last complete second")
+        else:
+            print(f"wrote {video} ({res['video_frames']} frames)")
     for e in res["errors"]:
         print(f"  error during the show: {e}")
     for f in failed:
@@ -290,6 +292,109 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_directions_fit(args) -> int:
+    """Fit a direction from labelled latents into presets/directions/NAME.npz (+ .json)."""
+    from .directions.catalog import FOLDER
+    from .directions.fit import fit
+    from .directions.labels import Labels
+    from .directions.model import DirectionError
+    from .store import DB_NAME, Store, network_identity
+
+    if not args.name or not all(c.isalnum() or c in "-_" for c in args.name) or len(args.name) > 64:
+        raise ValueError("--name: 1..64 letters, digits, - or _")
+    store = Store(args.out) if (Path(args.out) / DB_NAME).exists() else None
+    needs_net = args.space == "z" or ".csv" in args.positive or ".csv" in (args.negative or "")
+    G = _load(args)[0] if needs_net else None
+    labels = Labels(store, args.space, G)
+    pos = labels.resolve(args.positive, True)
+    if args.negative:
+        neg = labels.resolve(args.negative, True)
+    elif args.positive.split(":")[0].endswith(".csv") or args.positive == "liked" or args.positive.startswith("tag:"):
+        neg = labels.resolve(args.positive, False)       # the labelled other class, if any
+        neg = neg if len(neg) else None
+    else:
+        neg = None
+    hashes = {h for h in labels.networks if h}
+    if len(hashes) > 1:
+        raise DirectionError(f"the labelled images come from {len(hashes)} networks; fit one network at a time "
+                             "(filter with a tag, or export a CSV)")
+    background = labels.everything() if store is not None and neg is None else None
+    net_id = next(iter(hashes)) if hashes else network_identity(args.network)
+    d = fit(args.method, args.name, pos, neg if neg is not None and len(neg) else None, background,
+            meta={"space": args.space, "network_id": net_id, "positive": args.positive, "negative": args.negative})
+    path = d.save(Path(args.dest) if args.dest else FOLDER)
+    acc = d.meta.get("held_out_accuracy")
+    print(f"wrote {path} ({args.method}, {d.meta['positives']} positive / {d.meta['negatives']} negative, "
+          f"held-out accuracy {'-' if acc is None else f'{acc:.1%}'}, σ {d.sigma:.3g})")
+    return 0
+
+
+def cmd_directions_sheet(args) -> int:
+    """One row per direction (and seed), columns from -R to +R σ, labelled."""
+    import numpy as np
+    import torch
+
+    from .directions.catalog import Catalog
+    from .directions.slots import make_slot
+    from .explore import label_columns, label_rows
+    from .imaging import grid, save_png, to_uint8
+    from .latents import parse_floats, parse_seeds, z_from_seed
+    from .store import network_identity
+
+    G, dev = _load(args)
+    refs = _direction_refs(args.directions)
+    seeds = parse_seeds(args.seeds, limit=16)
+    lo, hi = parse_floats(args.range, "range", -5, 5, 2)
+    steps = args.steps
+    cat = Catalog(log=lambda m: print(m))
+    cat.load_folder(wait=True)
+    kinds = {r.split(":")[0] for r in refs} & {"pca", "sefa"}
+    if kinds:
+        from .directions.unsupervised import cached, env_samples
+        for kind in kinds:
+            cat._net[kind] = cached(G, network_identity(args.network), kind, env_samples())
+    amounts = np.linspace(lo, hi, steps)
+    cells, labels = [], []
+    with torch.inference_mode():
+        for ref in refs:
+            slot = make_slot(cat.resolve(ref), args.zone, G.num_ws, G.w_dim)
+            for seed in seeds:
+                w = G.mapping(torch.from_numpy(z_from_seed(seed, G.z_dim)).float().to(dev), None,
+                              truncation_psi=args.psi)[0].cpu().numpy()
+                ws = []
+                for a in amounts:
+                    x = w.copy()
+                    x[slot.lo:slot.hi] = slot.direction.apply(x[slot.lo:slot.hi], float(a))
+                    ws.append(x)
+                cells.append(to_uint8(G.synthesis(torch.from_numpy(np.stack(ws)).float().to(dev))))
+                labels.append(f"{ref} s{seed}")
+    sheet = grid(np.concatenate(cells), len(cells), steps)
+    sheet = label_rows(sheet, labels)
+    sheet = label_columns(sheet, [""] + [f"{a:+.1f} sd" for a in amounts], first=label_rows.width)
+    Path(args.sheet_out).parent.mkdir(parents=True, exist_ok=True)
+    save_png(args.sheet_out, sheet)
+    print(f"wrote {args.sheet_out} ({len(refs)} directions x {len(seeds)} seeds, {steps} steps {lo:+g}..{hi:+g} σ, "
+          f"zone {args.zone})")
+    return 0
+
+
+def _direction_refs(spec: str) -> list[str]:
+    """'pca:0-7,sefa:0,fire' -> ['pca:0', ..., 'pca:7', 'sefa:0', 'fire']."""
+    out = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        kind, sep, rng = part.partition(":")
+        if sep and kind in ("pca", "sefa") and "-" in rng:
+            a, _, b = rng.partition("-")
+            if not (a.isdigit() and b.isdigit() and int(a) <= int(b) < 64):
+                raise ValueError(f"--directions: bad range {part!r}")
+            out += [f"{kind}:{i}" for i in range(int(a), int(b) + 1)]
+        else:
+            out.append(part)
+    if not out or len(out) > 32:
+        raise ValueError("--directions: 1..32 directions, e.g. pca:0-7 or pca:0,sefa:2,fire")
+    return out
+
+
 def cmd_gallery(args) -> int:
     from .gallery.app import run
 
@@ -379,6 +484,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store every n-th frame, at least 1 (default: %(default)s)")
     w.add_argument("--outdir", default="recordings", help="the store's folder (default: %(default)s)")
     w.set_defaults(func=cmd_walk)
+
+    dr = sub.add_parser("directions", help="semantic directions: fit from likes/tags/labels, or a sheet of what they do")
+    dsub = dr.add_subparsers(dest="action", required=True)
+    df = dsub.add_parser("fit", help="fit a direction from labelled latents into presets/directions/NAME.npz")
+    _network_args(df)
+    df.add_argument("--out", default="recordings", help="the store with the labelled images (default: %(default)s)")
+    df.add_argument("--positive", required=True, help="liked, tag:T, or labels.csv[:column] (image or seed rows, 1/0)")
+    df.add_argument("--negative", default=None,
+                    help="the other class, same forms (default: the unlabelled rest of the same spec, else the "
+                         "global mean)")
+    df.add_argument("--method", default="svm", choices=["mean", "svm", "gaussian"], help="(default: %(default)s)")
+    df.add_argument("--name", required=True, help="the direction's name (letters, digits, - and _)")
+    df.add_argument("--space", default="w", choices=["w", "z"], help="latent space to fit in (default: %(default)s)")
+    df.add_argument("--dest", default=None, help="folder to write into (default: presets/directions)")
+    df.set_defaults(func=cmd_directions_fit)
+    ds = dsub.add_parser("sheet", help="one row per direction, columns from -R to +R σ, labelled")
+    _network_args(ds)
+    ds.add_argument("--directions", default="pca:0-7", help="NAME, pca:K, sefa:K, ranges pca:0-7 (default: %(default)s)")
+    ds.add_argument("--seeds", default="0", help="seeds, e.g. 0-3 (at most 16; default: %(default)s)")
+    ds.add_argument("--range", default="-3,3", help="LO,HI in σ (default: %(default)s)")
+    ds.add_argument("--steps", type=number(2, 15, integer=True), default=7, help="columns, 2..15 (default: %(default)s)")
+    ds.add_argument("--zone", default="all", help="coarse, middle, fine, all or A-B (default: %(default)s)")
+    ds.add_argument("--psi", type=number(-1, 2), default=0.7, help="truncation of the seeds (default: %(default)s)")
+    ds.add_argument("--out", dest="sheet_out", default="recordings/directions.png", help="output PNG (default: %(default)s)")
+    ds.set_defaults(func=cmd_directions_sheet)
 
     gl = sub.add_parser("gallery", help="the studio: browse, judge and curate the store in a browser; the walk service API")
     gl.add_argument("--out", default="recordings", help="the store's folder (default: %(default)s)")

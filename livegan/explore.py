@@ -63,21 +63,46 @@ def truncation_sheet(G, seeds: Sequence[int], psis: Sequence[float], **kw) -> np
     return label_columns(sheet, [f"psi {p:g}" for p in psis])
 
 
-def label_columns(image: np.ndarray, labels: Sequence[str], height: int = 22) -> np.ndarray:
-    """A strip above `image` with one label centred over each of len(labels) equal columns."""
-    from PIL import Image, ImageDraw, ImageFont
+def _font():
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=14)
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def label_rows(image: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """A strip left of `image` with one label beside each of len(labels) equal rows."""
+    from PIL import Image, ImageDraw
+
+    h = image.shape[0]
+    strip = Image.new("RGB", (label_rows.width, h), (0, 0, 0))
+    d = ImageDraw.Draw(strip)
+    row = h / len(labels)
+    for i, text in enumerate(labels):
+        d.text((4, i * row + row / 2 - 8), text[:16], fill=(255, 255, 255), font=_font())
+    return np.concatenate([np.asarray(strip), image[..., :3]], axis=1)
+
+
+label_rows.width = 120
+
+
+def label_columns(image: np.ndarray, labels: Sequence[str], height: int = 22, first: int = 0) -> np.ndarray:
+    """A strip above `image` with one label centred over each of len(labels) equal columns (after
+    `first` pixels; with `first`, labels[0] is skipped: it stands over the row labels)."""
+    from PIL import Image, ImageDraw
 
     h, w = image.shape[:2]
     strip = Image.new("RGB", (w, height), (0, 0, 0))
     d = ImageDraw.Draw(strip)
-    try:
-        font = ImageFont.load_default(size=14)
-    except TypeError:
-        font = ImageFont.load_default()
-    col = w / len(labels)
+    font = _font()
+    if first:
+        labels = list(labels)[1:]
+    col = (w - first) / len(labels)
     for i, text in enumerate(labels):
         tw = d.textlength(text, font=font)
-        d.text((i * col + (col - tw) / 2, 3), text, fill=(255, 255, 255), font=font)
+        d.text((first + i * col + (col - tw) / 2, 3), text, fill=(255, 255, 255), font=font)
     return np.concatenate([np.asarray(strip), image[..., :3]], axis=0)
 
 

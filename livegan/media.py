@@ -204,6 +204,7 @@ class VideoSink:
         self.dropped = 0
         self.written = 0
         self.error: str | None = None
+        self._ended = False                             # the end marker was read
         self._thread = threading.Thread(target=self._run, name="livegan-video", daemon=True)
         self._thread.start()
 
@@ -211,6 +212,7 @@ class VideoSink:
         while True:
             f = self.queue.get()
             if f is None:
+                self._ended = True
                 return
             yield f
 
@@ -225,7 +227,9 @@ class VideoSink:
                                        self.crf, self.fragmented, self.live)
         except Exception as e:
             self.error = f"video {self.path.name}: {type(e).__name__}: {e}"
-            while self.queue.get() is not None:        # drain so producers never block
+            # Drain so producers never block, until the end marker - unless it already came (the
+            # error was in the final flush, after the last frame): then nobody will send another.
+            while not self._ended and self.queue.get() is not None:
                 pass
 
     def put(self, frame: np.ndarray, block: bool = False) -> bool:

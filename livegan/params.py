@@ -70,10 +70,15 @@ PARAMS: tuple[Param, ...] = (
     Param("view_zoom", "float", 1.0, 0.25, 8.0, 0.2, UNIFORM, "display zoom"),
     Param("view_x", "float", 0.0, -1.0, 1.0, 0.2, UNIFORM, "display pan, x"),
     Param("view_y", "float", 0.0, -1.0, 1.0, 0.2, UNIFORM, "display pan, y"),
+) + tuple(
+    # Direction slots: the knob's amount in σ of the direction it holds (see livegan/directions).
+    Param(f"direction/{k}", "float", 0.0, -5.0, 5.0, 0.15, WS,
+          f"direction slot {k}: amount in σ (pick with /livegan/direction/{k}/pick)") for k in range(8)
 )
 
 TRIGGERS = ("keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "snapshot", "record",
-            "fullscreen", "hud", "tap", "learn", "network", "preset", "feedback_sync")
+            "fullscreen", "hud", "tap", "learn", "network", "preset", "feedback_sync", "direction_pick",
+            "direction_zone")
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class Preset:
     mix_keyframe: Optional[int] = None
     params: dict = field(default_factory=dict)  # parameter name -> starting value
     path: Optional[str] = None
+    directions: tuple = ()                      # ({"slot": k, "pick": NAME|pca:K|sefa:K, "zone": z}, ...)
 
 
 def _fail(path: str, where: str, problem: str) -> PresetError:
@@ -86,7 +87,7 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
     if not isinstance(data, dict):
         raise _fail(path, "top level", "expected a JSON object")
     known = {"name", "network", "keyframes", "interpolation", "easing", "loop", "speed",
-             "beats_per_keyframe", "psi", "truncation_cutoff", "mix", "transform", "effects", "params"}
+             "beats_per_keyframe", "psi", "truncation_cutoff", "mix", "transform", "effects", "params", "directions"}
     extra = sorted(set(data) - known)
     if extra:
         raise _fail(path, extra[0], f"unknown field (known: {', '.join(sorted(known))})")
@@ -171,9 +172,42 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
             if k not in registry:
                 raise _fail(path, f"{group}.{k}", "unknown parameter")
             put(k, v, f"{group}.{k}")
+    directions = _directions(path, data.get("directions"))
     name = data.get("name", Path(path).stem)
     return Preset(name=str(name), keyframes=keyframes, network=net, interpolation=interp, easing=easing,
-                  mix_source=mix_source, mix_keyframe=mix_keyframe, params=values, path=path)
+                  mix_source=mix_source, mix_keyframe=mix_keyframe, params=values, path=path, directions=directions)
+
+
+def _directions(path: str, raw: Any) -> tuple:
+    """The preset's direction slots: [{"slot": k, "pick": "NAME|pca:K|sefa:K", "zone": "coarse"}];
+    amounts are parameters (params: {"direction/k": amount})."""
+    from .directions.slots import SLOTS, ZONES
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > SLOTS:
+        raise _fail(path, "directions", f"expected a list of at most {SLOTS} slots")
+    out, seen = [], set()
+    for i, d in enumerate(raw):
+        where = f"directions[{i}]"
+        if not isinstance(d, dict) or set(d) - {"slot", "pick", "zone"} or "pick" not in d:
+            raise _fail(path, where, "expected {\"slot\": k, \"pick\": NAME|pca:K|sefa:K, \"zone\": coarse|middle|fine|all|A-B}")
+        k = d.get("slot", i)
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < SLOTS or k in seen:
+            raise _fail(path, f"{where}.slot", f"must be a distinct integer 0..{SLOTS - 1}")
+        pick, zone = d["pick"], d.get("zone", "all")
+        if not isinstance(pick, str) or not 0 < len(pick) <= 100:
+            raise _fail(path, f"{where}.pick", "must be a direction name, pca:K or sefa:K")
+        if not isinstance(zone, str) or (zone not in ZONES and not _range_like(zone)):
+            raise _fail(path, f"{where}.zone", f"must be one of {', '.join(ZONES)} or A-B")
+        seen.add(k)
+        out.append({"slot": k, "pick": pick, "zone": zone})
+    return tuple(out)
+
+
+def _range_like(z: str) -> bool:
+    a, sep, b = z.partition("-")
+    return bool(sep) and a.isdigit() and b.isdigit() and int(a) <= int(b)
 
 
 def load_preset(ref: Union[str, os.PathLike], search: Path = PRESET_DIR) -> Preset:
@@ -229,13 +263,14 @@ def _key_from(d: Optional[dict]) -> Optional[Keyframe]:
 def preset_json(p: Preset) -> dict:
     return {"name": p.name, "network": p.network, "interpolation": p.interpolation, "easing": p.easing,
             "keyframes": [_key_json(k) for k in p.keyframes], "mix_source": _key_json(p.mix_source),
-            "mix_keyframe": p.mix_keyframe, "params": p.params, "path": p.path}
+            "mix_keyframe": p.mix_keyframe, "params": p.params, "path": p.path, "directions": list(p.directions)}
 
 
 def preset_from(d: dict) -> Preset:
     return Preset(name=d["name"], keyframes=tuple(_key_from(k) for k in d["keyframes"]), network=d["network"],
                   interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d["mix_source"]),
-                  mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"])
+                  mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"],
+                  directions=tuple(d.get("directions") or ()))
 
 
 def list_presets(search: Path = PRESET_DIR) -> list[Path]:

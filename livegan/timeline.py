@@ -119,7 +119,7 @@ def interpolate(preset: Preset, bank: KeyframeBank, position: float, loop: bool)
 
 
 def frame_request(preset: Preset, params: FrameParams, position: float, bank: KeyframeBank,
-                  frame: int = 0, generation: int = 0) -> FrameRequest:
+                  frame: int = 0, generation: int = 0, slots: tuple = ()) -> FrameRequest:
     """What to render at `position` with `params`: the pure heart of the show."""
     loop = bool(params.loop)
     ws, k = interpolate(preset, bank, position, loop)
@@ -134,6 +134,9 @@ def frame_request(preset: Preset, params: FrameParams, position: float, bank: Ke
         m[:cutoff] = bank.w_avg + psi * (m[:cutoff] - bank.w_avg)
         a = params.mix_amount
         out[mix_layer:] = out[mix_layer:] + (m[mix_layer:] - out[mix_layer:]) * a
+    if slots:                                       # direction knobs, in W after truncation and mixing
+        from .directions.slots import apply_slots
+        out = apply_slots(out, slots, params.values)
     tf = input_transform(params.rotate, params.translate_x, params.translate_y, params.zoom)
     return FrameRequest(frame=frame, generation=generation, ws=out.astype(np.float32), transform=tf,
                         keyframe=k, position=position, noise=params.noise)

@@ -195,14 +195,17 @@ def test_oscquery_namespace_matches_registry(live):
     assert info["OSC_PORT"] == ctl.osc.port and info["OSC_TRANSPORT"] == "UDP"
     tree = json.loads(urllib.request.urlopen(base + "/", timeout=5).read())
     node = tree["CONTENTS"]["livegan"]["CONTENTS"]
+    from livegan.control.oscquery import find
     for p in PARAMS:
-        leaf = node[p.name]
+        leaf = find(tree, f"/livegan/{p.name}")                  # direction/0 is a node under direction
         assert leaf["FULL_PATH"] == f"/livegan/{p.name}" and leaf["ACCESS"] == 3 and leaf["DESCRIPTION"] == p.doc
         assert leaf["TYPE"] == {"float": "f", "int": "i", "bool": "T"}[p.kind]
         if p.kind != "bool":
             assert leaf["RANGE"] == [{"MIN": p.lo, "MAX": p.hi}]
         assert leaf["VALUE"][0] == pytest.approx(show.registry.target[p.name])
     assert "next" in node["keyframe"]["CONTENTS"] and node["preset"]["ACCESS"] == 2
+    d0 = node["direction"]["CONTENTS"]["0"]                     # a value and a container at once
+    assert d0["ACCESS"] == 3 and d0["CONTENTS"]["pick"]["TYPE"] == "s"
     SimpleUDPClient("127.0.0.1", ctl.osc.port).send_message("/livegan/contrast", 2.0)
     assert settle(show, tick, lambda: show.registry.value["contrast"] == 2.0, timeout=5)
     tick(2)

@@ -100,6 +100,10 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
         Address(f"{PREFIX}/network", "s", "load a network (path or URL) and crossfade to it", trig("network", str_arg("network"))),
         Address(f"{PREFIX}/tap", "", "tap tempo", trig("tap")),
         Address(f"{PREFIX}/learn", "s", "MIDI learn: the next control moved drives this parameter", trig("learn", str_arg("learn"))),
+        *[Address(f"{PREFIX}/direction/{k}/pick", "s", f"direction slot {k}: hold NAME (fitted), pca:K or sefa:K; "
+                  "'none' empties it", trig("direction_pick", lambda a, k=k: [k, str_arg("pick")(a)])) for k in range(8)],
+        *[Address(f"{PREFIX}/direction/{k}/zone", "s", f"direction slot {k}: layers it moves: coarse, middle, fine, "
+                  "all or A-B", trig("direction_zone", lambda a, k=k: [k, str_arg("zone")(a)])) for k in range(8)],
         Address(f"{PREFIX}/status/sync", "", "send every parameter and status value to the feedback targets now",
                 trig("feedback_sync")),
     ]

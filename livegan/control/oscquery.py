@@ -43,6 +43,7 @@ def namespace(values: Mapping[str, float], status: Mapping[str, object] = {}) ->
         for part in parts[:-1]:
             path += "/" + part
             node = node["CONTENTS"].setdefault(part, {"FULL_PATH": path, "CONTENTS": {}})
+            node.setdefault("CONTENTS", {})                 # a value's node may hold more (direction/0/pick)
         leaf: dict = {"FULL_PATH": a.path, "DESCRIPTION": a.doc}
         p = a.param
         if a.types and "|" not in a.types:

@@ -1,0 +1,97 @@
+"""The directions a show can pick from: fitted ones in presets/directions/*.npz, and the network's
+own pca:K / sefa:K, computed (or read from the cache) on a background thread whenever a network
+is loaded, so picking one on stage never stalls a frame."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Optional
+
+from .model import Direction, DirectionError
+
+FOLDER = Path(__file__).resolve().parents[2] / "presets" / "directions"
+
+
+class Catalog:
+    def __init__(self, folder: Path = FOLDER, log=print):
+        self.folder, self.log = Path(folder), log
+        self._lock = threading.Lock()
+        self._named: dict[str, Direction] = {}
+        self._net: dict[str, list[Direction]] = {}      # 'pca'/'sefa' -> directions of the current network
+        self.status = {"pca": "not started", "sefa": "not started"}
+        self._generation = 0
+
+    def load_folder(self, wait: bool = False) -> None:
+        """Read every NAME.npz (on a thread unless `wait`); a bad file is one line, the others load."""
+        def work():
+            found = {}
+            for p in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
+                try:
+                    d = Direction.load(p)
+                    found[d.name] = d
+                except DirectionError as e:
+                    self.log(f"livegan: direction {p.name}: {e}")
+            with self._lock:
+                self._named.update(found)
+        if wait:
+            work()
+        else:
+            threading.Thread(target=work, name="livegan-directions", daemon=True).start()
+
+    def network_changed(self, G, network_id: str, samples: Optional[int] = None) -> None:
+        """Drop the old network's pca/sefa and compute (or read) the new one's in the background."""
+        from .unsupervised import cached, env_samples
+
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+            self._net = {}
+            self.status = {"pca": "computing", "sefa": "computing"}
+        n = samples or env_samples()
+
+        def work(kind: str):
+            def progress(f: float) -> None:
+                with self._lock:
+                    if gen == self._generation:
+                        self.status[kind] = f"computing {f:.0%}"
+            try:
+                found = cached(G, network_id, kind, n, progress)
+                with self._lock:
+                    if gen == self._generation:
+                        self._net[kind], self.status[kind] = found, "ready"
+            except Exception as e:
+                with self._lock:
+                    if gen == self._generation:
+                        self.status[kind] = f"failed: {e}"
+        for kind in ("sefa", "pca"):
+            threading.Thread(target=work, args=(kind,), name=f"livegan-{kind}", daemon=True).start()
+
+    def add(self, d: Direction) -> None:
+        with self._lock:
+            self._named[d.name] = d
+
+    def resolve(self, ref: str) -> Direction:
+        """NAME, pca:K or sefa:K; DirectionError (one line) when unknown or not ready yet."""
+        ref = str(ref).strip()
+        kind, sep, idx = ref.partition(":")
+        with self._lock:
+            if sep and kind in ("pca", "sefa"):
+                if not idx.isdigit():
+                    raise DirectionError(f"{ref!r}: expected {kind}:K with K a number")
+                have = self._net.get(kind)
+                if have is None:
+                    raise DirectionError(f"{kind} directions are not ready ({self.status[kind]})")
+                if int(idx) >= len(have):
+                    raise DirectionError(f"{ref!r}: there are {len(have)} {kind} directions (0..{len(have) - 1})")
+                return have[int(idx)]
+            if ref in self._named:
+                return self._named[ref]
+            names = ", ".join(sorted(self._named)) or "none"
+        raise DirectionError(f"no direction {ref[:60]!r} (fitted: {names}; or pca:K, sefa:K)")
+
+    def ready(self, ref: str) -> bool:
+        try:
+            self.resolve(ref)
+            return True
+        except DirectionError:
+            return False
