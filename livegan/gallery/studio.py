@@ -73,6 +73,12 @@ class Studio:
             raise FileNotFoundError(filename)
         return Path(real)
 
+    def image_row(self, image_id: int) -> dict:
+        r = self.store.image(image_id)
+        if r is None:
+            raise KeyError(f"image {image_id}")
+        return r
+
     def image_path(self, row: dict) -> Path:
         return self.file(row["walk_id"], row["filename"])
 

@@ -61,9 +61,7 @@ def images_page():
 @views.get("/image/<int:image_id>")
 def image_page(image_id: int):
     st = studio()
-    r = st.store.image(image_id)
-    if r is None:
-        raise KeyError(f"image {image_id}")
+    r = st.image_row(image_id)
     state = r.get("state") or {}
     w = st.store.walk(r["walk_id"])
     name = f"recall-{image_id}"
@@ -86,9 +84,7 @@ def image_page(image_id: int):
 @views.get("/thumb/<int:image_id>")
 def thumb(image_id: int):
     st = studio()
-    r = st.store.image(image_id)
-    if r is None:
-        raise KeyError(f"image {image_id}")
+    r = st.image_row(image_id)
     return serve(thumbnail(st.image_path(r)), "image/jpeg")
 
 
@@ -185,12 +181,7 @@ def api_curate():
     want_preset, want_render = bool(data.get("preset", True)), bool(data.get("render", True))
     if not (want_preset or want_render):
         raise BadRequest("ask for a preset, a render, or both")
-    rows = []
-    for i in ids:
-        r = st.store.image(i)
-        if r is None:
-            raise KeyError(f"image {i}")
-        rows.append(r)
+    rows = [st.image_row(i) for i in ids]
     ws = [st.image_ws(r) for r in rows]
     out: dict = {"name": name}
     if want_preset:
@@ -229,9 +220,7 @@ def api_recall(image_id: int):
     st = studio()
     if not st.show:
         raise BadRequest("no show to send to: start the gallery with --show HOST:PORT")
-    r = st.store.image(image_id)
-    if r is None:
-        raise KeyError(f"image {image_id}")
+    r = st.image_row(image_id)
     name = recall.write_preset(st.presets, image_id, r.get("state") or {}, st.image_ws(r))
     msgs = recall.osc_messages(r.get("state") or {}, name)["with_preset"]
     return jsonify(sent=recall.send(st.show, msgs), preset=name, to=st.show)
