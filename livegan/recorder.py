@@ -40,8 +40,7 @@ def show_state(show) -> dict:
             "network_id": network_identity(show.network), "preset": preset_json(show.preset),
             "target": dict(show.registry.target), "value": dict(show.registry.value),
             "transport": show.transport.state(), "canvas": show.opts.canvas, "created": time.time(),
-            "slots": [None if sl is None else {"slot": k, "direction": sl.direction.to_log(), "zone": sl.zone}
-                      for k, sl in enumerate(show.slots)]}
+            "slots": show.knobs.header()}
 
 
 def _cmd_json(frame: int, c: Command) -> dict:

@@ -27,7 +27,7 @@ def restore_state(show, header: dict) -> None:
     show.registry.value.update(header["value"])
     for v in header.get("slots") or []:             # the direction knobs as they were
         if v is not None:
-            show._apply_direction(v)
+            show.knobs.apply_logged(v)
     show._last_now = 0.0                              # the first replayed tick advances by 1/fps
 
 

@@ -19,9 +19,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Optional
-
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -112,12 +111,8 @@ class Show:
         self.network = opts.network or self.preset.network or DEFAULT_NETWORK
         self.G = G if G is not None else load_network(self.network, device=self.device, precision=opts.dtype)
         self.bank = make_bank(self.G)
-        from .directions.catalog import Catalog
-        from .directions.slots import SLOTS
-        self.slots: list = [None] * SLOTS                  # direction knobs: what each slot holds
-        self.catalog = Catalog(log=lambda m: print(m, flush=True))
-        self.catalog.load_folder(wait=True)              # small files, before the show starts
-        self._pending_picks: dict = {}                     # slot -> (ref, zone) waiting for pca/sefa
+        from .directions.live import DirectionKnobs
+        self.knobs = DirectionKnobs(self._slot_changed, self.error, self._network_shape)
         canvas, crop = canvas_for(self.G, opts.canvas)
         self.engine = Engine(self.G, self.device, batch=opts.batch, canvas=canvas, crop_width=crop,
                              cuda_graphs=opts.cuda_graphs)
@@ -149,8 +144,8 @@ class Show:
         self.applied = 0
         self.command_log: Optional[Callable[[int, Command], None]] = None   # the session recorder
         if opts.directions:
-            self._start_unsupervised()
-        self._pick_preset_directions(self.preset)
+            self.knobs.start_unsupervised()
+        self.knobs.pick_preset(self.preset)
 
     # -- commands ---------------------------------------------------------------------------------
     MAX_QUEUED = 20000                # commands waiting for the main thread; more are dropped
@@ -224,9 +219,10 @@ class Show:
             if bpm is not None:          # as a command: logged (replay), fed back like any change
                 self._safe_handle(Command("set", "bpm", bpm, "tap", cmd.received))
         elif name in ("direction_pick", "direction_zone"):
-            self._direction_command(name, cmd)
+            self.knobs.command(name, cmd.value)
         elif cmd.op == "apply_direction":  # a slot's whole state, embedded (replay)
-            self._apply_direction(cmd.value)
+            self.knobs.apply_logged(cmd.value)
+            self.generation += 1
         elif cmd.op == "apply_network":  # replay: the switch happens at its logged frame
             from stylegan3 import load_network
             self._use_network(load_network(str(cmd.value), device=self.device, precision=self.opts.dtype),
@@ -255,87 +251,17 @@ class Show:
         keys[self.transport.keyframe()] = Keyframe(seed=seed)
         self.preset = replace(self.preset, keyframes=tuple(keys))
 
-    # -- direction slots -------------------------------------------------------------------------
-    def _slot_arg(self, value) -> tuple[int, str]:
-        from .directions.slots import SLOTS
-
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise ValueError("expected (slot, value)")
-        k, v = value
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < SLOTS:
-            raise ValueError(f"no direction slot {k!r} (0..{SLOTS - 1})")
-        return k, str(v)
-
-    def _direction_command(self, name: str, cmd: Command) -> None:
-        k, v = self._slot_arg(cmd.value)
-        cur = self.slots[k]
-        if name == "direction_zone":
-            if cur is None:
-                pend = self._pending_picks.get(k)
-                if pend is None:
-                    raise ValueError(f"slot {k} holds no direction: pick one first")
-                self._pending_picks[k] = (pend[0], v)
-                return
-            self._set_slot(k, cur.direction, v)
-            return
-        zone = cur.zone if cur is not None else "all"
-        if v in ("", "none", "off"):
-            self.slots[k] = None
-            self._pending_picks.pop(k, None)
-            self._slot_changed(k)
-            return
-        kind = v.split(":")[0]
-        if kind in ("pca", "sefa") and not self.catalog.ready(v):
-            if self.catalog.status[kind] == "not started":
-                self._start_unsupervised()
-            if "computing" in self.catalog.status[kind]:
-                self._pending_picks[k] = (v, zone)        # picked as soon as it is computed
-                self.error("direction", f"slot {k}: {v} is being computed; it takes effect when ready")
-                return
-        self._set_slot(k, self.catalog.resolve(v), zone)
-
-    def _start_unsupervised(self) -> None:
-        from .store import network_identity
-
-        self.catalog.network_changed(self.G, network_identity(self.network))
-
-    def _set_slot(self, k: int, direction, zone: str) -> None:
-        from .directions.slots import make_slot
-
-        self.slots[k] = make_slot(direction, zone, self.bank.num_ws, self.bank.w_dim)
-        self._pending_picks.pop(k, None)
-        self._slot_changed(k)
+    # -- direction slots (livegan/directions/live.py) ---------------------------------------------
+    def _network_shape(self) -> tuple:
+        return self.G, self.network, self.bank.num_ws, self.bank.w_dim
 
     def _slot_changed(self, k: int) -> None:
         self.generation += 1
         if self.command_log is not None:                 # the replay gets the vector itself
-            slot = self.slots[k]
-            value = {"slot": k, "direction": None if slot is None else slot.direction.to_log(),
-                     "zone": None if slot is None else slot.zone}
-            self.command_log(self.tick_index, Command("apply_direction", "direction", value, "log"))
-
-    def _apply_direction(self, value: dict) -> None:
-        from .directions.model import Direction
-        from .directions.slots import make_slot
-
-        k = int(value["slot"])
-        d = value.get("direction")
-        self.slots[k] = None if d is None else make_slot(Direction.from_log(d), value["zone"], self.bank.num_ws,
-                                                         self.bank.w_dim)
-        self.generation += 1
-
-    def _retry_picks(self) -> None:
-        for k, (ref, zone) in list(self._pending_picks.items()):
-            if self.catalog.ready(ref):
-                try:
-                    self._set_slot(k, self.catalog.resolve(ref), zone)
-                except Exception as e:
-                    self._pending_picks.pop(k, None)
-                    self.error("direction", f"slot {k}: {e}")
+            self.command_log(self.tick_index, Command("apply_direction", "direction", self.knobs.logged(k), "log"))
 
     def direction_state(self) -> list[dict]:
-        return [dict(s.state(float(self.registry.value[f"direction/{k}"])), slot=k)
-                for k, s in enumerate(self.slots) if s is not None]
+        return self.knobs.state(self.registry.value)
 
     def _preset_ref(self, ref):
         """An index into presets/ becomes its path; names and paths pass through."""
@@ -383,16 +309,8 @@ class Show:
         self.transport = Transport(len(preset.keyframes))
         self._apply_preset_params(preset)
         if cmd.source != "log":                          # a replay has its apply_direction lines
-            self._pick_preset_directions(preset)
+            self.knobs.pick_preset(preset)
         self._bump(cmd)
-
-    def _pick_preset_directions(self, preset: Preset) -> None:
-        for d in preset.directions:                      # the preset's knobs: pick what it names
-            try:
-                self._direction_command("direction_pick", Command("trigger", "direction_pick", [d["slot"], d["pick"]]))
-                self._direction_command("direction_zone", Command("trigger", "direction_zone", [d["slot"], d["zone"]]))
-            except Exception as e:
-                self.error("direction", f"preset {preset.name}: slot {d['slot']}: {e}")
 
     def load_network_async(self, source: str, origin: str = "") -> None:
         """Hot-swap: load in the background while the old network keeps playing."""
@@ -435,15 +353,7 @@ class Show:
         self.generation += 1
         self.engine.swap_network(G, canvas, crop)
         self.swapped = True
-        for k, slot in enumerate(self.slots):            # pca/sefa belonged to the old network
-            if slot is not None and (slot.direction.name.split(":")[0] in ("pca", "sefa")
-                                     or slot.direction.w_dim != G.w_dim):
-                self.slots[k] = None
-                self.error("direction", f"slot {k}: {slot.direction.name} was the previous network's; pick again")
-            elif slot is not None:
-                self._set_slot(k, slot.direction, slot.zone)   # the zone's layers for this network
-        if self.opts.directions or self.catalog.status["pca"] != "not started":
-            self._start_unsupervised()
+        self.knobs.network_switched(G.w_dim, self.opts.directions)
 
     # -- the frame loop ---------------------------------------------------------------------------
     def plan(self, first: int, count: int) -> list[FrameRequest]:
@@ -463,10 +373,10 @@ class Show:
             pos = next_position(pos, n, dt, vals["speed"], vals["bpm"], bool(vals["beat_sync"]), bool(vals["loop"]))
             if tick >= first:
                 out.append(frame_request(self.preset, FrameParams(vals, reg.version), pos, self.bank,
-                                         frame=tick, generation=self.generation, slots=tuple(self.slots)))
+                                         frame=tick, generation=self.generation, slots=tuple(self.knobs.slots)))
         if first <= self.tick_index:                 # the current tick itself (start-up)
             out.insert(0, frame_request(self.preset, reg.frozen(), self.transport.position, self.bank,
-                                        frame=self.tick_index, generation=self.generation, slots=tuple(self.slots)))
+                                        frame=self.tick_index, generation=self.generation, slots=tuple(self.knobs.slots)))
         return out
 
     def lead(self) -> int:
@@ -484,8 +394,8 @@ class Show:
         self.tick_index += 1
         self._finish_loading()
         self._finish_preset()
-        if self._pending_picks:
-            self._retry_picks()
+        if self.knobs.pending:
+            self.knobs.retry()
         self._drain()
         self.stats.clamped = self.registry.clamped
         self.registry.step(dt)

@@ -130,7 +130,7 @@ def test_a_live_slot_moves_only_its_zone_and_changes_the_picture(tiny, tmp_path)
     show = Show(Options(fps=30), parse_preset({"keyframes": [5], "speed": 0.0}, "d.json"), G=tiny)
     u = np.zeros(tiny.w_dim)
     u[3] = 1.0
-    show.catalog.add(Direction("knob", "linear", u, 2.0))
+    show.knobs.catalog.add(Direction("knob", "linear", u, 2.0))
     show.post(Command("trigger", "direction_pick", [2, "knob"], "osc"))
     show.post(Command("trigger", "direction_zone", [2, "fine"], "osc"))
     seen = {}
@@ -153,7 +153,7 @@ def test_a_live_slot_moves_only_its_zone_and_changes_the_picture(tiny, tmp_path)
     show.tick(0.0)
     text = " ".join(show.errors)
     assert "no direction slot 9" in text and "no direction 'nope'" in text and "zone must be" in text
-    assert show.slots[2].zone == "fine"                                  # a bad zone keeps the old one
+    assert show.knobs.slots[2].zone == "fine"                                  # a bad zone keeps the old one
 
 
 def test_pca_pick_over_osc_and_replay_is_exact(tiny, tmp_path, monkeypatch):
@@ -178,7 +178,7 @@ def test_pca_pick_over_osc_and_replay_is_exact(tiny, tmp_path, monkeypatch):
             s.post(Command("trigger", "record", 0, "key"))
         live[s.tick_index] = s.current.ws.copy()
     app.run_headless(64, realtime=False, on_tick=on_tick)
-    assert show.slots[0] is not None and show.slots[0].zone == "coarse"
+    assert show.knobs.slots[0] is not None and show.knobs.slots[0].zone == "coarse"
     (walk,) = Store(tmp_path).walks("recording")
     log = tmp_path / str(walk["id"]) / LOG_NAME
     assert "apply_direction" in log.read_text()
