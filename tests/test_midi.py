@@ -255,22 +255,20 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
     try:
         assert ctl.midi.ports, "the documented backend spelling must find the port"
 
-        def loop_until(done: threading.Event, goal: int, timeout: float = 20.0):
-            # until every message sent has reached the mapper (JACK delivers late on a busy
-            # machine), then a few more frames so its commands are applied
-            end = time.time() + timeout
-            while not (done.is_set() and ctl.mapper.handled >= goal) and time.time() < end:
-                show.tick(0.0)
-                ctl.after_tick()
-                time.sleep(1 / 30)
-            for _ in range(3):
-                show.tick(0.0)
-                ctl.after_tick()
-            assert ctl.mapper.handled >= goal, "MIDI messages did not arrive"
+        seen: list = []                                   # CC 7 values the mapper has handled
+        handle = ctl.mapper.handle
+
+        def spy(msg, now=None):
+            if msg.type == "control_change" and msg.control == 7:
+                seen.append(msg.value)
+            return handle(msg, now)
+        ctl.mapper.handle = spy
 
         def sweep(values):
+            # until the mapper has handled this whole sweep (JACK delivers late on a busy machine),
+            # then a few more frames so its commands are applied
+            start = len(seen)
             done = threading.Event()
-            goal = ctl.mapper.handled + len(values)
 
             def play():
                 for v in values:
@@ -279,15 +277,24 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
                 done.set()
             t = threading.Thread(target=play)
             t.start()
-            loop_until(done, goal)
+            end = time.time() + 30
+            while not (done.is_set() and seen[start:] == values) and time.time() < end:
+                show.tick(0.0)
+                ctl.after_tick()
+                time.sleep(1 / 30)
             t.join()
+            assert seen[start:] == values, f"the mapper saw {seen[start:][:8]}... of {values[:8]}..."
+            for _ in range(3):
+                show.tick(0.0)
+                ctl.after_tick()
             return show.registry.target["contrast"]
 
-        # the port connects asynchronously: nudge until the show hears it (near the value: picked up)
+        # the port connects asynchronously: nudge an unmapped controller until the show hears it
         end = time.time() + 5
         while ctl.mapper.handled == 0 and time.time() < end:
-            out.send(cc(7, 42))
+            out.send(cc(99, 0))
             time.sleep(0.05)
+        time.sleep(0.2)
         up, down = list(range(0, 128, 2)) + [127], list(range(127, -1, -2)) + [0]
         assert sweep(up) == pytest.approx(3.0)
         assert sweep(down) == pytest.approx(0.0)
