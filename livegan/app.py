@@ -51,11 +51,13 @@ class App:
     """A `Show` plus a display backend and the loop that drives them."""
 
     def __init__(self, show: Show, out_dir: Path = Path("recordings"), hud: bool = True, controls=None,
-                 codec: str = "h264", crf: int = 18, program_size: Optional[tuple[int, int]] = None):
+                 codec: str = "h264", crf: int = 18, program_size: Optional[tuple[int, int]] = None,
+                 outputs: Optional[list] = None):
         self.show, self.out_dir, self.hud_on, self.controls = show, Path(out_dir), hud, controls
         self.selected = "psi"                          # the parameter arrows nudge and `l` learns
         self.codec, self.crf = codec, crf
         self.program_size = program_size                # None: the canvas's own size
+        self.outputs = list(outputs or [])               # sinks of the program (livegan/outputs)
         self._store = None
         self._store_lock = threading.Lock()
         self.recorder = None
@@ -84,6 +86,7 @@ class App:
             if self.recording:
                 r = self.recorder
                 lines += (f"REC walk {r.walk_id}   {r.frames} frames   dropped {r.dropped + (r.sink.dropped if r.sink else 0)}",)
+            lines += tuple(sink.status() for sink in self.outputs)
             if lines != self._hud_cache[0]:
                 self._hud_cache = (lines, hud_image(list(lines)))
             self._hud_time = t
@@ -225,6 +228,8 @@ class App:
         self.writer.drain()
         if self.recording:
             self._stop_recording()
+        for sink in self.outputs:
+            sink.stop()
         for r in self._finishing + ([self.recorder] if self.recorder is not None else []):
             r.join()
 
@@ -266,11 +271,15 @@ class App:
         if self._snap_pending:
             self._snap_pending = False
             self._take_snapshot(display.renderer.read_program())
-        if self.recording:
-            # The program, tagged with its tick: the recorder files it as frame tick - start - 1.
+        if self.recording or self.outputs:
+            # One read-back of the program per frame, shared by the recorder (which files it by its
+            # tick: frame tick - start - 1) and every output.
             got = display.renderer.read_program_async(self.show.tick_index)
             if got is not None:
-                self.recorder.frame(*got)
+                if self.recording:
+                    self.recorder.frame(*got)
+                for sink in self.outputs:
+                    sink.put(got[0])
 
     def run_headless(self, frames: int, size: Optional[tuple[int, int]] = None, realtime: bool = True,
                      video: Optional[Path] = None, on_tick: Optional[Callable] = None) -> dict:

@@ -68,3 +68,12 @@ def host_port(text: str) -> str:
 def port(text: str) -> int:
     """A UDP/TCP port 1..65535, or 0 for any free one."""
     return number(0, 65535, integer=True)(text)
+
+
+def stream_url(text: str) -> str:
+    from .outputs.stream import check_url
+
+    try:
+        return check_url(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .argtypes import host_port, number, port, ratio, size as size_type
+from .argtypes import host_port, number, port, ratio, size as size_type, stream_url
 
 DEFAULT_NETWORK = "builtin:tiny"
 
@@ -141,8 +141,13 @@ def cmd_perform(args) -> int:
                            oscquery_port=args.oscquery_port, midi=args.midi or [], midi_map=args.midi_map,
                            midi_backend=args.midi_backend)
     controls = Controls(show, copts).start()
+    outputs = []
+    if args.stream:
+        from .outputs.stream import StreamSink
+        outputs.append(StreamSink(args.stream, opts.fps))
+        print(f"livegan: streaming the program to {args.stream}", flush=True)
     app = App(show, Path(args.out), hud=opts.hud, controls=controls, codec=args.codec, crf=args.crf,
-              program_size=args.record_size)
+              program_size=args.record_size, outputs=outputs)
     if args.record:
         app.record(True)
     try:
@@ -261,6 +266,9 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", action="store_true", help="start recording the session at once (r toggles)")
     p.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"],
                    help="recording codec: h264 .mp4, ProRes 422 HQ .mov, lossless FFV1 .mkv (default: %(default)s)")
+    p.add_argument("--stream", type=stream_url, default=None, metavar="URL",
+                   help="send the program as a low-latency H.264 stream: udp://HOST:PORT (MPEG-TS), tcp://, srt://, "
+                        "rtmp:// (default: none)")
     p.add_argument("--record-size", type=size_type(), default=None,
                    help="size of the program (recordings, snapshots, headless video) WxH; another aspect is "
                         "cropped, never letterboxed (default: the canvas's own size)")

@@ -1,0 +1,105 @@
+"""Program outputs: every consumer of the program frames (the picture after effects, no HUD) is a
+`Sink` with its own thread, a bounded queue and its own counters.  The app reads each program frame
+back once and hands it to every sink (`App.outputs`); adding a sink does not touch the render loop.
+A sink that falls behind drops frames (counted), never the display."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Optional
+
+import numpy as np
+
+
+class Sink:
+    """Subclasses implement `open(width, height)`, `send(frame)` and `close()`.  An error closes the
+    sink, is kept in `error`, and it opens again `retry_s` later (a receiver that went away)."""
+
+    name = "sink"
+    retry_s = 2.0
+
+    def __init__(self, fps: float, queue_size: int = 4):
+        self.fps = fps
+        self.queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
+        self.sent = 0
+        self.dropped = 0
+        self.errors = 0
+        self.error: Optional[str] = None
+        self._open = False
+        self._next_try = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"livegan-{self.name}", daemon=True)
+        self._thread.start()
+
+    # -- subclass interface --------------------------------------------------------------------
+    def open(self, width: int, height: int) -> None:
+        raise NotImplementedError
+
+    def send(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # -- the app's side ------------------------------------------------------------------------
+    def put(self, frame: np.ndarray) -> bool:
+        try:
+            self.queue.put_nowait(frame)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def stop(self) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(None)
+                break
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    pass
+        self._thread.join(timeout=10)
+
+    def status(self) -> str:
+        err = f", {self.error[:60]}" if self.error else ""
+        return f"{self.name}: sent {self.sent}, dropped {self.dropped}{err}"
+
+    # -- the sink's thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            frame = self.queue.get()
+            if frame is None:
+                break
+            if not self._open:
+                if time.monotonic() < self._next_try:
+                    self.dropped += 1
+                    continue
+                try:
+                    self.open(frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2)
+                    self._open, self.error = True, None
+                except Exception as e:
+                    self._failed(e)
+                    continue
+            try:
+                self.send(frame)
+                self.sent += 1
+            except Exception as e:
+                self._failed(e)
+        if self._open:
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def _failed(self, e: Exception) -> None:
+        self.errors += 1
+        self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:120]}"
+        self._next_try = time.monotonic() + self.retry_s
+        if self._open:
+            self._open = False
+            try:
+                self.close()
+            except Exception:
+                pass
