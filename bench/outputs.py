@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""The cost of program outputs: display fps and generator frames shown with 0, 1 and 3 stream
+sinks (UDP on 127.0.0.1, no receiver needed), builtin:tiny headless in real time, rows interleaved
+over --rounds; medians.
+
+    python bench/outputs.py [--seconds 6] [--rounds 2]
+"""
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "vendor")]
+
+
+def free_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def run(G, sinks: int, seconds: float, fps: float) -> dict:
+    from livegan.app import App
+    from livegan.outputs.stream import StreamSink
+    from livegan.presets import parse_preset
+    from livegan.show import Options, Show
+
+    show = Show(Options(fps=fps), parse_preset({"keyframes": [1, 2, 3], "speed": 0.5}, "bench.json"), G=G)
+    outs = [StreamSink(f"udp://127.0.0.1:{free_port()}", fps) for _ in range(sinks)]
+    with tempfile.TemporaryDirectory() as d:
+        res = App(show, Path(d), hud=False, outputs=outs).run_headless(int(seconds * fps), realtime=True)
+    return {"display_fps": res["display_fps"], "shown_fps": res["shown"] / res["wall_s"],
+            "gen_ms": show.engine.stats.median_ms(), "sent": sum(o.sent for o in outs),
+            "dropped": sum(o.dropped for o in outs)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--fps", type=float, default=30.0)
+    a = ap.parse_args()
+    from livegan import threads
+    from livegan.devices import keep_freed_memory
+    from stylegan3 import load_network
+
+    keep_freed_memory()
+    threads.apply(threads.plan())
+    G = load_network("builtin:tiny")
+    counts = (0, 1, 3)
+    rows: dict = {n: [] for n in counts}
+    for _ in range(a.rounds):
+        for n in counts:
+            rows[n].append(run(G, n, a.seconds, a.fps))
+    print(f"# builtin:tiny, {a.seconds:g} s real time at {a.fps:g} fps, {a.rounds} rounds interleaved, medians")
+    print("| stream sinks | display fps | generator frames shown/s | generator ms | frames sent | dropped by sinks |")
+    print("|---|---|---|---|---|---|")
+    for n in counts:
+        m = {k: statistics.median(r[k] for r in rows[n]) for k in rows[n][0]}
+        print(f"| {n} | {m['display_fps']:.1f} | {m['shown_fps']:.1f} | {m['gen_ms']:.1f} | {m['sent']:.0f} | {m['dropped']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
