@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The cost of program outputs: display fps and generator frames shown with 0, 1 and 3 stream
-sinks (UDP on 127.0.0.1, no receiver needed), builtin:tiny headless in real time, rows interleaved
-over --rounds; medians.
+"""The cost of program outputs: display fps and generator frames shown with no sink, one stream
+(H.264 MPEG-TS over UDP on 127.0.0.1, no receiver needed), one NDI source (discovery on loopback),
+and three at once (stream + NDI + the session recorder); builtin:tiny headless in real time, rows
+interleaved over --rounds; medians.
 
     python bench/outputs.py [--seconds 6] [--rounds 2]
 """
@@ -25,18 +26,27 @@ def free_port() -> int:
     return p
 
 
-def run(G, sinks: int, seconds: float, fps: float) -> dict:
+VARIANTS = {"none": (), "stream": ("stream",), "ndi": ("ndi",), "stream+ndi+recorder": ("stream", "ndi", "recorder")}
+
+
+def run(G, kinds: tuple, seconds: float, fps: float) -> dict:
     from livegan.app import App
+    from livegan.outputs.ndi import NdiSink
     from livegan.outputs.stream import StreamSink
     from livegan.presets import parse_preset
     from livegan.show import Options, Show
 
     show = Show(Options(fps=fps), parse_preset({"keyframes": [1, 2, 3], "speed": 0.5}, "bench.json"), G=G)
-    outs = [StreamSink(f"udp://127.0.0.1:{free_port()}", fps) for _ in range(sinks)]
+    outs = [StreamSink(f"udp://127.0.0.1:{free_port()}", fps) if k == "stream" else NdiSink(f"bench-{free_port()}", fps)
+            for k in kinds if k != "recorder"]
     with tempfile.TemporaryDirectory() as d:
-        res = App(show, Path(d), hud=False, outputs=outs).run_headless(int(seconds * fps), realtime=True)
+        app = App(show, Path(d), hud=False, outputs=outs)
+        if "recorder" in kinds:
+            app.record(True)
+        res = app.run_headless(int(seconds * fps), realtime=True)
+        rec = app.recorder.frames if app.recorder is not None else 0
     return {"display_fps": res["display_fps"], "shown_fps": res["shown"] / res["wall_s"],
-            "gen_ms": show.engine.stats.median_ms(), "sent": sum(o.sent for o in outs),
+            "gen_ms": show.engine.stats.median_ms(), "sent": sum(o.sent for o in outs) + rec,
             "dropped": sum(o.dropped for o in outs)}
 
 
@@ -53,17 +63,23 @@ def main() -> int:
     keep_freed_memory()
     threads.apply(threads.plan())
     G = load_network("builtin:tiny")
-    counts = (0, 1, 3)
+    import json
+    import os
+
+    ndi_dir = tempfile.mkdtemp()                 # NDI discovery on loopback (see the README)
+    Path(ndi_dir, "ndi-config.v1.json").write_text(json.dumps({"ndi": {"networks": {"ips": "127.0.0.1", "discovery": ""}}}))
+    os.environ.setdefault("NDI_CONFIG_DIR", ndi_dir)
+    counts = tuple(VARIANTS)
     rows: dict = {n: [] for n in counts}
     for _ in range(a.rounds):
         for n in counts:
-            rows[n].append(run(G, n, a.seconds, a.fps))
+            rows[n].append(run(G, VARIANTS[n], a.seconds, a.fps))
     print(f"# builtin:tiny, {a.seconds:g} s real time at {a.fps:g} fps, {a.rounds} rounds interleaved, medians")
-    print("| stream sinks | display fps | generator frames shown/s | generator ms | frames sent | dropped by sinks |")
+    print("| sinks | display fps | generator frames shown/s | generator ms | frames sent | dropped by sinks |")
     print("|---|---|---|---|---|---|")
     for n in counts:
         m = {k: statistics.median(r[k] for r in rows[n]) for k in rows[n][0]}
-        print(f"| {n} | {m['display_fps']:.1f} | {m['shown_fps']:.1f} | {m['gen_ms']:.1f} | {m['sent']:.0f} | {m['dropped']:.0f} |")
+        print(f"| {n} ({len(VARIANTS[n])}) | {m['display_fps']:.1f} | {m['shown_fps']:.1f} | {m['gen_ms']:.1f} | {m['sent']:.0f} | {m['dropped']:.0f} |")
     return 0
 
 

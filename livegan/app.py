@@ -58,6 +58,8 @@ class App:
         self.codec, self.crf = codec, crf
         self.program_size = program_size                # None: the canvas's own size
         self.outputs = list(outputs or [])               # sinks of the program (livegan/outputs)
+        for sink in self.outputs:
+            sink.report = show.error                     # a sink's failure is a HUD line, logged once
         self._store = None
         self._store_lock = threading.Lock()
         self.recorder = None
@@ -91,6 +93,16 @@ class App:
                 self._hud_cache = (lines, hud_image(list(lines)))
             self._hud_time = t
         return self._hud_cache[1]
+
+    def output_counters(self) -> dict:
+        """Every sink's counters (and the recorder's) as output/NAME/FIELD, for OSC feedback."""
+        out = {f"output/{sink.name}/{k}": v for sink in self.outputs for k, v in sink.counters().items()}
+        r = self.recorder
+        if r is not None:
+            out.update({"output/recorder/sent": r.frames,
+                        "output/recorder/dropped": r.dropped + (r.sink.dropped if r.sink else 0),
+                        "output/recorder/error": r.error or ""})
+        return out
 
     def _triggers(self, display) -> None:
         triggers, self.show.triggers = self.show.triggers, []
@@ -266,6 +278,7 @@ class App:
             r.swap_fade = max(0.0, r.swap_fade - 1.0 / self.show.opts.fps)   # one-second fade
         self.show.stats.present_times.append(time.perf_counter())
         if self.controls is not None:
+            self.controls.outputs = self.output_counters()
             self.controls.after_tick(self.recording)
         display.present(self.show.registry.value, self.show.opts.fit, self._hud(self.show.stats.fps()))
         if self._snap_pending:
@@ -341,21 +354,31 @@ class App:
                 "errors": list(show.errors) + list(show.engine.stats.errors)}
 
     def run_window(self, size: Optional[tuple[int, int]], fullscreen: bool, screen: int,
-                   exit_after: Optional[float] = None, screenshot: Optional[Path] = None) -> None:
+                   exit_after: Optional[float] = None, screenshot: Optional[Path] = None,
+                   output_screen: Optional[int] = None) -> None:
+        """The live window.  With `output_screen`, a second window shows the clean program there
+        (the projector) and this one becomes the performer's monitor (HUD and preview).  Each
+        frame is drawn, then flipped once: the output first, with vsync."""
         import pyglet
 
         from .control.keys import command_for
         from .display import WindowDisplay
 
         show = self.show
-        display = WindowDisplay(size, fullscreen, screen, dev=show.opts.dev)
+        # Two windows waiting for vblank each would halve the rate: only the projector's waits.
+        display = WindowDisplay(size, fullscreen, screen, dev=show.opts.dev, vsync=output_screen is None)
         display.renderer.program_size = self.program_size or self._canvas_size()
         self.display = display
+        if output_screen is not None:
+            try:
+                display.open_output(output_screen)
+                print(f"livegan: program on screen {output_screen}; this window shows the HUD and a preview", flush=True)
+            except Exception as e:                      # an unknown screen: one line, one window
+                show.error("output-screen", f"output window off: {' '.join(str(e).split())}")
         self._share_frames(display)
         win = display.window
         t0 = time.perf_counter()
 
-        @win.event
         def on_key_press(symbol, modifiers):
             if symbol == pyglet.window.key.ESCAPE:
                 pyglet.app.exit()
@@ -372,26 +395,51 @@ class App:
                 show.post(cmd)
             return pyglet.event.EVENT_HANDLED
 
+        win.push_handlers(on_key_press=on_key_press)
+        if display.output is not None:
+            def on_output_close():
+                # Closing the projector's window leaves the show running on the monitor.
+                out, display.output = display.output, None
+                out.close()
+                win.switch_to()
+                show.error("output-closed", "output window closed; the program shows in this window")
+                return pyglet.event.EVENT_HANDLED
+            display.output.window.push_handlers(on_key_press=on_key_press, on_close=on_output_close)
+
         def frame_cb(dt):
-            if exit_after is not None and time.perf_counter() - t0 >= exit_after:
-                if screenshot is not None:
-                    from .display import read_rgb
-                    from .imaging import save_png
-                    save_png(screenshot, read_rgb(display.ctx.detect_framebuffer(), display.size))
-                pyglet.app.exit()
-                return
+            done = exit_after is not None and time.perf_counter() - t0 >= exit_after
             try:
                 frame = show.tick(time.perf_counter() - t0)
                 self._triggers(display)
                 self._present(display, frame)
             except Exception as e:          # on stage: report in the HUD, keep the window up
                 show.error(f"frame:{type(e).__name__}", f"frame failed: {type(e).__name__}: {e}")
+            if done:
+                if screenshot is not None:
+                    self._screenshots(display, screenshot)
+                pyglet.app.exit()
+                return
+            display.flip()
 
         show.start()
         pyglet.clock.schedule_interval(frame_cb, 1.0 / show.opts.fps)
         try:
-            pyglet.app.run()
+            pyglet.app.run(None)                        # frame_cb draws and flips every window itself
         finally:
             self.flush()
             show.stop()
             display.close()
+
+    @staticmethod
+    def _screenshots(display, path: Path) -> None:
+        """The frame just drawn, before it is flipped: this window to PATH and, with an output
+        window, the output to PATH-output.png and the program itself to PATH-program.png."""
+        from .display import read_rgb
+        from .imaging import save_png
+
+        save_png(path, read_rgb(display.ctx.detect_framebuffer(), display.size))
+        if display.output is not None:
+            save_png(path.with_name(path.stem + "-output.png"), display.output.read())
+            program = display.renderer.read_program()
+            if program is not None:
+                save_png(path.with_name(path.stem + "-program.png"), program)

@@ -77,3 +77,12 @@ def stream_url(text: str) -> str:
         return check_url(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def ndi_name(text: str) -> str:
+    from .outputs.ndi import check_name
+
+    try:
+        return check_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

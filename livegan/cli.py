@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .argtypes import host_port, number, port, ratio, size as size_type, stream_url
+from .argtypes import host_port, ndi_name, number, port, ratio, size as size_type, stream_url
 
 DEFAULT_NETWORK = "builtin:tiny"
 
@@ -141,11 +141,9 @@ def cmd_perform(args) -> int:
                            oscquery_port=args.oscquery_port, midi=args.midi or [], midi_map=args.midi_map,
                            midi_backend=args.midi_backend)
     controls = Controls(show, copts).start()
-    outputs = []
-    if args.stream:
-        from .outputs.stream import StreamSink
-        outputs.append(StreamSink(args.stream, opts.fps))
-        print(f"livegan: streaming the program to {args.stream}", flush=True)
+    from .outputs import from_options
+    outputs = from_options(opts.fps, stream=args.stream, ndi=args.ndi, v4l2=args.v4l2,
+                           log=lambda line: print(line, flush=True))
     app = App(show, Path(args.out), hud=opts.hud, controls=controls, codec=args.codec, crf=args.crf,
               program_size=args.record_size, outputs=outputs)
     if args.record:
@@ -173,7 +171,7 @@ def _check_writable(out: Path) -> None:
 def _run_show(app, args, show, opts, size) -> int:
     if not args.headless:
         app.run_window(size, args.fullscreen, args.screen, args.exit_after,
-                       Path(args.screenshot) if args.screenshot else None)
+                       Path(args.screenshot) if args.screenshot else None, output_screen=args.output_screen)
         return 0
     frames = args.frames or max(1, int(round((10.0 if args.duration is None else args.duration) * opts.fps)))
     out = Path(args.out)
@@ -242,7 +240,7 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", default="perform.mp4", help="headless: video file name in --out, '' for none (default: %(default)s)")
     p.add_argument("--out", default="recordings", help="output folder for videos and snapshots (default: %(default)s)")
     p.add_argument("--exit-after", type=number(0, 7 * 86400), default=None, help="window: close after this many seconds (installations, checks)")
-    p.add_argument("--screenshot", default=None, help="window: save the last frame shown to this PNG when closing with --exit-after")
+    p.add_argument("--screenshot", default=None, help="window: save the last frame to this PNG when closing with --exit-after (with --output-screen also NAME-output.png and NAME-program.png)")
     p.add_argument("--osc-port", type=port, default=9000, help="OSC UDP port to listen on, 1..65535 (default: %(default)s)")
     p.add_argument("--osc-host", default="auto",
                    help="address OSC and OSCQuery listen on; auto = 127.0.0.1, or all interfaces when "
@@ -269,6 +267,15 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream", type=stream_url, default=None, metavar="URL",
                    help="send the program as a low-latency H.264 stream: udp://HOST:PORT (MPEG-TS), tcp://, srt://, "
                         "rtmp:// (default: none)")
+    p.add_argument("--ndi", type=ndi_name, default=None, metavar="NAME",
+                   help="send the program as an NDI source of this name (receivers list it as 'HOST (NAME)'; "
+                        "default: none)")
+    p.add_argument("--v4l2", default=None, metavar="/dev/videoN",
+                   help="send the program to a v4l2loopback virtual camera (Linux; default: none)")
+    p.add_argument("--output-screen", type=number(0, 63, integer=True), default=None, metavar="N",
+                   help="show the clean program full-screen on screen N (the projector) while this window keeps "
+                        "the HUD and a preview; N = the window's own screen opens it as a second window "
+                        "(default: none)")
     p.add_argument("--record-size", type=size_type(), default=None,
                    help="size of the program (recordings, snapshots, headless video) WxH; another aspect is "
                         "cropped, never letterboxed (default: the canvas's own size)")

@@ -212,8 +212,9 @@ class Renderer:
         vao.render(self._moderngl.TRIANGLES, vertices=3)
 
     def render(self, values: Mapping[str, float], target, size: tuple[int, int], fit: str = "fit",
-               hud: Optional[np.ndarray] = None) -> None:
-        """Draw the current frame through every active effect, then to `target` (w x h)."""
+               hud: Optional[np.ndarray] = None, area: Optional[tuple[int, int, int, int]] = None) -> None:
+        """Draw the current frame through every active effect, then to `target` (w x h), fitted
+        into `area` (x, y, w, h from the bottom left; default: all of it)."""
         self.shaders.reload_changed()
         ctx = self.ctx
         ctx.disable(self._moderngl.BLEND)
@@ -258,17 +259,36 @@ class Renderer:
             psx, psy, pox, poy = fit_rect(w, h, pw, ph, "fill")     # another aspect: crop, never bars
             self._run("present.frag", cur, self.program_fbo, {"scale": (psx, psy), "offset": (pox, poy)},
                       viewport=(0, 0, pw, ph))
-            prog_tex = self.program_fbo.color_attachments[0]
-            prog_tex.filter = (self._moderngl.NEAREST,) * 2 if (pw, ph) == tuple(size) and fit != "stretch" \
-                else (self._moderngl.LINEAR,) * 2
             target.use()
             ctx.viewport = (0, 0, size[0], size[1])
             target.clear(0.0, 0.0, 0.0, 1.0, viewport=(0, 0, size[0], size[1]))
-            sx, sy, ox, oy = fit_rect(pw, ph, size[0], size[1], fit)
-            self._run("view_program.frag", prog_tex, target, {"scale": (sx, sy), "offset": (ox, oy)},
-                      viewport=(0, 0, size[0], size[1]))
+            self.view_program(target, area or (0, 0, size[0], size[1]), fit)
         if hud is not None:
             self._draw_hud(hud, target, size)
+
+    def view_program(self, target, area: tuple[int, int, int, int], fit: str = "fit", shaders=None,
+                     texture=None) -> None:
+        """Draw the program (already rendered this frame) fitted into `area` of `target`.  With
+        `shaders` and `texture` of another context sharing this one's objects (the output
+        window), it draws there, through that context's wrapper of the same texture."""
+        if self.program_fbo is None:
+            return
+        pw, ph = self.program_fbo.size
+        x, y, w, h = area
+        tex = texture or self.program_fbo.color_attachments[0]
+        tex.filter = (self._moderngl.NEAREST,) * 2 if (pw, ph) == (w, h) and fit != "stretch" \
+            else (self._moderngl.LINEAR,) * 2
+        sx, sy, ox, oy = fit_rect(pw, ph, w, h, fit)
+        lib = shaders or self.shaders
+        prog, vao, _ = lib.get("view_program.frag")
+        target.use()
+        lib.ctx.viewport = (x, y, w, h)
+        tex.use(0)
+        prog["src"].value = 0
+        for k, v in {"scale": (sx, sy), "offset": (ox, oy)}.items():
+            if k in prog:
+                prog[k].value = v
+        vao.render(self._moderngl.TRIANGLES, vertices=3)
 
     def read_program(self) -> Optional[np.ndarray]:
         """The program frame just drawn (HWC uint8, top row first), read synchronously."""
@@ -413,18 +433,40 @@ class WindowDisplay:
             raise ValueError(f"no screen {screen}; there are {len(screens)} (see --list-screens)")
         scr = pyglet.display.get_display().get_screens()[screen]
         w, h = size or (1280, 720)
-        cfg = pyglet.gl.Config(major_version=3, minor_version=3, forward_compatible=True, double_buffer=True)
+        self.screen = screen
         self.window = pyglet.window.Window(width=w, height=h, caption=caption, resizable=True, vsync=vsync,
-                                           fullscreen=fullscreen, screen=scr, config=cfg)
+                                           fullscreen=fullscreen, screen=scr, config=gl_config())
         self.ctx = moderngl.create_context()
         self.renderer = Renderer(self.ctx, dev=dev)
+        self.output: Optional[OutputWindow] = None
 
     @property
     def size(self) -> tuple[int, int]:
         return self.window.get_framebuffer_size()
 
+    def preview_area(self) -> Optional[tuple[int, int, int, int]]:
+        """With an output window this one is the performer's monitor: the program as a preview
+        in the lower right, clear of the HUD at the top left."""
+        if self.output is None:
+            return None
+        w, h = self.size
+        return (int(w * 0.4), 0, w - int(w * 0.4), int(h * 0.6))
+
     def present(self, values, fit: str = "fit", hud=None) -> None:
-        self.renderer.render(values, self.ctx.detect_framebuffer(), self.size, fit, hud)
+        self.renderer.render(values, self.ctx.detect_framebuffer(), self.size, fit, hud, self.preview_area())
+        if self.output is not None:
+            self.output.draw(self.renderer, fit)
+
+    def open_output(self, screen: int) -> "OutputWindow":
+        self.output = OutputWindow(self, screen)
+        return self.output
+
+    def flip(self) -> None:
+        """Show what was drawn: the output window (vsync: the projector never tears), then this."""
+        if self.output is not None:
+            self.output.flip()
+        self.window.switch_to()
+        self.window.flip()
 
     def read_async(self) -> Optional[np.ndarray]:
         size = tuple(self.size)
@@ -438,8 +480,84 @@ class WindowDisplay:
         self.window.set_fullscreen(not self.window.fullscreen)
 
     def close(self) -> None:
+        if self.output is not None:
+            self.output.close()
+            self.window.switch_to()
         self.renderer.release()
         _ = self.ctx.error                  # clears GL's error flag, which pyglet's close would raise
+        self.window.close()
+
+
+def gl_config():
+    import pyglet
+
+    return pyglet.gl.Config(major_version=3, minor_version=3, forward_compatible=True, double_buffer=True)
+
+
+class OutputWindow:
+    """The clean program (no HUD, no preview layout) on screen N: full-screen on another screen,
+    a plain window on the monitor's own.  Its GL context shares objects with the main one, so the
+    program rendered there once per frame is drawn here from the same texture."""
+
+    def __init__(self, main: WindowDisplay, screen: int):
+        import moderngl
+        import pyglet
+
+        screens = pyglet.display.get_display().get_screens()
+        if not 0 <= screen < len(screens):
+            raise ValueError(f"--output-screen {screen}: no such screen; there are {len(screens)} (see --list-screens)")
+        same = screen == main.screen
+        size = main.renderer.program_size or (1280, 720)
+        main.window.switch_to()                  # pyglet shares objects with the current context
+        self.window = pyglet.window.Window(width=size[0], height=size[1], caption="livegan program",
+                                           resizable=True, fullscreen=not same, screen=screens[screen],
+                                           vsync=True, config=gl_config())
+        self.ctx = moderngl.create_context()
+        self.shaders = ShaderLibrary(self.ctx, main.renderer.shaders.folder)
+        self.main = main
+        self.screen = screen
+        self.drawn = 0
+        self._texture: tuple = (None, None)           # ((GL name, size), this context's wrapper)
+        main.window.switch_to()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.window.get_framebuffer_size()
+
+    def draw(self, renderer: Renderer, fit: str = "fit") -> None:
+        import pyglet
+
+        pyglet.gl.glFlush()                      # the program texture is complete for the other context
+        self.window.switch_to()
+        target = self.ctx.detect_framebuffer()
+        w, h = self.size
+        target.use()
+        self.ctx.viewport = (0, 0, w, h)
+        target.clear(0.0, 0.0, 0.0, 1.0)
+        fbo = renderer.program_fbo
+        if fbo is not None:
+            glo = (fbo.color_attachments[0].glo, fbo.size)
+            if self._texture[0] != glo:                # wrapped once (releasing a wrapper would delete it)
+                self._texture = (glo, self.ctx.external_texture(glo[0], fbo.size, 4, 0, "f1"))
+            renderer.view_program(target, (0, 0, w, h), fit, shaders=self.shaders, texture=self._texture[1])
+        self.drawn += 1
+        self.main.window.switch_to()
+
+    def read(self) -> np.ndarray:
+        """What was drawn this frame (before `flip`)."""
+        self.window.switch_to()
+        try:
+            return read_rgb(self.ctx.detect_framebuffer(), self.size)
+        finally:
+            self.main.window.switch_to()
+
+    def flip(self) -> None:
+        self.window.switch_to()
+        self.window.flip()
+
+    def close(self) -> None:
+        self.window.switch_to()
+        _ = self.ctx.error
         self.window.close()
 
 

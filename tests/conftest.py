@@ -25,3 +25,21 @@ def golden() -> Path:
 def tiny():
     from stylegan3 import load_network
     return load_network("builtin:tiny")
+
+
+@pytest.fixture(scope="session")
+def xvfb():
+    """A virtual X screen for the window tests (make test installs Debian's xvfb)."""
+    import shutil
+    import subprocess
+    import time
+
+    exe = shutil.which("Xvfb")
+    assert exe, "Xvfb is needed for the window tests (make test installs Debian's xvfb)"
+    display = ":73"
+    proc = subprocess.Popen([exe, display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    yield display
+    proc.terminate()
+    proc.wait(5)

@@ -108,20 +108,6 @@ def test_no_display_suggests_headless():
     assert r.returncode == 2 and "--headless" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.fixture(scope="module")
-def xvfb():
-    import shutil
-    exe = shutil.which("Xvfb")
-    assert exe, "Xvfb is needed for the window test (make test installs Debian's xvfb)"
-    display = ":73"
-    proc = subprocess.Popen([exe, display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    yield display
-    proc.terminate()
-    proc.wait(5)
-
-
 def test_live_window_on_a_virtual_screen(tmp_path, xvfb):
     import os
     shot = tmp_path / "window.png"

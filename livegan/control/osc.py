@@ -288,3 +288,6 @@ class OscFeedback:
             if name in status:
                 v = status[name]
                 self.send(f"{PREFIX}/status/{name}", str(v) if kind == "s" else (int(v) if kind == "i" else float(v)))
+        for key, v in status.items():                   # output/NAME/sent|dropped|error
+            if key.startswith("output/"):
+                self.send(f"{PREFIX}/status/{key}", v if isinstance(v, str) else int(v))

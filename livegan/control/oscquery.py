@@ -26,6 +26,9 @@ MAX_CLIENTS = 16                     # HTTP requests served at once
 ACCESS_READ = 1
 
 
+OUTPUT_FIELDS = {"sent": "frames sent", "dropped": "frames dropped (not queued)", "error": "last error, '' when fine"}
+
+
 def namespace(values: Mapping[str, float], status: Mapping[str, object] = {}) -> dict:
     """The OSCQuery tree: nested CONTENTS nodes, one leaf per address, plus read-only status."""
     root = {"FULL_PATH": "/", "DESCRIPTION": "livegan", "CONTENTS": {}}
@@ -37,6 +40,16 @@ def namespace(values: Mapping[str, float], status: Mapping[str, object] = {}) ->
         if name in status:
             leaf["VALUE"] = [status[name]]
         snode["CONTENTS"][name] = leaf
+    for key, v in status.items():                       # per-output counters: output/NAME/FIELD
+        if not key.startswith("output/"):
+            continue
+        node = snode
+        for part in key.split("/")[:-1]:
+            node = node["CONTENTS"].setdefault(part, {"FULL_PATH": f"{node['FULL_PATH']}/{part}", "CONTENTS": {}})
+        field = key.rsplit("/", 1)[1]
+        node["CONTENTS"][field] = {"FULL_PATH": f"{PREFIX}/status/{key}", "TYPE": "s" if isinstance(v, str) else "i",
+                                   "ACCESS": ACCESS_READ, "VALUE": [v],
+                                   "DESCRIPTION": f"{key.split('/')[1]} output: {OUTPUT_FIELDS[field]}"}
     for a in address_table():
         node, path = root, ""
         parts = a.path.strip("/").split("/")
@@ -199,7 +212,7 @@ class OscQueryServer:
     def current(self, path: str):
         """The value of a path (parameter or status), for a LISTEN's first message."""
         if path.startswith(f"{PREFIX}/status/"):
-            return self._status.get(path.rsplit("/", 1)[1])
+            return self._status.get(path[len(PREFIX) + len("/status/"):])
         v = self._values.get(path[len(PREFIX) + 1:])
         return None if v is None else float(v)
 

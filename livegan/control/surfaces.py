@@ -27,6 +27,7 @@ class Controls:
         self.show, self.opts, self.log = show, opts, log
         self.osc = self.query = self.feedback = self.midi = self.mapper = None
         self._status_t = 0.0
+        self.outputs: dict = {}                          # output/NAME/FIELD -> value, set by the app
 
     def start(self) -> "Controls":
         from .osc import OscFeedback, OscReceiver
@@ -60,7 +61,7 @@ class Controls:
         return {"fps": round(show.stats.fps(), 2), "frame": show.tick_index,
                 "keyframe": show.current.keyframe if show.current else 0, "recording": int(recording),
                 "preset": show.preset.name, "network": show.network,
-                "errors": show.error_count + (sum(self.osc.errors.values()) if self.osc else 0)}
+                "errors": show.error_count + (sum(self.osc.errors.values()) if self.osc else 0), **self.outputs}
 
     def sync(self, recording: bool = False) -> None:
         """Every parameter and status value, now: at start, when a target asks

@@ -7,7 +7,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -26,6 +26,8 @@ class Sink:
         self.dropped = 0
         self.errors = 0
         self.error: Optional[str] = None
+        # Where errors go besides `error` (the app passes the show's HUD/log): (kind, message).
+        self.report: Optional[Callable[[str, str], None]] = None
         self._open = False
         self._next_try = 0.0
         self._thread = threading.Thread(target=self._run, name=f"livegan-{self.name}", daemon=True)
@@ -66,6 +68,10 @@ class Sink:
         err = f", {self.error[:60]}" if self.error else ""
         return f"{self.name}: sent {self.sent}, dropped {self.dropped}{err}"
 
+    def counters(self) -> dict:
+        """For OSC feedback: /livegan/status/output/NAME/{sent,dropped,error}."""
+        return {"sent": self.sent, "dropped": self.dropped, "error": self.error or ""}
+
     # -- the sink's thread ---------------------------------------------------------------------
     def _run(self) -> None:
         while True:
@@ -95,7 +101,10 @@ class Sink:
 
     def _failed(self, e: Exception) -> None:
         self.errors += 1
-        self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:120]}"
+        msg = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+        if self.report is not None and msg != self.error:
+            self.report(f"output:{self.name}:{type(e).__name__}", f"{self.name} output: {msg}")
+        self.error = msg
         self._next_try = time.monotonic() + self.retry_s
         if self._open:
             self._open = False
@@ -103,3 +112,29 @@ class Sink:
                 self.close()
             except Exception:
                 pass
+
+
+def from_options(fps: float, stream: Optional[str] = None, ndi: Optional[str] = None,
+                 v4l2: Optional[str] = None, log: Callable[[str], None] = print) -> list[Sink]:
+    """The sinks the command line asked for.  One that cannot start is one line in `log` and the
+    show goes on without it."""
+    sinks: list[Sink] = []
+    wanted = [("stream", stream, "streaming the program to {}"), ("ndi", ndi, "NDI source {!r}"),
+              ("v4l2", v4l2, "virtual camera {}")]
+    for kind, arg, what in wanted:
+        if not arg:
+            continue
+        try:
+            if kind == "stream":
+                from .stream import StreamSink
+                sinks.append(StreamSink(arg, fps))
+            elif kind == "ndi":
+                from .ndi import NdiSink
+                sinks.append(NdiSink(arg, fps))
+            else:
+                from .v4l2 import V4l2Sink
+                sinks.append(V4l2Sink(arg, fps))
+            log(f"livegan: output: {what.format(arg)}")
+        except (ValueError, OSError, ImportError) as e:
+            log(f"livegan: output {kind} off: {' '.join(str(e).split())}")
+    return sinks
