@@ -30,9 +30,13 @@ def test_builds_are_identical_and_leave_the_global_rng_alone():
     assert _digest(a) == _digest(b)
 
 
-def test_stored_calibration_still_holds():
-    fresh = builtin.calibrate(builtin.build("tiny", calibrated=False))
-    stored = builtin._CALIBRATION["tiny"]
+@pytest.mark.parametrize("name", ["tiny", "canvas-tiny"])
+def test_stored_calibration_still_holds(name):
+    fresh = builtin.calibrate(builtin.build(name, calibrated=False))
+    stored = builtin._CALIBRATION[name]
+    for block, (mean, var) in stored.get("batch_norm", {}).items():
+        assert np.allclose(fresh["batch_norm"][block][0], mean, atol=1e-3)
+        assert np.allclose(fresh["batch_norm"][block][1], var, rtol=1e-3, atol=1e-4)
     for k, v in stored["magnitude_ema"].items():
         assert fresh["magnitude_ema"][k] == pytest.approx(v, rel=1e-3)
     assert fresh["output_scale"] == pytest.approx(stored["output_scale"], rel=1e-3)
@@ -76,3 +80,18 @@ def test_sg3t_1024_has_the_official_architecture(golden):
     m = json.loads((golden / "manifests" / "stylegan3-t-1024.json").read_text())
     G = builtin.build("sg3t-1024", calibrated=False)
     assert [(k, list(v.shape)) for k, v in G.state_dict().items()] == [(e["name"], e["shape"]) for e in m["state_dict"]]
+
+
+def test_canvas_tiny_follows_its_condition_in_real_time_sizes():
+    from stylegan3.builtin import calibration_conditions
+
+    G = builtin.build("canvas-tiny")
+    assert G.family == "stylegan3-canvas" and G.img_resolution == 128 and G.cond_shape == (3, 144, 144)
+    conds = calibration_conditions(2, G.cond_shape, seed=3)
+    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        a, b = G(z, None, conds[:1]), G(z, None, conds[1:])
+        wide = G(z, None, torch.cat([conds[:1], conds[1:]], dim=3))      # a 2:1 condition
+    assert 0.3 < float(a.std()) < 2.0                                   # calibrated: a visible picture
+    assert float((a - b).abs().mean()) > 0.1                            # the condition steers it
+    assert wide.shape[-1] == G.output_width(288) > 2 * 128 - 16

@@ -49,6 +49,11 @@ def check_kwargs(kwargs: Any, name: str, where: str = "init_kwargs", depth: int 
         field = f"{where}.{k}"
         if isinstance(v, dict):
             check_kwargs(v, name, field, depth + 1)
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, dict) for x in v):
+            if len(v) > MAX_LIST:                              # e.g. StyleGAN-Canvas encoder blocks
+                raise CheckpointError(f"{name}: {field}: more than {MAX_LIST} entries")
+            for i, x in enumerate(v):
+                check_kwargs(x, name, f"{field}[{i}]", depth + 1)
         elif isinstance(v, (list, tuple)):
             if len(v) > MAX_LIST or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
                                             and abs(x) <= 1e6 for x in v):

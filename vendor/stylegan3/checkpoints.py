@@ -14,9 +14,9 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from .pickle_safe import CheckpointError, PersistentRecord, safe_load_pickle
+from .pickle_safe import CheckpointError, PersistentRecord, TorchModuleRecord, safe_load_pickle
 
-FAMILIES = ("stylegan2", "stylegan3")
+FAMILIES = ("stylegan2", "stylegan3", "stylegan3-canvas")
 _POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 
 
@@ -35,10 +35,10 @@ def build_generator(family: str, init_kwargs: dict, device: Optional[torch.devic
                     name: str = "network") -> nn.Module:
     """Construct our generator of `family` from official constructor kwargs (weights random or
     unset on the meta device); the kwargs and family are kept on the module for saving."""
-    from . import sg2, sg3
+    from . import canvas, sg2, sg3
     from .bounds import check_kwargs, check_size
 
-    cls = {"stylegan2": sg2.Generator, "stylegan3": sg3.Generator}.get(family)
+    cls = {"stylegan2": sg2.Generator, "stylegan3": sg3.Generator, "stylegan3-canvas": canvas.Generator}.get(family)
     if cls is None:
         raise CheckpointError(f"unknown network family {str(family)[:40]!r}; expected one of {', '.join(FAMILIES)}")
     kwargs = _plain(init_kwargs)
@@ -70,6 +70,8 @@ def _family_of(record: PersistentRecord) -> str:
     if not isinstance(synth, PersistentRecord):
         raise CheckpointError("no synthesis network")
     names = set(synth.state.get("_modules", {}))
+    if "input" in names and isinstance(modules.get("appended_net"), PersistentRecord):
+        return "stylegan3-canvas"
     if "input" in names:
         return "stylegan3"
     if "b4" in names:
@@ -77,7 +79,7 @@ def _family_of(record: PersistentRecord) -> str:
     raise CheckpointError(f"unknown architecture (synthesis modules: {', '.join(sorted(names)[:5])})")
 
 
-def _flat_state(record: PersistentRecord, prefix: str = "") -> dict[str, torch.Tensor]:
+def _flat_state(record, prefix: str = "") -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     st = record.state
     skip = set(st.get("_non_persistent_buffers_set", ()))
@@ -89,10 +91,10 @@ def _flat_state(record: PersistentRecord, prefix: str = "") -> dict[str, torch.T
                 raise CheckpointError(f"{prefix}{k} is not a tensor")
             out[prefix + k] = v.detach()
     for k, sub in (st.get("_modules") or {}).items():
-        if isinstance(sub, PersistentRecord):
+        if isinstance(sub, (PersistentRecord, TorchModuleRecord)):
             out.update(_flat_state(sub, f"{prefix}{k}."))
-        elif isinstance(sub, nn.Module):
-            raise CheckpointError(f"unexpected module object at {prefix}{k}")
+        elif sub is not None:
+            raise CheckpointError(f"unexpected object at {prefix}{k}: {type(sub).__name__}")
     return out
 
 
@@ -122,13 +124,20 @@ def generator_from_record(record: PersistentRecord, name: str) -> nn.Module:
     args = list(record.state.get("_init_args") or ())
     kwargs = dict(record.state.get("_init_kwargs") or {})
     kwargs.update(zip(_POSITIONAL, args))
+    state = _flat_state(record)
+    if family == "stylegan3-canvas":
+        from .canvas import derive_architecture
+        try:
+            kwargs.update(derive_architecture(state, kwargs))
+        except ValueError as e:
+            raise CheckpointError(f"{name}: not a StyleGAN-Canvas network we can rebuild ({e})") from None
     try:
         G = build_generator(family, kwargs, device="meta", name=name)
     except CheckpointError:
         raise
     except Exception as e:
         raise CheckpointError(f"{name}: unsupported {family} configuration ({type(e).__name__}: {e})") from None
-    _load_weights(G, _flat_state(record), name)
+    _load_weights(G, state, name)
     return G
 
 
@@ -313,13 +322,15 @@ def load_network(source: str | os.PathLike, device: Optional[torch.device | str]
 
 
 def describe_config(G: nn.Module) -> str:
-    """'StyleGAN2', 'StyleGAN3-T' or 'StyleGAN3-R' (config R: 1x1 convolutions, radial filters)."""
-    if G.family != "stylegan3":
+    """'StyleGAN2', 'StyleGAN3-T' or 'StyleGAN3-R' (config R: 1x1 convolutions, radial filters),
+    'StyleGAN-Canvas-T' or '-R'."""
+    if G.family == "stylegan2":
         return "StyleGAN2"
     kw = getattr(G, "init_kwargs", {}) or {}
     radial = kw.get("use_radial_filters") or (kw.get("synthesis_kwargs") or {}).get("use_radial_filters")
     k = kw.get("conv_kernel", (kw.get("synthesis_kwargs") or {}).get("conv_kernel", 3))
-    return "StyleGAN3-R" if radial or k == 1 else "StyleGAN3-T"
+    base = "StyleGAN-Canvas" if G.family == "stylegan3-canvas" else "StyleGAN3"
+    return f"{base}-R" if radial or k == 1 else f"{base}-T"
 
 
 def set_channels_last(G: nn.Module, on: bool = True) -> None:

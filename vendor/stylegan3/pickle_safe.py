@@ -40,6 +40,34 @@ class PersistentRecord:
     version: Any = None
 
 
+class TorchModuleRecord:
+    """An ordinary torch.nn module inside a pickle (StyleGAN-Canvas holds Conv2d, BatchNorm2d,
+    LeakyReLU and Linear): created empty, its state kept as data; no torch module is built."""
+    kind = "Module"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.state: dict = {}
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError(f"torch module {self.kind}: state is not a dict")
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"TorchModuleRecord({self.kind})"
+
+
+def _torch_module(kind: str) -> type:
+    return type(kind + "Record", (TorchModuleRecord,), {"kind": kind})
+
+
+def _device(*args: Any) -> str:
+    """A stored torch.device ('cuda' in a GPU-built snapshot): kept as its name; it places nothing."""
+    if not args or not isinstance(args[0], str) or len(args[0]) > 32:
+        raise pickle.UnpicklingError("malformed torch.device")
+    return args[0] if len(args) == 1 else f"{args[0]}:{args[1]}"
+
+
 def _reconstruct_persistent_obj(meta: dict) -> PersistentRecord:
     if not isinstance(meta, dict) or meta.get("type") != "class" or "class_name" not in meta:
         raise pickle.UnpicklingError("malformed persistence record")
@@ -85,7 +113,11 @@ _ALLOWED = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("_codecs", "encode"): __import__("codecs").encode,  # protocol-2 byte strings
+    ("torch", "device"): _device,
 }
+for _path, _kind in (("torch.nn.modules.conv", "Conv2d"), ("torch.nn.modules.batchnorm", "BatchNorm2d"),
+                     ("torch.nn.modules.activation", "LeakyReLU"), ("torch.nn.modules.linear", "Linear")):
+    _ALLOWED[(_path, _kind)] = _torch_module(_kind)
 for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _ALLOWED[(_mod, "_reconstruct")] = _numpy_reconstruct
     _ALLOWED[(_mod, "scalar")] = _numpy_scalar

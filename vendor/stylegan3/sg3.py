@@ -141,7 +141,10 @@ class SynthesisLayer(nn.Module):
         return self._act[(h, w)]
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
-                force_fp32: bool = False, update_emas: bool = False) -> torch.Tensor:
+                force_fp32: bool = False, update_emas: bool = False,
+                skip: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """`skip` (StyleGAN-Canvas): extra channels, already at the conv output's size, joined
+        after the modulated conv and before the filtered activation (the bias covers them)."""
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
@@ -153,6 +156,8 @@ class SynthesisLayer(nn.Module):
                              input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
         if self.channels_last:
             x = x.contiguous()          # the filter passes work on [N*C, H, W] rows
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)     # (type promotion as the official code: fp16 + fp32 -> fp32)
         slope = 1.0 if self.is_torgb else 0.2
         if self.reference_ops:
             gain = 1.0 if self.is_torgb else math.sqrt(2)
@@ -163,6 +168,24 @@ class SynthesisLayer(nn.Module):
     def extra_repr(self) -> str:
         return (f"in={self.in_channels} out={self.out_channels} size={list(self.in_size)}->{list(self.out_size)} "
                 f"up={self.up_factor} down={self.down_factor} torgb={self.is_torgb} fp16={self.use_fp16}")
+
+
+def layer_geometry(img_resolution: int, img_channels: int, channel_base: int, channel_max: int,
+                   num_layers: int, num_critical: int, first_cutoff: float, first_stopband: float,
+                   last_stopband_rel: float, margin_size: int) -> tuple[np.ndarray, ...]:
+    """Per layer (input first, ToRGB last): cutoffs, sampling rates, half widths, sizes, channels."""
+    last_cutoff = img_resolution / 2
+    last_stopband = last_cutoff * last_stopband_rel
+    exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
+    cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
+    stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
+    sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, img_resolution))))
+    half_widths = np.maximum(stopbands, sampling_rates / 2) - cutoffs
+    sizes = sampling_rates + margin_size * 2
+    sizes[-2:] = img_resolution
+    channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+    channels[-1] = img_channels
+    return cutoffs, sampling_rates, half_widths, sizes, channels
 
 
 class SynthesisNetwork(nn.Module):
@@ -187,17 +210,9 @@ class SynthesisNetwork(nn.Module):
         self.num_layers, self.num_critical, self.margin_size = num_layers, num_critical, margin_size
         self.output_scale, self.num_fp16_res = output_scale, num_fp16_res
 
-        last_cutoff = img_resolution / 2
-        last_stopband = last_cutoff * last_stopband_rel
-        exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
-        cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
-        stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
-        sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, img_resolution))))
-        half_widths = np.maximum(stopbands, sampling_rates / 2) - cutoffs
-        sizes = sampling_rates + margin_size * 2
-        sizes[-2:] = img_resolution
-        channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
-        channels[-1] = img_channels
+        cutoffs, sampling_rates, half_widths, sizes, channels = layer_geometry(
+            img_resolution, img_channels, channel_base, channel_max, num_layers, num_critical, first_cutoff,
+            first_stopband, last_stopband_rel, margin_size)
 
         self.input = SynthesisInput(w_dim, channels=int(channels[0]), size=int(sizes[0]),
                                     sampling_rate=sampling_rates[0], bandwidth=cutoffs[0])
