@@ -249,6 +249,8 @@ class App:
         """The program's size for this show: the starting network's canvas, kept across network
         switches (a recording never changes size mid-file)."""
         e, G = self.show.engine, self.show.G
+        if G.family == "stylegan3-canvas":             # the condition's width sets the picture's
+            return (G.output_width(self.show.conditioner.size[0]), G.img_resolution)
         return (e.crop_width or G.img_resolution, G.img_resolution)
 
     def _share_frames(self, display) -> None:
@@ -284,15 +286,17 @@ class App:
         if self._snap_pending:
             self._snap_pending = False
             self._take_snapshot(display.renderer.read_program())
-        if self.recording or self.outputs:
+        cond = self.show.conditioner
+        if self.recording or self.outputs or cond.wants_feedback:
             # One read-back of the program per frame, shared by the recorder (which files it by its
-            # tick: frame tick - start - 1) and every output.
+            # tick: frame tick - start - 1), every output and a feedback condition.
             got = display.renderer.read_program_async(self.show.tick_index)
             if got is not None:
                 if self.recording:
                     self.recorder.frame(*got)
                 for sink in self.outputs:
                     sink.put(got[0])
+                cond.feedback(got[0])
 
     def run_headless(self, frames: int, size: Optional[tuple[int, int]] = None, realtime: bool = True,
                      video: Optional[Path] = None, on_tick: Optional[Callable] = None) -> dict:

@@ -119,7 +119,7 @@ def cmd_perform(args) -> int:
     opts = Options(network=args.network, preset=args.preset, fps=args.fps, batch=args.batch, dtype=args.dtype,
                    device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud,
                    cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()), directions=True,
-                   allow_remote_load=args.allow_remote_load)
+                   allow_remote_load=args.allow_remote_load, inputs=tuple(args.input or ()))
     from . import threads
     plan = threads.plan(args.threads or None)
     threads.apply(plan)
@@ -231,6 +231,10 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
                         "the start line says so)")
     p.add_argument("--canvas", type=ratio, default=None,
                    help="wide canvas for StyleGAN3, e.g. 16:9, between 1:8 and 8:1 (default: the network's square)")
+    p.add_argument("--input", action="append", metavar="SOURCE",
+                   help="StyleGAN-Canvas condition: v4l2:/dev/videoN (camera), a video file (looped), an image, a "
+                        "folder of images (one per keyframe), ndi:NAME, feedback (the show's own output) or pattern; "
+                        "repeatable, 'i' and /livegan/input switch live (default: pattern)")
     p.add_argument("--headless", action="store_true", help="render without a display (EGL), for servers and tests")
     p.add_argument("--frames", type=number(1, 10_000_000, integer=True), default=None,
                    help="headless: number of display frames, at least 1")

@@ -70,6 +70,7 @@ class Engine:
         self._pinned: dict = {}
         self.device_frames = False    # CUDA: hand out device tensors (the display shares them with GL)
         self.network_name = getattr(G, "source", "")
+        self._encoded: dict = {}      # StyleGAN-Canvas: (condition key, prep) -> (ws, skips), newest few
 
     # -- main-thread API ------------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -138,6 +139,7 @@ class Engine:
                     (self.G, self.canvas, self.crop_width), self._pending_net = self._pending_net, None
                     self.network_name = getattr(self.G, "source", "")
                     self._graphs.clear()
+                    self._encoded.clear()
                 reqs = self._next_batch()
                 for r in reqs:
                     self._done.add((r.generation, r.frame))
@@ -168,6 +170,10 @@ class Engine:
         G = self.G
         ws = torch.from_numpy(np.stack([r.ws for r in reqs])).to(self.device)
         kw = {}
+        if G.family == "stylegan3-canvas":
+            ws, skips = self._conditioned(ws, reqs)
+            img = G.synthesis(ws, skips)
+            return self._to_frames(img)
         if G.family == "stylegan3":
             kw["transform"] = torch.from_numpy(np.stack([r.transform for r in reqs])).to(self.device)
             if self.canvas:
@@ -181,6 +187,35 @@ class Engine:
         if self.crop_width and img.shape[-1] > self.crop_width:
             off = (img.shape[-1] - self.crop_width) // 2
             img = img[..., off: off + self.crop_width]
+        return self._to_frames(img)
+
+    def _conditioned(self, ws, reqs):
+        """Canvas: each request's condition through the encoder (once per distinct condition and
+        preprocessing), its ws replacing the first cond_ws rows."""
+        import torch
+
+        from .conditions.prep import to_tensor
+
+        G, enc = self.G, []
+        for r in reqs:
+            mode, blur, nws = r.cond_prep or (0, 21.0, 4)
+            ckey = r.cond.key if r.cond is not None else ("grey",)   # planned before a swap to Canvas
+            key = (ckey, mode, blur if mode == 1 else 0.0)
+            if key not in self._encoded:
+                sigma = blur * G.cond_shape[1] / 256.0
+                pixels = r.cond.pixels if r.cond is not None else np.full((G.cond_shape[1], G.cond_shape[2], 3), 128, np.uint8)
+                self._encoded[key] = G.encoder(to_tensor(pixels, mode, sigma, self.device))
+                while len(self._encoded) > 8:
+                    del self._encoded[next(iter(self._encoded))]
+            enc.append((self._encoded[key], min(int(nws), G.num_ws)))
+        ws_enc = torch.cat([e[0][0] for e in enc])
+        mixed = torch.stack([G.combine(ws[i:i + 1], ws_enc[i:i + 1], n)[0] for i, (_, n) in enumerate(enc)])
+        skips = [torch.cat([e[0][1][j] for e in enc]) for j in range(len(enc[0][0][1]))]
+        return mixed, skips
+
+    def _to_frames(self, img) -> list:
+        import torch
+
         u8 = (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
         if u8.device.type == "cuda" and self.device_frames:
             u8 = u8.contiguous()
@@ -210,7 +245,7 @@ class Engine:
 def canvas_for(G, aspect: Optional[str]) -> tuple[Optional[tuple[int, int]], Optional[int]]:
     """Wide canvas for a StyleGAN3 network: (extra input samples per side, output crop width) so
     the output has the requested aspect at the trained scale; (None, None) for square."""
-    if not aspect:
+    if not aspect or getattr(G, "family", "") == "stylegan3-canvas":   # Canvas: the condition widens it
         return None, None
     try:
         a, b = (float(v) for v in aspect.split(":"))

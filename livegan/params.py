@@ -59,6 +59,10 @@ PARAMS: tuple[Param, ...] = (
     Param("quantize", "bool", 0.0, 0.0, 1.0, 0.0, WS, "keyframe jumps wait for the next beat"),
     Param("bpm", "float", 120.0, 20.0, 300.0, 0.0, WS, "tempo"),
     Param("beat_sync", "bool", 0.0, 0.0, 1.0, 0.0, WS, "speed counts keyframes per beat instead of per second"),
+    # StyleGAN-Canvas conditions (livegan/conditions)
+    Param("cond_mode", "int", 0, 0, 2, 0.0, WS, "condition preprocessing: 0 as it is, 1 Gaussian blur, 2 edge map"),
+    Param("cond_blur", "float", 21.0, 0.5, 64.0, 0.0, WS, "condition blur sigma, in pixels of a 256-high picture"),
+    Param("cond_ws", "int", 4, 0, 32, 0.0, WS, "StyleGAN-Canvas: how many ws (from the first) the condition gives"),
     # Display effects (shader uniforms)
     Param("crossfade", "float", 0.0, 0.0, 1.0, 0.0, UNIFORM, "blend of the previous frame into new ones"),
     Param("brightness", "float", 0.0, -1.0, 1.0, 0.1, UNIFORM, "added to every channel"),
@@ -78,7 +82,7 @@ PARAMS: tuple[Param, ...] = (
 
 TRIGGERS = ("keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "snapshot", "record",
             "fullscreen", "hud", "tap", "learn", "network", "preset", "feedback_sync", "direction_pick",
-            "direction_zone")
+            "direction_zone", "input")
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,7 @@ class Recorder:
         self._queue: "queue.Queue" = queue.Queue(maxsize=self.QUEUE)
         self._thread: Optional[threading.Thread] = None
         self.ready = threading.Event()
+        self._conds = 0
 
     @property
     def active(self) -> bool:
@@ -165,6 +166,11 @@ class Recorder:
         self.error = None
         self._active = True
         show.command_log = self._command
+        # Frames planned before this tick already have their condition (Canvas): logged at frame 0.
+        cond = show.conditioner
+        for f in sorted(f for f in cond.assigned if f > self._start_tick):
+            self._command(self._start_tick + 1, Command("condition", cond.assigned[f].key[0],
+                                                        cond.log_value(f, cond.assigned[f]), "input"))
         self._thread = threading.Thread(target=self._run, args=(header,), name="livegan-recorder", daemon=True)
         self._thread.start()
 
@@ -180,8 +186,19 @@ class Recorder:
             return False
 
     def _command(self, tick: int, cmd: Command) -> None:
-        if self._active:
-            self._put(("line", _cmd_json(tick - self._start_tick - 1, cmd)), essential=True)
+        if not self._active:
+            return
+        rel = tick - self._start_tick - 1
+        if cmd.op == "condition":                       # which condition a frame used (conditions/)
+            v = dict(cmd.value)
+            v["for"] = int(v["for"]) - self._start_tick - 1
+            pixels = v.pop("pixels", None)
+            if pixels is not None:                      # a live frame: stored beside the log, lossless
+                self._conds += 1
+                v["file"] = f"conditions/{self._conds:06d}.png"
+                self._put(("file", v["file"], pixels), essential=True)
+            cmd = Command(cmd.op, cmd.name, v, cmd.source)
+        self._put(("line", _cmd_json(rel, cmd)), essential=True)
 
     def frame(self, image: np.ndarray, tick: Optional[int] = None) -> None:
         """The program frame (HWC uint8) presented at display tick `tick`, once per tick while
@@ -263,6 +280,8 @@ class Recorder:
             try:
                 if item[0] == "line":
                     log.write(item[1])
+                elif item[0] == "file":
+                    self._write_file(folder / item[1], item[2])
                 elif not self.sink.put(item[1], block=False):
                     if self.sink.error:
                         raise RecordingError(self.sink.error)
@@ -270,6 +289,16 @@ class Recorder:
                 if self._active:
                     self.fail(str(e))
         self._finish(store, log, status, frames)
+
+    @staticmethod
+    def _write_file(path: Path, pixels: np.ndarray) -> None:
+        from .imaging import save_png
+
+        try:
+            path.parent.mkdir(exist_ok=True)
+            save_png(path, pixels)
+        except OSError as e:
+            raise RecordingError(f"{path.name}: {e.strerror or e}") from None
 
     def _finish(self, store, log, status: str, frames: int) -> None:
         info = {"frames": frames, "fps": self.show.opts.fps, "dropped": self.dropped}

@@ -91,3 +91,14 @@ def claim_unique(folder: PathLike, name: str) -> Path:
         except FileExistsError:
             continue
     raise OSError(f"{folder}: no free name like {name}")
+
+
+def device_problem(path: PathLike) -> str:
+    """'' if `path` is a character device (a camera, a virtual camera), else why not."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "no such device"
+    return "" if stat.S_ISCHR(st.st_mode) else "not a device"

@@ -52,6 +52,7 @@ class Options:
     directions: bool = False          # at start: load fitted directions, compute the network's pca/sefa
                                       # (otherwise on the first pick that needs them)
     allow_remote_load: bool = False   # OSC may load any path or URL
+    inputs: tuple = ()                # StyleGAN-Canvas condition sources (--input), the first one live
 
 
 @dataclass
@@ -146,6 +147,32 @@ class Show:
         if opts.directions:
             self.knobs.start_unsupervised()
         self.knobs.pick_preset(self.preset)
+        from .conditions import Conditioner, condition_size, is_canvas
+        self.conditioner = Conditioner(condition_size(self.G, opts.canvas) if is_canvas(self.G) else (64, 64),
+                                       opts.fps, log=self._log_condition)
+        if opts.inputs and not is_canvas(self.G):
+            self.error("input", f"--input needs a StyleGAN-Canvas network; {self.network} takes no condition")
+        elif opts.inputs:
+            try:                                        # a bad input: one line, the show starts on the pattern
+                self.conditioner.open(opts.inputs[0])
+            except (ValueError, OSError) as e:
+                self.error("input", f"input off: {e}")
+
+    def _log_condition(self, frame: int, value: dict) -> None:
+        if self.command_log is not None:
+            self.command_log(self.tick_index, Command("condition", value["key"][0], value, "input"))
+
+    def _switch_input(self, cmd: Command) -> None:
+        """A new condition source: by spec, or (None) the next of --input, then the pattern."""
+        spec = cmd.value
+        if spec is None:
+            choices = list(self.opts.inputs) + ["pattern"]
+            i = choices.index(self.conditioner.spec) + 1 if self.conditioner.spec in choices else 0
+            spec = choices[i % len(choices)]
+        spec = str(spec)
+        if spec not in ("pattern", "feedback") and not spec.startswith(("v4l2:", "ndi:")):
+            self.policy.check("input", spec, cmd.source)   # OSC reads files only from allowed folders
+        self.conditioner.open(spec)
 
     # -- commands ---------------------------------------------------------------------------------
     MAX_QUEUED = 20000                # commands waiting for the main thread; more are dropped
@@ -232,6 +259,10 @@ class Show:
         elif name == "seed":
             self._replace_keyframe_seed(int(cmd.value))
             self._bump(cmd)
+        elif name == "input":
+            self._switch_input(cmd)
+        elif cmd.op == "condition":      # replay: which condition a frame used
+            self.conditioner.apply_logged(cmd.value)
         else:
             lim = self.limits.get(name)
             if lim is not None and not lim.allow():
@@ -350,6 +381,9 @@ class Show:
             self.error("canvas", f"{source}: {e}; shown square")
             canvas, crop = None, None
         self.G, self.network, self.bank = G, source, make_bank(G)
+        from .conditions import condition_size, is_canvas
+        if is_canvas(G):
+            self.conditioner.resize(condition_size(G, self.opts.canvas))
         self.generation += 1
         self.engine.swap_network(G, canvas, crop)
         self.swapped = True
@@ -377,6 +411,9 @@ class Show:
         if first <= self.tick_index:                 # the current tick itself (start-up)
             out.insert(0, frame_request(self.preset, reg.frozen(), self.transport.position, self.bank,
                                         frame=self.tick_index, generation=self.generation, slots=tuple(self.knobs.slots)))
+        if self.G.family == "stylegan3-canvas":      # each frame keeps the condition it was first planned with
+            from dataclasses import replace
+            out = [replace(r, cond=self.conditioner.for_frame(r.frame)) for r in out]
         return out
 
     def lead(self) -> int:
@@ -397,6 +434,7 @@ class Show:
         if self.knobs.pending:
             self.knobs.retry()
         self._drain()
+        self.conditioner.tick(self.transport.keyframe())
         self.stats.clamped = self.registry.clamped
         self.registry.step(dt)
         v = self.registry.value
@@ -406,7 +444,12 @@ class Show:
             self.generation += 1
         n = self.tick_index
         first = n if (self.current is None or wait) else n + self.lead()
-        self.engine.submit(self.plan(first, self.opts.lookahead + 1))
+        # A moving condition (camera, video, feedback) is taken when a frame is planned: planning
+        # no further ahead than needed halves condition-to-photon latency (bench/canvas.py).  A
+        # replay plans no frame before its logged condition has arrived.
+        cond = self.conditioner
+        ahead = 0 if self.G.family == "stylegan3-canvas" and (cond.moving or cond.replay_dir) else self.opts.lookahead
+        self.engine.submit(self.plan(first, ahead + 1))
         if wait:
             self._wait_for(n)
         return self._pick(n, now)
@@ -502,6 +545,8 @@ class Show:
             f"preset {self.preset.name}   keyframe {k + 1}/{len(self.preset.keyframes)} "
             f"({self.preset.keyframes[k].label()})   bpm {self.registry.value['bpm']:.1f}",
         ]
+        if self.G.family == "stylegan3-canvas":
+            lines.append(self.conditioner.status())
         errs = list(self.errors)[-3:] + list(e.errors)[-2:]
         return lines + [f"! {m[:90]}" for m in errs]
 
@@ -511,3 +556,4 @@ class Show:
 
     def stop(self) -> None:
         self.engine.stop()
+        self.conditioner.stop()

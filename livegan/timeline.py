@@ -25,6 +25,8 @@ class FrameRequest:
     keyframe: int
     position: float
     noise: float = 1.0
+    cond: object = None         # StyleGAN-Canvas: the condition frame (conditions.CondFrame)
+    cond_prep: tuple = ()       # (cond_mode, cond_blur, cond_ws) of this frame
 
 
 class KeyframeBank:
@@ -139,4 +141,5 @@ def frame_request(preset: Preset, params: FrameParams, position: float, bank: Ke
         out = apply_slots(out, slots, params.values)
     tf = input_transform(params.rotate, params.translate_x, params.translate_y, params.zoom)
     return FrameRequest(frame=frame, generation=generation, ws=out.astype(np.float32), transform=tf,
-                        keyframe=k, position=position, noise=params.noise)
+                        keyframe=k, position=position, noise=params.noise,
+                        cond_prep=(int(params.cond_mode), float(params.cond_blur), int(params.cond_ws)))

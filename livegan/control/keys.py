@@ -15,6 +15,7 @@ BINDINGS: dict[str, tuple[str, str, object]] = {
     "h": ("trigger", "hud", None),
     "t": ("trigger", "tap", None),
     "l": ("trigger", "learn", None),
+    "i": ("trigger", "input", None),          # the next --input (StyleGAN-Canvas)
 }
 # Digit keys select presets in presets/ by file name order, as the keyboard reads: 1 is the first,
 # 9 the ninth, 0 the tenth (`perform.py` prints the list at start).

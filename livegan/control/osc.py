@@ -98,6 +98,8 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
         Address(f"{PREFIX}/snapshot", "", "save the frame on screen with its state", trig("snapshot")),
         Address(f"{PREFIX}/record", "i", "start (1) or stop (0) recording the session", trig("record", lambda a: _int(a, "record"))),
         Address(f"{PREFIX}/network", "s", "load a network (path or URL) and crossfade to it", trig("network", str_arg("network"))),
+        Address(f"{PREFIX}/input", "s", "StyleGAN-Canvas condition source: v4l2:/dev/videoN, a video, an image, a "
+                "folder, ndi:NAME, feedback or pattern", trig("input", str_arg("input"))),
         Address(f"{PREFIX}/tap", "", "tap tempo", trig("tap")),
         Address(f"{PREFIX}/learn", "s", "MIDI learn: the next control moved drives this parameter", trig("learn", str_arg("learn"))),
         *[Address(f"{PREFIX}/direction/{k}/pick", "s", f"direction slot {k}: hold NAME (fitted), pca:K or sefa:K; "

@@ -4,7 +4,6 @@ Windows is Spout and on macOS Syphon (a sink class each, see the README)."""
 from __future__ import annotations
 
 import os
-import stat
 
 import numpy as np
 
@@ -19,12 +18,11 @@ def check_device(path: str) -> str:
     n = "".join(ch for ch in os.path.basename(path) if ch.isdigit()) or "10"
     if not os.path.basename(path).startswith("video"):
         raise ValueError(f"--v4l2 {path!r}: expected a device like /dev/video10")
-    try:
-        st = os.stat(path)
-    except OSError:
-        raise ValueError(f"--v4l2 {path}: no such device; {LOAD_HINT.format(n=n)}") from None
-    if not stat.S_ISCHR(st.st_mode):
-        raise ValueError(f"--v4l2 {path}: not a video device; {LOAD_HINT.format(n=n)}")
+    from ..safeio import device_problem
+
+    why = device_problem(path)
+    if why:
+        raise ValueError(f"--v4l2 {path}: {why.replace('a device', 'a video device')}; {LOAD_HINT.format(n=n)}")
     if not os.access(path, os.W_OK):
         raise ValueError(f"--v4l2 {path}: no permission to write to it (add yourself to the 'video' group)")
     return path
