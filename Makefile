@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Debian packages the tests use (headless GL, OSC/MIDI peers); installed only when run as root.
-DEBIAN_TEST_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 xvfb liblo-tools jackd2 chromium curl
+DEBIAN_TEST_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 xvfb liblo-tools jackd2 libportaudio2 chromium curl
 
 .PHONY: demo test test-cuda bench venv debian-deps clean gpu-prepare
 

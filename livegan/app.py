@@ -282,7 +282,7 @@ class App:
         if self.controls is not None:
             self.controls.outputs = self.output_counters()
             self.controls.after_tick(self.recording)
-        display.present(self.show.registry.value, self.show.opts.fit, self._hud(self.show.stats.fps()))
+        display.present(self.show.display_values(), self.show.opts.fit, self._hud(self.show.stats.fps()))
         if self._snap_pending:
             self._snap_pending = False
             self._take_snapshot(display.renderer.read_program())

@@ -100,6 +100,11 @@ def cmd_perform(args) -> int:
         names = open_backend(args.midi_backend).get_input_names()
         print("\n".join(names) if names else "no MIDI input ports")
         return 0
+    if args.audio_list:
+        from .audio.input import list_inputs
+        names = list_inputs()
+        print("\n".join(names) if names else "no audio input devices")
+        return 0
     if args.list_screens:
         screens = list_screens()
         if not screens:
@@ -140,6 +145,7 @@ def cmd_perform(args) -> int:
                            osc_allow=args.osc_allow or [], osc_out=args.osc_out, oscquery=not args.no_oscquery,
                            oscquery_port=args.oscquery_port, midi=args.midi or [], midi_map=args.midi_map,
                            midi_backend=args.midi_backend)
+    _start_audio(show, args)
     controls = Controls(show, copts).start()
     from .outputs import from_options
     outputs = from_options(opts.fps, stream=args.stream, ndi=args.ndi, v4l2=args.v4l2,
@@ -152,6 +158,34 @@ def cmd_perform(args) -> int:
         return _run_show(app, args, show, opts, size)
     finally:
         controls.stop()
+
+
+def _start_audio(show, args) -> None:
+    """Audio input and Ableton Link, if asked for; one that cannot start is one line and the show
+    goes on without it."""
+    from .audio.analysis import AnalysisSettings
+
+    settings = AnalysisSettings(block=args.audio_block, bass_hz=args.bass_hz, high_hz=args.high_hz,
+                                sensitivity=args.onset_sensitivity)
+    try:
+        if args.audio_file:
+            from .audio.input import FileInput
+            show.mod.audio = FileInput(args.audio_file, settings, play=args.audio_play).start()
+        elif args.audio is not None:
+            from .audio.input import LiveInput
+            show.mod.audio = LiveInput(args.audio, settings).start()
+        if show.mod.audio is not None:
+            show.mod.follow_bpm = args.audio_bpm
+            print(f"livegan: audio: {show.mod.audio.describe()}, {settings.block}-sample blocks at 48 kHz", flush=True)
+    except (ValueError, OSError) as e:
+        print(f"livegan: audio off: {' '.join(str(e).split())}", flush=True)
+    if args.link:
+        try:
+            from .modulation.link import LinkClock
+            show.mod.link = LinkClock(show.registry.target["bpm"])
+            print("livegan: Ableton Link on (tempo follows the session)", flush=True)
+        except (ValueError, OSError, ImportError) as e:
+            print(f"livegan: Link off: {' '.join(str(e).split())}", flush=True)
 
 
 def _check_writable(out: Path) -> None:
@@ -235,6 +269,21 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
                    help="StyleGAN-Canvas condition: v4l2:/dev/videoN (camera), a video file (looped), an image, a "
                         "folder of images (one per keyframe), ndi:NAME, feedback (the show's own output) or pattern; "
                         "repeatable, 'i' and /livegan/input switch live (default: pattern)")
+    p.add_argument("--audio", default=None, metavar="NAME",
+                   help="analyse this audio input (PortAudio device name substring; 'default'); see --audio-list")
+    p.add_argument("--audio-list", action="store_true", help="list audio input devices and exit")
+    p.add_argument("--audio-file", default=None, metavar="FILE",
+                   help="analyse a sound file played along, looped (rehearsal; instead of --audio)")
+    p.add_argument("--audio-play", action="store_true", help="with --audio-file: also play it to the default output")
+    p.add_argument("--audio-block", type=int, choices=[64, 128, 256, 512], default=256,
+                   help="analysis block in samples at 48 kHz (default: %(default)s, about 5 ms)")
+    p.add_argument("--bass-hz", type=number(20, 2000), default=150.0, help="bass band: below this (default: %(default)s Hz)")
+    p.add_argument("--high-hz", type=number(200, 20000), default=2500.0,
+                   help="high band: above this; mid is between (default: %(default)s Hz)")
+    p.add_argument("--onset-sensitivity", type=number(0, 1), default=0.5,
+                   help="onset detection 0..1: 0 only big attacks, 1 every small one (default: %(default)s)")
+    p.add_argument("--audio-bpm", action="store_true", help="the beat tracker sets the show's tempo")
+    p.add_argument("--link", action="store_true", help="join an Ableton Link session: tempo follows it, taps lead it")
     p.add_argument("--headless", action="store_true", help="render without a display (EGL), for servers and tests")
     p.add_argument("--frames", type=number(1, 10_000_000, integer=True), default=None,
                    help="headless: number of display frames, at least 1")

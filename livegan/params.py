@@ -75,6 +75,10 @@ PARAMS: tuple[Param, ...] = (
     Param("view_x", "float", 0.0, -1.0, 1.0, 0.2, UNIFORM, "display pan, x"),
     Param("view_y", "float", 0.0, -1.0, 1.0, 0.2, UNIFORM, "display pan, y"),
 ) + tuple(
+    # Modulation slots: the route's amount, bipolar, as a share of its target's range (livegan/modulation).
+    Param(f"mod/{k}", "float", 0.0, -1.0, 1.0, 0.0, WS,
+          f"modulation route {k}: amount (set the route with /livegan/mod/{k}/route)") for k in range(8)
+) + tuple(
     # Direction slots: the knob's amount in σ of the direction it holds (see livegan/directions).
     Param(f"direction/{k}", "float", 0.0, -5.0, 5.0, 0.15, WS,
           f"direction slot {k}: amount in σ (pick with /livegan/direction/{k}/pick)") for k in range(8)
@@ -82,7 +86,7 @@ PARAMS: tuple[Param, ...] = (
 
 TRIGGERS = ("keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "snapshot", "record",
             "fullscreen", "hud", "tap", "learn", "network", "preset", "feedback_sync", "direction_pick",
-            "direction_zone", "input")
+            "direction_zone", "input", "mod_route", "mod_clear", "lfo", "audio_trigger")
 
 
 @dataclass(frozen=True)

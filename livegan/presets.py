@@ -50,6 +50,9 @@ class Preset:
     params: dict = field(default_factory=dict)  # parameter name -> starting value
     path: Optional[str] = None
     directions: tuple = ()                      # ({"slot": k, "pick": NAME|pca:K|sefa:K, "zone": z}, ...)
+    modulation: tuple = ()                      # routes (livegan/modulation): {"slot", "source", "target", ...}
+    lfos: tuple = ()                            # up to 4 LFOs: {"shape", "rate", "sync", "phase"}
+    audio_triggers: tuple = ()                  # {"on": onset|beat, "command": ..., "every": N}
 
 
 def _fail(path: str, where: str, problem: str) -> PresetError:
@@ -87,7 +90,8 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
     if not isinstance(data, dict):
         raise _fail(path, "top level", "expected a JSON object")
     known = {"name", "network", "keyframes", "interpolation", "easing", "loop", "speed",
-             "beats_per_keyframe", "psi", "truncation_cutoff", "mix", "transform", "effects", "params", "directions"}
+             "beats_per_keyframe", "psi", "truncation_cutoff", "mix", "transform", "effects", "params", "directions",
+             "modulation", "lfos", "audio_triggers"}
     extra = sorted(set(data) - known)
     if extra:
         raise _fail(path, extra[0], f"unknown field (known: {', '.join(sorted(known))})")
@@ -173,9 +177,44 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
                 raise _fail(path, f"{group}.{k}", "unknown parameter")
             put(k, v, f"{group}.{k}")
     directions = _directions(path, data.get("directions"))
+    modulation, lfos, triggers = _modulation(path, data, registry)
+    for r in modulation:                                 # a route's amount is its slot's parameter
+        if r.get("amount") is not None:
+            values[f"mod/{r['slot']}"] = float(r["amount"])
     name = data.get("name", Path(path).stem)
     return Preset(name=str(name), keyframes=keyframes, network=net, interpolation=interp, easing=easing,
-                  mix_source=mix_source, mix_keyframe=mix_keyframe, params=values, path=path, directions=directions)
+                  mix_source=mix_source, mix_keyframe=mix_keyframe, params=values, path=path, directions=directions,
+                  modulation=modulation, lfos=lfos, audio_triggers=triggers)
+
+
+def _modulation(path: str, data: dict, registry) -> tuple[tuple, tuple, tuple]:
+    """The preset's modulation routes, LFOs and audio triggers, checked (livegan/modulation)."""
+    from .modulation.lfo import LFO
+    from .modulation.matrix import NUM_LFOS, SLOTS, check_route, check_trigger
+
+    out = []
+    for field_, limit in (("modulation", SLOTS), ("lfos", NUM_LFOS), ("audio_triggers", 16)):
+        raw = data.get(field_) or []
+        if not isinstance(raw, list) or len(raw) > limit:
+            raise _fail(path, field_, f"expected a list of at most {limit}")
+        items, seen = [], set()
+        for i, d in enumerate(raw):
+            try:
+                if field_ == "modulation":
+                    slot, route, amount = check_route(dict(d, slot=d.get("slot", i)) if isinstance(d, dict) else d,
+                                                      registry)
+                    if slot in seen:
+                        raise ValueError(f"slot {slot} is used twice")
+                    seen.add(slot)
+                    items.append(dict(route.to_json(slot), amount=amount))
+                elif field_ == "lfos":
+                    items.append(LFO.from_json(d).to_json())
+                else:
+                    items.append(check_trigger(d))
+            except (ValueError, TypeError) as e:
+                raise _fail(path, f"{field_}[{i}]", str(e)) from None
+        out.append(tuple(items))
+    return out[0], out[1], out[2]
 
 
 def _directions(path: str, raw: Any) -> tuple:
@@ -263,14 +302,16 @@ def _key_from(d: Optional[dict]) -> Optional[Keyframe]:
 def preset_json(p: Preset) -> dict:
     return {"name": p.name, "network": p.network, "interpolation": p.interpolation, "easing": p.easing,
             "keyframes": [_key_json(k) for k in p.keyframes], "mix_source": _key_json(p.mix_source),
-            "mix_keyframe": p.mix_keyframe, "params": p.params, "path": p.path, "directions": list(p.directions)}
+            "mix_keyframe": p.mix_keyframe, "params": p.params, "path": p.path, "directions": list(p.directions),
+            "modulation": list(p.modulation), "lfos": list(p.lfos), "audio_triggers": list(p.audio_triggers)}
 
 
 def preset_from(d: dict) -> Preset:
     return Preset(name=d["name"], keyframes=tuple(_key_from(k) for k in d["keyframes"]), network=d["network"],
                   interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d["mix_source"]),
                   mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"],
-                  directions=tuple(d.get("directions") or ()))
+                  directions=tuple(d.get("directions") or ()), modulation=tuple(d.get("modulation") or ()),
+                  lfos=tuple(d.get("lfos") or ()), audio_triggers=tuple(d.get("audio_triggers") or ()))
 
 
 def list_presets(search: Path = PRESET_DIR) -> list[Path]:

@@ -166,11 +166,14 @@ class Recorder:
         self.error = None
         self._active = True
         show.command_log = self._command
-        # Frames planned before this tick already have their condition (Canvas): logged at frame 0.
-        cond = show.conditioner
+        # Frames planned before this tick already have their condition (Canvas) and modulation
+        # offsets: logged at frame 0.
+        cond, mod = show.conditioner, show.mod.matrix
         for f in sorted(f for f in cond.assigned if f > self._start_tick):
             self._command(self._start_tick + 1, Command("condition", cond.assigned[f].key[0],
                                                         cond.log_value(f, cond.assigned[f]), "input"))
+        for f in sorted(f for f in mod.assigned if f > self._start_tick):
+            self._command(self._start_tick + 1, Command("mod", "frame", {"for": f, "offsets": mod.assigned[f]}, "mod"))
         self._thread = threading.Thread(target=self._run, args=(header,), name="livegan-recorder", daemon=True)
         self._thread.start()
 
@@ -189,7 +192,7 @@ class Recorder:
         if not self._active:
             return
         rel = tick - self._start_tick - 1
-        if cmd.op == "condition":                       # which condition a frame used (conditions/)
+        if cmd.op in ("condition", "mod"):              # what a frame used: its condition, its modulation
             v = dict(cmd.value)
             v["for"] = int(v["for"]) - self._start_tick - 1
             pixels = v.pop("pixels", None)

@@ -70,6 +70,7 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
     show = Show(opts, preset_from(header["preset"]), G=G)
     restore_state(show, header)
     show.conditioner.replay_dir = Path(log_path).parent   # conditions come from the log, not a live input
+    show.mod.matrix.replaying = True                      # modulation offsets too, not the audio
     if network_identity(net) != header["network_id"]:
         show.error("network", f"network {net} is not the recorded one ({header['network_id'][:12]}); rendering anyway")
     app = App(show, Path(out).parent, hud=False)

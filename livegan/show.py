@@ -147,6 +147,9 @@ class Show:
         if opts.directions:
             self.knobs.start_unsupervised()
         self.knobs.pick_preset(self.preset)
+        from .modulation.live import Modulation
+        self.mod = Modulation(self.registry.params, self.post, self.error, log=self._log_mod)
+        self.mod.use_preset(self.preset)
         from .conditions import Conditioner, condition_size, is_canvas
         self.conditioner = Conditioner(condition_size(self.G, opts.canvas) if is_canvas(self.G) else (64, 64),
                                        opts.fps, log=self._log_condition)
@@ -157,6 +160,14 @@ class Show:
                 self.conditioner.open(opts.inputs[0])
             except (ValueError, OSError) as e:
                 self.error("input", f"input off: {e}")
+
+    def _log_mod(self, frame: int, value: dict) -> None:
+        if self.command_log is not None:
+            self.command_log(self.tick_index, Command("mod", "frame", value, "mod"))
+
+    def display_values(self):
+        """This tick's parameter values as the display uses them (modulated uniforms included)."""
+        return self.mod.values_for(self.tick_index, self.registry.value, count=True)
 
     def _log_condition(self, frame: int, value: dict) -> None:
         if self.command_log is not None:
@@ -221,6 +232,8 @@ class Show:
         if cmd.op in ("set", "add", "toggle"):
             self.registry.apply(cmd)
             changed = self._took_changes(cmd.source)
+            if "bpm" in changed:
+                self.mod.tempo_changed(self.registry.target["bpm"], cmd.source)
             if any(self.registry.params[n].cost != UNIFORM for n in changed):
                 self._bump(cmd)
             return
@@ -263,6 +276,10 @@ class Show:
             self._switch_input(cmd)
         elif cmd.op == "condition":      # replay: which condition a frame used
             self.conditioner.apply_logged(cmd.value)
+        elif cmd.op == "mod":            # replay: the modulation offsets a frame used
+            self.mod.matrix.apply_logged(cmd.value)
+        elif name in ("mod_route", "mod_clear", "lfo", "audio_trigger"):
+            self.mod.command(name, cmd.value)
         else:
             lim = self.limits.get(name)
             if lim is not None and not lim.allow():
@@ -339,6 +356,7 @@ class Show:
         self.preset = preset
         self.transport = Transport(len(preset.keyframes))
         self._apply_preset_params(preset)
+        self.mod.use_preset(preset)
         if cmd.source != "log":                          # a replay has its apply_direction lines
             self.knobs.pick_preset(preset)
         self._bump(cmd)
@@ -405,11 +423,12 @@ class Show:
         for tick in range(self.tick_index + 1, first + count):
             vals = glide(reg.params, vals, reg.target, dt)
             pos = next_position(pos, n, dt, vals["speed"], vals["bpm"], bool(vals["beat_sync"]), bool(vals["loop"]))
-            if tick >= first:
-                out.append(frame_request(self.preset, FrameParams(vals, reg.version), pos, self.bank,
-                                         frame=tick, generation=self.generation, slots=tuple(self.knobs.slots)))
+            if tick >= first:                        # (modulation adds the offsets this frame keeps)
+                out.append(frame_request(self.preset, FrameParams(self.mod.values_for(tick, vals), reg.version), pos,
+                                         self.bank, frame=tick, generation=self.generation, slots=tuple(self.knobs.slots)))
         if first <= self.tick_index:                 # the current tick itself (start-up)
-            out.insert(0, frame_request(self.preset, reg.frozen(), self.transport.position, self.bank,
+            now = FrameParams(self.mod.values_for(self.tick_index, dict(reg.value)), reg.version)
+            out.insert(0, frame_request(self.preset, now, self.transport.position, self.bank,
                                         frame=self.tick_index, generation=self.generation, slots=tuple(self.knobs.slots)))
         if self.G.family == "stylegan3-canvas":      # each frame keeps the condition it was first planned with
             from dataclasses import replace
@@ -442,13 +461,15 @@ class Show:
         self.transport.advance(dt, v["speed"], v["bpm"], bool(v["beat_sync"]), bool(v["loop"]))
         if self.transport.jumps != jumps:            # a quantised jump landed on the beat
             self.generation += 1
+        self.mod.tick(dt, v["bpm"], replaying=self.mod.matrix.replaying)
         n = self.tick_index
         first = n if (self.current is None or wait) else n + self.lead()
         # A moving condition (camera, video, feedback) is taken when a frame is planned: planning
         # no further ahead than needed halves condition-to-photon latency (bench/canvas.py).  A
         # replay plans no frame before its logged condition has arrived.
-        cond = self.conditioner
-        ahead = 0 if self.G.family == "stylegan3-canvas" and (cond.moving or cond.replay_dir) else self.opts.lookahead
+        cond, m = self.conditioner, self.mod.matrix
+        live = (self.G.family == "stylegan3-canvas" and (cond.moving or cond.replay_dir)) or m.active or m.replaying
+        ahead = 0 if live else self.opts.lookahead
         self.engine.submit(self.plan(first, ahead + 1))
         if wait:
             self._wait_for(n)
@@ -547,6 +568,7 @@ class Show:
         ]
         if self.G.family == "stylegan3-canvas":
             lines.append(self.conditioner.status())
+        lines += self.mod.hud_lines()
         errs = list(self.errors)[-3:] + list(e.errors)[-2:]
         return lines + [f"! {m[:90]}" for m in errs]
 
@@ -557,3 +579,4 @@ class Show:
     def stop(self) -> None:
         self.engine.stop()
         self.conditioner.stop()
+        self.mod.stop()

@@ -106,9 +106,79 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
                   "'none' empties it", trig("direction_pick", lambda a, k=k: [k, str_arg("pick")(a)])) for k in range(8)],
         *[Address(f"{PREFIX}/direction/{k}/zone", "s", f"direction slot {k}: layers it moves: coarse, middle, fine, "
                   "all or A-B", trig("direction_zone", lambda a, k=k: [k, str_arg("zone")(a)])) for k in range(8)],
+        *_modulation_addresses(trig),
         Address(f"{PREFIX}/status/sync", "", "send every parameter and status value to the feedback targets now",
                 trig("feedback_sync")),
     ]
+    return out
+
+
+def _args(a: list, kinds: str, what: str) -> list:
+    """Check OSC arguments against kinds ('s' string, 'f' number), allowing a shorter tail."""
+    if not 1 <= len(a) <= len(kinds) if kinds else a:
+        raise ValueError(f"{what} takes {kinds or 'no'} arguments, got {str(a)[:40]}")
+    out = []
+    for v, k in zip(a, kinds):
+        if k == "s" and not (isinstance(v, str) and 0 < len(v) <= 100):
+            raise ValueError(f"{what}: expected a string, got {str(v)[:20]!r}")
+        if k == "f":
+            out.append(_num([v], what))
+            continue
+        out.append(v)
+    return out
+
+
+def _modulation_addresses(trig) -> list:
+    """/livegan/mod/K/... routes, /livegan/lfo/K, /livegan/audio/trigger (livegan/modulation)."""
+    def route(k):
+        def f(a):
+            src, tgt, *more = _args(a, "ssff", f"mod/{k}/route")
+            d = {"slot": k, "source": src, "target": tgt}
+            if more:
+                d["attack"] = more[0]
+            if len(more) > 1:
+                d["release"] = more[1]
+            return d
+        return f
+
+    def part(k, field, kinds):
+        def f(a):
+            v = _args(a, kinds, f"mod/{k}/{field}")
+            return {"slot": k, field: v[0] if len(v) == 1 else v} if field != "smooth" else \
+                {"slot": k, "attack": v[0], "release": v[1] if len(v) > 1 else v[0]}
+        return f
+
+    def lfo(k):
+        def f(a):
+            v = _args(a, "sfff", f"lfo/{k}")
+            d = {"index": k, "shape": v[0]}
+            for name, x in zip(("rate", "sync", "phase"), v[1:]):
+                d[name] = bool(x) if name == "sync" else x
+            return d
+        return f
+
+    def trigger(a):
+        v = _args(a, "ssf", "audio/trigger")
+        return {"on": v[0], "command": v[1], "every": int(v[2]) if len(v) > 2 else 1}
+    out = []
+    for k in range(8):
+        out += [
+            Address(f"{PREFIX}/mod/{k}/route", "ss|ssff", f"modulation route {k}: SOURCE (level, bass, mid, high, onset, "
+                    f"beat, lfo0-3) drives TARGET parameter [attack release s]; its amount is /livegan/mod/{k}",
+                    trig("mod_route", route(k))),
+            Address(f"{PREFIX}/mod/{k}/curve", "s", f"modulation route {k}: linear, square, sqrt or invert",
+                    trig("mod_route", part(k, "curve", "s"))),
+            Address(f"{PREFIX}/mod/{k}/smooth", "ff", f"modulation route {k}: attack and release, seconds",
+                    trig("mod_route", part(k, "smooth", "ff"))),
+            Address(f"{PREFIX}/mod/{k}/range", "ff", f"modulation route {k}: lowest and highest value it may reach",
+                    trig("mod_route", part(k, "range", "ff"))),
+            Address(f"{PREFIX}/mod/{k}/clear", "", f"remove modulation route {k}", trig("mod_clear", lambda a, k=k: k)),
+        ]
+    out += [Address(f"{PREFIX}/lfo/{k}", "s|sf|sfff", f"LFO {k} (source lfo{k}): shape (sine, triangle, saw, square, "
+                    "random), rate (Hz, or beats per cycle when sync is 1), sync, phase 0..1", trig("lfo", lfo(k)))
+            for k in range(4)]
+    out.append(Address(f"{PREFIX}/audio/trigger", "ss|ssf", "on onset or beat (every N), fire keyframe_next, "
+                       "keyframe_prev, snapshot or seed", trig("audio_trigger", trigger)))
     return out
 
 

@@ -109,6 +109,9 @@ class Controls:
             self.midi.send_feedback(values, others)
         if self.feedback is not None and changed:
             self.feedback.params(values, sorted(changed))
+        if self.feedback is not None:                   # the analysed audio, every frame (TouchDesigner...)
+            for k, v in show.mod.feedback().items():
+                self.feedback.send(f"/livegan/audio/{k}", v)
         now = time.perf_counter()
         if now - self._status_t > 0.5:                  # status twice a second
             self._status_t = now
