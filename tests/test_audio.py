@@ -338,3 +338,58 @@ def test_bad_audio_input_and_routes_are_one_line(tmp_path, tiny):
     assert sum("slot must be 0..7" in e for e in show.errors) == 1
     assert not show.mod.matrix.active
     json.dumps(show.mod.matrix.describe_routes())
+
+
+def test_feedback_hud_and_triggers_from_a_played_file(tmp_path, tiny):
+    """A sound file played along: the analysed values reach OSC feedback (/livegan/audio/*) and
+    the HUD meters, and a beat trigger moves the keyframes."""
+    import socket
+    import wave
+
+    from pythonosc.osc_packet import OscPacket
+
+    from livegan.audio.input import FileInput
+    from livegan.control.surfaces import ControlOptions, Controls
+
+    x = clicks([i * 0.5 for i in range(12)], 6.0, freq=60, amp=0.9, decay=2000)
+    wav = tmp_path / "beat.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes((x * 32767).astype(np.int16).tobytes())
+    fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fb.bind(("127.0.0.1", 0))
+    fb.settimeout(0.2)
+    preset = parse_preset({"keyframes": [1, 2, 3, 4], "speed": 0.0,
+                           "audio_triggers": [{"on": "onset", "command": "keyframe_next", "every": 2}]}, "t.json")
+    show = Show(Options(fps=30), preset, G=tiny)
+    show.mod.audio = FileInput(str(wav), AnalysisSettings(block=BLOCK)).start()
+    ctl = Controls(show, ControlOptions(osc=False, osc_out=f"127.0.0.1:{fb.getsockname()[1]}"), log=lambda m: None).start()
+    app = App(show, tmp_path, hud=True, controls=ctl)
+    hud, seen = [], {}
+
+    def drain():                                  # as a panel would: read as it arrives
+        try:
+            while True:
+                data, _ = fb.recvfrom(65536)
+                for m in OscPacket(data).messages:
+                    seen.setdefault(m.message.address, []).append(m.message.params[0])
+        except (socket.timeout, BlockingIOError):
+            pass
+
+    def on_tick(i, s, d):
+        if i % 10 == 0:
+            hud.append(list(app._hud_cache[0]))
+        drain()
+    fb.setblocking(False)
+    app.run_headless(100, size=(256, 256), realtime=True, on_tick=on_tick)
+    show.mod.audio.stop()
+    ctl.stop()
+    drain()
+    fb.close()
+    for k in ("level", "bass", "mid", "high", "onset", "beat"):
+        assert f"/livegan/audio/{k}" in seen, k
+    assert max(seen["/livegan/audio/bass"]) > 0.5 and sum(seen["/livegan/audio/onset"]) >= 4
+    assert any(line.startswith("audio |") and "bass" in line for lines in hud for line in lines)
+    assert show.transport.jumps >= 2                                     # every 2nd onset: the next keyframe

@@ -36,6 +36,7 @@ class AudioState:
     def __init__(self):
         self._lock = threading.Lock()
         self._f = Features()
+        self._peak = [0.0, 0.0, 0.0, 0.0]     # level, bass, mid, high: the loudest since the last take
         self._onsets = 0
         self._beats = 0
         self._clock: list = []
@@ -44,6 +45,7 @@ class AudioState:
     def publish(self, f: Features, arrived: float) -> None:
         with self._lock:
             self._f = f
+            self._peak = [max(a, b) for a, b in zip(self._peak, (f.level, *f.bands))]
             self.blocks += 1
             if f.onset:
                 self._onsets += 1
@@ -55,8 +57,10 @@ class AudioState:
     def take(self) -> AudioSnapshot:
         with self._lock:
             f = self._f
-            s = AudioSnapshot(f.level, f.bands, self._onsets, self._beats, f.bpm, f.confidence, self._clock,
-                              self.blocks)
+            # A frame sees the loudest of the blocks since the last one (peaks between frames count).
+            s = AudioSnapshot(self._peak[0], tuple(self._peak[1:]), self._onsets, self._beats, f.bpm, f.confidence,
+                              self._clock, self.blocks)
+            self._peak = [0.0, 0.0, 0.0, 0.0]
             self._onsets = self._beats = 0
             self._clock = []
             return s
