@@ -28,7 +28,7 @@ def run(network: str, fps: float, seconds: float, every: float, device: str, bat
     from livegan.conditions import pattern
     from livegan.show import Options, Show
 
-    show = Show(Options(network=network, fps=fps, device=device, batch=batch, lookahead=lookahead,
+    show = Show(Options(network=network, fps=fps, device=device, batch=batch, live_lookahead=lookahead,
                         inputs=("feedback",)))
     src = show.conditioner.source                     # a push source: the bench is the camera
     w, h = show.conditioner.size
@@ -62,7 +62,7 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=0.5, help="seconds between condition swaps")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batches", default="1", help="comma-separated generator batch sizes to compare")
-    ap.add_argument("--lookaheads", default="2,0", help="comma-separated frames planned ahead (the show's default is 2)")
+    ap.add_argument("--lookaheads", default="2,0", help="comma-separated frames planned ahead with a moving input (the show's default is 0)")
     ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args()
     from livegan import threads

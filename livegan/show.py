@@ -53,6 +53,7 @@ class Options:
                                       # (otherwise on the first pick that needs them)
     allow_remote_load: bool = False   # OSC may load any path or URL
     inputs: tuple = ()                # StyleGAN-Canvas condition sources (--input), the first one live
+    live_lookahead: int = 0           # frames planned ahead while a moving input (camera, audio) drives them
 
 
 @dataclass
@@ -469,7 +470,7 @@ class Show:
         # replay plans no frame before its logged condition has arrived.
         cond, m = self.conditioner, self.mod.matrix
         live = (self.G.family == "stylegan3-canvas" and (cond.moving or cond.replay_dir)) or m.active or m.replaying
-        ahead = 0 if live else self.opts.lookahead
+        ahead = self.opts.live_lookahead if live else self.opts.lookahead
         self.engine.submit(self.plan(first, ahead + 1))
         if wait:
             self._wait_for(n)
