@@ -266,3 +266,32 @@ def test_output_window_shows_the_clean_program_while_the_monitor_has_the_hud(tmp
     assert r.returncode == 0, r.stderr
     assert sum("output window off" in ln and "--output-screen 5" in ln for ln in r.stdout.splitlines()) == 1
     assert (tmp_path / "one.png").exists() and not (tmp_path / "one-output.png").exists()
+
+
+def test_ndi_source_as_a_canvas_condition(ndi_loopback, tmp_path):
+    """Our NDI output feeds another show's --input ndi:NAME (the NDI input path end to end)."""
+    from livegan.conditions import Conditioner
+    from livegan.outputs.ndi import NdiSink
+
+    name = f"livegan-cond-{int(time.time() * 1000) % 100000}"
+    sink = NdiSink(name, 30, discover_s=0.2)
+    picture = np.zeros((96, 128, 3), np.uint8)
+    picture[:, :64] = (200, 40, 10)                             # left half red, right half dark blue
+    picture[:, 64:, 2] = 160
+    cond = Conditioner((64, 48), 30)
+    cond.open(f"ndi:{name}")
+    got = None
+    end = time.time() + 20
+    while time.time() < end:
+        sink.put(picture)
+        time.sleep(1 / 30)
+        f = cond.current()
+        if f.key[0] == "ndi":
+            got = f
+            break
+    cond.stop()
+    sink.stop()
+    assert got is not None, cond.status()
+    assert got.stored and got.pixels.shape == (48, 64, 3)
+    left, right = got.pixels[:, 4:28].astype(int), got.pixels[:, 36:60].astype(int)
+    assert abs(left[..., 0].mean() - 200) < 12 and right[..., 2].mean() > 140 and right[..., 0].mean() < 20
