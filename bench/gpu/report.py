@@ -32,6 +32,9 @@ def stages(dry: bool, out: Path) -> list[dict]:
                       "--seconds", "1.5", "--json", j("perform")]),
             dict(name="numerics", budget=60, json=j("numerics"),
                  cmd=[py, "bench/gpu/numerics.py", "--network", "builtin:tiny", "--device", "cpu", "--json", j("numerics")]),
+            dict(name="canvas", budget=60,
+                 cmd=[py, "bench/canvas.py", "--network", "builtin:canvas-tiny", "--device", "cpu", "--seconds", "1.5",
+                      "--rounds", "1", "--lookaheads", "0"]),
         ]
     return [
         dict(name="tests/cuda", budget=90, cmd=[py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda"]),
@@ -44,6 +47,10 @@ def stages(dry: bool, out: Path) -> list[dict]:
                   "--cuda-graphs", "both", "--seconds", "5", "--json", j("perform")]),
         dict(name="numerics", budget=45, json=j("numerics"),
              cmd=[py, "bench/gpu/numerics.py", "--network", "builtin:sg3t-1024", "--json", j("numerics")]),
+        # StyleGAN-Canvas at the official sizes, 512 px: condition-to-photon latency and fps.
+        dict(name="canvas", budget=60,
+             cmd=[py, "bench/canvas.py", "--network", "builtin:canvas-r-512", "--device", "cuda", "--fps", "60",
+                  "--seconds", "5", "--rounds", "1", "--lookaheads", "0,2"]),
     ]
 
 

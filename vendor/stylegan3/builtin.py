@@ -39,6 +39,22 @@ _SPECS: dict[str, dict] = {
             dict(name="AL4_R18_C32_1", **{"in": 16}, mid=16, out=32, stride=1, fp16=False, connect_to=1),
             dict(name="AL5_R9_C32_0", **{"in": 32}, mid=32, out=32, stride=2, fp16=False, connect_to=0),
             dict(name="AL6_R5_C32_0", **{"in": 32}, mid=32, out=32, stride=2, fp16=False, connect_to=0)])),
+    # StyleGAN-Canvas R at the official sizes (encoder channels 64..1024, a 256x256 condition,
+    # synthesis channel_base 65536 / max 1024) at 512 px, for GPU benchmarks.  At 512 px only L1 and
+    # L2 take a conv output of 16 + 2 x 10, so the skips go there.
+    "canvas-r-512": dict(family="stylegan3-canvas", seed=512, torgb_damping=1.0, init_kwargs=dict(
+        z_dim=512, w_dim=512, c_dim=0, img_resolution=512, img_channels=3,
+        mapping_kwargs=dict(num_layers=2), channel_base=65536, channel_max=1024, conv_kernel=1,
+        use_radial_filters=True, magnitude_ema_beta=0.5 ** (32 / 20000),
+        projecting_img_dim=[3, 256, 256], bottleneck_size=16, cond_channels=3, in_proj_channels=32,
+        input_channels=1024, skip_channels=[0, 512, 512] + [0] * 12,
+        encoder_blocks=[dict(name=f"AL{i}_R{r}_C{c}_{k}", **{"in": cin}, mid=mid, out=c, stride=st, fp16=r >= 32,
+                             connect_to=k)
+                        for i, (r, cin, mid, c, st, k) in enumerate([
+                            (128, 32, 64, 256, 2, 0), (64, 256, 256, 512, 2, 0), (32, 512, 512, 512, 2, 0),
+                            (32, 512, 512, 512, 1, 0), (16, 512, 512, 512, 2, 0), (16, 512, 512, 512, 1, 3),
+                            (16, 512, 512, 512, 1, 2), (16, 512, 512, 1024, 1, 1), (8, 1024, 1024, 1024, 2, 0),
+                            (4, 1024, 1024, 1024, 2, 0)])])),
 }
 
 # Output of `python -m stylegan3.builtin NAME` (tests/test_builtin.py checks they still hold).
