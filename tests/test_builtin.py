@@ -95,3 +95,14 @@ def test_canvas_tiny_follows_its_condition_in_real_time_sizes():
     assert 0.3 < float(a.std()) < 2.0                                   # calibrated: a visible picture
     assert float((a - b).abs().mean()) > 0.1                            # the condition steers it
     assert wide.shape[-1] == G.output_width(288) > 2 * 128 - 16
+
+
+def test_canvas_r_512_has_the_official_sizes():
+    G = builtin.build("canvas-r-512", calibrated=False)
+    assert G.family == "stylegan3-canvas" and G.img_resolution == 512 and G.cond_shape == (3, 256, 256)
+    assert sum(p.numel() for p in G.parameters()) > 90_000_000
+    L1 = G.synthesis.L1_36_1024
+    assert L1.bias.shape[0] == 1024 + 512 and L1.conv_kernel == 1 and L1.down_radial
+    enc = G.appended_net
+    assert [getattr(enc, n).conv2.weight.shape[0] for n in enc.block_names] == [256, 512, 512, 512, 512, 512, 512, 1024, 1024, 1024]
+    assert [getattr(enc, n).fp16 for n in enc.block_names] == [True] * 4 + [False] * 6
