@@ -393,3 +393,34 @@ def test_feedback_hud_and_triggers_from_a_played_file(tmp_path, tiny):
     assert max(seen["/livegan/audio/bass"]) > 0.5 and sum(seen["/livegan/audio/onset"]) >= 4
     assert any(line.startswith("audio |") and "bass" in line for lines in hud for line in lines)
     assert show.transport.jumps >= 2                                     # every 2nd onset: the next keyframe
+
+
+def test_beat_tracker_sets_the_show_tempo(tmp_path, tiny):
+    """--audio-bpm: the tracked tempo becomes the show's, as a logged `set bpm` command."""
+    import wave
+
+    from livegan.audio.input import FileInput
+
+    bpm = 128.0
+    x = clicks([i * 60 / bpm for i in range(int(10 * bpm / 60))], 10.2, freq=200, decay=600)
+    wav = tmp_path / "click128.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes((x * 32767).astype(np.int16).tobytes())
+    show = Show(Options(fps=30), parse_preset({"keyframes": [1], "speed": 0.0}, "b.json"), G=tiny)
+    show.mod.audio = FileInput(str(wav), AnalysisSettings(block=BLOCK)).start()
+    show.mod.follow_bpm = True
+    logged = []
+    show.command_log = lambda tick, cmd: logged.append(cmd) if cmd.name == "bpm" else None
+    t0 = time.perf_counter()
+    try:
+        while time.perf_counter() - t0 < 9.0:
+            show.tick(time.perf_counter() - t0)
+            time.sleep(1 / 30)
+    finally:
+        show.mod.audio.stop()
+        show.engine.stop()
+    assert abs(show.registry.value["bpm"] - bpm) / bpm < 0.01, show.registry.value["bpm"]
+    assert logged and logged[-1].source == "audio"
