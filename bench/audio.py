@@ -85,17 +85,15 @@ def main() -> int:
 
     threads.apply(threads.plan())
     G = load_network("builtin:tiny")
+    from interleave import interleaved_medians
+
     blocks = [int(b) for b in a.blocks.split(",")]
-    rows: dict = {b: [] for b in blocks}
-    for _ in range(a.rounds):
-        for b in blocks:
-            rows[b].append(run(G, b, a.seconds, a.every, a.fps))
+    med = interleaved_medians(blocks, a.rounds, lambda b: run(G, b, a.seconds, a.every, a.fps))
     print(f"# builtin:tiny, {a.seconds:g} s real time at {a.fps:g} fps, a click every {a.every:g} s, "
           f"{a.rounds} rounds interleaved, medians; latency from the click's block arriving to the frame presented")
     print("| block (samples at 48 kHz) | display fps | audio-to-photon ms | frames | clicks | analysis CPU ms per s of audio |")
     print("|---|---|---|---|---|---|")
-    for b in blocks:
-        m = {k: statistics.median(r[k] for r in rows[b]) for k in rows[b][0]}
+    for b, m in med.items():
         print(f"| {b} | {m['display_fps']:.1f} | {m['lat_ms']:.0f} | {m['lat_frames']:.0f} | {m['clicks']:.0f} | "
               f"{m['cpu_ms_per_s']:.1f} |")
     return 0

@@ -67,17 +67,15 @@ def main() -> int:
     a = ap.parse_args()
     from livegan import threads
     threads.apply(threads.plan())
+    from interleave import interleaved_medians
+
     variants = [(int(b), int(k)) for b in a.batches.split(",") for k in a.lookaheads.split(",")]
-    rows: dict = {v: [] for v in variants}
-    for _ in range(a.rounds):
-        for v in variants:
-            rows[v].append(run(a.network, a.fps, a.seconds, a.every, a.device, *v))
+    med = interleaved_medians(variants, a.rounds, lambda v: run(a.network, a.fps, a.seconds, a.every, a.device, *v))
     print(f"# {a.network}, {a.seconds:g} s real time at {a.fps:g} fps, condition swapped every {a.every:g} s, "
           f"{a.rounds} rounds interleaved, medians")
     print("| batch | lookahead | display fps | generator frames shown/s | generator ms/frame | condition-to-photon ms | frames | swaps |")
     print("|---|---|---|---|---|---|---|---|")
-    for v in variants:
-        m = {k: statistics.median(r[k] for r in rows[v]) for k in rows[v][0]}
+    for v, m in med.items():
         print(f"| {v[0]} | {v[1]} | {m['display_fps']:.1f} | {m['shown_fps']:.1f} | {m['gen_ms']:.1f} | {m['lat_ms']:.0f} | "
               f"{m['lat_frames']:.0f} | {m['swaps']:.0f} |")
     return 0

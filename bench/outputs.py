@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -69,16 +68,13 @@ def main() -> int:
     ndi_dir = tempfile.mkdtemp()                 # NDI discovery on loopback (see the README)
     Path(ndi_dir, "ndi-config.v1.json").write_text(json.dumps({"ndi": {"networks": {"ips": "127.0.0.1", "discovery": ""}}}))
     os.environ.setdefault("NDI_CONFIG_DIR", ndi_dir)
-    counts = tuple(VARIANTS)
-    rows: dict = {n: [] for n in counts}
-    for _ in range(a.rounds):
-        for n in counts:
-            rows[n].append(run(G, VARIANTS[n], a.seconds, a.fps))
+    from interleave import interleaved_medians
+
+    med = interleaved_medians(VARIANTS, a.rounds, lambda n: run(G, VARIANTS[n], a.seconds, a.fps))
     print(f"# builtin:tiny, {a.seconds:g} s real time at {a.fps:g} fps, {a.rounds} rounds interleaved, medians")
     print("| sinks | display fps | generator frames shown/s | generator ms | frames sent | dropped by sinks |")
     print("|---|---|---|---|---|---|")
-    for n in counts:
-        m = {k: statistics.median(r[k] for r in rows[n]) for k in rows[n][0]}
+    for n, m in med.items():
         print(f"| {n} ({len(VARIANTS[n])}) | {m['display_fps']:.1f} | {m['shown_fps']:.1f} | {m['gen_ms']:.1f} | {m['sent']:.0f} | {m['dropped']:.0f} |")
     return 0
 
