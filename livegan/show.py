@@ -176,6 +176,8 @@ class Show:
 
     def _switch_input(self, cmd: Command) -> None:
         """A new condition source: by spec, or (None) the next of --input, then the pattern."""
+        if self.G.family != "stylegan3-canvas":
+            raise ValueError(f"an input needs a StyleGAN-Canvas network; {self.network} takes no condition")
         spec = cmd.value
         if spec is None:
             choices = list(self.opts.inputs) + ["pattern"]

@@ -533,3 +533,40 @@ def test_record_with_a_broken_store_is_a_hud_error_every_time(tmp_path, tiny):
     assert res["shown"] == 25
     assert sum("recording could not start" in e for e in show.errors) >= 1
     assert any("snapshot failed" in e for e in show.errors)
+
+
+@pytest.mark.parametrize("network", ["builtin:tiny", "builtin:canvas-tiny"])
+def test_every_address_with_generated_arguments_leaves_the_show_running(network, tiny, tmp_path):
+    """Every OSC address (outputs, inputs, modulation, LFOs included) gets generated arguments of
+    every type, on a plain and on a Canvas network; whatever they do, the show keeps rendering and
+    no exception escapes."""
+    from livegan.control.osc import address_table
+    from stylegan3 import load_network
+
+    G = tiny if network == "builtin:tiny" else load_network(network)
+    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), PRESET, G=G)
+    r = OscReceiver(show.post, "127.0.0.1", 0, log=lambda m: None)
+    rng = random.Random(11)
+    pool = [0, 1, -1, 7, 2 ** 31 - 1, -2 ** 31, 0.5, -3.5, 1e30, float("nan"), "", "x", "bass", "psi", "lfo9",
+            "v4l2:/dev/zero", "ndi:", "/etc/passwd", "../x.png", "feedback", "pattern", "A" * 200, b"\x00\x01", True]
+    sent = 0
+    show.start()
+    try:
+        for a in address_table():
+            for _ in range(6):
+                args = [rng.choice(pool) for _ in range(rng.randint(0, 4))]
+                try:
+                    data = msg(a.path, *args)
+                except Exception:
+                    continue                             # python-osc cannot even encode it
+                r.handle_datagram(data)
+                sent += 1
+            show.tick(sent / 30.0)                       # the main thread applies what arrived
+        for i in range(3):
+            assert show.tick(sent / 30.0 + i, wait=True) is not None or show.current is not None
+    finally:
+        show.stop()
+    assert sent > 1000 and show.current is not None
+    assert show.error_count + sum(r.errors.values()) > 0             # refusals were reported, not raised
+    src = show.conditioner.source                                   # nothing outside the allowed folders
+    assert src is None if network == "builtin:tiny" else (src is None or src.kind == "feedback")

@@ -159,8 +159,11 @@ class Conditioner:
         if kind == "pattern":
             pixels = pattern(self.size)
         elif value.get("file"):
-            base = self.replay_dir or Path(".")
-            pixels = read_image(base / value["file"], self.size)
+            base = Path(os.path.realpath(self.replay_dir or "."))
+            path = Path(os.path.realpath(base / str(value["file"])))
+            if base not in path.parents:                 # stored frames live beside the log, nowhere else
+                raise ValueError(f"condition file {str(value['file'])[:60]!r} is outside the recording's folder")
+            pixels = read_image(path, self.size)
         elif value.get("path"):
             path = value["path"]
             if file_identity(path) != key[1]:

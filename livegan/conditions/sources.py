@@ -278,6 +278,9 @@ class CameraSource(StreamSource):
         from ..safeio import device_problem
 
         self.device = device
+        import re
+        if not re.fullmatch(r"/dev/video\d{1,3}", device):       # never any other device file
+            raise ValueError(f"--input v4l2:{device[:60]}: expected a camera like v4l2:/dev/video0")
         why = device_problem(device)
         if why:
             raise ValueError(f"--input v4l2:{device}: {why.replace('device', 'camera device')}")
