@@ -286,6 +286,8 @@ def test_link_peer_leads_the_tempo_and_taps_reach_it(tiny):
             show.tick(time.perf_counter())
             time.sleep(1 / 30)
         assert time.perf_counter() - t0 < 1.0, "the show followed the Link session too slowly"
+        # Beat-synced LFOs run on the session's beat.
+        assert abs(show.mod.matrix.beats - peer["link"].beat) < 0.25
         # A tempo set on stage (tap, OSC) goes back to the session.
         show.post(Command("set", "bpm", 97.0, "osc"))
         show.tick(time.perf_counter())

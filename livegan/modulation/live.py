@@ -76,6 +76,9 @@ class Modulation:
             self._follow(snap)
         if self.link is not None and not replaying:
             self.link.follow(bpm, self.post)
+            # Beat-synced LFOs take the session's beat phase (their values reach frames through the
+            # logged offsets, so a replay stays exact without Link).
+            self.matrix.beats = self.link.beat - dt * bpm / 60.0
         self.matrix.step(dt, bpm, audio)
         self.frame_time += dt
 
