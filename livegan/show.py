@@ -186,7 +186,7 @@ class Show:
         spec = str(spec)
         if spec not in ("pattern", "feedback") and not spec.startswith(("v4l2:", "ndi:")):
             self.policy.check("input", spec, cmd.source)   # OSC reads files only from allowed folders
-        self.conditioner.open(spec)
+        self.conditioner.request(spec)
 
     # -- commands ---------------------------------------------------------------------------------
     MAX_QUEUED = 20000                # commands waiting for the main thread; more are dropped
@@ -456,6 +456,8 @@ class Show:
         if self.knobs.pending:
             self.knobs.retry()
         self._drain()
+        for msg in self.conditioner.poll():
+            self.error("input", msg)
         self.conditioner.tick(self.transport.keyframe())
         self.stats.clamped = self.registry.clamped
         self.registry.step(dt)

@@ -181,3 +181,28 @@ def test_bad_inputs_are_one_line_and_the_last_good_condition_stays(tmp_path, can
         assert r.returncode == 0, r.stderr
         lines = [ln for ln in r.stdout.splitlines() if ln.startswith("livegan: input off")]
         assert len(lines) == 1 and why in lines[0] and "rendered 3 frames" in r.stdout, r.stdout
+
+
+def test_a_flood_of_input_switches_opens_only_the_newest_off_the_main_thread(tmp_path, canvas_tiny):
+    from PIL import Image
+
+    files = []
+    for k in range(3):
+        f = tmp_path / f"still{k}.png"
+        Image.fromarray(np.full((40, 60, 3), 60 * k, np.uint8)).save(f)
+        files.append(str(f))
+    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), PRESET, G=canvas_tiny)
+    show.start()
+    try:
+        for i in range(300):
+            show.post(Command("trigger", "input", files[i % 3], "osc"))
+        show.post(Command("trigger", "input", files[2], "osc"))
+        for i in range(40):
+            show.tick(i / 30, wait=True)
+            if show.conditioner.spec == files[2] and show.current.cond.key[0] == "image":
+                break
+    finally:
+        show.stop()
+    loader = show.conditioner._loader
+    assert loader.superseded > 150                   # opened on the worker, newest wins
+    assert show.conditioner.spec == files[2] and show.conditioner.describe() == "image still2.png"

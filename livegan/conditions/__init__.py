@@ -77,6 +77,8 @@ class Conditioner:
         self.last: CondFrame = CondFrame(("pattern", f"{size[0]}x{size[1]}", 0), pattern(self.size))
         self.replay_dir: Optional[Path] = None           # replaying: frames come from the log only
         self.lost = False
+        from ..jobs import LatestLoader
+        self._loader = LatestLoader("input-loader")     # opening a file or device never stalls a frame
 
     # -- the live source ------------------------------------------------------------------------
     def open(self, spec: str) -> str:
@@ -89,6 +91,28 @@ class Conditioner:
         if new is None:
             self.last = CondFrame(("pattern", f"{self.size[0]}x{self.size[1]}", 0), pattern(self.size))
         return self.describe()
+
+    def request(self, spec: str) -> None:
+        """Switch to SPEC from the show: opened on a worker thread (the newest request wins), taken
+        over by `poll` on the main thread."""
+        size, fps = self.size, self.fps
+        self._loader.submit(str(spec), lambda: open_source(spec, size, fps))
+
+    def poll(self) -> list[str]:
+        """Once per frame: use a source that finished opening; why the others failed."""
+        errors = []
+        for spec, source, err in self._loader.poll():
+            if err is not None:
+                errors.append(f"input off: {' '.join(str(err).split())[:200]}")
+            elif source is not None and source.size != self.size:   # the network changed meanwhile
+                source.stop()
+            else:
+                old, self.source, self.spec = self.source, (source.start() if source is not None else None), spec
+                if old is not None:
+                    old.stop()
+                if source is None:
+                    self.last = CondFrame(("pattern", f"{self.size[0]}x{self.size[1]}", 0), pattern(self.size))
+        return errors
 
     def resize(self, size: tuple[int, int]) -> None:
         """A network with another condition size: reopen the source at that size."""
