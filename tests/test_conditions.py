@@ -201,8 +201,7 @@ def test_a_flood_of_input_switches_opens_only_the_newest_off_the_main_thread(tmp
             show.tick(i / 30, wait=True)
             if show.conditioner.spec == files[2] and show.current.cond.key[0] == "image":
                 break
+        assert show.conditioner.spec == files[2] and show.conditioner.describe() == "image still2.png"
     finally:
         show.stop()
-    loader = show.conditioner._loader
-    assert loader.superseded > 150                   # opened on the worker, newest wins
-    assert show.conditioner.spec == files[2] and show.conditioner.describe() == "image still2.png"
+    assert show.conditioner._loader.superseded > 150            # opened on the worker, newest wins
