@@ -121,6 +121,18 @@ def clicks(times, secs, freq=1000.0, amp=0.8, decay=300):
     return x
 
 
+def write_wav(path, x):
+    """Mono 16-bit WAV at SR (what --audio-file reads)."""
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes())
+    return path
+
+
 def live_input(jack_audio, **kw):
     from livegan.audio.input import LiveInput
 
@@ -346,7 +358,6 @@ def test_feedback_hud_and_triggers_from_a_played_file(tmp_path, tiny):
     """A sound file played along: the analysed values reach OSC feedback (/livegan/audio/*) and
     the HUD meters, and a beat trigger moves the keyframes."""
     import socket
-    import wave
 
     from pythonosc.osc_packet import OscPacket
 
@@ -354,12 +365,7 @@ def test_feedback_hud_and_triggers_from_a_played_file(tmp_path, tiny):
     from livegan.control.surfaces import ControlOptions, Controls
 
     x = clicks([i * 0.5 for i in range(12)], 6.0, freq=60, amp=0.9, decay=2000)
-    wav = tmp_path / "beat.wav"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((x * 32767).astype(np.int16).tobytes())
+    wav = write_wav(tmp_path / "beat.wav", x)
     fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     fb.bind(("127.0.0.1", 0))
     fb.settimeout(0.2)
@@ -399,18 +405,11 @@ def test_feedback_hud_and_triggers_from_a_played_file(tmp_path, tiny):
 
 def test_beat_tracker_sets_the_show_tempo(tmp_path, tiny):
     """--audio-bpm: the tracked tempo becomes the show's, as a logged `set bpm` command."""
-    import wave
-
     from livegan.audio.input import FileInput
 
     bpm = 128.0
     x = clicks([i * 60 / bpm for i in range(int(10 * bpm / 60))], 10.2, freq=200, decay=600)
-    wav = tmp_path / "click128.wav"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((x * 32767).astype(np.int16).tobytes())
+    wav = write_wav(tmp_path / "click128.wav", x)
     show = Show(Options(fps=30), parse_preset({"keyframes": [1], "speed": 0.0}, "b.json"), G=tiny)
     show.mod.audio = FileInput(str(wav), AnalysisSettings(block=BLOCK)).start()
     show.mod.follow_bpm = True
