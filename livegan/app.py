@@ -73,6 +73,7 @@ class App:
         self._finishing: list = []                       # stopped recorders still writing their files
         self._net_ids: dict = {}
         self.display = None
+        self._pic: Optional[int] = None                  # planned tick of the picture on screen
 
     def _hud(self, fps: float):
         """Re-render the HUD text at most 4 times a second (text rendering is not free)."""
@@ -82,7 +83,9 @@ class App:
         if t - self._hud_time > 0.25 or self._hud_cache[1] is None:
             from .display import hud_image
 
-            lines = tuple(self.show.hud_lines(fps))
+            lines = tuple(self.show.hud_lines(fps)) + (self._selected_line(),)
+            if self.controls is not None:
+                lines += tuple(self.controls.hud_lines())
             if self.frames_path:
                 lines += (f"frames to GL: {self.frames_path[:80]}",)
             if self.recording:
@@ -93,6 +96,14 @@ class App:
                 self._hud_cache = (lines, hud_image(list(lines)))
             self._hud_time = t
         return self._hud_cache[1]
+
+    def _selected_line(self) -> str:
+        """What the arrows nudge: the parameter, its value and its range ([ ] choose it)."""
+        p, reg = self.show.registry.params[self.selected], self.show.registry
+        fmt = (lambda x: f"{x:.0f}") if p.kind in ("int", "bool") else (lambda x: f"{x:.3g}")
+        v, t = reg.value[self.selected], reg.target[self.selected]
+        val = fmt(v) if fmt(v) == fmt(t) else f"{fmt(v)} -> {fmt(t)}"     # gliding to its target
+        return f"[ ] {p.name} = {val}   ({p.lo:g} .. {p.hi:g}, arrows nudge)"
 
     def output_counters(self) -> dict:
         """Every sink's counters (and the recorder's) as output/NAME/FIELD, for OSC feedback."""
@@ -109,6 +120,8 @@ class App:
         for cmd in triggers:
             try:
                 self._trigger(cmd, display)
+            except ValueError as e:                     # a refusal: its own words are the line
+                self.show.error(f"trigger:{cmd.name}", f"{cmd.name}: {e}")
             except Exception as e:                      # one guarded path: the show goes on
                 self.show.error(f"trigger:{cmd.name}", f"{cmd.name}: {type(e).__name__}: {e}")
 
@@ -201,7 +214,7 @@ class App:
         req, raw = s.current, s.current_image
         state = self._snapshot_state()
         if self.recording and self.recorder.walk_id is not None:    # where it is in the session video
-            i = s.tick_index - self.recorder._start_tick - 1
+            i = s.tick_index - self.recorder.start_tick - 1
             state["recording"] = {"walk": self.recorder.walk_id, "frame": i, "time": i / s.opts.fps}
         stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}"
         network, preset_name = s.network, s.preset.name
@@ -266,16 +279,21 @@ class App:
         print(f"livegan: frames to GL: {self.frames_path}", flush=True)
 
     def _present(self, display, frame) -> None:
+        r, rec = display.renderer, (self.recorder if self.recording else None)
+        if rec is not None and rec.needs_carried and self.show.tick_index > rec.start_tick:
+            rec.carry(r.carried_state(), self._pic)     # before its first frame: what that frame inherits
+        if self.show.swapped:                           # before the upload: it holds what was on screen
+            r.begin_swap_fade()
+            self.show.swapped = False
         if frame is not None:
-            display.renderer.upload(frame.image)
-            if self.show.engine.device_frames and display.renderer.interop is None:
+            r.upload(frame.image)
+            self._pic = frame.id
+            if rec is not None and frame.id <= rec.start_tick:
+                rec.picture(frame.id, frame.image)      # planned before the recording: a replay can't make it
+            if self.show.engine.device_frames and r.interop is None:
                 self.show.engine.device_frames = False     # sharing broke: host copies from now on
                 self.frames_path = "pinned host copy (sharing failed)"
-                self.show.error("interop", display.renderer.interop_error)
-        if self.show.swapped:
-            display.renderer.begin_swap_fade()
-            self.show.swapped = False
-        r = display.renderer
+                self.show.error("interop", r.interop_error)
         if r.swap_fade > 0:
             r.swap_fade = max(0.0, r.swap_fade - 1.0 / self.show.opts.fps)   # one-second fade
         self.show.stats.present_times.append(time.perf_counter())
@@ -285,12 +303,13 @@ class App:
         display.present(self.show.display_values(), self.show.opts.fit, self._hud(self.show.stats.fps()))
         if self._snap_pending:
             self._snap_pending = False
-            self._take_snapshot(display.renderer.read_program())
+            self._take_snapshot(r.read_program())
         cond = self.show.conditioner
         if self.recording or self.outputs or cond.wants_feedback:
-            # One read-back of the program per frame, shared by the recorder (which files it by its
-            # tick: frame tick - start - 1), every output and a feedback condition.
-            got = display.renderer.read_program_async(self.show.tick_index)
+            # One read-back of the program per frame, shared by the recorder, every output and a
+            # feedback condition.  Its tag says which tick it is and which planned tick's picture
+            # it shows (a late generator repeats one): the recording logs both.
+            got = r.read_program_async((self.show.tick_index, self._pic))
             if got is not None:
                 if self.recording:
                     self.recorder.frame(*got)
@@ -320,8 +339,11 @@ class App:
         fps = show.opts.fps
         t0 = time.perf_counter()
         last = None
+        interrupted = False
+        done = 0
         try:
             for i in range(frames):
+                done = i
                 if realtime:
                     delay = t0 + i / fps - time.perf_counter()
                     if delay > 0:
@@ -344,6 +366,9 @@ class App:
                         last = display.read()
                     if sink is not None:
                         sink.put(last, block=not realtime)
+                done = i + 1
+        except KeyboardInterrupt:                       # Ctrl-C: finish the files, then the summary
+            interrupted = True
         finally:
             self.flush()
             show.stop()
@@ -351,11 +376,22 @@ class App:
         wall = time.perf_counter() - t0
         if sink is not None and sink.error:
             show.error("video", sink.error)
-        return {"frames": frames, "wall_s": wall, "display_fps": frames / wall, "shown": show.stats.shown,
-                "repeated": show.stats.repeated, "dropped": show.stats.dropped + show.engine.stats.dropped_stale,
+        return {"frames": done, "wall_s": wall, "display_fps": done / wall if wall > 0 else 0.0,
+                "interrupted": interrupted, "shown": show.stats.shown,
+                "repeated": show.stats.repeated, "dropped": show.stats.dropped,
+                "discarded": show.stats.discarded + show.engine.stats.dropped_stale,
                 "video_frames": written, "video_dropped": sink.dropped if sink else 0, "last": last,
                 "video_error": sink.error if sink else None,
                 "errors": list(show.errors) + list(show.engine.stats.errors)}
+
+    def summary(self, frames: int, wall: float, mode: str) -> str:
+        """The end-of-run line, the same for a window, a headless run and after Ctrl-C."""
+        st, e = self.show.stats, self.show.engine.stats
+        discarded = st.discarded + e.dropped_stale
+        extra = f", {discarded} planned ahead and discarded after changes" if discarded else ""
+        return (f"rendered {frames} frames in {wall:.1f} s ({frames / wall if wall > 0 else 0:.1f} display fps, "
+                f"{mode}); {st.shown} generator frames shown, {st.repeated} repeats, {st.dropped} dropped{extra}; "
+                f"generator {e.median_ms():.1f} ms/frame; {self.show.error_count} problems reported")
 
     def run_window(self, size: Optional[tuple[int, int]], fullscreen: bool, screen: int,
                    exit_after: Optional[float] = None, screenshot: Optional[Path] = None,
@@ -427,12 +463,20 @@ class App:
 
         show.start()
         pyglet.clock.schedule_interval(frame_cb, 1.0 / show.opts.fps)
+        how = "window"
         try:
             pyglet.app.run(None)                        # frame_cb draws and flips every window itself
+        except KeyboardInterrupt:
+            how = "window, stopped by Ctrl-C"
         finally:
             self.flush()
             show.stop()
             display.close()
+            print(self.summary(show.tick_index + 1, time.perf_counter() - t0, how), flush=True)
+            for err in list(show.errors)[-6:]:
+                print(f"  error during the show: {err}", flush=True)
+            if self.recorder is not None and self.recorder.walk_id is not None:
+                print(f"  recorded walk {self.recorder.walk_id}: {self.recorder.frames} frames", flush=True)
 
     @staticmethod
     def _screenshots(display, path: Path) -> None:

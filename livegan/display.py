@@ -176,6 +176,44 @@ class Renderer:
         self._rgba[..., :3].copy_(image)                   # alpha stays 255
         self._shared[self.src.glo].write(self._rgba)
 
+    # -- what the effect chain carries from one frame to the next (recordings replay it) ---------
+    def carried_state(self) -> dict:
+        """The textures the next frame depends on besides its own picture: the picture on screen,
+        the previous generator frame (crossfade), the feedback buffers and a network swap's held
+        frame, as raw texel bytes (the feedback buffers are half floats: PNG would round them)."""
+        def tex(t):
+            return None if t is None else {"size": list(t.size), "comps": t.components, "dtype": t.dtype,
+                                           "data": np.frombuffer(t.read(), np.uint8)}
+        ping = [f.color_attachments[0] for f in self._ping]
+        prev = next((i for i, t in enumerate(ping) if t is self.prev_output), None)
+        return {"src": tex(self.src), "prev_frame": tex(self.prev_frame), "hold": tex(self.hold),
+                "ping": [tex(t) for t in ping], "prev_output": prev, "swap_fade": float(self.swap_fade)}
+
+    def restore_carried(self, state: dict) -> None:
+        """Put the renderer back into a `carried_state` (the first replayed frame then draws as the
+        first recorded one did)."""
+        def tex(d):
+            if d is None:
+                return None
+            t = self.ctx.texture(tuple(d["size"]), d["comps"], dtype=d["dtype"])
+            t.repeat_x = t.repeat_y = False
+            t.write(np.ascontiguousarray(d["data"]).tobytes())
+            return t
+        if state.get("src") is None:
+            return
+        src = state["src"]
+        self._frame_textures(src["size"][0], src["size"][1], src["comps"])
+        self.src.write(np.ascontiguousarray(src["data"]).tobytes())
+        if state.get("prev_frame") is not None:
+            self.prev_frame.write(np.ascontiguousarray(state["prev_frame"]["data"]).tobytes())
+        for fbo, d in zip(self._ping, state.get("ping") or []):
+            if d is not None:
+                fbo.color_attachments[0].write(np.ascontiguousarray(d["data"]).tobytes())
+        k = state.get("prev_output")
+        self.prev_output = self._ping[k].color_attachments[0] if k is not None else None
+        self.hold = tex(state.get("hold"))
+        self.swap_fade = float(state.get("swap_fade") or 0.0)
+
     def release(self) -> None:
         """Give CUDA's hold on the shared textures back (before the GL context goes)."""
         for cg in self._shared.values():
@@ -371,11 +409,37 @@ def hud_image(lines: list[str], width: int = 460) -> np.ndarray:
     except TypeError:                                     # older Pillow without sizes
         font = ImageFont.load_default()
     lh = 17
-    img = Image.new("RGBA", (width, lh * len(lines) + 10), (0, 0, 0, 150))
+    rows = [row for line in lines for row in wrap_text(line, lambda t: font.getlength(t), width - 12)]
+    img = Image.new("RGBA", (width, lh * len(rows) + 10), (0, 0, 0, 150))
     d = ImageDraw.Draw(img)
-    for i, line in enumerate(lines):
+    for i, line in enumerate(rows):
         d.text((6, 5 + i * lh), line, fill=(255, 255, 255, 255), font=font)
     return np.asarray(img)
+
+
+def wrap_text(line: str, length, width: float) -> list[str]:
+    """`line` broken at spaces (or anywhere, for one long word) into rows `width` wide as
+    `length(text)` measures them; continuation rows are indented."""
+    rows, cur = [], ""
+    for word in line.split(" "):
+        cand = f"{cur} {word}" if cur else word
+        if length(cand) <= width:
+            cur = cand
+            continue
+        if cur:
+            rows.append(cur)
+            cur = "  " + word
+        else:
+            cur = word
+        while length(cur) > width and len(cur) > 1:      # a word longer than the row
+            k = len(cur)
+            while k > 1 and length(cur[:k]) > width:
+                k -= 1
+            rows.append(cur[:k])
+            cur = "  " + cur[k:]
+    if cur or not rows:
+        rows.append(cur)
+    return rows
 
 
 class HeadlessDisplay:
@@ -434,8 +498,12 @@ class WindowDisplay:
         scr = pyglet.display.get_display().get_screens()[screen]
         w, h = size or (1280, 720)
         self.screen = screen
-        self.window = pyglet.window.Window(width=w, height=h, caption=caption, resizable=True, vsync=vsync,
-                                           fullscreen=fullscreen, screen=scr, config=gl_config())
+        # Full screen is the screen's own size: given a width and height too, pyglet asks for a
+        # video mode change, and where there is none (Xvfb, many projectors' EDIDs) it kept a
+        # 1280x720 framebuffer inside the full-screen window.
+        dims = {} if fullscreen else {"width": w, "height": h}
+        self.window = pyglet.window.Window(caption=caption, resizable=True, vsync=vsync, fullscreen=fullscreen,
+                                           screen=scr, config=gl_config(), **dims)
         self.ctx = moderngl.create_context()
         self.renderer = Renderer(self.ctx, dev=dev)
         self.output: Optional[OutputWindow] = None

@@ -30,8 +30,45 @@ LOG_NAME, VIDEO_NAME = "control.jsonl", "session.mp4"
 LOG_VERSION = 1
 
 
+CARRIED_NAME = "carried.npz"
+
+
 class RecordingError(RuntimeError):
     pass
+
+
+def save_carried(path: Path, state: dict) -> None:
+    """The renderer's carried state (display.Renderer.carried_state) as one .npz, atomically."""
+    from .safeio import atomic_write
+
+    arrays, meta = {}, {}
+    for key, value in state.items():
+        items = value if isinstance(value, list) else [value]
+        specs = []
+        for i, t in enumerate(items):
+            if isinstance(t, dict):
+                arrays[f"{key}{i}"] = t["data"]
+                specs.append({k: v for k, v in t.items() if k != "data"})
+            else:
+                specs.append(t)
+        meta[key] = specs if isinstance(value, list) else specs[0]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    try:
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+    except OSError as e:
+        raise RecordingError(f"{path.name}: {e.strerror or e}") from None
+
+
+def load_carried(path: Path) -> dict:
+    """The state `save_carried` wrote (textures as dicts with their raw bytes)."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        out = {}
+        for key, spec in meta.items():
+            specs = spec if isinstance(spec, list) else [spec]
+            vals = [dict(sp, data=z[f"{key}{i}"]) if isinstance(sp, dict) else sp for i, sp in enumerate(specs)]
+            out[key] = vals if isinstance(spec, list) else vals[0]
+    return out
 
 
 def show_state(show) -> dict:
@@ -40,7 +77,10 @@ def show_state(show) -> dict:
             "network_id": network_identity(show.network), "preset": preset_json(show.preset),
             "target": dict(show.registry.target), "value": dict(show.registry.value),
             "transport": show.transport.state(), "canvas": show.opts.canvas, "created": time.time(),
-            "slots": show.knobs.header()}
+            "slots": show.knobs.header(),
+            # A show's very first tick does not advance its timeline; a recording started before it
+            # (--record) must replay that too.
+            "started": show._last_now is not None}
 
 
 def _cmd_json(frame: int, c: Command) -> dict:
@@ -85,11 +125,16 @@ class ControlLog:
 def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], Optional[int]]:
     """(header, commands by frame, frame count or None when the log ends early - e.g. after a
     crash; then header['frames_marked'] is how far it is known to go).  Reads up to the last
-    complete, valid line."""
+    complete, valid line.  What was shown is added to the header: `shown` [(tick, picture's tick,
+    dropped)] per presented frame, `pictures` {tick: file} for pictures planned before the
+    recording, `carried` (the effect chain's state before the first frame)."""
     from .safeio import check_regular
 
     header, cmds, end = None, {}, None
     marked = 0
+    shown: list = []
+    pictures: dict = {}
+    carried = None
     try:
         check_regular(path, 1 << 30, "control log")      # never a FIFO or a device
     except (OSError, ValueError) as e:
@@ -113,12 +158,19 @@ def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], O
                 break
             elif obj.get("type") == "mark":
                 marked = int(obj["frames"])
+            elif obj.get("type") == "shown":             # one per presented frame, in video order
+                shown.append((int(obj["t"]), int(obj["p"]), bool(obj.get("d"))))
+            elif obj.get("type") == "picture":           # planned before the recording: stored
+                pictures[int(obj["p"])] = str(obj["file"])
+            elif obj.get("type") == "carried":
+                carried = {"file": str(obj["file"]), "pic": obj.get("pic")}
             else:
                 cmds.setdefault(int(obj["frame"]), []).append(
                     Command(obj["op"], obj["name"], obj.get("value"), obj.get("source", "log")))
     if header is None:
         raise RecordingError(f"{path}: empty control log")
     header["frames_marked"] = marked
+    header["shown"], header["pictures"], header["carried"] = shown, pictures, carried
     return header, cmds, end
 
 
@@ -141,12 +193,15 @@ class Recorder:
         self.frames = 0
         self.dropped = 0
         self.error: Optional[str] = None
-        self._start_tick = 0
+        self.start_tick = 0
         self._active = False
         self._queue: "queue.Queue" = queue.Queue(maxsize=self.QUEUE)
         self._thread: Optional[threading.Thread] = None
         self.ready = threading.Event()
         self._conds = 0
+        self.needs_carried = False                   # the effect chain's state is still to be taken
+        self._pictures: set = set()                  # pre-recording pictures already stored
+        self._unlogged: list = []                    # shown entries of frames dropped off the queue
 
     @property
     def active(self) -> bool:
@@ -161,19 +216,20 @@ class Recorder:
         show = self.show
         header = show_state(show)
         header["program_size"] = list(program_size) if program_size else None
-        self._start_tick = show.tick_index
+        self.start_tick = show.tick_index
         self.frames = 0
         self.error = None
         self._active = True
+        self.needs_carried = True
         show.command_log = self._command
         # Frames planned before this tick already have their condition (Canvas) and modulation
         # offsets: logged at frame 0.
         cond, mod = show.conditioner, show.mod.matrix
-        for f in sorted(f for f in cond.assigned if f > self._start_tick):
-            self._command(self._start_tick + 1, Command("condition", cond.assigned[f].key[0],
+        for f in sorted(f for f in cond.assigned if f > self.start_tick):
+            self._command(self.start_tick + 1, Command("condition", cond.assigned[f].key[0],
                                                         cond.log_value(f, cond.assigned[f]), "input"))
-        for f in sorted(f for f in mod.assigned if f > self._start_tick):
-            self._command(self._start_tick + 1, Command("mod", "frame", {"for": f, "offsets": mod.assigned[f]}, "mod"))
+        for f in sorted(f for f in mod.assigned if f > self.start_tick):
+            self._command(self.start_tick + 1, Command("mod", "frame", {"for": f, "offsets": mod.assigned[f]}, "mod"))
         self._thread = threading.Thread(target=self._run, args=(header,), name="livegan-recorder", daemon=True)
         self._thread.start()
 
@@ -191,10 +247,10 @@ class Recorder:
     def _command(self, tick: int, cmd: Command) -> None:
         if not self._active:
             return
-        rel = tick - self._start_tick - 1
+        rel = tick - self.start_tick - 1
         if cmd.op in ("condition", "mod"):              # what a frame used: its condition, its modulation
             v = dict(cmd.value)
-            v["for"] = int(v["for"]) - self._start_tick - 1
+            v["for"] = int(v["for"]) - self.start_tick - 1
             pixels = v.pop("pixels", None)
             if pixels is not None:                      # a live frame: stored beside the log, lossless
                 self._conds += 1
@@ -203,18 +259,44 @@ class Recorder:
             cmd = Command(cmd.op, cmd.name, v, cmd.source)
         self._put(("line", _cmd_json(rel, cmd)), essential=True)
 
-    def frame(self, image: np.ndarray, tick: Optional[int] = None) -> None:
-        """The program frame (HWC uint8) presented at display tick `tick`, once per tick while
-        recording.  Video frame j is the frame of tick start + 1 + j: the same frame a replay of
-        the log renders as its frame j (the tick the recording started on belongs to the header)."""
-        if not self._active or (tick is not None and tick <= self._start_tick):
+    def carry(self, state: dict, pic: Optional[int]) -> None:
+        """What the first recorded frame inherits from the frames before it (the picture on screen,
+        the crossfade's previous frame, the feedback buffers, a network swap's fade), taken just
+        before that frame is drawn; stored beside the log."""
+        self.needs_carried = False
+        rel = None if pic is None else pic - self.start_tick - 1
+        self._put(("carried", state, rel), essential=True)
+
+    def picture(self, tick: int, image) -> None:
+        """A generator picture planned at or before the recording's start tick, shown after it: a
+        replay from the header cannot render it, so it is stored losslessly."""
+        rel = tick - self.start_tick - 1
+        if not self._active or rel in self._pictures:
             return
-        if self._put(("frame", image), essential=False):
+        self._pictures.add(rel)
+        pixels = image if isinstance(image, np.ndarray) else image.cpu().numpy()
+        file = f"pictures/{rel:+07d}.png"
+        self._put(("file", file, pixels), essential=True)
+        self._put(("line", {"type": "picture", "p": rel, "file": file}), essential=True)
+
+    def frame(self, image: np.ndarray, tag=None) -> None:
+        """The program frame (HWC uint8) presented at display tick `tick`, once per tick while
+        recording; `tag` is (tick, planned tick of the picture it shows).  Video frame j is the
+        frame of tick start + 1 + j unless frames were dropped; each frame's `shown` line says
+        which tick it was and which picture it showed, so `render --as-shown` reproduces it."""
+        tick, pic = tag if isinstance(tag, tuple) else (tag, None)
+        if not self._active or (tick is not None and tick <= self.start_tick):
+            return
+        t = None if tick is None else tick - self.start_tick - 1
+        p = t if pic is None else pic - self.start_tick - 1
+        if self._put(("frame", image, t, p, self._unlogged), essential=False):
+            self._unlogged = []
             self.frames += 1
             if self.frames % max(1, int(self.show.opts.fps)) == 0:   # a mark a second: after a crash,
                 self._put(("line", {"type": "mark", "frames": self.frames}), essential=True)  # the log knows its length
         else:
             self.dropped += 1
+            self._unlogged.append((t, p))
 
     def fail(self, message: str) -> None:
         self.error = f"recording stopped: {message}"
@@ -227,6 +309,9 @@ class Recorder:
             return
         self._active = False
         self.show.command_log = None
+        for t, p in self._unlogged:                   # frames dropped at the very end
+            self._put(("line", {"type": "shown", "t": t, "p": p, "d": 1}), essential=False)
+        self._unlogged = []
         while True:                                   # the end marker must get in: make room
             try:
                 self._queue.put_nowait(("stop", status, self.frames))
@@ -285,8 +370,16 @@ class Recorder:
                     log.write(item[1])
                 elif item[0] == "file":
                     self._write_file(folder / item[1], item[2])
-                elif not self.sink.put(item[1], block=False):
-                    if self.sink.error:
+                elif item[0] == "carried":
+                    save_carried(folder / CARRIED_NAME, item[1])
+                    log.write({"type": "carried", "file": CARRIED_NAME, "pic": item[2]})
+                else:
+                    _, image, t, p, unlogged = item
+                    for dt, dp in unlogged:              # dropped before they reached this thread
+                        log.write({"type": "shown", "t": dt, "p": dp, "d": 1})
+                    ok = self.sink.put(image, block=False)
+                    log.write({"type": "shown", "t": t, "p": p, **({} if ok else {"d": 1})})
+                    if not ok and self.sink.error:
                         raise RecordingError(self.sink.error)
             except RecordingError as e:
                 if self._active:

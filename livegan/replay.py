@@ -28,7 +28,9 @@ def restore_state(show, header: dict) -> None:
     for v in header.get("slots") or []:             # the direction knobs as they were
         if v is not None:
             show.knobs.apply_logged(v)
-    show._last_now = 0.0                              # the first replayed tick advances by 1/fps
+    # The first replayed tick advances by 1/fps, unless the recording began before the show's first
+    # tick (which does not advance).
+    show._last_now = 0.0 if header.get("started", True) else None
 
 
 
@@ -49,18 +51,27 @@ def find_log(ref: str, outdir: Path) -> Path:
 
 def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Optional[tuple[int, int]] = None,
                codec: Optional[str] = None, device: str = "auto", progress: bool = True,
-               network: Optional[str] = None, on_frame: Optional[Callable] = None, G=None) -> dict:
-    """Replay a control log with a fixed-step clock and render every frame (offline: no frame is
-    dropped or repeated).  Returns a summary; `on_frame(i, request, image)` sees each frame."""
+               network: Optional[str] = None, on_frame: Optional[Callable] = None, G=None,
+               as_shown: bool = False) -> dict:
+    """Replay a control log with a fixed-step clock.  By default every tick gets its own fresh
+    picture (what was meant: smooth even where the live generator was late); `as_shown` shows at
+    each tick the picture the live show showed (repeats and late frames included) and writes only
+    the frames the recording holds, so its video equals the recording's frame for frame.
+    Returns a summary; `on_frame(i, request, image)` sees each written frame."""
     from .app import App
     from .display import HeadlessDisplay
     from .media import VideoSink
     from .show import Options, Show
 
+    log_path = Path(log_path)
     header, cmds, end = read_log(log_path)
     frames = end if end is not None else max(header["frames_marked"], max(cmds) + 1 if cmds else 0)
     if frames <= 0:
         raise RecordingError(f"{log_path}: the recording has no frames")
+    shown = header["shown"]
+    if as_shown and not shown:
+        raise RecordingError(f"{log_path}: this recording does not log what was shown (made before "
+                             "--as-shown existed); render it without --as-shown")
     rec_fps = float(header["fps"])
     if fps is not None and abs(fps - rec_fps) > 1e-9:
         raise RecordingError(f"--fps {fps} differs from the recording's {rec_fps}: the timeline is "
@@ -69,7 +80,7 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
     opts = Options(network=net, fps=rec_fps, device=device, lookahead=4, canvas=header.get("canvas"))
     show = Show(opts, preset_from(header["preset"]), G=G)
     restore_state(show, header)
-    show.conditioner.replay_dir = Path(log_path).parent   # conditions come from the log, not a live input
+    show.conditioner.replay_dir = log_path.parent         # conditions come from the log, not a live input
     show.mod.matrix.replaying = True                      # modulation offsets too, not the audio
     if network_identity(net) != header["network_id"]:
         show.error("network", f"network {net} is not the recorded one ({header['network_id'][:12]}); rendering anyway")
@@ -78,23 +89,38 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
     res_size = size or recorded or (show.engine.crop_width or show.G.img_resolution, show.G.img_resolution)
     display = HeadlessDisplay(res_size)
     display.renderer.program_size = res_size          # fixed for the whole replay, as it was live
+    frame_size = (show.engine.crop_width or show.G.img_resolution, show.G.img_resolution)
+    pic = _restore_carried(display.renderer, header, log_path.parent, frame_size)
+    # The ticks to step through, and what each one shows and writes.
+    plan = _as_shown_plan(shown, frames) if as_shown else [(i, i, True) for i in range(frames)]
     sink = VideoSink(out, rec_fps, codec, maxsize=8)
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=frames, unit="frame", desc=f"rendering {Path(out).name}")
+        bar = tqdm(total=sum(w for _, _, w in plan), unit="frame", desc=f"rendering {Path(out).name}")
     show.start()
+    written_i = 0
+    pictures: dict = {}                                   # tick -> fresh picture, kept until shown
     try:
-        for i in range(frames):
+        for i, p, write in plan:
             for c in cmds.get(i, []):
                 if c.op != "trigger" or c.name in REPLAYED_TRIGGERS:
                     show.post(c)
             frame = show.tick(i / rec_fps, wait=True)
             app._triggers(display)
+            if as_shown:
+                pictures[i] = frame
+                frame = None if p == pic else _picture(pictures, p, header, log_path.parent, frame)
+                pic = p
+                for k in [k for k in pictures if k < p]:
+                    del pictures[k]
             app._present(display, frame)
+            if not write:
+                continue
             image = display.renderer.read_program()
             if on_frame is not None:
-                on_frame(i, show.current, image)
+                on_frame(written_i, show.current, image)
+            written_i += 1
             if not sink.put(image, block=True):
                 raise RecordingError(sink.error or "video writer stopped")
             if bar is not None:
@@ -107,5 +133,54 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
         display.close()
     if sink.error:
         raise RecordingError(sink.error)
-    return {"frames": frames, "written": written, "complete": end is not None, "size": res_size,
-            "errors": list(show.errors)}
+    return {"frames": written_i, "written": written, "complete": end is not None, "size": res_size,
+            "errors": list(show.errors), "as_shown": as_shown}
+
+
+def _as_shown_plan(shown: list, frames: int) -> list[tuple[int, int, bool]]:
+    """(tick, picture's tick, written) for every logged presented frame, in order; a tick the
+    log has no line for (the recording's last frame after a crash) shows its own picture."""
+    plan = [(t, p, not dropped) for t, p, dropped in shown]
+    last = plan[-1][0] if plan else -1
+    return plan + [(t, t, True) for t in range(last + 1, frames)] if len(plan) < frames else plan
+
+
+def _restore_carried(renderer, header: dict, folder: Path, frame_size: tuple[int, int]) -> Optional[int]:
+    """Start the renderer from what the first recorded frame inherited (when it was made at the
+    frame size this replay renders: another network may have another); the tick of the picture
+    that was on screen (None: nothing was)."""
+    from .recorder import load_carried
+
+    carried = header.get("carried")
+    if not carried:
+        return None
+    state = load_carried(_inside(folder, carried["file"]))
+    if state.get("src") is not None and tuple(state["src"]["size"]) == tuple(frame_size):
+        renderer.restore_carried(state)
+    return carried.get("pic")
+
+
+def _picture(pictures: dict, p: int, header: dict, folder: Path, fresh):
+    """The frame to upload for picture tick `p`: a fresh one rendered at that tick in this replay,
+    or one stored because it was planned before the recording started."""
+    if p in pictures:
+        return pictures[p]
+    file = header["pictures"].get(p)
+    if file is None:
+        return fresh                                      # not logged: the tick's own picture
+    from PIL import Image
+    import numpy as np
+
+    from .engine import Frame
+
+    with Image.open(_inside(folder, file)) as im:
+        pixels = np.asarray(im.convert("RGB"))
+    return Frame(fresh.request, pixels, 0.0, 0.0)
+
+
+def _inside(folder: Path, name: str) -> Path:
+    """A file the log names, only from inside the recording's folder."""
+    path = (folder / name).resolve()
+    if folder.resolve() not in path.parents:
+        raise RecordingError(f"control log names {name!r}: outside the recording's folder")
+    return path

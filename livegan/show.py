@@ -27,7 +27,7 @@ import numpy as np
 from .clock import Tempo, Transport
 from .params import NETWORK, UNIFORM, Command, Registry
 from .jobs import LatestLoader, RateLimit
-from .load_policy import LoadPolicy
+from .load_policy import REMOTE_SOURCES, LoadPolicy
 from .presets import Preset, PresetError, check_for_network, list_presets, load_preset, preset_from, preset_json
 from .timeline import FrameRequest, KeyframeBank, frame_request
 
@@ -60,7 +60,8 @@ class Options:
 class Stats:
     shown: int = 0                    # generator frames shown
     repeated: int = 0                 # display frames that reshowed the previous image
-    dropped: int = 0                  # frames generated but never shown
+    dropped: int = 0                  # frames generated in time but never shown: a newer one was due
+    discarded: int = 0                # frames planned ahead, then invalidated by a change (not lost)
     clamped: int = 0
     present_times: deque = field(default_factory=lambda: deque(maxlen=120))
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=64))
@@ -130,6 +131,7 @@ class Show:
         self._marks: dict[int, tuple[float, int]] = {}     # generation -> (received, tick)
         self.stats = Stats()
         self.errors: deque = deque(maxlen=6)
+        self._error_times: deque = deque(maxlen=6)         # when each of `errors` came (HUD fades them)
         self.error_count = 0                               # every problem reported since the start
         self._logged: set = set()
         self.triggers: list[Command] = []                  # for the app: hud, fullscreen, snapshot...
@@ -208,6 +210,7 @@ class Show:
         if len(msg) > 240:                          # hostile input can make messages huge
             msg = msg[:237] + "..."
         self.errors.append(msg)
+        self._error_times.append(time.monotonic())
         if kind not in self._logged:
             self._logged.add(kind)
             print(f"livegan: {msg}", flush=True)
@@ -331,9 +334,12 @@ class Show:
         ref = self._preset_ref(cmd.value)
         self.policy.check("preset", ref, cmd.source)
         num_ws, w_dim = self.bank.num_ws, self.bank.w_dim
+        # Names resolve in the preset folders only (presets/, then each --load-dir): never in the
+        # working directory for a peer, and a preset the gallery wrote into a --load-dir is found.
+        folders, cwd = self.policy.folders(), cmd.source not in REMOTE_SOURCES
 
         def load() -> Preset:
-            preset = load_preset(ref)
+            preset = load_preset(ref, folders=folders, cwd=cwd)
             check_for_network(preset, num_ws, w_dim)
             return preset
         self.preset_loader.submit(cmd, load)
@@ -539,7 +545,7 @@ class Show:
         stale = [k for k, f in self._ready.items() if f.generation != self.generation]
         for k in stale:
             del self._ready[k]
-        self.stats.dropped += len(stale)
+        self.stats.discarded += len(stale)
         due = [k for k in self._ready if k <= n]
         if not due:
             self.stats.repeated += self.current is not None
@@ -565,7 +571,7 @@ class Show:
         k = self.current.keyframe if self.current else 0
         lines = [
             f"display {display_fps:5.1f} fps   generator {e.median_ms():5.1f} ms/frame   batch {e.batch}",
-            f"queue {self.engine.queue_depth()}   dropped {self.stats.dropped + e.dropped_stale}   "
+            f"queue {self.engine.queue_depth()}   dropped {self.stats.dropped}   "
             f"repeated {self.stats.repeated}   latency {lat}",
             f"network {self.network}",
             f"preset {self.preset.name}   keyframe {k + 1}/{len(self.preset.keyframes)} "
@@ -574,8 +580,15 @@ class Show:
         if self.G.family == "stylegan3-canvas":
             lines.append(self.conditioner.status())
         lines += self.mod.hud_lines()
-        errs = list(self.errors)[-3:] + list(e.errors)[-2:]
-        return lines + [f"! {m[:90]}" for m in errs]
+        # Problems fade from the HUD after a few seconds; the count stays.
+        now = time.monotonic()
+        recent = [m for m, t in zip(self.errors, self._error_times) if now - t < self.ERROR_FADE_S][-3:]
+        errs = recent + list(e.errors)[-2:]
+        if self.error_count:
+            lines.append(f"{self.error_count} problem{'s' if self.error_count > 1 else ''} so far")
+        return lines + [f"! {m}" for m in errs]
+
+    ERROR_FADE_S = 6.0
 
     def start(self) -> "Show":
         self.engine.start()
@@ -585,3 +598,4 @@ class Show:
         self.engine.stop()
         self.conditioner.stop()
         self.mod.stop()
+        self.knobs.catalog.stop()

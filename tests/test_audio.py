@@ -232,7 +232,7 @@ def test_bass_drives_psi_and_the_session_replays_without_audio(jack_audio, tiny,
         if i == 135:
             s.post(Command("trigger", "record", 0, "key"))
         if app.recording:
-            start.setdefault("tick", app.recorder._start_tick)
+            start.setdefault("tick", app.recorder.start_tick)
         live[s.tick_index] = d.renderer.read_program()
         reqs[s.tick_index] = s.current
     # Every frame waits for its own picture (none dropped, as a replay renders), paced at 30 fps

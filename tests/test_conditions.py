@@ -75,7 +75,7 @@ def record(show, app, frames, start=3, stop=None, extra=None):
         if i == stop:
             s.post(Command("trigger", "record", 0, "key"))
         if app.recording:
-            got.setdefault("start", app.recorder._start_tick)
+            got.setdefault("start", app.recorder.start_tick)
         live[s.tick_index] = (d.renderer.read_program(), s.current, s.current_image)
     app.run_headless(frames, size=(200, 150), realtime=False, on_tick=on_tick)
     (walk,) = Store(app.out_dir).walks("recording")

@@ -45,8 +45,8 @@ def test_record_and_replay_twice_are_identical(tmp_path, tiny, golden):
             s.post(events[i])
         if i == 80:
             s.post(Command("trigger", "record", 0, "key"))
-        if app.recording and app.recorder._start_tick is not None:
-            start.setdefault("tick", app.recorder._start_tick)
+        if app.recording and app.recorder.start_tick is not None:
+            start.setdefault("tick", app.recorder.start_tick)
         live[s.tick_index] = d.renderer.read_program()
     # the output is a letterboxed 400x300 view with the HUD: neither may reach the recording
     app.run_headless(90, size=(400, 300), realtime=False, on_tick=on_tick)
@@ -81,3 +81,90 @@ def test_record_and_replay_twice_are_identical(tmp_path, tiny, golden):
             assert np.array_equal(a, b), f"video frame {i}"
     # no HUD and no letterbox in the program: its left column is picture, not black bars
     assert session[10][:, :4].mean() > 5 and session[10][:40, :200].std() > 3
+
+
+def _slow(G, seconds: float):
+    """A copy of G whose synthesis takes at least `seconds` a batch: slower than the display."""
+    import copy
+
+    slow = copy.deepcopy(G)
+    run = slow.synthesis.forward
+
+    def forward(*a, **k):
+        time.sleep(seconds)
+        return run(*a, **k)
+    slow.synthesis.forward = forward
+    return slow
+
+
+def _record(tmp_path, G, frames, events, realtime=True, before=False, preset=PRESET):
+    """Run a headless show with `events` {tick: Command} and record it (from before the first
+    tick with `before`, else from tick 3 to the end); the walk folder."""
+    show = Show(Options(fps=30), preset, G=G)
+    app = App(show, tmp_path, hud=True, codec="ffv1")
+    if before:
+        app.record(True)
+
+    def on_tick(i, s, d):
+        if i == 3 and not before:
+            s.post(Command("trigger", "record", 1, "key"))
+        if i in events:
+            s.post(events[i])
+    app.run_headless(frames, size=(320, 240), realtime=realtime, on_tick=on_tick)
+    (walk,) = Store(tmp_path).walks("recording")
+    assert walk["status"] == "done", walk
+    return tmp_path / str(walk["id"])
+
+
+def test_as_shown_reproduces_a_late_generator_frame_for_frame(tmp_path, tiny, golden):
+    """The generator is slower than the display on purpose: pictures repeat and arrive late.
+    `--as-shown` reproduces every recorded frame (feedback, crossfade, a preset, a network switch
+    and its fade included); the default render equals it wherever a frame showed its own tick."""
+    other = str(golden / "sg3t-tiny" / "network.pkl")
+    events = {10: Command("set", "psi", 0.5, "osc"), 16: Command("set", "crossfade", 0.4, "osc"),
+              22: Command("trigger", "preset", "cuts", "key"), 30: Command("set", "feedback", 0.6, "osc"),
+              36: Command("set", "rotate", 20.0, "osc"), 44: Command("trigger", "network", other, "key")}
+    folder = _record(tmp_path, _slow(tiny, 0.05), 75, events)
+    header, _, end = read_log(folder / LOG_NAME)
+    session = read_video(folder / "session.mkv")
+    kept = [(t, p) for t, p, d in header["shown"] if not d]
+    assert len(kept) == len(session) == end
+    assert sum(t != p for t, p in kept) > 5, "the generator was never late: the test proves nothing"
+    res = render_log(folder / LOG_NAME, tmp_path / "shown.mkv", progress=False, G=tiny, as_shown=True)
+    assert res["written"] == len(session)
+    got = read_video(tmp_path / "shown.mkv")         # encoded the same way: equal frame for frame
+    bad = [i for i in range(len(session)) if not np.array_equal(got[i], session[i])]
+    assert not bad, f"{len(bad)} of {len(session)} frames differ, first {bad[:5]}"
+
+
+def test_default_render_equals_the_recording_where_it_was_on_time(tmp_path, tiny):
+    events = {8: Command("set", "psi", 0.5, "osc"), 20: Command("trigger", "keyframe_next", None, "key"),
+              28: Command("set", "rotate", 15.0, "osc")}
+    folder = _record(tmp_path, _slow(tiny, 0.04), 60, events)
+    header, _, end = read_log(folder / LOG_NAME)
+    session = read_video(folder / "session.mkv")
+    fresh = read_video(tmp_path / "fresh.mkv") if render_log(folder / LOG_NAME, tmp_path / "fresh.mkv",
+                                                              progress=False, G=tiny)["written"] else []
+    assert len(fresh) == end
+    kept = [(t, p) for t, p, d in header["shown"] if not d]
+    on_time = [i for i, (t, p) in enumerate(kept) if t == p]
+    late = [i for i, (t, p) in enumerate(kept) if t != p]
+    assert late, "the generator was never late"
+    for i in on_time:
+        assert np.array_equal(session[i], fresh[kept[i][0]]), f"frame {i} showed tick {kept[i][0]} but differs"
+    for i in late[:10]:                               # a late frame is the fresh render of its picture's tick
+        t, p = kept[i]
+        if p >= 0:
+            assert np.array_equal(session[i], fresh[p]) or not np.array_equal(session[i], fresh[t])
+
+
+def test_offline_recording_from_the_first_tick_replays_exactly(tmp_path, tiny):
+    """--record --offline: the recording starts before the show's first tick (which does not
+    advance the timeline); every frame replays, fresh and as shown."""
+    folder = _record(tmp_path, tiny, 24, {6: Command("set", "psi", 0.3, "osc")}, realtime=False, before=True)
+    session = read_video(folder / "session.mkv")
+    for as_shown in (False, True):
+        render_log(folder / LOG_NAME, tmp_path / f"r{as_shown}.mkv", progress=False, G=tiny, as_shown=as_shown)
+        got = read_video(tmp_path / f"r{as_shown}.mkv")
+        assert len(got) == len(session) == 24
+        assert all(np.array_equal(got[i], session[i]) for i in range(24)), as_shown

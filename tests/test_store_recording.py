@@ -111,7 +111,7 @@ def test_recording_replays_exactly(tmp_path, tiny):
     def on_tick(i, s, d):
         if i == 5:
             app.record(True)
-            start["tick"] = app.recorder._start_tick
+            start["tick"] = app.recorder.start_tick
         if i == 30:
             s.post(Command("set", "psi", 0.3, "test", time.perf_counter()))
         if i == 45:
@@ -178,12 +178,16 @@ def _perform(args, **kw):
 
 def test_kill_9_leaves_valid_files(tmp_path):
     p = _perform(["--duration", "60", "--record", "--video", "", "--out", str(tmp_path)])
-    deadline = time.time() + 60
-    log = tmp_path / "1" / LOG_NAME
-    while time.time() < deadline and not (log.exists() and (tmp_path / "1" / "session.mp4").stat().st_size > 60000
-                                          if (tmp_path / "1" / "session.mp4").exists() else False):
+    deadline = time.time() + 120
+    log, video = tmp_path / "1" / LOG_NAME, tmp_path / "1" / "session.mp4"
+
+    def written() -> bool:                       # the events the kill must come after, not a time
+        try:
+            return read_log(log)[0]["frames_marked"] >= 30 and len(decodable_frames(video)) >= 30
+        except Exception:
+            return False
+    while time.time() < deadline and not written():
         time.sleep(0.2)
-    time.sleep(1.5)
     p.send_signal(signal.SIGKILL)
     p.wait(10)
     db = sqlite3.connect(tmp_path / "livegan.db")
