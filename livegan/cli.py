@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -13,9 +14,23 @@ from .argtypes import host_port, ndi_name, number, port, ratio, size as size_typ
 DEFAULT_NETWORK = "builtin:tiny"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors ('prog: error: what (see prog --help)', not a usage block) and
+    negative number lists as values ('--range -3,3', not an unknown option)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        # argparse takes only a lone negative number for a value; a list like -3,3 is one too.
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d)[\d.,:eE+-]*$")
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _network_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", default=DEFAULT_NETWORK,
-                   help="network: .pkl, .safetensors, http(s) URL, or builtin:NAME (default: %(default)s)")
+                   help="network: .pkl, .safetensors, http(s) URL, builtin:NAME or a published name such as "
+                        "stylegan3-r-afhqv2-512 (`livegan networks` lists them; default: %(default)s)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default: %(default)s)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="synthesis precision: auto = fp16 where the checkpoint says, CUDA only (default: %(default)s)")
@@ -27,7 +42,7 @@ def _load(args):
     from .devices import resolve_device
 
     dev = resolve_device(args.device)
-    return load_network(args.network, device=dev, precision=args.dtype), dev
+    return load_network(args.network, device=dev, precision=getattr(args, "dtype", "auto")), dev
 
 
 def cmd_generate(args) -> int:
@@ -37,7 +52,9 @@ def cmd_generate(args) -> int:
 
     seeds, psis = parse_seeds(args.seeds), parse_floats(args.psi, "psi")
     G, dev = _load(args)
-    kw = dict(cutoff=args.trunc_cutoff, class_idx=args.class_idx, noise_mode=args.noise_mode, device=dev)
+    from .explore import condition_for
+    kw = dict(cutoff=args.trunc_cutoff, class_idx=args.class_idx, noise_mode=args.noise_mode, device=dev,
+              cond=condition_for(G, args.input))
     if len(psis) > 1:
         image = truncation_sheet(G, seeds, psis, **kw)
         what = f"truncation sheet: {len(seeds)} seeds x psi {', '.join(map(str, psis))}"
@@ -61,10 +78,14 @@ def cmd_morph(args) -> int:
     seeds = parse_seeds(args.seeds)
     if len(seeds) < 2:
         raise ValueError("--seeds needs at least two seeds to morph between, e.g. 3,7")
+    out = _video_path(args.out)
     G, dev = _load(args)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    from .explore import condition_for
+    cond = condition_for(G, args.input)
+    out.parent.mkdir(parents=True, exist_ok=True)
     n = write_video(args.out, morph_frames(G, seeds, args.frames, space=args.space, psi=args.psi,
-                                           class_idx=args.class_idx, loop=args.loop, device=dev), fps=args.fps)
+                                           class_idx=args.class_idx, loop=args.loop, device=dev, cond=cond),
+                    fps=args.fps)
     print(f"wrote {args.out} ({n} frames at {args.fps} fps)")
     return 0
 
@@ -112,6 +133,7 @@ def cmd_perform(args) -> int:
         for i, s in enumerate(screens):
             print(f"{i}: {s}")
         return 0
+    _check_mode_options(args)
     if not args.headless and not have_display():
         print("livegan perform: error: no display found (DISPLAY is not set). Run with --headless "
               "(e.g. --headless --duration 10) to render without a screen.", file=sys.stderr)
@@ -158,6 +180,21 @@ def cmd_perform(args) -> int:
         return _run_show(app, args, show, opts, size)
     finally:
         controls.stop()
+
+
+WINDOW_ONLY = ("fullscreen", "output_screen", "exit_after", "screenshot")
+HEADLESS_ONLY = ("frames", "duration", "offline")
+
+
+def _check_mode_options(args) -> None:
+    """An option that does nothing in the chosen mode is an error, not silently ignored."""
+    defaults = {"fullscreen": False, "offline": False}
+    mine, other, mode = (WINDOW_ONLY, HEADLESS_ONLY, "--headless") if args.headless else (HEADLESS_ONLY, WINDOW_ONLY, "a window")
+    bad = [n for n in mine if getattr(args, n) not in (None, defaults.get(n))]
+    if bad:
+        names = ", ".join("--" + n.replace("_", "-") for n in bad)
+        why = "a window (drop --headless)" if args.headless else "--headless"
+        raise ValueError(f"{names}: only with {why}; with {mode} it would be ignored")
 
 
 def _start_audio(show, args) -> None:
@@ -225,9 +262,9 @@ def _run_show(app, args, show, opts, size) -> int:
             if png.exists() and png.stat().st_size == 0:
                 png.unlink()                           # the empty name we claimed
     mode = "offline, every frame" if args.offline else "real time"
-    print(f"rendered {frames} frames in {res['wall_s']:.1f} s ({res['display_fps']:.1f} display fps, {mode}); "
-          f"{res['shown']} generator frames shown, {res['repeated']} repeats, {res['dropped']} dropped; "
-          f"generator {show.engine.stats.median_ms():.1f} ms/frame")
+    if res["interrupted"]:
+        mode += ", stopped by Ctrl-C"
+    print(app.summary(res["frames"], res["wall_s"], mode))
     if video:
         if res.get("video_error"):
             print(f"wrote {video}, cut short by a write error: it plays up to its last complete second")
@@ -237,12 +274,13 @@ def _run_show(app, args, show, opts, size) -> int:
         print(f"  error during the show: {e}")
     for f in failed:
         print(f"livegan perform: output incomplete: {f}", file=sys.stderr)
-    return 1 if failed else 0
+    return 130 if res["interrupted"] else 1 if failed else 0
 
 
 def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", default=None,
-                   help="network: .pkl, .safetensors, URL or builtin:NAME (default: the preset's, else builtin:tiny)")
+                   help="network: .pkl, .safetensors, URL, builtin:NAME or a published name such as "
+                        "stylegan3-r-afhqv2-512 (`livegan networks`; default: the preset's, else builtin:tiny)")
     p.add_argument("--preset", "-p", default="default", help="preset name in presets/ or a .json path (default: %(default)s)")
     p.add_argument("--fullscreen", action="store_true", help="full-screen window")
     p.add_argument("--screen", type=number(0, 63, integer=True), default=0, help="screen index for the window, see --list-screens (default: %(default)s)")
@@ -342,22 +380,73 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_render(args) -> int:
     """Replay a recorded session's control log and render every frame again."""
+    from .recorder import RecordingError
     from .replay import find_log, render_log
 
-    log = find_log(args.ref, Path(args.outdir))
+    try:
+        log = find_log(args.ref, Path(args.outdir))
+    except RecordingError:
+        if not args.ref.isdigit():
+            raise
+        return _render_walk(args)                     # a random or curated walk: its keyframes
     if args.out:
-        out = Path(args.out)
+        out = _video_path(args.out)
     else:                                # claimed with O_EXCL: two renders never share a name
         from .safeio import claim_unique
         ext = {'prores': 'mov', 'ffv1': 'mkv'}.get(args.codec, 'mp4')
         out = claim_unique(log.parent, f"render-{time.strftime('%Y%m%d-%H%M%S')}.{ext}")
     res = render_log(log, out, fps=args.fps, size=args.size, codec=args.codec, device=args.device,
-                     network=args.network, progress=not args.quiet)
+                     network=args.network, progress=not args.quiet, as_shown=args.as_shown)
     note = "" if res["complete"] else " (the recording ended without its end line: rendered what was logged)"
     print(f"wrote {out} ({res['written']} frames, {res['size'][0]}x{res['size'][1]}){note}")
     for e in res["errors"]:
         print(f"  note: {e}")
     return 0
+
+
+def _render_walk(args) -> int:
+    """`render ID` of a walk that is not a recording (random, curated): its stored keyframes,
+    interpolated as the walk was made, to video."""
+    from .media import write_video
+    from .store import DB_NAME, Store
+    from .walks import walk_from_store
+
+    if not (Path(args.outdir) / DB_NAME).exists():
+        raise ValueError(f"walk {args.ref}: no store in {args.outdir}")
+    store = Store(args.outdir)
+    wid = int(args.ref)
+    row = store.walk(wid)
+    if row is None:
+        raise ValueError(f"walk {wid}: not in the store {store.path}")
+    walk = walk_from_store(store, wid)
+    if args.as_shown:
+        raise ValueError(f"walk {wid} is a {row['kind']} walk, not a recording: --as-shown needs a recording")
+    ext = {'prores': 'mov', 'ffv1': 'mkv'}.get(args.codec, 'mp4')
+    if args.out:
+        out = _video_path(args.out)
+    else:
+        from .safeio import claim_unique
+        out = claim_unique(store.walk_dir(wid), f"render-{time.strftime('%Y%m%d-%H%M%S')}.{ext}")
+    args.network = args.network or row["network"] or DEFAULT_NETWORK
+    G, _ = _load(args)
+    frames = walk.frames(G)
+    if args.size:
+        from .imaging import resize
+        frames = (resize(f, args.size) for f in frames)
+    n = write_video(out, frames, args.fps or 30.0, codec=args.codec)
+    print(f"wrote {out} ({n} frames of {row['kind']} walk {wid})")
+    return 0
+
+
+def _video_path(out: str) -> Path:
+    """An output video's path: its extension must be one the writer makes."""
+    p = Path(out)
+    if p.suffix.lower() not in VIDEO_EXTS:
+        raise ValueError(f"{out}: a video needs one of {', '.join(VIDEO_EXTS)} (the extension picks the container)")
+    return p
+
+
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".gif")
 
 
 def cmd_directions_fit(args) -> int:
@@ -391,9 +480,12 @@ def cmd_directions_fit(args) -> int:
     d = fit(args.method, args.name, pos, neg if neg is not None and len(neg) else None, background,
             meta={"space": args.space, "network_id": net_id, "positive": args.positive, "negative": args.negative})
     path = d.save(Path(args.dest) if args.dest else FOLDER)
-    acc = d.meta.get("held_out_accuracy")
+    acc, bal, base = (d.meta.get(k) for k in ("held_out_accuracy", "held_out_balanced_accuracy", "majority_baseline"))
+    score = "held-out accuracy -" if acc is None else (
+        f"held-out balanced accuracy {bal:.1%} (0.5 = chance), accuracy {acc:.1%} against {base:.1%} "
+        "for always answering the larger class")
     print(f"wrote {path} ({args.method}, {d.meta['positives']} positive / {d.meta['negatives']} negative, "
-          f"held-out accuracy {'-' if acc is None else f'{acc:.1%}'}, σ {d.sigma:.3g})")
+          f"{score}, σ {d.sigma:.3g})")
     return 0
 
 
@@ -414,7 +506,7 @@ def cmd_directions_sheet(args) -> int:
     seeds = parse_seeds(args.seeds, limit=16)
     lo, hi = parse_floats(args.range, "range", -5, 5, 2)
     steps = args.steps
-    cat = Catalog(log=lambda m: print(m))
+    cat = Catalog(Path(args.dest), log=lambda m: print(m)) if args.dest else Catalog(log=lambda m: print(m))
     cat.load_folder(wait=True)
     kinds = {r.split(":")[0] for r in refs} & {"pca", "sefa"}
     if kinds:
@@ -470,6 +562,28 @@ def cmd_gallery(args) -> int:
     return 0
 
 
+def cmd_networks(args) -> int:
+    """What --network can name: the built-ins, the networks in the download cache, and NVIDIA's
+    published networks by short name (downloaded on first use, licence shown)."""
+    from stylegan3 import builtin
+    from stylegan3.catalog import CATALOG, LICENCE
+    from stylegan3.checkpoints import cache_dir, cached_path
+
+    print("built in (no file, no download):")
+    for name in builtin.names():
+        print(f"  builtin:{name}")
+    cache = cache_dir()
+    files = sorted(p for p in cache.glob("*") if p.is_file() and not p.name.startswith(".")) if cache.is_dir() else []
+    print(f"in the cache ({cache}):" + ("" if files else " none"))
+    for p in files:
+        print(f"  {p}  ({p.stat().st_size / (1 << 20):.0f} MB)")
+    print(f"published by NVIDIA (downloaded once into the cache; {LICENCE}):")
+    for p in CATALOG.values():
+        have = "cached" if cached_path(p.url).exists() else f"about {p.approx_mb} MB"
+        print(f"  {p.name:28s} {p.config:12s} {p.resolution:5d} px  {p.about:28s} {have}\n      {p.url}")
+    return 0
+
+
 def cmd_walk(args) -> int:
     from .store import Store
     from .walks import RandomWalk
@@ -484,7 +598,7 @@ def cmd_walk(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="livegan", description="Real-time StyleGAN visualiser: tools.")
+    ap = Parser(prog="livegan", description="Real-time StyleGAN visualiser: tools.")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     g = sub.add_parser("generate", help="render seeds to a PNG grid or a truncation sheet")
@@ -498,6 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class index for conditional networks")
     g.add_argument("--noise-mode", default="const", choices=["const", "random", "none"],
                    help="StyleGAN2 noise inputs (default: %(default)s)")
+    g.add_argument("--input", default=None, metavar="IMAGE",
+                   help="StyleGAN-Canvas networks: the condition picture (default: the show's pattern)")
     g.add_argument("--out", default="recordings/grid.png", help="output PNG (default: %(default)s)")
     g.set_defaults(func=cmd_generate)
 
@@ -512,6 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class index for conditional networks")
     m.add_argument("--loop", action="store_true", help="return to the first seed at the end")
     m.add_argument("--fps", type=number(1, 1000), default=30, help="frame rate of the output, 1..1000 (default: %(default)s)")
+    m.add_argument("--input", default=None, metavar="IMAGE",
+                   help="StyleGAN-Canvas networks: the condition picture (default: the show's pattern)")
     m.add_argument("--out", default="recordings/morph.mp4", help="output .mp4, .mov, .mkv or .gif (default: %(default)s)")
     m.set_defaults(func=cmd_morph)
 
@@ -533,6 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"], help="(default: %(default)s)")
     r.add_argument("--network", default=None, help="render with another network file (default: the recorded one)")
     r.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
+    r.add_argument("--as-shown", action="store_true",
+                   help="reproduce the recording frame for frame: each frame shows the picture the live show "
+                        "showed, repeats and late frames included (default: every tick its own fresh picture)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_render)
 
@@ -575,6 +696,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--steps", type=number(2, 15, integer=True), default=7, help="columns, 2..15 (default: %(default)s)")
     ds.add_argument("--zone", default="all", help="coarse, middle, fine, all or A-B (default: %(default)s)")
     ds.add_argument("--psi", type=number(-1, 2), default=0.7, help="truncation of the seeds (default: %(default)s)")
+    ds.add_argument("--dest", default=None, help="folder the fitted directions are read from, as `fit --dest` wrote "
+                                                 "them (default: presets/directions)")
     ds.add_argument("--out", dest="sheet_out", default="recordings/directions.png", help="output PNG (default: %(default)s)")
     ds.set_defaults(func=cmd_directions_sheet)
 
@@ -591,6 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a running show's OSC address, for 'send to the show' (default: none)")
     gl.set_defaults(func=cmd_gallery)
 
+    nw = sub.add_parser("networks", help="list what --network can name: built-ins, the cache, NVIDIA's published networks")
+    nw.set_defaults(func=cmd_networks)
+
     p = sub.add_parser("perform", help="the live show (what perform.py runs)")
     add_perform_args(p)
     p.set_defaults(func=cmd_perform)
@@ -603,7 +729,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def perform_main(argv: Optional[Sequence[str]] = None) -> int:
     """`perform.py`: the show's own command line (its --help names perform.py)."""
-    p = argparse.ArgumentParser(prog="perform.py", description="livegan: play a StyleGAN network live.")
+    p = Parser(prog="perform.py", description="livegan: play a StyleGAN network live.")
     add_perform_args(p)
     p.set_defaults(func=cmd_perform, cmd="perform")
     return _run(p.parse_args(argv), "perform.py")

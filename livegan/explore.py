@@ -31,9 +31,35 @@ def _c(G, n: int, class_idx: Optional[int]):
     return c
 
 
+def condition_for(G, image: Optional[str] = None) -> Optional[np.ndarray]:
+    """A StyleGAN-Canvas network's condition picture: `image` fitted to its size, or the show's
+    default pattern; None for other networks (an image for one of those is refused)."""
+    from .conditions import condition_size, is_canvas, pattern, read_image
+
+    if not is_canvas(G):
+        if image:
+            raise ValueError(f"--input needs a StyleGAN-Canvas network; this {G.family} network takes no condition")
+        return None
+    size = condition_size(G)
+    return read_image(image, size) if image else pattern(size)
+
+
+def synthesize(G, ws, cond: Optional[np.ndarray] = None, noise_mode: str = "const"):
+    """G.synthesis for any network: a Canvas network's first rows and skips come from its
+    condition (as the show combines them: 4 rows, the official default)."""
+    if cond is None:
+        return G.synthesis(ws, noise_mode=noise_mode)
+    from .conditions.prep import to_tensor
+
+    enc_ws, skips = G.encoder(to_tensor(cond, 0, 0.0, ws.device))
+    n = ws.shape[0]
+    mixed = G.combine(ws, enc_ws.expand(n, -1, -1), min(G.replace_w_num, G.num_ws))
+    return G.synthesis(mixed, [s.expand(n, *s.shape[1:]) for s in skips], noise_mode=noise_mode)
+
+
 def render_seeds(G, seeds: Sequence[int], psi: float = 1.0, cutoff: Optional[int] = None,
                  class_idx: Optional[int] = None, noise_mode: str = "const", batch: int = 8,
-                 device=None) -> np.ndarray:
+                 device=None, cond: Optional[np.ndarray] = None) -> np.ndarray:
     """One uint8 HWC image per seed."""
     import torch
 
@@ -47,7 +73,7 @@ def render_seeds(G, seeds: Sequence[int], psi: float = 1.0, cutoff: Optional[int
                 z = z.to(device)
                 c = None if c is None else c.to(device)
             ws = G.mapping(z, c, truncation_psi=psi, truncation_cutoff=cutoff)
-            out.append(to_uint8(G.synthesis(ws, noise_mode=noise_mode)))
+            out.append(to_uint8(synthesize(G, ws, cond, noise_mode)))
     return np.concatenate(out)
 
 
@@ -108,7 +134,7 @@ def label_columns(image: np.ndarray, labels: Sequence[str], height: int = 22, fi
 
 def morph_frames(G, seeds: Sequence[int], frames: int, space: str = "w", psi: float = 1.0,
                  class_idx: Optional[int] = None, loop: bool = False, ease: bool = True,
-                 device=None) -> Iterator[np.ndarray]:
+                 device=None, cond: Optional[np.ndarray] = None) -> Iterator[np.ndarray]:
     """`frames` frames per transition between consecutive seeds (and back to the first if loop),
     linear in W or spherical in Z, with smoothstep easing at the keyframes."""
     import torch
@@ -131,4 +157,4 @@ def morph_frames(G, seeds: Sequence[int], frames: int, space: str = "w", psi: fl
                     w = lerp(ws[k], ws[k + 1], t)
                 else:
                     raise ValueError(f"bad interpolation space {space!r}: expected w or z")
-                yield to_uint8(G.synthesis(w))[0]
+                yield to_uint8(synthesize(G, w, cond))[0]

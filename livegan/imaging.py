@@ -48,3 +48,12 @@ def save_png(path, image: np.ndarray) -> None:
     pic = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
     atomic_write(path, lambda f: pic.save(f, format="PNG"))
 
+
+
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HWC uint8 to (W, H), Lanczos (renders at another size than the network's)."""
+    from PIL import Image
+
+    if image.shape[1] == size[0] and image.shape[0] == size[1]:
+        return image
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(tuple(size), Image.LANCZOS))

@@ -54,6 +54,8 @@ def z_from_seed(seed: int, z_dim: int) -> np.ndarray:
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     """Spherical interpolation (of directions, with linearly interpolated length) for Z."""
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na < 1e-12 or nb < 1e-12:                   # no direction to turn from: a straight line
+        return a + (b - a) * t
     ua, ub = a / na, b / nb
     omega = np.arccos(np.clip(np.dot(ua.ravel(), ub.ravel()), -1.0, 1.0))
     if omega < 1e-6:

@@ -9,7 +9,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -249,14 +249,31 @@ def _range_like(z: str) -> bool:
     return bool(sep) and a.isdigit() and b.isdigit() and int(a) <= int(b)
 
 
-def load_preset(ref: Union[str, os.PathLike], search: Path = PRESET_DIR) -> Preset:
-    """A preset by path, or by name from presets/ ('default' -> presets/default.json)."""
-    p = Path(ref)
-    if not p.suffix and not p.exists():
-        p = search / f"{ref}.json"
+def resolve_preset(ref: Union[str, os.PathLike], folders: Sequence[Path] = (PRESET_DIR,), cwd: bool = True) -> Path:
+    """The file a preset reference names.  A bare name ('drift', 'drift.json') is looked up in
+    the preset folders, in order, and only as a .json file there; with `cwd` (the command line) a
+    file of that name in the working directory also counts.  Anything with a folder in it is a path."""
+    s = str(ref)
+    if "/" in s or os.sep in s:
+        return Path(s)
+    name = s if s.endswith(".json") else f"{s}.json"
+    for folder in folders:
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    if cwd and Path(s).is_file():
+        return Path(s)
+    names = sorted({q.stem for f in folders if Path(f).is_dir() for q in Path(f).glob("*.json")})
+    raise PresetError(f"{s[:80]}: no such preset in {', '.join(str(f) for f in folders)} "
+                      f"(available: {', '.join(names[:40]) or 'none'})")
+
+
+def load_preset(ref: Union[str, os.PathLike], search: Path = PRESET_DIR, folders: Optional[Sequence[Path]] = None,
+                cwd: bool = True) -> Preset:
+    """A preset by path, or by name from the preset folders ('default' -> presets/default.json);
+    see `resolve_preset`."""
+    p = resolve_preset(ref, folders if folders is not None else (search,), cwd)
     if not p.exists():
-        names = ", ".join(sorted(q.stem for q in search.glob("*.json"))) if search.is_dir() else "none"
-        raise PresetError(f"{p}: no such preset (available: {names})")
+        raise PresetError(f"{p}: no such preset file")
     try:
         data = json.loads(read_regular(p, MAX_PRESET_BYTES, "preset").decode("utf-8"))
     except json.JSONDecodeError as e:

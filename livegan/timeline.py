@@ -104,9 +104,17 @@ def interpolate(preset: Preset, bank: KeyframeBank, position: float, loop: bool)
         return bank.ws(keys[0]), 0
     nxt = (k + 1) % n
     te = ease(t, preset.easing)
-    if preset.interpolation == "linear" or (preset.interpolation == "slerp" and (keys[k].seed is None or keys[nxt].seed is None)):
+    if preset.interpolation == "linear":
         a, b = bank.ws(keys[k]), bank.ws(keys[nxt])
         return a + (b - a) * te, k
+    if preset.interpolation == "slerp" and (keys[k].seed is None or keys[nxt].seed is None):
+        # A stored w has no z: slerp in W instead, per layer, around the average w (W's centre,
+        # where truncation pulls), so the path keeps its distance from it as Z's slerp does.
+        a, b = bank.ws(keys[k]), bank.ws(keys[nxt])
+        if te in (0.0, 1.0):
+            return (a if te == 0.0 else b), k
+        c = bank.w_avg
+        return np.stack([c + slerp(a[i] - c, b[i] - c, te) for i in range(a.shape[0])]), k
     if preset.interpolation == "slerp":
         if te == 0.0:
             return bank.ws(keys[k]), k

@@ -54,7 +54,8 @@ class Walk(ABC):
         """The store's walk kind."""
 
     def __init__(self, keys: Sequence[np.ndarray], frames_per_key: int = 30, space: str = "z",
-                 interpolation: str = "linear", loop: bool = False, psi: float = 1.0, name: str = ""):
+                 interpolation: str = "linear", loop: bool = False, psi: float = 1.0, name: str = "",
+                 steps: Optional[int] = None):
         if len(keys) < 2:
             raise ValueError("a walk needs at least two keyframes")
         if space not in ("z", "w") or interpolation not in INTERPOLATIONS:
@@ -63,10 +64,16 @@ class Walk(ABC):
             raise ValueError("frames per keyframe must be 1..10000")
         self.keys, self.frames_per_key, self.space = [np.asarray(k, np.float32) for k in keys], frames_per_key, space
         self.interpolation, self.loop, self.psi, self.name = interpolation, loop, psi, name
+        segs = len(self.keys) if loop else len(self.keys) - 1
+        if steps is not None and not (1 if loop else 2) <= int(steps) <= 1_000_000:
+            raise ValueError(f"steps must be {1 if loop else 2}..1000000 frames")
+        # Exactly `steps` frames when given (keys spread evenly over them, the last frame on the
+        # last key); else frames_per_key per transition.
+        self.total = int(steps) if steps is not None else segs * self.frames_per_key + (0 if loop else 1)
+        self._span = (segs, self.total if loop else self.total - 1)     # frame i is at key i*segs/frames
 
     def __len__(self) -> int:
-        segs = len(self.keys) if self.loop else len(self.keys) - 1
-        return segs * self.frames_per_key + (0 if self.loop else 1)
+        return self.total
 
     def mapped_keys(self, G) -> list[np.ndarray]:
         """The keyframes as [num_ws, w_dim] ws (z keys mapped once at the walk's psi)."""
@@ -82,8 +89,9 @@ class Walk(ABC):
     def w_at(self, keys: list[np.ndarray], i: int) -> np.ndarray:
         """Frame i's ws from the mapped keys (linear, slerp per layer, or Catmull-Rom)."""
         n = len(keys)
-        pos = i / self.frames_per_key
-        k, t = int(pos), pos - int(pos)
+        segs, span = self._span                       # integer arithmetic: keys land exactly
+        k, t = divmod(i * segs, span)
+        t = t / span
         if not self.loop and k >= n - 1:
             k, t = n - 2, 1.0
         a, b = keys[k % n], keys[(k + 1) % n]
@@ -121,7 +129,7 @@ class Walk(ABC):
 
     def spec(self) -> dict:
         return {"space": self.space, "frames_per_key": self.frames_per_key, "interpolation": self.interpolation,
-                "loop": self.loop, "psi": self.psi, "frames": len(self)}
+                "loop": self.loop, "psi": self.psi, "frames": len(self), "steps": len(self)}
 
     def save_spec(self, store: Store, walk_id: int) -> None:
         """Keep what makes this walk in its walk folder (keys) and row (spec), so it can be loaded
@@ -144,6 +152,7 @@ class Walk(ABC):
 
         folder = store.walk_dir(wid)
         try:
+            self.save_spec(store, wid)           # loadable by the walk service, renderable later
             for i, (img, w) in enumerate(zip(self.frames(G), self.ws(G))):
                 if i % every:
                     continue
@@ -170,7 +179,7 @@ class RandomWalk(Walk):
                  sobol: float = 0.0, seed: int = 0, **kw):
         z = sample_latents(keyframes, extent, z_dim, sobol, seed)
         per = max(1, round(steps / (keyframes - 1 if not kw.get("loop") else keyframes)))
-        super().__init__(list(z), per, "z", **kw)
+        super().__init__(list(z), per, "z", steps=steps, **kw)
 
 
 class CustomWalk(Walk):
@@ -220,12 +229,15 @@ def walk_from_store(store: Store, walk_id: int) -> Walk:
         raise KeyError(f"no walk {walk_id}")
     spec = (row["info"] or {}).get("spec")
     if not spec:
-        raise ValueError(f"walk {walk_id} keeps no keyframes (only walks made by the walk service or the gallery do)")
+        how = ("a recording: render it with `livegan render ID`" if row["kind"] == "recording" else
+               "a live session's snapshots: curate them into a walk" if row["kind"] == "session" else
+               "made before walks kept their keyframes")
+        raise ValueError(f"walk {walk_id} keeps no keyframes ({how})")
     import io
     keys = np.load(io.BytesIO(read_regular(store.walk_dir(walk_id) / SPEC, 256 << 20, "walk keyframes")),
                    allow_pickle=False)
     return StoredWalk(row["kind"], list(keys), spec["frames_per_key"], spec["space"], spec["interpolation"],
-                      spec["loop"], spec["psi"], row["name"])
+                      spec["loop"], spec["psi"], row["name"], steps=spec.get("steps"))
 
 
 class Cancelled(Exception):

@@ -236,3 +236,18 @@ def test_sheet_cli(tmp_path):
     im = np.asarray(Image.open(out))
     assert im.shape == (22 + 3 * 256, 120 + 3 * 256, 3)
     assert (im[:22, 120:] > 128).sum() > 30 and (im[22:, :120] > 128).sum() > 30     # labelled both ways
+
+
+def test_a_rare_class_reports_balanced_accuracy_beside_the_majority_baseline():
+    """3 positives among 129 random latents: plain accuracy looks high by answering 'negative';
+    balanced accuracy shows the knob learnt nothing, and the baseline is reported beside it."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((129, 16))
+    d = fit("mean", "rare", x[:3], x[3:])
+    m = d.meta
+    assert m["majority_baseline"] == pytest.approx(126 / 129)
+    assert m["held_out_balanced_accuracy"] < 0.75 and m["held_out_balanced_accuracy"] < m["majority_baseline"]
+    planted = x.copy()
+    planted[:20, 0] += 6.0                            # a real class: balanced accuracy near 1
+    m2 = fit("svm", "real", planted[:20], planted[20:]).meta
+    assert m2["held_out_balanced_accuracy"] > 0.9 and m2["majority_baseline"] == pytest.approx(109 / 129)

@@ -221,7 +221,7 @@ def test_recalled_preset_recreates_the_frame(store_dir, tmp_path, tiny):
 def test_walk_service_api(client, tmp_path):
     c, st = client
     r = c.post("/start_random_walk", json={"steps": 12, "keyframes": 3, "extent": 1.5, "sobol": 0.5})
-    assert r.status_code == 200 and r.json["frames"] == 13
+    assert r.status_code == 200 and r.json["frames"] == 12
     wid = r.json["walk_id"]
     for i in range(3):
         png = c.get("/next_image")
@@ -230,8 +230,8 @@ def test_walk_service_api(client, tmp_path):
     assert sorted(p.name for p in st.store.walk_dir(wid).glob("frame-*.png")) == [f"frame-0000{i}.png" for i in range(3)]
     assert c.get(f"/generated_images/{wid}/frame-00001.png").status_code == 200
     q = c.post("/start_random_walk?steps=6&keyframes=2&extent=1")      # query form, as the seed allowed
-    assert q.status_code == 200 and q.json["frames"] == 7
-    assert c.post(f"/load_walk/{wid}").json == {"walk_id": wid, "frames": 13}
+    assert q.status_code == 200 and q.json["frames"] == 6
+    assert c.post(f"/load_walk/{wid}").json == {"walk_id": wid, "frames": 12}
     assert c.get("/next_image").headers["X-Frame"] == "0"
     job = c.post(f"/enqueue_walk/{wid}").json
     assert st.videos.wait(job["render_id"], 120)["status"] == "done"

@@ -127,7 +127,7 @@ def test_the_seed_curl_commands(server, tmp_path):
                           '{"steps":120,"keyframes":4,"extent":1.5}', f"{base}/start_random_walk"],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     walk = json.loads(out)
-    assert walk["frames"] == 121 and walk["keyframes"] == 4
+    assert walk["frames"] == 120 and walk["keyframes"] == 4
     png = tmp_path / "frame.png"
     subprocess.run([curl, "-s", "-o", str(png), f"{base}/next_image"], check=True, timeout=60)
     im = Image.open(png)

@@ -110,3 +110,25 @@ def test_non_looping_clamps_at_the_ends(bank):
     p, prm = preset("linear", loop=False), params(psi=1.0, loop=0)
     assert np.allclose(frame_request(p, prm, 7.5, bank).ws, bank.ws(p.keyframes[-1]), atol=1e-6)
     assert np.allclose(frame_request(p, prm, -2.0, bank).ws, bank.ws(p.keyframes[0]), atol=1e-6)
+
+
+def test_slerp_between_stored_w_keys_turns_around_the_average_w(bank):
+    """Curated presets store w: slerp there is per layer around w_avg, not a silent lerp."""
+    from dataclasses import replace
+
+    from livegan.presets import Keyframe
+
+    wa, wb = bank.ws(preset().keyframes[0]), bank.ws(preset().keyframes[1])
+    keys = (Keyframe(w=wa.astype(np.float32), w_file="a.npy"), Keyframe(w=wb.astype(np.float32), w_file="b.npy"))
+    lin, sl = (replace(preset(kind), keyframes=keys) for kind in ("linear", "slerp"))
+    wa, wb = bank.ws(keys[0]), bank.ws(keys[1])
+    prm = params(psi=1.0)
+    for x in (0.0, 1.0):                              # keys are still hit exactly
+        assert np.allclose(frame_request(sl, prm, x, bank).ws, frame_request(lin, prm, x, bank).ws, atol=1e-6)
+    a, b = frame_request(lin, prm, 0.5, bank).ws, frame_request(sl, prm, 0.5, bank).ws
+    assert np.abs(a - b).max() > 1e-3, "slerp on w keys equals linear"
+    c = bank.w_avg
+    # the slerp midpoint keeps (about) the keys' distance from w_avg; the chord's midpoint is nearer
+    da, dl, ds = (np.linalg.norm(v - c, axis=1) for v in (wa, a, b))
+    db = np.linalg.norm(wb - c, axis=1)
+    assert np.all(ds >= dl - 1e-4) and np.allclose(ds, (da + db) / 2, rtol=1e-3)

@@ -20,6 +20,8 @@ class Catalog:
         self._net: dict[str, list[Direction]] = {}      # 'pca'/'sefa' -> directions of the current network
         self.status = {"pca": "not started", "sefa": "not started"}
         self._generation = 0
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     def load_folder(self, wait: bool = False) -> None:
         """Read every NAME.npz (on a thread unless `wait`); a bad file is one line, the others load."""
@@ -51,6 +53,8 @@ class Catalog:
 
         def work(kind: str):
             def progress(f: float) -> None:
+                if self._stopping.is_set():          # the show is ending: stop between batches
+                    raise DirectionError("stopped")
                 with self._lock:
                     if gen == self._generation:
                         self.status[kind] = f"computing {f:.0%}"
@@ -63,8 +67,18 @@ class Catalog:
                 with self._lock:
                     if gen == self._generation:
                         self.status[kind] = f"failed: {e}"
+        self._threads = [t for t in self._threads if t.is_alive()]
         for kind in ("sefa", "pca"):
-            threading.Thread(target=work, args=(kind,), name=f"livegan-{kind}", daemon=True).start()
+            t = threading.Thread(target=work, args=(kind,), name=f"livegan-{kind}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """End the background computations before the interpreter does: a daemon thread still
+        inside torch at exit can abort the process ('terminate called ...')."""
+        self._stopping.set()
+        for t in self._threads:
+            t.join(timeout)
 
     def add(self, d: Direction) -> None:
         with self._lock:

@@ -5,8 +5,9 @@
 - gaussian: the class's mean and Ledoit-Wolf shrunk covariance (scikit-learn); the knob follows
   the log-density's gradient into the class (model.Direction.apply).
 
-Held-out accuracy is k-fold: each fold's direction (or model) is fitted without that fold and
-scores it (projection threshold halfway between the class means, or the model's own decision)."""
+Held-out accuracy (plain and balanced, beside the majority baseline) is k-fold: each fold's
+direction (or model) is fitted without that fold and scores it (projection threshold halfway
+between the class means, or the model's own decision)."""
 from __future__ import annotations
 
 import time
@@ -77,28 +78,40 @@ def _score(method: str, pos_tr, neg_tr, pos_te, neg_te) -> float:
         thr = 0.5 * (pos_tr.mean(0) @ d + neg_tr.mean(0) @ d)
         x = np.concatenate([pos_te, neg_te])
         pred = x @ d > thr
-    truth = np.r_[np.ones(len(pos_te), bool), np.zeros(len(neg_te), bool)]
-    return float((pred == truth).mean())
+    return int(pred[: len(pos_te)].sum()), int((~pred[len(pos_te):]).sum())   # true positives, true negatives
 
 
-def kfold_accuracy(method: str, pos: np.ndarray, neg: np.ndarray, k: int = 5, seed: int = 0) -> Optional[float]:
-    """Mean held-out accuracy over k folds (fewer when a class is small); None if too small."""
+def kfold_accuracy(method: str, pos: np.ndarray, neg: np.ndarray, k: int = 5, seed: int = 0) -> Optional[dict]:
+    """Held-out scores over k folds (fewer when a class is small), pooled: `accuracy`,
+    `balanced` (the mean of the two classes' recalls: 0.5 for a knob that learnt nothing, however
+    unequal the classes) and `baseline` (the accuracy of always answering the larger class).
+    None if a class is too small."""
     k = min(k, len(pos), len(neg))
     if k < 2:
         return None
     rng = np.random.default_rng(seed)
     pi, ni = rng.permutation(len(pos)), rng.permutation(len(neg))
-    scores = []
+    tp = tn = n_pos = n_neg = 0
     for f in range(k):
         pt, nt = pi[f::k], ni[f::k]
         ptr, ntr = np.setdiff1d(pi, pt), np.setdiff1d(ni, nt)
         if len(ptr) < 2 or len(ntr) < 2:
             continue
         try:
-            scores.append(_score(method, pos[ptr], neg[ntr], pos[pt], neg[nt]))
+            a, b = _score(method, pos[ptr], neg[ntr], pos[pt], neg[nt])
         except DirectionError:
             continue
-    return float(np.mean(scores)) if scores else None
+        tp, tn, n_pos, n_neg = tp + a, tn + b, n_pos + len(pt), n_neg + len(nt)
+    if not n_pos or not n_neg:
+        return None
+    return {"accuracy": (tp + tn) / (n_pos + n_neg), "balanced": 0.5 * (tp / n_pos + tn / n_neg),
+            "baseline": max(n_pos, n_neg) / (n_pos + n_neg)}
+
+
+def _held_out(info: dict, scores: Optional[dict]) -> None:
+    info["held_out_accuracy"] = None if scores is None else scores["accuracy"]
+    info["held_out_balanced_accuracy"] = None if scores is None else scores["balanced"]
+    info["majority_baseline"] = None if scores is None else scores["baseline"]
 
 
 def fit(method: str, name: str, pos: np.ndarray, neg: Optional[np.ndarray] = None,
@@ -120,12 +133,12 @@ def fit(method: str, name: str, pos: np.ndarray, neg: Optional[np.ndarray] = Non
                 date=time.strftime("%Y-%m-%d %H:%M:%S"))
     if method == "gaussian":
         mu, prec, sigma = _gaussian(pos)
-        info["held_out_accuracy"] = kfold_accuracy(method, pos, neg) if neg is not None and len(neg) >= MIN_PER_CLASS else None
+        _held_out(info, kfold_accuracy(method, pos, neg) if neg is not None and len(neg) >= MIN_PER_CLASS else None)
         d = Direction(name, "gaussian", np.zeros_like(mu), sigma, mu, prec, info)
     else:
         v = _linear(method, pos, neg)
         sigma = float((np.concatenate([pos, neg]) @ v).std())
-        info["held_out_accuracy"] = kfold_accuracy(method, pos, neg)
+        _held_out(info, kfold_accuracy(method, pos, neg))
         d = Direction(name, "linear", v, max(sigma, 1e-6), meta=info)
     d.check()
     return d

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import time
 
 from flask import Blueprint, jsonify, render_template, request
@@ -223,4 +224,8 @@ def api_recall(image_id: int):
     r = st.image_row(image_id)
     name = recall.write_preset(st.presets, image_id, r.get("state") or {}, st.image_ws(r))
     msgs = recall.osc_messages(r.get("state") or {}, name)["with_preset"]
-    return jsonify(sent=recall.send(st.show, msgs), preset=name, to=st.show)
+    sent = recall.send(st.show, msgs)
+    from ..presets import PRESET_DIR
+    note = "" if Path(st.presets).resolve() == PRESET_DIR.resolve() else (
+        f"the show finds {name} only if it was started with --load-dir {st.presets}")
+    return jsonify(sent=sent, preset=name, to=st.show, note=note)

@@ -220,7 +220,7 @@ const Studio = (() => {
     const send = $("#send");
     if (send) send.addEventListener("click", async () => {
       const j = await api("POST", `/api/images/${id}/recall`, {});
-      toast(`sent ${j.sent} message(s) to ${j.to}: preset ${j.preset}`);
+      toast(`sent ${j.sent} message(s) to ${j.to}: preset ${j.preset}` + (j.note ? ` (${j.note})` : ""));
     });
     document.addEventListener("keydown", (e) => {
       if (e.target.tagName === "INPUT") return;
