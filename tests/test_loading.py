@@ -163,3 +163,47 @@ def test_url_download_is_cached_and_atomic(tmp_path, monkeypatch, http_server, g
     assert float((img - torch.from_numpy(c["a_plain.img"])).norm() / img.norm()) < 1e-4
     _Handler.payload = b"changed"                         # second load comes from the cache
     load_network(f"{http_server}/good/network.pkl")
+
+
+def test_published_names_download_once_with_the_licence_shown(tmp_path, golden):
+    """`--network stylegan3-r-afhqv2-512`: the catalogue's URL (here on a local mirror), the
+    licence line before the download, once into the cache; `livegan networks` lists it."""
+    import subprocess
+    import sys
+
+    from stylegan3.catalog import CATALOG, lookup
+
+    payload = (golden / "sg3t-tiny" / "network.pkl").read_bytes()
+    paths: list[str] = []
+
+    class Mirror(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mirror)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    env = dict(__import__("os").environ, LIVEGAN_CACHE=str(tmp_path / "cache"),
+               LIVEGAN_CATALOG_URL=f"http://127.0.0.1:{srv.server_address[1]}")
+    try:
+        assert lookup("stylegan3-r-afhqv2-512").file == "stylegan3-r-afhqv2-512x512.pkl"
+        assert all(p.url.startswith("https://api.ngc.nvidia.com/") for p in CATALOG.values())
+        run = lambda *a: subprocess.run([sys.executable, "-m", "livegan", *a], capture_output=True, text=True,  # noqa: E731
+                                        env=env, timeout=120)
+        r = run("info", "--network", "stylegan3-r-afhqv2-512")
+        assert r.returncode == 0, r.stderr
+        lic = r.stdout.index("licence: NVIDIA Source Code License")
+        assert "non-commercial" in r.stdout and lic < r.stdout.index("506,517 parameters")
+        assert paths == ["/stylegan3/versions/1/files/stylegan3-r-afhqv2-512x512.pkl"]
+        r = run("info", "--network", "stylegan3-r-afhqv2-512")          # from the cache: no request, no banner
+        assert r.returncode == 0 and "licence" not in r.stdout and len(paths) == 1
+        listing = run("networks").stdout
+        assert "builtin:tiny" in listing and "stylegan3-r-afhqv2-512x512.pkl" in listing
+        assert "stylegan2-ffhq-1024" in listing and str(tmp_path / "cache") in listing
+    finally:
+        srv.shutdown()

@@ -220,6 +220,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LIVEGAN_CACHE", Path.home() / ".cache" / "livegan"))
 
 
+def cached_path(url: str) -> Path:
+    """Where `fetch_url` keeps `url` (whether or not it is there yet)."""
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0][:100] or "network.pkl"
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return cache_dir() / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name}"
+
+
 def looks_like_checkpoint(head: bytes) -> bool:
     """A pickle (protocol 2-5), a zip (torch.save) or a safetensors header: the first bytes decide."""
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
@@ -242,9 +249,8 @@ def fetch_url(url: str, progress: bool = True, timeout: float = 20.0, deadline: 
 
     deadline = float(os.environ.get("LIVEGAN_DOWNLOAD_S", "900")) if deadline is None else deadline
     limit = max_network_bytes() * 2 if limit is None else limit
-    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0][:100] or "network.pkl"
-    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    dest = cache_dir() / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name}"
+    dest = cached_path(url)
+    name = dest.name.split("-", 1)[1]
     if dest.exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -303,17 +309,27 @@ def load_network(source: str | os.PathLike, device: Optional[torch.device | str]
     """
     from . import builtin
 
+    from .catalog import LICENCE, lookup
+
     s = os.fspath(source)
+    published = lookup(s) if not s.startswith("builtin:") and not Path(s).expanduser().exists() else None
     if s.startswith("builtin:"):
         G = builtin.build(s[len("builtin:"):])
         G.source = s
     else:
-        if s.startswith(("http://", "https://")):
+        if published is not None:                 # a catalogue name: NVIDIA's, under NVIDIA's licence
+            if not cached_path(published.url).exists():
+                print(f"livegan: downloading {published.name} ({published.config} {published.resolution} px, "
+                      f"about {published.approx_mb} MB) from {published.url}\n"
+                      f"livegan: licence: {LICENCE}", flush=True)
+            path = fetch_url(published.url)
+        elif s.startswith(("http://", "https://")):
             path = fetch_url(s)
         else:
             path = Path(s).expanduser()
             if not path.exists():
-                raise CheckpointError(f"{path}: no such network file")
+                raise CheckpointError(f"{path}: no such network file (`livegan networks` lists the built-in, "
+                                      "cached and published ones)")
         G = load_safetensors(path) if path.suffix == ".safetensors" else load_pickle(path)
         G.source = s
     G = G.to(device) if device is not None else G
