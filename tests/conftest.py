@@ -27,19 +27,29 @@ def tiny():
     return load_network("builtin:tiny")
 
 
-@pytest.fixture(scope="session")
-def xvfb():
-    """A virtual X screen for the window tests (make test installs Debian's xvfb)."""
+def start_xvfb(size: str = "1280x720"):
+    """A virtual X screen; returns (DISPLAY, process) once the server says it is ready (Xvfb
+    writes its display number to -displayfd when it accepts clients: no sleep)."""
+    import os
     import shutil
     import subprocess
-    import time
 
     exe = shutil.which("Xvfb")
     assert exe, "Xvfb is needed for the window tests (make test installs Debian's xvfb)"
-    display = ":73"
-    proc = subprocess.Popen([exe, display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    r, w = os.pipe()
+    proc = subprocess.Popen([exe, "-displayfd", str(w), "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,))
+    os.close(w)
+    with os.fdopen(r) as f:
+        number = f.readline().strip()
+    assert number.isdigit(), "Xvfb did not start"
+    return f":{number}", proc
+
+
+@pytest.fixture(scope="session")
+def xvfb():
+    """A virtual X screen for the window tests (make test installs Debian's xvfb)."""
+    display, proc = start_xvfb("1280x720")
     yield display
     proc.terminate()
     proc.wait(5)

@@ -117,9 +117,35 @@ def test_live_window_on_a_virtual_screen(tmp_path, xvfb):
     r = subprocess.run([sys.executable, "perform.py", "--no-osc", "--size", "640x360", "--exit-after", "6", "--screenshot", str(shot)],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
+    summary = [ln for ln in r.stdout.splitlines() if ln.startswith("rendered ")]
+    assert len(summary) == 1 and "(window)" not in summary[0] and "window" in summary[0], r.stdout
     from PIL import Image
     img = np.asarray(Image.open(shot)).astype(int)
     assert img.shape == (360, 640, 3)
-    assert img[100:, :130].max() == 0 and img[:, 510:].max() == 0   # letterbox bars (fit), below the HUD
+    assert img[150:, :130].max() == 0 and img[150:, 510:].max() == 0   # letterbox bars (fit), below the HUD
     assert img[150:, 150:490].std() > 10                            # a real picture in the middle
     assert (img[5:80, 10:300] > 200).any()                          # HUD text drawn
+
+
+def test_fullscreen_at_start_fills_the_screen(tmp_path):
+    """--fullscreen on a 1600x900 screen draws (and screenshots) 1600x900, not the 1280x720
+    window size inside it."""
+    import os
+
+    from conftest import start_xvfb
+
+    display, proc = start_xvfb("1600x900")
+    try:
+        shot = tmp_path / "full.png"
+        r = subprocess.run([sys.executable, "perform.py", "--no-osc", "--fullscreen", "--exit-after", "2",
+                            "--screenshot", str(shot)], capture_output=True, text=True,
+                           env=dict(os.environ, DISPLAY=display), timeout=120)
+        assert r.returncode == 0, r.stderr
+        from PIL import Image
+        img = np.asarray(Image.open(shot)).astype(int)
+        assert img.shape == (900, 1600, 3)
+        assert img[300:600, 500:1100].std() > 10                        # the picture, centred (fit)
+        assert img[450, :100].max() == 0 and img[450, -100:].max() == 0   # letterbox bars at both sides
+    finally:
+        proc.terminate()
+        proc.wait(5)

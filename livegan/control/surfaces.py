@@ -84,6 +84,20 @@ class Controls:
         return (f"livegan: controls: OSC on {self.osc.host}:{self.osc.port}{q}; accepting {self.policy.describe()}; "
                 f"OSC may load presets/networks {self.show.policy.describe()}")
 
+    def hud_lines(self) -> list[str]:
+        """The control surfaces' state for the HUD: what listens, and what is connected."""
+        if self.osc is None:
+            osc = "OSC off"
+        else:
+            bad = sum(self.osc.errors.values())
+            osc = f"OSC {self.osc.host}:{self.osc.port}: {self.osc.received} messages" + (f", {bad} refused" if bad else "")
+        out = [osc]
+        if self.midi is not None:
+            have = ", ".join(p.name for p in list(self.midi.ports.values()))
+            waiting = [w for w in self.midi.names if w not in self.midi.ports]
+            out.append(f"MIDI {have or 'no port'}" + (f"; waiting for {', '.join(waiting)}" if waiting else ""))
+        return out
+
     def learn(self, param: str) -> None:
         if self.mapper is None:
             raise ValueError("MIDI learn needs a MIDI port (--midi NAME)")
