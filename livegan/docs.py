@@ -35,7 +35,10 @@ gives the OSC port), status included (read only), and advertised over mDNS as `_
 `livegan`, or `livegan (2)` when one is already on the network (`--no-oscquery` to turn both off).
 OSCQuery clients such as Chataigne can LISTEN over a websocket on the same port: send
 `{"COMMAND": "LISTEN", "DATA": "/livegan/psi"}` and every change of that value arrives as a binary
-OSC message (`IGNORE` stops it).
+OSC message (`IGNORE` stops it). The tree keeps the OSCQuery model strict clients (python-oscquery)
+check: a node is a container (ACCESS 0) or a method, never both, and a method with arguments carries a
+VALUE of its type. A parameter whose address also has children (`/livegan/mod/K` with `/route`...,
+`/livegan/direction/K` with `/pick`) is listed there as `/livegan/mod/K/value`; both forms set it.
 
 ## Examples
 

@@ -169,21 +169,27 @@ def test_flood_never_stalls_the_display(tmp_path, tiny):
             sent.append(i)
         s.close()
     th = threading.Thread(target=flood)
-    gaps = []
-    last = [time.perf_counter()]
 
-    def on_tick(i, s, d):
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-        if i == 10:
-            th.start()
-    res = App(show, tmp_path, hud=False, controls=ctl).run_headless(150, realtime=True, on_tick=on_tick)
+    def run(with_flood: bool):
+        gaps, last = [], [time.perf_counter()]
+
+        def on_tick(i, s, d):
+            now = time.perf_counter()
+            gaps.append(now - last[0])
+            last[0] = now
+            if i == 10 and with_flood:
+                th.start()
+        res = App(show, tmp_path, hud=False, controls=ctl).run_headless(150, realtime=True, on_tick=on_tick)
+        return res, sorted(gaps)[int(len(gaps) * 0.95)]
+    # Against the same show without the flood, in the same test: a busy machine slows both.
+    quiet, quiet_gap = run(False)
+    show.stats.shown = 0
+    res, gap = run(True)
     th.join()
     ctl.stop()
     assert len(sent) == 10000
-    assert res["wall_s"] < 5.0 * 1.3 and res["shown"] > 40
-    assert sorted(gaps)[int(len(gaps) * 0.95)] < 0.25           # no long stall
+    assert res["frames"] == 150 and res["shown"] >= 0.5 * quiet["shown"]
+    assert gap < 3 * quiet_gap + 0.1                            # no long stall
     assert ctl.osc.received + sum(ctl.osc.errors.values()) > 5000
     assert show.applied > 3000
 
@@ -198,14 +204,18 @@ def test_oscquery_namespace_matches_registry(live):
     from livegan.control.oscquery import find
     for p in PARAMS:
         leaf = find(tree, f"/livegan/{p.name}")                  # direction/0 is a node under direction
-        assert leaf["FULL_PATH"] == f"/livegan/{p.name}" and leaf["ACCESS"] == 3 and leaf["DESCRIPTION"] == p.doc
+        path = f"/livegan/{p.name}"
+        if "CONTENTS" in leaf:                                   # a container too: its value is a child
+            assert leaf["ACCESS"] == 0 and "VALUE" not in leaf
+            leaf, path = leaf["CONTENTS"]["value"], path + "/value"
+        assert leaf["FULL_PATH"] == path and leaf["ACCESS"] == 3 and leaf["DESCRIPTION"] == p.doc
         assert leaf["TYPE"] == {"float": "f", "int": "i", "bool": "T"}[p.kind]
         if p.kind != "bool":
             assert leaf["RANGE"] == [{"MIN": p.lo, "MAX": p.hi}]
         assert leaf["VALUE"][0] == pytest.approx(show.registry.target[p.name])
     assert "next" in node["keyframe"]["CONTENTS"] and node["preset"]["ACCESS"] == 2
     d0 = node["direction"]["CONTENTS"]["0"]                     # a value and a container at once
-    assert d0["ACCESS"] == 3 and d0["CONTENTS"]["pick"]["TYPE"] == "s"
+    assert d0["ACCESS"] == 0 and d0["CONTENTS"]["value"]["ACCESS"] == 3 and d0["CONTENTS"]["pick"]["TYPE"] == "s"
     SimpleUDPClient("127.0.0.1", ctl.osc.port).send_message("/livegan/contrast", 2.0)
     assert settle(show, tick, lambda: show.registry.value["contrast"] == 2.0, timeout=5)
     tick(2)
@@ -233,3 +243,40 @@ def test_feedback_reaches_a_listener(live):
                 seen.append(m.message.params[0])
     assert seen[0] == pytest.approx(0.7)          # the initial state came first, unasked
     assert seen[-1] == pytest.approx(0.25)
+
+
+def test_a_strict_oscquery_client_browses_every_node_and_sets_a_value(live):
+    """python-oscquery (the maintained client) parses the whole tree of a running show: every
+    container says ACCESS 0, every method with an argument carries a VALUE of its type, no node
+    is both; a value set at an address it lists reaches the show."""
+    import ipaddress
+
+    from pythonosc.udp_client import SimpleUDPClient
+    from pythonoscquery.osc_query_client import OSCQueryClient
+    from pythonoscquery.shared.osc_access import OSCAccess
+    from zeroconf import ServiceInfo
+
+    show, ctl, tick, _ = live
+    tick(2)
+    info = ServiceInfo("_oscjson._tcp.local.", "livegan-test._oscjson._tcp.local.", port=ctl.query.port,
+                       addresses=[ipaddress.ip_address("127.0.0.1").packed], server="livegan-test.local.")
+    client = OSCQueryClient(info)
+    root = client.query_node("/")                    # raises on any node it cannot take
+    nodes = {n.full_path: n for n in root}
+    ours = {a.path for a in address_table()}
+    methods = {p for p, n in nodes.items() if not n.contents}
+    assert len(nodes) > 200 and ours - methods <= {p.rsplit("/value", 1)[0] for p in methods}
+    for path in ("/livegan/mod/3", "/livegan/direction/2", "/livegan/status"):
+        assert nodes[path].contents and nodes[path].access is OSCAccess.NO_VALUE
+    assert nodes["/livegan/mod/3/value"].access is OSCAccess.READWRITE_VALUE
+    assert nodes["/livegan/seed"].access is OSCAccess.WRITEONLY_VALUE and nodes["/livegan/seed"].type == [int]
+    assert nodes["/livegan/keyframe/next"].access is OSCAccess.NO_VALUE
+    for path in ("/livegan/psi", "/livegan/norm/psi", "/livegan/status/fps"):
+        assert client.query_node(path).value, path     # single nodes parse too
+    host = client.get_host_info()
+    osc = SimpleUDPClient(host.osc_ip, host.osc_port)
+    osc.send_message("/livegan/psi", 0.37)
+    osc.send_message("/livegan/mod/3/value", 0.25)    # the listed form of a value with children
+    assert settle(show, tick, lambda: show.registry.target["psi"] == pytest.approx(0.37)
+                  and show.registry.target["mod/3"] == pytest.approx(0.25))
+    assert client.query_node("/livegan/psi").value == [pytest.approx(0.37)]

@@ -110,6 +110,12 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
         Address(f"{PREFIX}/status/sync", "", "send every parameter and status value to the feedback targets now",
                 trig("feedback_sync")),
     ]
+    # A parameter whose address also has children (mod/K and mod/K/route...) is set at
+    # ADDRESS/value too: strict OSCQuery clients see only that form (see oscquery._strict).
+    paths = {a.path for a in out}
+    parents = {p.rsplit("/", 1)[0] for p in paths}
+    out += [Address(f"{a.path}/value", a.types, a.doc, a.make, a.param) for a in list(out)
+            if a.param is not None and a.path == f"{PREFIX}/{a.param.name}" and a.path in parents]
     return out
 
 

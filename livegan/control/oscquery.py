@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 from .osc import PREFIX, STATUS, address_table
 from .websocket import WebSocket, WebSocketError, handshake_response
 
-ACCESS_WRITE, ACCESS_RW = 2, 3
+# OSCQuery ACCESS: 0 no value (containers, argument-less methods), 1 read, 2 write, 3 both.
+ACCESS_NONE, ACCESS_READ, ACCESS_WRITE, ACCESS_RW = 0, 1, 2, 3
 MAX_CLIENTS = 16                     # HTTP requests served at once
-
-
-ACCESS_READ = 1
+# What a write-only method shows as its VALUE: strict clients (python-oscquery) take a node's
+# argument types from its VALUE, so every node with ACCESS 1..3 carries one of the right type.
+PLACEHOLDER = {"f": 0.0, "i": 0, "s": "", "T": False, "F": False}
 
 
 OUTPUT_FIELDS = {"sent": "frames sent", "dropped": "frames dropped (not queued)", "error": "last error, '' when fine"}
@@ -36,9 +37,8 @@ def namespace(values: Mapping[str, float], status: Mapping[str, object] = {}) ->
     snode = st["CONTENTS"].setdefault("status", {"FULL_PATH": f"{PREFIX}/status", "CONTENTS": {},
                                                   "DESCRIPTION": "show status (read only)"})
     for name, kind, doc in STATUS:
-        leaf = {"FULL_PATH": f"{PREFIX}/status/{name}", "DESCRIPTION": doc, "TYPE": kind, "ACCESS": ACCESS_READ}
-        if name in status:
-            leaf["VALUE"] = [status[name]]
+        leaf = {"FULL_PATH": f"{PREFIX}/status/{name}", "DESCRIPTION": doc, "TYPE": kind, "ACCESS": ACCESS_READ,
+                "VALUE": [status[name] if name in status else PLACEHOLDER.get(kind[:1], 0)]}
         snode["CONTENTS"][name] = leaf
     for key, v in status.items():                       # per-output counters: output/NAME/FIELD
         if not key.startswith("output/"):
@@ -73,10 +73,32 @@ def namespace(values: Mapping[str, float], status: Mapping[str, object] = {}) ->
             leaf["ACCESS"] = ACCESS_RW
             leaf["VALUE"] = [p.to_norm(values.get(p.name, p.default))]
             leaf["RANGE"] = [{"MIN": 0.0, "MAX": 1.0}]
-        else:
+        elif leaf.get("TYPE"):
             leaf["ACCESS"] = ACCESS_WRITE
+            leaf["VALUE"] = [PLACEHOLDER.get(t, 0) for t in leaf["TYPE"]]
+        else:                                           # a trigger: no argument, no value
+            leaf["ACCESS"] = ACCESS_NONE
         node["CONTENTS"].setdefault(parts[-1], {}).update(leaf)
+    _strict(root)
     return root
+
+
+def _strict(node: dict) -> None:
+    """What strict clients need (the spec's model: a node is a container or a method, never
+    both): every container says ACCESS 0; a value that also has children (mod/K and its route,
+    curve...) moves to a `value` child, which the receiver accepts as well."""
+    kids = node.get("CONTENTS")
+    if kids is not None and not kids:
+        del node["CONTENTS"]
+        kids = None
+    if kids:
+        if "VALUE" in node or "TYPE" in node:
+            moved = {k: node.pop(k) for k in ("TYPE", "VALUE", "RANGE", "ACCESS") if k in node}
+            kids["value"] = dict(moved, FULL_PATH=f"{node['FULL_PATH']}/value",
+                                 DESCRIPTION=node.get("DESCRIPTION", ""))
+        node["ACCESS"] = ACCESS_NONE
+        for child in kids.values():
+            _strict(child)
 
 
 def find(tree: dict, path: str) -> Optional[dict]:
