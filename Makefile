@@ -4,10 +4,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Debian packages the tests use (headless GL, OSC/MIDI peers); installed only when run as root.
-DEBIAN_TEST_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 xvfb liblo-tools jackd2 libportaudio2 chromium curl
+# Debian packages the show needs (headless GL through Mesa's EGL, PortAudio for audio input) and
+# the ones the tests add (virtual X, OSC/MIDI/JACK peers, a browser); installed only as root,
+# otherwise what is missing is said in one line.
+DEBIAN_DEMO_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libportaudio2
+DEBIAN_TEST_PACKAGES ?= $(DEBIAN_DEMO_PACKAGES) xvfb liblo-tools jackd2 chromium curl
 
-.PHONY: demo test test-cuda bench venv debian-deps clean gpu-prepare
+.PHONY: demo test test-cuda bench venv debian-deps demo-deps clean gpu-prepare
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,14 +20,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# $(call apt,PACKAGES): install the missing ones (root), or name them in one line (not root, or
+# no apt: another system's packages are the user's to choose).
+apt = @missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "livegan: missing system packages:" $$missing "(install them, e.g. sudo apt-get install" $$missing")"; fi
+
 debian-deps:
-	@if [ -n "$(DEBIAN_TEST_PACKAGES)" ] && [ "$$(id -u)" = 0 ]; then \
-	  missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
-	fi
+	$(call apt,$(DEBIAN_TEST_PACKAGES))
+
+demo-deps:
+	$(call apt,$(DEBIAN_DEMO_PACKAGES))
 
 # The live window when there is a display; otherwise a 10-second headless render of the same show.
-demo: $(STAMP)
+demo: $(STAMP) demo-deps
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(PY) perform.py; \
 	else echo "no display: rendering the show headless into recordings/"; \
 	$(PY) perform.py --headless --duration 10 --out recordings; fi

@@ -256,13 +256,20 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
         assert ctl.midi.ports, "the documented backend spelling must find the port"
 
         seen: list = []                                   # CC 7 values the mapper has handled
-        handle = ctl.mapper.handle
+        made, posted = [0], [0]                           # commands it made, and those posted to the show
+        handle, post = ctl.mapper.handle, ctl.midi.post
 
         def spy(msg, now=None):
+            cmds = list(handle(msg, now))
+            made[0] += len(cmds)
             if msg.type == "control_change" and msg.control == 7:
                 seen.append(msg.value)
-            return handle(msg, now)
-        ctl.mapper.handle = spy
+            return cmds
+
+        def spy_post(cmd):
+            post(cmd)
+            posted[0] += 1
+        ctl.mapper.handle, ctl.midi.post = spy, spy_post
 
         def sweep(values):
             # until the mapper has handled this whole sweep (JACK delivers late on a busy machine),
@@ -284,9 +291,15 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
                 time.sleep(1 / 30)
             t.join()
             assert seen[start:] == values, f"the mapper saw {seen[start:][:8]}... of {values[:8]}..."
-            for _ in range(3):
+            # The callback posts a message's commands after the mapper made them: wait for those
+            # events (not for frames), then apply everything queued.
+            end = time.time() + 30
+            while posted[0] < made[0] and time.time() < end:
+                time.sleep(0.001)
+            while not show.commands.empty() or show.preset_loader.busy:
                 show.tick(0.0)
-                ctl.after_tick()
+            show.tick(0.0)
+            ctl.after_tick()
             return show.registry.target["contrast"]
 
         # the port connects asynchronously: nudge an unmapped controller until the show hears it
