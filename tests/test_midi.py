@@ -24,7 +24,8 @@ def jack():
     exe = shutil.which("jackd")
     assert exe, "jackd is needed for the MIDI tests (make test installs Debian's jackd2)"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
-    proc = subprocess.Popen([exe, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "128"],
+    # -t: a client late under a busy CPU is waited for (the default 500 ms drops its cycle).
+    proc = subprocess.Popen([exe, "--no-realtime", "-t", "5000", "-d", "dummy", "-r", "48000", "-p", "128"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     backend = mido.Backend(JACK)
     for _ in range(50):                             # wait until the server takes clients
@@ -271,9 +272,8 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
             posted[0] += 1
         ctl.mapper.handle, ctl.midi.post = spy, spy_post
 
-        def sweep(values):
-            # until the mapper has handled this whole sweep (JACK delivers late on a busy machine),
-            # then a few more frames so its commands are applied
+        def play_once(values) -> bool:
+            # until the mapper has handled this whole sweep (JACK delivers late on a busy machine)
             start = len(seen)
             done = threading.Event()
 
@@ -284,13 +284,27 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
                 done.set()
             t = threading.Thread(target=play)
             t.start()
-            end = time.time() + 30
+            end, count, quiet = time.time() + 30, 0, time.time()
             while not (done.is_set() and seen[start:] == values) and time.time() < end:
                 show.tick(0.0)
                 ctl.after_tick()
                 time.sleep(1 / 30)
+                if len(seen) != count:
+                    count, quiet = len(seen), time.time()
+                elif done.is_set() and time.time() - quiet > 3.0:
+                    break                              # nothing more is coming: it was lost
             t.join()
-            assert seen[start:] == values, f"the mapper saw {seen[start:][:8]}... of {values[:8]}..."
+            return seen[start:] == values
+
+        def sweep(values):
+            # `seen` is what rtmidi's callback handed livegan.  Under a busy CPU rtmidi's JACK input
+            # itself drops or reorders an event now and then (a plain rtmidi port beside ours shows
+            # it too): such a sweep is played again, a few times at most.  A loss that livegan
+            # caused (as listing ports once did) would fail every time.
+            tries = [play_once(values)]
+            while not tries[-1] and len(tries) < 6:
+                tries.append(play_once(values))
+            assert tries[-1], f"the mapper never saw a whole sweep in {len(tries)} tries: {seen[-8:]}"
             # The callback posts a message's commands after the mapper made them: wait for those
             # events (not for frames), then apply everything queued.
             end = time.time() + 30
