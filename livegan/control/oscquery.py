@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType
 from typing import Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
+from .access import host_allowed, origin_allowed
 from .osc import PREFIX, STATUS, address_table
-from .websocket import WebSocket, WebSocketError, handshake_response
 
 # OSCQuery ACCESS: 0 no value (containers, argument-less methods), 1 read, 2 write, 3 both.
 ACCESS_NONE, ACCESS_READ, ACCESS_WRITE, ACCESS_RW = 0, 1, 2, 3
-MAX_CLIENTS = 16                     # HTTP requests served at once
 # What a write-only method shows as its VALUE: strict clients (python-oscquery) take a node's
 # argument types from its VALUE, so every node with ACCESS 1..3 carries one of the right type.
 PLACEHOLDER = {"f": 0.0, "i": 0, "s": "", "T": False, "F": False}
@@ -113,85 +111,106 @@ def find(tree: dict, path: str) -> Optional[dict]:
 
 
 class OscQueryServer:
-    """HTTP JSON on its own thread; `publish(values)` from the main thread updates VALUEs."""
+    """OSCQuery over HTTP and LISTEN over websockets, both served by the `websockets` library's
+    threaded server (plain GETs answered in `process_request`); `publish(values)` from the main
+    thread updates VALUEs.
+
+    What a peer controls is bounded: the whole request must arrive within OPEN_TIMEOUT (a byte
+    every few seconds gets nowhere), each peer holds at most PER_PEER connections and everyone
+    together MAX_CONNECTIONS, a websocket that listens to nothing is closed after IDLE_S, messages
+    are at most MAX_MESSAGE bytes.  The Host header must name this machine and a browser's Origin
+    must be this server's own (DNS rebinding, other pages).  Client errors are counted lines."""
+
+    OPEN_TIMEOUT = 5.0
+    PER_PEER = 8
+    MAX_CONNECTIONS = 64
+    IDLE_S = 30.0
+    MAX_MESSAGE = 4096
 
     def __init__(self, osc_port: int, host: str = "0.0.0.0", port: int = 9001, name: str = "livegan",
-                 mdns: bool = True, log: Callable[[str], None] = print, policy=None):
-        self.osc_port, self.name, self.log = osc_port, name, log
+                 mdns: bool = True, log: Callable[[str], None] = print, policy=None, names: tuple = ()):
+        from websockets.sync.server import serve
+
+        self.osc_port, self.name, self.log, self.policy = osc_port, name, log, policy
+        self.names = tuple(names)                   # extra Host names admitted (besides this machine's)
         self._values: Mapping[str, float] = MappingProxyType({})
         self._status: Mapping[str, object] = MappingProxyType({})
         self._clients: set = set()                 # websocket clients (LISTEN)
         self._clients_lock = threading.Lock()
         self._stopping = threading.Event()
         self.mdns_names: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if policy is not None and not policy.allows(self.client_address[0]):
-                    self.send_error(403, "not allowed: see --osc-allow")
-                    return
-                if len(self.path) > 1024:
-                    self.send_error(414)
-                    return
-                url = urlsplit(self.path)
-                if self.headers.get("Upgrade", "").lower() == "websocket":
-                    server._serve_websocket(self)
-                    return
-                if url.query == "HOST_INFO":
-                    body = server.host_info()
-                else:
-                    node = find(namespace(server._values, server._status), url.path)
-                    if node is None:
-                        self.send_error(404, "no such OSC address")
-                        return
-                    attr = url.query.upper()
-                    if attr:
-                        if attr not in node:
-                            self.send_error(204 if attr in ("VALUE", "RANGE", "TYPE") else 400)
-                            return
-                        body = {attr: node[attr]}
-                    else:
-                        body = node
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *a):
-                pass
-
-            timeout = 5                      # a client that never finishes its request lets go
-
-        slots = threading.BoundedSemaphore(MAX_CLIENTS)
-
-        class Server(ThreadingHTTPServer):
-            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-            def process_request(self, request, client_address):
-                if not slots.acquire(blocking=False):      # a connection flood: refuse, never pile up threads
-                    self.shutdown_request(request)
-                    return
-                super().process_request(request, client_address)
-
-            def process_request_thread(self, request, client_address):
-                try:
-                    super().process_request_thread(request, client_address)
-                finally:
-                    slots.release()
+        self.problems = ClientProblems(log)
         try:
-            self.httpd = Server((host, port), Handler)
+            sock = BoundedListener.create(host, port, self.PER_PEER, self.MAX_CONNECTIONS, self.problems)
         except (OSError, OverflowError) as e:
             raise OSError(f"OSCQuery: cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}); "
                           "choose another --oscquery-port") from None
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="livegan-oscquery", daemon=True)
+        self.server = serve(self._websocket, sock=sock, process_request=self._request, compression=None,
+                            open_timeout=self.OPEN_TIMEOUT, ping_interval=20, ping_timeout=20, close_timeout=2,
+                            max_size=self.MAX_MESSAGE, max_queue=4, server_header=None,
+                            logger=self.problems.logger())
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, name="livegan-oscquery", daemon=True)
         self._zc = None
         self._mdns = mdns
         self._adv: Optional[threading.Thread] = None
+
+    # -- requests (the server's connection threads) -------------------------------------------
+    def _request(self, connection, request):
+        """Every request, websocket or not: who may ask, then a JSON answer for a plain GET."""
+        peer = connection.remote_address[0] if connection.remote_address else ""
+        if self.policy is not None and not self.policy.allows(peer):
+            return self._reply(connection, 403, {"error": "not allowed: see --osc-allow"})
+        host = request.headers.get("Host")
+        if not host_allowed(host, self.names):
+            self.problems.count("host", f"OSCQuery: refused a request for host {str(host)[:60]!r} "
+                                        "(not this machine: DNS rebinding?)")
+            return self._reply(connection, 421, {"error": "this server does not answer for that host name"})
+        if not origin_allowed(request.headers.get("Origin"), host):
+            self.problems.count("origin", f"OSCQuery: refused a page from {str(request.headers.get('Origin'))[:60]!r}")
+            return self._reply(connection, 403, {"error": "only this server's own pages may talk to it"})
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None                             # on to the websocket handshake
+        if len(request.path) > 1024:
+            return self._reply(connection, 414, {"error": "path too long"})
+        url = urlsplit(request.path)
+        if url.query == "HOST_INFO":
+            return self._reply(connection, 200, self.host_info())
+        node = find(namespace(self._values, self._status), url.path)
+        if node is None:
+            return self._reply(connection, 404, {"error": "no such OSC address"})
+        attr = url.query.upper()
+        if not attr:
+            return self._reply(connection, 200, node)
+        if attr not in node:
+            return self._reply(connection, 204 if attr in ("VALUE", "RANGE", "TYPE") else 400, None)
+        return self._reply(connection, 200, {attr: node[attr]})
+
+    @staticmethod
+    def _reply(connection, status: int, body):
+        from http import HTTPStatus
+
+        from websockets.datastructures import Headers
+        from websockets.http11 import Response
+
+        data = b"" if body is None else json.dumps(body).encode()
+        headers = Headers([("Content-Length", str(len(data))), ("Connection", "close")])
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return Response(status, HTTPStatus(status).phrase, headers, data)
+
+    def _websocket(self, ws) -> None:
+        """One LISTEN client: JSON commands in (text frames), OSC packets out (binary frames)."""
+        client = _Listener(ws, self)
+        with self._clients_lock:
+            self._clients.add(client)
+        try:
+            client.run(self._stopping, self.IDLE_S)
+        except Exception as e:                       # a peer going away mid-send: counted, never a traceback
+            self.problems.count(f"ws:{type(e).__name__}", f"OSCQuery: a websocket client ended ({type(e).__name__})")
+        finally:
+            with self._clients_lock:
+                self._clients.discard(client)
 
     def host_info(self) -> dict:
         return {"NAME": self.name, "OSC_PORT": self.osc_port, "OSC_TRANSPORT": "UDP",
@@ -213,23 +232,6 @@ class OscQueryServer:
             clients = list(self._clients)
         for c in clients:
             c.offer(updates)
-
-    def _serve_websocket(self, handler) -> None:
-        """One LISTEN client: JSON commands in (text frames), OSC packets out (binary frames)."""
-        key = handler.headers.get("Sec-WebSocket-Key", "")
-        try:
-            handler.wfile.write(handshake_response(key))
-            handler.wfile.flush()
-        except (ValueError, OSError):
-            return
-        client = _Listener(WebSocket(handler.connection), self)
-        with self._clients_lock:
-            self._clients.add(client)
-        try:
-            client.run(self._stopping)
-        finally:
-            with self._clients_lock:
-                self._clients.discard(client)
 
     def current(self, path: str):
         """The value of a path (parameter or status), for a LISTEN's first message."""
@@ -274,8 +276,7 @@ class OscQueryServer:
                 self._zc.close()
             except Exception as e:
                 self.log(f"OSCQuery: mDNS shutdown: {e}")
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.shutdown()
 
 
 def _local_ip() -> str:
@@ -293,7 +294,7 @@ class _Listener:
     MAX_PATHS = 512
     MAX_QUEUE = 256
 
-    def __init__(self, ws: WebSocket, server: OscQueryServer):
+    def __init__(self, ws, server: OscQueryServer):
         import queue
 
         self.ws, self.server = ws, server
@@ -316,32 +317,40 @@ class _Listener:
 
         m = OscMessageBuilder(path)
         m.add_arg(value)
-        self.ws.send_binary(m.build().dgram)
+        self.ws.send(m.build().dgram)
 
-    def run(self, stopping: threading.Event) -> None:
+    def run(self, stopping: threading.Event, idle_s: float) -> None:
         import queue
+        import time
 
+        from websockets.exceptions import ConnectionClosed
+
+        opened = time.monotonic()
         try:
             while not stopping.is_set():
-                msg = self.ws.poll(0.05)            # a JSON command, or None
-                if msg is not None:
+                try:
+                    msg = self.ws.recv(timeout=0.05)    # a JSON command
+                except TimeoutError:
+                    msg = None
+                if isinstance(msg, str):
                     self._command(msg)
+                if not self.paths and time.monotonic() - opened > idle_s:
+                    self.ws.close(1008, "listening to nothing")   # an idle socket holds no slot
+                    return
                 while True:
                     try:
                         path, value = self.queue.get_nowait()
                     except queue.Empty:
                         break
                     self._send(path, value)
-        except (WebSocketError, OSError):
+        except ConnectionClosed:
             pass
-        finally:
-            self.ws.close()
 
     def _command(self, text: str) -> None:
         try:
             cmd = json.loads(text)
             op, path = str(cmd.get("COMMAND", "")).upper(), str(cmd.get("DATA", ""))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return                                  # not a command we know: ignored, as the spec says
         if op == "LISTEN" and len(self.paths) < self.MAX_PATHS and len(path) <= 256:
             self.paths.add(path)
@@ -350,3 +359,97 @@ class _Listener:
                 self._send(path, v)
         elif op == "IGNORE":
             self.paths.discard(path)
+
+
+class ClientProblems:
+    """Peers' mistakes and attacks, counted by kind; each kind is one printed line, once."""
+
+    def __init__(self, log: Callable[[str], None]):
+        from collections import Counter
+
+        self.log, self.counts, self._lock = log, Counter(), threading.Lock()
+
+    def count(self, kind: str, line: str) -> None:
+        with self._lock:
+            self.counts[kind] += 1
+            first = self.counts[kind] == 1
+        if first:
+            self.log(f"livegan: {line} (counted; said once)")
+
+    def logger(self):
+        """A logger for the websockets library: its handshake failures and connection errors
+        (a client that disconnects early, a bad request) become counted lines, not tracebacks."""
+        import logging
+
+        problems = self
+
+        class Counting(logging.Handler):
+            def emit(self, record):
+                # Routine news (listening, connection open/closed) is dropped; failures counted.
+                if record.levelno < logging.WARNING and not record.exc_info and "fail" not in record.getMessage():
+                    return
+                exc = record.exc_info[1] if record.exc_info else None
+                kind = type(exc).__name__ if exc else record.getMessage()[:40]
+                problems.count(f"lib:{kind}", f"OSCQuery: {record.getMessage()[:120]}"
+                                              + (f" ({kind}: {str(exc)[:80]})" if exc else ""))
+        lg = logging.getLogger(f"livegan.oscquery.{id(self)}")
+        lg.propagate = False
+        lg.handlers = [Counting()]
+        lg.setLevel(logging.INFO)
+        return lg
+
+
+class BoundedListener(socket.socket):
+    """The listening socket: each accepted connection counts against its peer and the total;
+    beyond either it is handed on already shut (its thread ends at once, nothing is read)."""
+
+    @classmethod
+    def create(cls, host: str, port: int, per_peer: int, total: int, problems: ClientProblems) -> "BoundedListener":
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = cls(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        s.listen(128)
+        s.per_peer, s.total, s.problems = per_peer, total, problems
+        s.peers, s.lock = {}, threading.Lock()
+        return s
+
+    def accept(self):
+        fd, addr = self._accept()
+        conn = _Counted(self.family, self.type, self.proto, fileno=fd)
+        peer = addr[0]
+        with self.lock:
+            over = self.peers.get(peer, 0) >= self.per_peer or sum(self.peers.values()) >= self.total
+            if not over:
+                self.peers[peer] = self.peers.get(peer, 0) + 1
+                conn.release = lambda: self._release(peer)
+        if over:
+            self.problems.count("busy", f"OSCQuery: refused a connection from {peer} (at most {self.per_peer} "
+                                        f"per peer, {self.total} in all)")
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return conn, addr
+
+    def _release(self, peer: str) -> None:
+        with self.lock:
+            n = self.peers.get(peer, 0) - 1
+            if n > 0:
+                self.peers[peer] = n
+            else:
+                self.peers.pop(peer, None)
+
+
+class _Counted(socket.socket):
+    """A connection that gives its slot back when closed (once)."""
+
+    release: Optional[Callable[[], None]] = None
+
+    def close(self) -> None:
+        release, self.release = self.release, None
+        try:
+            super().close()
+        finally:
+            if release is not None:
+                release()
