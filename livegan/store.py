@@ -71,8 +71,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX images_liked ON images(liked);
     CREATE INDEX images_created ON images(created);
     """,
+    # 3: ids are never reused: a deleted walk's id (its folder name, its render rows) never comes
+    # back for a new one, so a stopping recorder or a late render cannot write into a stranger's row.
+    """
+    CREATE TABLE id_floor (tbl TEXT PRIMARY KEY, last INTEGER NOT NULL);
+    INSERT INTO id_floor SELECT 'walks', COALESCE(MAX(id), 0) FROM walks;
+    INSERT INTO id_floor SELECT 'images', COALESCE(MAX(id), 0) FROM images;
+    INSERT INTO id_floor SELECT 'renders', COALESCE(MAX(id), 0) FROM renders;
+    """,
 )
 MAX_TAG = 64
+
+
+class WalkBusy(RuntimeError):
+    """A walk a live process is writing into (recording, rendering) cannot be deleted."""
 
 
 class Store:
@@ -170,6 +182,15 @@ class Store:
             self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
             return False
 
+    @staticmethod
+    def _next_id(db: sqlite3.Connection, table: str) -> int:
+        """The next id of `table`, above every id it ever had (inside the caller's transaction)."""
+        floor = db.execute("SELECT last FROM id_floor WHERE tbl = ?", (table,)).fetchone()[0]
+        top = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+        nid = max(floor, top) + 1
+        db.execute("UPDATE id_floor SET last = ? WHERE tbl = ?", (nid, table))
+        return nid
+
     def _tx(self) -> "_Tx":
         return Store._Tx(self._conn())
 
@@ -198,11 +219,11 @@ class Store:
             raise ValueError(f"walk kind must be one of {', '.join(WALK_KINDS)}, got {kind!r}")
         live = status in LIVE_STATES
         with self._tx() as db:
-            cur = db.execute("INSERT INTO walks (kind, name, created, network, network_hash, preset, status, info)"
-                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (kind, name, time.time(), network, network_hash, preset,
-                              "open" if live else status, json.dumps(info or {})))
-            wid = cur.lastrowid
+            wid = self._next_id(db, "walks")
+            db.execute("INSERT INTO walks (id, kind, name, created, network, network_hash, preset, status, info)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (wid, kind, name, time.time(), network, network_hash, preset,
+                        "open" if live else status, json.dumps(info or {})))
         self.walk_dir(wid).mkdir(parents=True, exist_ok=True)
         if live:                                 # owned first, live second: repair never races us
             fd = self._lock_fd(wid, block=True)
@@ -247,10 +268,11 @@ class Store:
         """Register a file already written at <outdir>/<walk_id>/<filename>."""
         rel = f"{walk_id}/{filename}"
         with self._tx() as db:
-            cur = db.execute("INSERT INTO images (walk_id, filename, path, kind, frame, created, state)"
-                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (walk_id, filename, rel, kind, frame, time.time(), json.dumps(state or {})))
-            return cur.lastrowid
+            iid = self._next_id(db, "images")
+            db.execute("INSERT INTO images (id, walk_id, filename, path, kind, frame, created, state)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (iid, walk_id, filename, rel, kind, frame, time.time(), json.dumps(state or {})))
+            return iid
 
     def images(self, walk_id: int) -> list[dict]:
         return [_row(r) for r in self._conn().execute(
@@ -302,8 +324,15 @@ class Store:
         import os
         import shutil
 
-        if self.walk(walk_id) is None:
+        row = self.walk(walk_id)
+        if row is None:
             raise KeyError(f"no walk {walk_id}")
+        if row["status"] in LIVE_STATES:                 # someone is recording or rendering into it
+            fd = None if walk_id in self._owned else self._lock_fd(walk_id, block=False)
+            if fd is None and self.walk_dir(walk_id).is_dir():
+                raise WalkBusy(f"walk {walk_id} is {row['status']}: stop it first (its files are being written)")
+            if fd is not None:
+                os.close(fd)
         with self._tx() as db:
             db.execute("DELETE FROM walks WHERE id = ?", (walk_id,))
         self.release(walk_id)
@@ -318,8 +347,10 @@ class Store:
     def add_render(self, walk_id: int, options: Optional[dict] = None) -> int:
         now = time.time()
         with self._tx() as db:
-            return db.execute("INSERT INTO renders (walk_id, status, created, updated, options) VALUES (?, 'queued', ?, ?, ?)",
-                              (walk_id, now, now, json.dumps(options or {}))).lastrowid
+            rid = self._next_id(db, "renders")
+            db.execute("INSERT INTO renders (id, walk_id, status, created, updated, options) VALUES (?, ?, 'queued', ?, ?, ?)",
+                       (rid, walk_id, now, now, json.dumps(options or {})))
+            return rid
 
     def update_render(self, render_id: int, status: Optional[str] = None, progress: Optional[float] = None,
                       path: Optional[str] = None, error: Optional[str] = None) -> None:

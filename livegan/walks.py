@@ -244,6 +244,10 @@ class Cancelled(Exception):
     pass
 
 
+class QueueFull(RuntimeError):
+    """Too many renders waiting: refused, never queued without bound."""
+
+
 class VideoManager:
     """Renders walks to video as tracked jobs: queued -> rendering (with progress) -> done, or
     failed with the reason ('cancelled' when the user cancelled).  One worker thread; state lives
@@ -259,8 +263,16 @@ class VideoManager:
         self._thread = threading.Thread(target=self._work, name="livegan-render", daemon=True)
         self._thread.start()
 
-    def submit(self, walk: Walk, fps: float = 30.0, name: str = "walk.mp4", walk_id: Optional[int] = None) -> int:
-        """Queue a render of `walk` into a new curated walk (or into `walk_id`'s folder)."""
+    MAX_WAITING = 8                    # jobs queued or rendering at once; more are refused
+
+    def submit(self, walk: Walk, fps: float = 30.0, name: Optional[str] = None, walk_id: Optional[int] = None) -> int:
+        """Queue a render of `walk` into a new curated walk (or into `walk_id`'s folder), as
+        `name` or, by default, walk-<id>-render-<job>.webm (never another job's file).  QueueFull
+        when MAX_WAITING jobs already wait."""
+        waiting = sum(1 for r in self.store.renders() if r["status"] in ("queued", "rendering"))
+        if waiting >= self.MAX_WAITING:
+            raise QueueFull(f"{waiting} renders already waiting (at most {self.MAX_WAITING}); "
+                            "cancel one or wait for it")
         if walk_id is None:
             walk_id = self.store.create_walk("curated", walk.name or "curated walk", network=self.network,
                                              network_hash=network_identity(self.network), status="queued")
@@ -268,6 +280,7 @@ class VideoManager:
         else:
             self.store.set_walk(walk_id, status="queued")
         rid = self.store.add_render(walk_id, {"fps": fps, "frames": len(walk), "name": name})
+        name = name or f"walk-{walk_id}-render-{rid}.webm"
         self._q.put((rid, walk_id, walk, fps, name))
         return rid
 

@@ -310,3 +310,62 @@ def test_gallery_works_while_a_show_writes_the_store(tmp_path):
     st = Store(tmp_path)
     assert st.walks("recording")[0]["status"] == "done"
     assert c.get("/api/images?liked=1").json["total"] == len(liked)
+
+
+def test_live_walks_are_not_deleted_and_ids_never_come_back(tmp_path):
+    """A walk another process records into is refused (409); a deleted walk's id never returns,
+    so a stopping recorder cannot overwrite a new walk's row."""
+    import subprocess
+    import sys
+
+    from livegan.gallery import create_app
+
+    code = ("import sys, time; from livegan.store import Store\n"
+            "s = Store(sys.argv[1]); w = s.create_walk('recording', 'live', status='recording')\n"
+            "print(w, flush=True); time.sleep(120)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        live = int(p.stdout.readline())                        # the recorder owns it from here
+        c = create_app(tmp_path, presets=tmp_path / "presets").test_client()
+        r = c.delete(f"/api/walks/{live}")
+        assert r.status_code == 409 and "recording" in r.json["error"]
+        assert (tmp_path / str(live)).is_dir()                   # its files stay
+        assert c.delete(f"/delete_walk/{live}").status_code == 409
+    finally:
+        p.kill()
+        p.wait()
+    st = Store(tmp_path)
+    st.repair()
+    a = st.create_walk("random", "a")
+    st.delete_walk(a)
+    b = st.create_walk("random", "b")
+    assert b > a and st.walk(a) is None
+    i1 = st.add_image(b, "x.png", "frame", 0, {})
+    st.delete_walk(b)
+    c2 = st.create_walk("random", "c")
+    assert st.add_image(c2, "x.png", "frame", 0, {}) > i1
+
+
+def test_renders_are_bounded_uniquely_named_and_presets_not_silently_replaced(client, tmp_path):
+    c, st = client
+    ids = snapshot_ids(st)[:2]
+    first = c.post("/api/curate", json={"images": ids, "name": "mine", "render": False}).json
+    assert first["preset"] == "mine"
+    again = c.post("/api/curate", json={"images": ids, "name": "mine", "render": False})
+    assert again.status_code == 409 and "overwrite" in again.json["error"]
+    assert c.post("/api/curate", json={"images": ids, "name": "mine", "render": False, "overwrite": True}).status_code == 200
+    codes, jobs = [], []
+    for _ in range(14):                                         # far more than may wait
+        r = c.post("/api/curate", json={"images": ids, "preset": False, "render": True, "frames_per_key": 400})
+        codes.append(r.status_code)
+        if r.status_code == 200:
+            jobs.append(r.json["render_id"])
+    assert codes.count(429) >= 14 - st.videos.MAX_WAITING and len(jobs) <= st.videos.MAX_WAITING
+    for j in jobs:
+        st.videos.cancel(j)
+    for j in jobs:
+        st.videos.wait(j, 120)
+    wid = c.post("/start_random_walk", json={"steps": 2, "keyframes": 2}).json["walk_id"]
+    a, b = (c.post(f"/enqueue_walk/{wid}").json["render_id"] for _ in range(2))   # the same second
+    paths = [st.videos.wait(r, 120)["path"] for r in (a, b)]
+    assert all(paths) and paths[0] != paths[1]                  # two jobs never share a file

@@ -1,9 +1,11 @@
 """`livegan gallery`: the studio (walks, images, detail, curation) and the walk service's HTTP API,
 in one Flask app over the store.  Every asset is served by the app (no CDN, no build step).
 
-Safety: state changes only by POST/DELETE, and a browser's request must come from this origin (a
-cross-site page cannot drive it); files are served only from inside the store; every error is a
-one-line JSON answer, never a traceback.
+Safety: the Host must name this machine (DNS rebinding); state changes only by POST/DELETE, and
+a browser's request must come from this origin (a cross-site page cannot drive it); the one GET
+that writes (the walk service's /next_image) refuses cross-site requests; data never becomes
+markup (the JS builds elements and sets text; a Content-Security-Policy allows no inline script);
+files are served only from inside the store; every error is a one-line JSON answer.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, request, send_file
 
+from ..store import WalkBusy
+from ..walks import QueueFull
 from .studio import Studio
 
 MAX_BODY = 1 << 20
@@ -22,8 +26,13 @@ class BadRequest(ValueError):
     pass
 
 
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+WRITING_GETS = {"walk_service.next_image"}          # a GET the seed's API made stateful
+
+
 def create_app(outdir: str | Path = "recordings", network: Optional[str] = None, presets: Optional[Path] = None,
-               show: Optional[str] = None) -> Flask:
+               show: Optional[str] = None, host_names: tuple = ()) -> Flask:
     import os
 
     from .service import service
@@ -38,10 +47,16 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
 
     @app.before_request
     def same_origin():
+        from ..control.access import host_allowed
+
+        if not host_allowed(request.host, host_names):
+            return jsonify(error=f"this server does not answer for host {request.host[:60]!r}"), 421
+        site = request.headers.get("Sec-Fetch-Site")
         if request.method in ("GET", "HEAD", "OPTIONS"):
+            if request.endpoint in WRITING_GETS and site not in (None, "same-origin", "none"):
+                return jsonify(error="cross-site request refused: this GET saves a frame"), 403
             return None
         origin = request.headers.get("Origin")
-        site = request.headers.get("Sec-Fetch-Site")
         if origin is not None:
             o, h = urlsplit(origin), urlsplit(request.host_url)
             if (o.scheme, o.netloc) != (h.scheme, h.netloc):
@@ -50,11 +65,28 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
             return jsonify(error=f"cross-site {request.method} refused"), 403
         return None
 
+    @app.after_request
+    def safe_headers(resp):
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        return resp
+
     @app.errorhandler(BadRequest)
     @app.errorhandler(ValueError)
     def bad(e):
         return jsonify(error=" ".join(str(e).split())[:300]), 400
 
+    @app.errorhandler(QueueFull)
+    def full(e):
+        return jsonify(error=" ".join(str(e).split())[:300]), 429
+
+    @app.errorhandler(WalkBusy)
+    def busy(e):
+        return jsonify(error=" ".join(str(e).split())[:300]), 409
+
+    @app.errorhandler(OverflowError)               # an id too large for SQLite: no such row
     @app.errorhandler(KeyError)
     @app.errorhandler(FileNotFoundError)
     def missing(e):
@@ -120,7 +152,8 @@ def serve(path: Path, mimetype: Optional[str] = None):
 
 
 def run(outdir: str, host: str, port: int, network: Optional[str], presets: Optional[str], show: Optional[str]) -> None:
-    app = create_app(outdir, network, Path(presets) if presets else None, show)
+    names = () if host in ("0.0.0.0", "::", "127.0.0.1", "::1", "localhost") else (host,)
+    app = create_app(outdir, network, Path(presets) if presets else None, show, host_names=names)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"livegan gallery: listening on {host}:{port}: anyone who can reach this machine can browse "
               "and curate the store", flush=True)

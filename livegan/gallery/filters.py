@@ -5,6 +5,7 @@ the page needs no change unless it wants a new kind of control."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
@@ -39,9 +40,13 @@ FIELDS: tuple[Field, ...] = (
 def _date(text: str, name: str) -> float:
     """YYYY-MM-DD, an ISO date-time, or Unix seconds -> Unix seconds."""
     try:
-        return float(text)
+        v = float(text)
     except ValueError:
-        pass
+        v = None
+    if v is not None:
+        if math.isfinite(v) and abs(v) < 1e11:               # seconds within a few thousand years
+            return v
+        raise FilterError(f"{name}: expected a date like 2026-11-27 or Unix seconds, got {text[:40]!r}")
     try:
         d = dt.datetime.fromisoformat(text)
     except ValueError:

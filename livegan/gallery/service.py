@@ -104,7 +104,7 @@ def enqueue_walk(walk_id: int):
     st = studio()
     walk = walk_from_store(st.store, walk_id)
     fps = number(body(), "fps", 30, 1, 120)
-    rid = st.videos.submit(walk, fps=fps, name=f"walk-{int(time.time())}.webm", walk_id=walk_id)
+    rid = st.videos.submit(walk, fps=fps, walk_id=walk_id)
     return jsonify(render_id=rid, walk_id=walk_id, frames=len(walk))
 
 
@@ -126,7 +126,7 @@ def delete_walk(walk_id: int):
     with st.cursor_lock:
         if st.cursor is not None and st.cursor.walk_id == walk_id:
             st.cursor = None
-    st.store.delete_walk(walk_id)
+    st.delete_walk(walk_id)
     return jsonify(deleted=walk_id)
 
 

@@ -73,6 +73,15 @@ class Studio:
             raise FileNotFoundError(filename)
         return Path(real)
 
+    def delete_walk(self, walk_id: int) -> None:
+        """A walk this gallery renders is cancelled first, then deleted; one that another process
+        records or renders into raises store.WalkBusy (409): its files are still being written."""
+        for r in self.store.renders():
+            if r["walk_id"] == walk_id and r["status"] in ("queued", "rendering"):
+                self.videos.cancel(r["id"])
+                self.videos.wait(r["id"], 60)
+        self.store.delete_walk(walk_id)
+
     def image_row(self, image_id: int) -> dict:
         r = self.store.image(image_id)
         if r is None:

@@ -129,7 +129,7 @@ def api_tag(image_id: int):
     return jsonify(id=image_id, tags=st.store.tags(image_id))
 
 
-@views.delete("/api/images/<int:image_id>/tags/<tag>")
+@views.delete("/api/images/<int:image_id>/tags/<path:tag>")   # a tag may hold a slash
 def api_untag(image_id: int, tag: str):
     st = studio()
     st.store.remove_tag(image_id, tag)
@@ -157,7 +157,7 @@ def api_walk(walk_id: int):
 
 @views.delete("/api/walks/<int:walk_id>")
 def api_delete_walk(walk_id: int):
-    studio().store.delete_walk(walk_id)
+    studio().delete_walk(walk_id)
     return jsonify(deleted=walk_id)
 
 
@@ -185,6 +185,9 @@ def api_curate():
     rows = [st.image_row(i) for i in ids]
     ws = [st.image_ws(r) for r in rows]
     out: dict = {"name": name}
+    if want_preset and (Path(st.presets) / f"{name}.json").exists() and data.get("overwrite") is not True:
+        return jsonify(error=f"preset {name} exists in {st.presets}: choose another name, or send "
+                             "overwrite: true to replace it"), 409
     if want_preset:
         path = recall.curated_preset(st.presets, name, ws, interp, fpk, loop, psi, fps)
         out["preset"] = path.stem
@@ -192,7 +195,7 @@ def api_curate():
     if want_render:
         walk = CustomWalk([("image", r["id"]) for r in rows], 0, st.store, frames_per_key=fpk, interpolation=interp,
                           loop=loop, psi=psi, name=name)
-        rid = st.videos.submit(walk, fps=fps, name="walk.webm")
+        rid = st.videos.submit(walk, fps=fps)
         out["render_id"] = rid
         out["walk_id"] = st.store.render(rid)["walk_id"]
     return jsonify(out)

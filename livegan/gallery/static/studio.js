@@ -4,6 +4,16 @@
 "use strict";
 const Studio = (() => {
   const $ = (s, el = document) => el.querySelector(s);
+  // Data never becomes markup: every element is built, every text set as text.
+  function h(tag, attrs = {}, ...kids) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") el.className = v; else if (k === "text") el.textContent = v; else el.setAttribute(k, v);
+    }
+    for (const k of kids) if (k !== null && k !== undefined) el.append(k);   // strings append as text
+    return el;
+  }
+  const tags = (list) => list.flatMap((t, i) => (i ? [" ", h("span", { class: "tag", text: t })] : [h("span", { class: "tag", text: t })]));
   const toast = (msg) => { const t = $("#toast"); t.textContent = msg; t.classList.add("on");
     clearTimeout(toast.t); toast.t = setTimeout(() => t.classList.remove("on"), 2500); };
 
@@ -83,9 +93,9 @@ const Studio = (() => {
     function cell(img) {
       const a = document.createElement("a");
       a.className = "cell"; a.href = `/image/${img.id}`; a.dataset.id = img.id; a.tabIndex = -1;
-      a.innerHTML = `<img loading="lazy" src="/thumb/${img.id}" alt="image ${img.id}">
-        <span class="badge like">${img.liked ? "♥" : ""}</span><span class="badge sel"></span>
-        <span class="caption">${img.tags.map((t) => `<span class="tag">${t}</span>`).join(" ")}</span>`;
+      a.append(h("img", { loading: "lazy", src: `/thumb/${Number(img.id)}`, alt: `image ${Number(img.id)}` }),
+               h("span", { class: "badge like", text: img.liked ? "♥" : "" }), h("span", { class: "badge sel" }),
+               h("span", { class: "caption" }, ...tags(img.tags)));
       a.dataset.liked = img.liked ? "1" : "0";
       a.dataset.ws = img.has_ws ? "1" : "0";
       return a;
@@ -127,7 +137,7 @@ const Studio = (() => {
     async function tag(el) {
       const t = prompt("tag"); if (!t) return;
       const j = await api("POST", `/api/images/${el.dataset.id}/tags`, { tag: t });
-      $(".caption", el).innerHTML = j.tags.map((x) => `<span class="tag">${x}</span>`).join(" ");
+      $(".caption", el).replaceChildren(...tags(j.tags));
     }
     function select(el) {
       const id = Number(el.dataset.id), i = selection.indexOf(id);
@@ -137,7 +147,7 @@ const Studio = (() => {
         const k = selection.indexOf(Number(c.dataset.id));
         $(".sel", c).textContent = k >= 0 ? String(k + 1) : ""; c.classList.toggle("selected", k >= 0);
       }
-      $("#selection").innerHTML = selection.map((s) => `<li>image ${s}</li>`).join("");
+      $("#selection").replaceChildren(...selection.map((s) => h("li", { text: `image ${s}` })));
       $("#selcount").textContent = `${selection.length} selected`;
       $("#create").disabled = selection.length < 2;
     }
@@ -181,13 +191,14 @@ const Studio = (() => {
   async function pollRenders() {
     clearTimeout(polling);
     const j = await api("GET", "/api/renders");
-    const ul = $("#renders"); ul.innerHTML = "";
+    const ul = $("#renders"); ul.replaceChildren();
     let busy = false;
     for (const r of j.renders) {
       const li = document.createElement("li"); li.dataset.render = r.id; li.dataset.status = r.status;
       const pct = Math.round((r.progress || 0) * 100);
-      li.innerHTML = `<b>${r.name || "walk " + r.walk_id}</b> <span class="rstatus">${r.status}</span>
-        <progress max="100" value="${pct}"></progress> ${r.error ? `<span class="error">${r.error}</span>` : ""}`;
+      li.append(h("b", { text: r.name || `walk ${r.walk_id}` }), " ", h("span", { class: "rstatus", text: r.status }),
+                " ", h("progress", { max: "100", value: String(pct) }), " ",
+                r.error ? h("span", { class: "error", text: r.error }) : null);
       if (r.status === "queued" || r.status === "rendering") {
         busy = true;
         const b = document.createElement("button"); b.textContent = "cancel"; b.className = "cancel";
@@ -215,7 +226,7 @@ const Studio = (() => {
     $("#addtag").addEventListener("click", async () => {
       const t = prompt("tag"); if (!t) return;
       const j = await api("POST", `/api/images/${id}/tags`, { tag: t });
-      $("#tags").innerHTML = j.tags.map((x) => `<span class="tag">${x}</span>`).join(" ");
+      $("#tags").replaceChildren(...tags(j.tags));
     });
     const send = $("#send");
     if (send) send.addEventListener("click", async () => {
@@ -227,6 +238,13 @@ const Studio = (() => {
       if (e.key === "l") like.click(); else if (e.key === "t") $("#addtag").click();
     });
   }
+
+  // Each page names itself and its data in <main data-page data-init> (no inline script: the
+  // Content-Security-Policy allows only this file).
+  document.addEventListener("DOMContentLoaded", () => {
+    const main = $("main"), init = main.dataset.init ? JSON.parse(main.dataset.init) : null;
+    ({ walks: walksPage, images: imagesPage, image: imagePage })[main.dataset.page]?.(init);
+  });
 
   return { walksPage, imagesPage, imagePage, api };
 })();
