@@ -146,7 +146,7 @@ def test_recording_replays_exactly(tmp_path, tiny):
         if 0 <= i < end:
             assert np.abs(replay[i][0] - ws).max() < 1e-6, frame_id
             compared += 1
-    assert compared > 20
+    assert compared >= 5 and compared == len([f for f in live if 0 <= f - first < end])   # every frame shown
     # Same network and device: the generator's images are identical too.
     f_id = max(k for k in live if 0 <= k - first < end)
     req = replay[f_id - first][1]
@@ -239,7 +239,7 @@ def test_walk_cli_random_into_store(tmp_path):
     st = Store(tmp_path)
     (w,) = st.walks("random")
     imgs = st.images(w["id"])
-    assert len(imgs) == 13 and w["status"] == "done"
+    assert len(imgs) == 12 and w["status"] == "done"                # exactly --steps frames
     assert all((tmp_path / i["path"]).exists() for i in imgs)
 
 
