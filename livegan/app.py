@@ -70,6 +70,7 @@ class App:
         self.snapshots: list[Path] = []
         self.frames_path = ""                           # CUDA: how frames reach GL (HUD)
         self._snap_pending = False
+        self._snap_seq = 0
         self._finishing: list = []                       # stopped recorders still writing their files
         self._net_ids: dict = {}
         self.display = None
@@ -216,7 +217,8 @@ class App:
         if self.recording and self.recorder.walk_id is not None:    # where it is in the session video
             i = s.tick_index - self.recorder.start_tick - 1
             state["recording"] = {"walk": self.recorder.walk_id, "frame": i, "time": i / s.opts.fps}
-        stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}"
+        self._snap_seq += 1                      # two snapshots of one frame in one second differ
+        stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}-{self._snap_seq}"
         network, preset_name = s.network, s.preset.name
 
         def write():
@@ -231,11 +233,17 @@ class App:
             folder = st.walk_dir(self.session_walk)
             pixels = raw if isinstance(raw, np.ndarray) else raw.cpu().numpy()   # CUDA frame
             state["network_id"] = net_id
-            atomic_write(folder / f"{stem}.npy", lambda f: np.save(f, req.ws))
-            save_png(folder / f"{stem}-raw.png", pixels)
-            save_png(folder / f"{stem}.png", program if program is not None else pixels)
-            state.update(ws=f"{stem}.npy", program=f"{stem}.png", raw=f"{stem}-raw.png")
-            st.add_image(self.session_walk, f"{stem}.png", "snapshot", req.frame, state)
+            files = [folder / f"{stem}.npy", folder / f"{stem}-raw.png", folder / f"{stem}.png"]
+            try:
+                atomic_write(files[0], lambda f: np.save(f, req.ws))
+                save_png(files[1], pixels)
+                save_png(files[2], program if program is not None else pixels)
+                state.update(ws=f"{stem}.npy", program=f"{stem}.png", raw=f"{stem}-raw.png")
+                st.add_image(self.session_walk, f"{stem}.png", "snapshot", req.frame, state)
+            except BaseException:                # a full disk: no files without their row
+                for f in files:
+                    f.unlink(missing_ok=True)
+                raise
             self.snapshots.append(folder / f"{stem}.png")
         if not self.writer.put(write):
             s.error("snapshot-queue", f"snapshot dropped: {self.writer.capacity} already waiting to be written")

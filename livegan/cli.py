@@ -254,18 +254,21 @@ def _run_show(app, args, show, opts, size) -> int:
     failed = [res["video_error"]] if res.get("video_error") else []
     if res["last"] is not None:
         from .imaging import save_png
+        from .safeio import release_claim
         png = video.with_suffix(".png") if video else claim_unique(out, "perform.png")
         try:
             save_png(png, res["last"])
         except OSError as e:
             failed.append(f"{png.name}: {e.strerror or e}")
-            if png.exists() and png.stat().st_size == 0:
-                png.unlink()                           # the empty name we claimed
+        finally:
+            release_claim(png)
     mode = "offline, every frame" if args.offline else "real time"
     if res["interrupted"]:
         mode += ", stopped by Ctrl-C"
     print(app.summary(res["frames"], res["wall_s"], mode))
-    if video:
+    if video and not video.exists():
+        print(f"no video: no frame was written ({video.name} not created)")
+    elif video:
         if res.get("video_error"):
             print(f"wrote {video}, cut short by a write error: it plays up to its last complete second")
         else:

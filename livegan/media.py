@@ -19,21 +19,31 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     (implied by `fragmented`): the frames come from a running show, so h264 uses a fast preset
     that leaves the CPU to the generator.  Returns the number of frames written.
 
-    Crash safety: a fragmented file is written in place (it decodes up to its last fragment after
-    a kill); anything else is written under a hidden temporary name and renamed when complete, so
-    a killed or failed write never leaves an undecodable file under the final name."""
+    Crash safety: the final name appears only for a file that decodes.  Everything is written under
+    a hidden temporary name; a fragmented file is renamed to its final name as soon as its first
+    fragment is complete (from then on it decodes up to its last fragment after a kill), anything
+    else when it is complete.  No frames: no file at all.  (A name reserved with
+    safeio.claim_unique is released once the file is there.)"""
+    from .safeio import release_claim
+
     path = Path(path)
-    if not fragmented:
-        _remove_stale_partials(path)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-        try:
-            n = _encode(tmp, frames, fps, codec, crf, False, live)
+    _remove_stale_partials(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    published = []
+
+    def publish() -> None:                     # the first complete fragment is on disk
+        if not published:
             os.replace(tmp, path)
-            return n
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-    return _encode(path, frames, fps, codec, crf, True, live)
+            published.append(True)
+    try:
+        n = _encode(tmp, frames, fps, codec, crf, fragmented, live, publish if fragmented else None)
+        if n and not published:
+            publish()
+        return n
+    finally:
+        if not published and tmp.exists():
+            tmp.unlink()
+        release_claim(path)
 
 
 def _remove_stale_partials(path: Path) -> None:
@@ -49,7 +59,7 @@ def _remove_stale_partials(path: Path) -> None:
 
 
 def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, codec: str | None, crf: int,
-            frag: bool, live: bool) -> int:
+            frag: bool, live: bool, publish=None) -> int:
     if path.suffix.lower() == ".gif":
         return _write_gif(path, frames, fps)
     codec = codec or {".mov": "prores", ".mkv": "ffv1", ".webm": "vp9"}.get(path.suffix.lower(), "h264")
@@ -59,11 +69,11 @@ def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, codec: str | N
     # Write through a Python file: FFmpeg's own I/O swallows write errors (a full disk would go
     # unnoticed); Python's raise OSError, which stops the writer cleanly.  A fragmented file is
     # then cut back to its last complete fragment, so what was written stays valid.
-    if not opts:
+    if not opts:                                       # (Matroska: decodable once its first packet is in)
         with open(path, "wb") as raw:
-            return _mux(raw, frames, fps, codec, name, pix, fmt, opts, crf, frag, live)
+            return _mux(raw, frames, fps, codec, name, pix, fmt, opts, crf, frag, live, publish)
     with open(path, "wb", buffering=0) as raw:        # unbuffered: what write() took is on disk
-        fobj = BoxTracker(raw)
+        fobj = BoxTracker(raw, on_media=publish)
         try:
             return _mux(fobj, frames, fps, codec, name, pix, fmt, opts, crf, frag, live)
         except BaseException:
@@ -71,7 +81,7 @@ def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, codec: str | N
             raise
 
 
-def _mux(fobj, frames, fps, codec, name, pix, fmt, opts, crf, frag, live) -> int:
+def _mux(fobj, frames, fps, codec, name, pix, fmt, opts, crf, frag, live, first_packet=None) -> int:
     import av
     from fractions import Fraction
 
@@ -95,6 +105,10 @@ def _mux(fobj, frames, fps, codec, name, pix, fmt, opts, crf, frag, live) -> int
             f = np.ascontiguousarray(frame[: stream.height, : stream.width, :3])
             for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 out.mux(packet)
+                if first_packet is not None:
+                    fobj.flush()
+                    first_packet()
+                    first_packet = None
             n += 1
         for packet in stream.encode():
             out.mux(packet)
@@ -108,8 +122,9 @@ class BoxTracker:
     fragmented recording stopped by a full disk decodes to its last fragment with no torn tail.
     A seek (a muxer rewriting a header) ends the tracking: then the cut point stays where it was."""
 
-    def __init__(self, f):
+    def __init__(self, f, on_media=None):
         self.f = f
+        self.on_media = on_media     # called once, when the first media box (a fragment) is complete
         self.pos = 0                 # bytes written so far
         self.box_end = 0             # where the current top-level box ends
         self.box_type = b""
@@ -136,6 +151,9 @@ class BoxTracker:
                 i += step
                 if pos + i == self.box_end and self.box_type in (b"moov", b"mdat"):
                     self.good = self.box_end
+                    if self.box_type == b"mdat" and self.on_media is not None:
+                        self.on_media, call = None, self.on_media
+                        call()
                 continue
             need = 8 - len(self.head)
             self.head += b[i: i + need]

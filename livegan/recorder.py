@@ -406,6 +406,9 @@ class Recorder:
         if self.sink is not None:
             written = self.sink.close()
             info.update(video_frames=written, video_dropped=self.sink.dropped)
+            if not written and not self.sink.error:     # no frame: no video file, and it says so
+                info["video"] = None
+                self.show.error("recording-empty", f"recording {self.walk_id} ended with no frames: no video written")
             if self.sink.error:
                 status, info["error"] = "failed", self.sink.error
                 if self.error is None:

@@ -58,7 +58,8 @@ def atomic_write(path: PathLike, write: Callable[[object], None], mode: str = "w
     """Call `write(fileobj)` on a temporary file beside `path`, fsync, then rename over `path`.
     On any error the temporary file is removed and the error raised: no half file, no empty file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    # The writer's pid in the name: `remove_dead_temporaries` can tell a killed writer's leftover.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
@@ -79,18 +80,82 @@ def atomic_bytes(path: PathLike, data: bytes) -> Path:
 
 
 def claim_unique(folder: PathLike, name: str) -> Path:
-    """Create and return `folder/name`, or `stem-2.ext`, `stem-3.ext`... if taken: created with
-    O_EXCL, so two instances writing to one folder never pick the same file."""
+    """Reserve and return `folder/name`, or `stem-2.ext`, `stem-3.ext`... if taken.  The name is
+    held by a hidden marker created with O_EXCL (two instances never pick the same one), and the
+    file itself does not exist yet: its writer renames a complete file there (a kill leaves no
+    empty or half file under it).  `release_claim` drops the marker."""
     folder, p = Path(folder), Path(name)
     stem, ext = p.stem, p.suffix
     for i in range(1, 10000):
         cand = folder / (name if i == 1 else f"{stem}-{i}{ext}")
-        try:
-            os.close(os.open(cand, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            return cand
-        except FileExistsError:
+        if cand.exists():
             continue
+        try:
+            fd = os.open(claim_marker(cand), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _marker_dead(claim_marker(cand)):
+                continue
+            os.unlink(claim_marker(cand))                # a killed claimer's: the name is free again
+            fd = os.open(claim_marker(cand), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        if cand.exists():                                # written meanwhile by an older livegan
+            os.unlink(claim_marker(cand))
+            continue
+        return cand
     raise OSError(f"{folder}: no free name like {name}")
+
+
+def claim_marker(path: PathLike) -> Path:
+    p = Path(path)
+    return p.with_name(f".{p.name}.claim")
+
+
+def release_claim(path: PathLike) -> None:
+    try:
+        os.unlink(claim_marker(path))
+    except FileNotFoundError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _marker_dead(marker: Path) -> bool:
+    try:
+        return not _alive(int(marker.read_text() or "0"))
+    except (OSError, ValueError):
+        return False
+
+
+def remove_dead_temporaries(folder: PathLike) -> list[str]:
+    """Hidden temporaries and claim markers of writers that died (their pid is gone): atomic
+    writes' `.NAME.PID.*.part`, videos' `.STEM.PID.partial.EXT`, claims' `.NAME.claim`.  Returns
+    what it removed.  A live writer's files are never touched."""
+    import re
+
+    removed = []
+    pattern = re.compile(r"^\.(?P<name>.+?)\.(?P<pid>\d+)\.(?:.+\.part|partial\..+)$")
+    for p in Path(folder).glob(".*"):
+        if not p.is_file():
+            continue
+        m = pattern.match(p.name)
+        dead = (m is not None and not _alive(int(m.group("pid")))) or \
+            (p.name.endswith(".claim") and _marker_dead(p))
+        if dead:
+            try:
+                p.unlink()
+                removed.append(p.name)
+            except OSError:
+                pass
+    return removed
 
 
 def device_problem(path: PathLike) -> str:

@@ -132,6 +132,12 @@ class Store:
         the reason.  Runs when the store opens."""
         import os
 
+        from .safeio import remove_dead_temporaries
+
+        for folder in self.outdir.iterdir() if self.outdir.is_dir() else ():
+            if folder.is_dir() and folder.name.isdigit() and not folder.is_symlink():
+                remove_dead_temporaries(folder)           # killed writers' hidden files
+        remove_dead_temporaries(self.outdir)
         fixed = []
         rows = self._conn().execute(
             f"SELECT id, info FROM walks WHERE status IN ({','.join('?' * len(LIVE_STATES))})", LIVE_STATES).fetchall()
