@@ -29,8 +29,9 @@ def number(lo: float, hi: float, integer: bool = False, allow_none: bool = False
     return parse
 
 
-def size(lo: int = 16, hi: int = 8192) -> Callable[[str], tuple[int, int]]:
-    """'WxH' with both sides in [lo, hi]."""
+def size(lo: int = 16, hi: int = 8192, max_pixels: int = 0) -> Callable[[str], tuple[int, int]]:
+    """'WxH' with both sides in [lo, hi] and, if given, at most `max_pixels` in all (what a frame
+    costs: every queue, encoder and read-back holds it per frame)."""
     def parse(text: str) -> tuple[int, int]:
         try:
             w, h = (int(v) for v in text.lower().split("x"))
@@ -38,6 +39,10 @@ def size(lo: int = 16, hi: int = 8192) -> Callable[[str], tuple[int, int]]:
             raise argparse.ArgumentTypeError(f"expected WxH such as 1920x1080, got {text!r}") from None
         if not (lo <= w <= hi and lo <= h <= hi):
             raise argparse.ArgumentTypeError(f"each side must be {lo}..{hi} pixels, got {text!r}")
+        if max_pixels and w * h > max_pixels:
+            raise argparse.ArgumentTypeError(
+                f"{text} is {w * h / 1e6:.0f} megapixels ({w * h * 3 / (1 << 20):.0f} MiB a frame): at most "
+                f"{max_pixels / 1e6:.1f} megapixels (4096x4096)")
         return w, h
     parse.__name__ = "size"
     return parse

@@ -370,7 +370,7 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
                    help="show the clean program full-screen on screen N (the projector) while this window keeps "
                         "the HUD and a preview; N = the window's own screen opens it as a second window "
                         "(default: none)")
-    p.add_argument("--record-size", type=size_type(), default=None,
+    p.add_argument("--record-size", type=size_type(max_pixels=4096 * 4096), default=None,
                    help="size of the program (recordings, snapshots, headless video) WxH; another aspect is "
                         "cropped, never letterboxed (default: the canvas's own size)")
     p.add_argument("--crf", type=number(0, 51, integer=True), default=18,
@@ -399,7 +399,8 @@ def cmd_render(args) -> int:
         ext = {'prores': 'mov', 'ffv1': 'mkv'}.get(args.codec, 'mp4')
         out = claim_unique(log.parent, f"render-{time.strftime('%Y%m%d-%H%M%S')}.{ext}")
     res = render_log(log, out, fps=args.fps, size=args.size, codec=args.codec, device=args.device,
-                     network=args.network, progress=not args.quiet, as_shown=args.as_shown)
+                     network=args.network, progress=not args.quiet, as_shown=args.as_shown,
+                     allow_remote_load=args.allow_remote_load)
     note = "" if res["complete"] else " (the recording ended without its end line: rendered what was logged)"
     print(f"wrote {out} ({res['written']} frames, {res['size'][0]}x{res['size'][1]}){note}")
     for e in res["errors"]:
@@ -657,6 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--as-shown", action="store_true",
                    help="reproduce the recording frame for frame: each frame shows the picture the live show "
                         "showed, repeats and late frames included (default: every tick its own fresh picture)")
+    r.add_argument("--allow-remote-load", action="store_true",
+                   help="let the log's networks be URLs or published names that download (off: a log from "
+                        "elsewhere could make the render connect anywhere)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_render)
 

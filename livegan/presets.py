@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,9 +312,20 @@ def _key_json(k: Optional[Keyframe]) -> Optional[dict]:
 def _key_from(d: Optional[dict]) -> Optional[Keyframe]:
     if d is None:
         return None
+    if not isinstance(d, dict):
+        raise PresetError(f"embedded keyframe: expected an object, got {type(d).__name__}")
     if "seed" in d:
-        return Keyframe(seed=int(d["seed"]))
-    return Keyframe(w=np.asarray(d["w"], np.float32), w_file=d.get("w_file"))
+        s = d["seed"]
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32:
+            raise PresetError(f"embedded keyframe: seed must be an integer 0..2**32-1, got {str(s)[:40]!r}")
+        return Keyframe(seed=s)
+    try:
+        w = np.asarray(d["w"], np.float32)
+    except (KeyError, TypeError, ValueError):
+        raise PresetError("embedded keyframe: expected a seed or a w array") from None
+    if w.ndim not in (1, 2) or w.size > 256 * 4096 or not np.isfinite(w).all():
+        raise PresetError(f"embedded keyframe: w must be a finite [w_dim] or [num_ws, w_dim] array, got shape {list(w.shape)}")
+    return Keyframe(w=w, w_file=d.get("w_file") if isinstance(d.get("w_file"), str) else None)
 
 
 def preset_json(p: Preset) -> dict:
@@ -324,6 +336,31 @@ def preset_json(p: Preset) -> dict:
 
 
 def preset_from(d: dict) -> Preset:
+    """A preset embedded in a control log or a command: data from outside, checked as strictly as
+    a preset file (PresetError, one line) before anything uses it."""
+    if not isinstance(d, dict):
+        raise PresetError(f"embedded preset: expected an object, got {type(d).__name__}")
+    keys = d.get("keyframes")
+    if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_KEYFRAMES:
+        raise PresetError(f"embedded preset: keyframes must be a list of 1..{MAX_KEYFRAMES}")
+    if d.get("interpolation") not in INTERPOLATIONS or d.get("easing") not in EASINGS:
+        raise PresetError("embedded preset: unknown interpolation or easing")
+    mk = d.get("mix_keyframe")
+    if mk is not None and (isinstance(mk, bool) or not isinstance(mk, int) or not 0 <= mk < len(keys)):
+        raise PresetError(f"embedded preset: mix_keyframe must be a keyframe index, got {str(mk)[:40]!r}")
+    params = d.get("params")
+    if not isinstance(params, dict) or len(params) > 256 or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and abs(v) < 1e9 for k, v in params.items()):
+        raise PresetError("embedded preset: params must map names to finite numbers")
+    if not isinstance(d.get("name"), str) or len(d["name"]) > 256:
+        raise PresetError("embedded preset: name must be a short string")
+    for k in ("network", "path"):
+        if d.get(k) is not None and (not isinstance(d[k], str) or len(d[k]) > 4096):
+            raise PresetError(f"embedded preset: {k} must be a string")
+    for k in ("directions", "modulation", "lfos", "audio_triggers"):
+        if not isinstance(d.get(k) or [], list) or len(d.get(k) or []) > 256:
+            raise PresetError(f"embedded preset: {k} must be a short list")
     return Preset(name=d["name"], keyframes=tuple(_key_from(k) for k in d["keyframes"]), network=d["network"],
                   interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d["mix_source"]),
                   mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"],

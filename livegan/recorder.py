@@ -14,6 +14,7 @@ switch as the preset itself (apply_preset), a network switch when the new networ
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -23,7 +24,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .params import Command
-from .presets import preset_from, preset_json
+from .presets import PresetError, preset_from, preset_json
 from .store import Store, network_identity
 
 LOG_NAME, VIDEO_NAME = "control.jsonl", "session.mp4"
@@ -60,14 +61,17 @@ def save_carried(path: Path, state: dict) -> None:
 
 
 def load_carried(path: Path) -> dict:
-    """The state `save_carried` wrote (textures as dicts with their raw bytes)."""
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        out = {}
-        for key, spec in meta.items():
-            specs = spec if isinstance(spec, list) else [spec]
-            vals = [dict(sp, data=z[f"{key}{i}"]) if isinstance(sp, dict) else sp for i, sp in enumerate(specs)]
-            out[key] = vals if isinstance(spec, list) else vals[0]
+    """The state `save_carried` wrote (textures as dicts with their raw bytes), checked by its
+    declared sizes before anything is inflated (a log's folder is data from outside)."""
+    from .safeio import load_npz, read_regular
+
+    z = load_npz(read_regular(path, 1 << 30, "carried state"), 1 << 30, Path(path).name)
+    meta = json.loads(bytes(z["meta"]).decode())
+    out = {}
+    for key, spec in meta.items():
+        specs = spec if isinstance(spec, list) else [spec]
+        vals = [dict(sp, data=z[f"{key}{i}"]) if isinstance(sp, dict) else sp for i, sp in enumerate(specs)]
+        out[key] = vals if isinstance(spec, list) else vals[0]
     return out
 
 
@@ -122,6 +126,50 @@ class ControlLog:
             self.f.close()
 
 
+MAX_LOG_FRAMES = 100_000_000            # a week at 120 fps
+LOGGED_OPS = {"set", "add", "toggle", "trigger", "apply_preset", "apply_network", "apply_direction", "condition", "mod"}
+
+
+def _count(v, what: str, path) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_LOG_FRAMES:
+        raise RecordingError(f"{path}: {what} must be a frame count 0..{MAX_LOG_FRAMES}, got {str(v)[:40]!r}")
+    return v
+
+
+def _logged_command(obj: dict, path) -> Command:
+    """One logged command, checked like a live one: a known op and name, finite numbers."""
+    from .params import PARAMS
+
+    op, name, value = obj.get("op"), obj.get("name"), obj.get("value")
+    if op not in LOGGED_OPS or not isinstance(name, str) or len(name) > 256:
+        raise RecordingError(f"{path}: a line with an unknown command {str(op)[:20]!r} {str(name)[:40]!r}")
+    if op in ("set", "add"):
+        known = {p.name: p for p in PARAMS}
+        if name not in known or isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value) or abs(value) > 1e9:
+            raise RecordingError(f"{path}: {op} {name[:40]} {str(value)[:40]}: not a parameter and a finite number")
+    return Command(op, name, value, str(obj.get("source", "log"))[:32])
+
+
+def _check_header(h: dict, path) -> None:
+    import numbers
+
+    fps = h.get("fps")
+    if not isinstance(fps, numbers.Real) or not math.isfinite(fps) or not 1 <= fps <= 1000:
+        raise RecordingError(f"{path}: fps must be 1..1000, got {str(fps)[:40]!r}")
+    for k in ("target", "value"):
+        d = h.get(k)
+        if not isinstance(d, dict) or not all(isinstance(v, numbers.Real) and math.isfinite(v) and abs(v) < 1e9
+                                              for v in d.values()):
+            raise RecordingError(f"{path}: header {k} must map parameters to finite numbers")
+    if not isinstance(h.get("network"), str) or len(h["network"]) > 4096:
+        raise RecordingError(f"{path}: header network must be a string")
+    try:
+        preset_from(h.get("preset"))
+    except PresetError as e:
+        raise RecordingError(f"{path}: header preset: {e}") from None
+
+
 def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], Optional[int]]:
     """(header, commands by frame, frame count or None when the log ends early - e.g. after a
     crash; then header['frames_marked'] is how far it is known to go).  Reads up to the last
@@ -154,10 +202,10 @@ def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], O
                     raise RecordingError(f"{path}: control log version {obj.get('version')} is not supported")
                 header = obj
             elif obj.get("type") == "end":
-                end = int(obj["frames"])
+                end = _count(obj.get("frames"), "end frames", path)
                 break
             elif obj.get("type") == "mark":
-                marked = int(obj["frames"])
+                marked = _count(obj.get("frames"), "mark", path)
             elif obj.get("type") == "shown":             # one per presented frame, in video order
                 shown.append((int(obj["t"]), int(obj["p"]), bool(obj.get("d"))))
             elif obj.get("type") == "picture":           # planned before the recording: stored
@@ -165,10 +213,16 @@ def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], O
             elif obj.get("type") == "carried":
                 carried = {"file": str(obj["file"]), "pic": obj.get("pic")}
             else:
-                cmds.setdefault(int(obj["frame"]), []).append(
-                    Command(obj["op"], obj["name"], obj.get("value"), obj.get("source", "log")))
+                cmd = _logged_command(obj, path)
+                cmds.setdefault(_count(obj.get("frame"), "frame", path), []).append(cmd)
     if header is None:
         raise RecordingError(f"{path}: empty control log")
+    _check_header(header, path)
+    # A log is data from outside: its end may not claim more frames than it has lines for.
+    known = max([marked, len(shown), max(cmds) + 1 if cmds else 0]) + 2 * int(header["fps"]) + 1
+    if end is not None and end > known:
+        raise RecordingError(f"{path}: its end line claims {end} frames but it logs at most {known}: not a "
+                             "recording livegan wrote")
     header["frames_marked"] = marked
     header["shown"], header["pictures"], header["carried"] = shown, pictures, carried
     return header, cmds, end
@@ -183,6 +237,7 @@ class Recorder:
     so the recording fails instead).  Errors stop the recording and are kept in `error`."""
 
     QUEUE = 128
+    QUEUE_BYTES = 512 << 20
 
     def __init__(self, store, show, codec: str = "h264", crf: int = 18):
         import queue
@@ -217,6 +272,10 @@ class Recorder:
         header = show_state(show)
         header["program_size"] = list(program_size) if program_size else None
         self.start_tick = show.tick_index
+        if program_size:                             # frames wait here: bounded in bytes, not only count
+            import queue
+            cap = max(8, min(self.QUEUE, self.QUEUE_BYTES // (program_size[0] * program_size[1] * 3)))
+            self._queue = queue.Queue(maxsize=cap)
         self.frames = 0
         self.error = None
         self._active = True
@@ -346,7 +405,9 @@ class Recorder:
             header["walk_id"] = self.walk_id
             log = ControlLog(folder / LOG_NAME, header)
             ext = {"prores": ".mov", "ffv1": ".mkv"}.get(self.codec, ".mp4")
-            self.sink = VideoSink(folder / f"session{ext}", show.opts.fps, self.codec, maxsize=64,
+            ps = header.get("program_size") or (1024, 1024)
+            depth = max(4, min(64, self.QUEUE_BYTES // 2 // (ps[0] * ps[1] * 3)))   # bytes, not only frames
+            self.sink = VideoSink(folder / f"session{ext}", show.opts.fps, self.codec, maxsize=depth,
                                   fragmented=True, crf=self.crf)
             print(f"livegan: recording to {folder}", flush=True)
         except Exception as e:

@@ -52,7 +52,7 @@ def find_log(ref: str, outdir: Path) -> Path:
 def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Optional[tuple[int, int]] = None,
                codec: Optional[str] = None, device: str = "auto", progress: bool = True,
                network: Optional[str] = None, on_frame: Optional[Callable] = None, G=None,
-               as_shown: bool = False) -> dict:
+               as_shown: bool = False, allow_remote_load: bool = False) -> dict:
     """Replay a control log with a fixed-step clock.  By default every tick gets its own fresh
     picture (what was meant: smooth even where the live generator was late); `as_shown` shows at
     each tick the picture the live show showed (repeats and late frames included) and writes only
@@ -77,6 +77,12 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
         raise RecordingError(f"--fps {fps} differs from the recording's {rec_fps}: the timeline is "
                              "frame-locked, so an exact replay keeps the recorded frame rate")
     net = network or header["network"]
+    # The log is data from outside: networks it names load by the same rule as over OSC (no URL,
+    # no download unless the user allows it); the user's own --network is theirs.
+    if network is None:
+        _check_logged_network(net, allow_remote_load, log_path)
+    for c in (c for v in cmds.values() for c in v if c.op == "apply_network"):
+        _check_logged_network(str(c.value), allow_remote_load, log_path)
     opts = Options(network=net, fps=rec_fps, device=device, lookahead=4, canvas=header.get("canvas"))
     show = Show(opts, preset_from(header["preset"]), G=G)
     restore_state(show, header)
@@ -135,6 +141,16 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
         raise RecordingError(sink.error)
     return {"frames": written_i, "written": written, "complete": end is not None, "size": res_size,
             "errors": list(show.errors), "as_shown": as_shown}
+
+
+def _check_logged_network(ref: str, allow_remote: bool, log_path: Path) -> None:
+    from stylegan3.catalog import lookup
+
+    if allow_remote or ref.startswith("builtin:"):
+        return
+    if "://" in ref or (lookup(ref) is not None and not Path(ref).exists()):
+        raise RecordingError(f"{log_path}: the log names the network {ref[:80]!r}, which would be downloaded; "
+                             "render with --network FILE, or --allow-remote-load if you trust the log")
 
 
 def _as_shown_plan(shown: list, frames: int) -> list[tuple[int, int, bool]]:

@@ -167,3 +167,66 @@ def device_problem(path: PathLike) -> str:
     except OSError:
         return "no such device"
     return "" if stat.S_ISCHR(st.st_mode) else "not a device"
+
+
+def load_npz(data: bytes, limit: int, what: str = "arrays") -> dict:
+    """The arrays of an .npz held in `data`, checked by their declared sizes before anything is
+    inflated: a few MB of deflated zeros claiming gigabytes is refused, not decompressed.  Every
+    member must be a plain .npy (no pickles) whose header shape fits `limit` bytes in all."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ValueError(f"{what}: not an .npz archive ({e})") from None
+    if len(infos) > 256 or sum(i.file_size for i in infos) > limit:
+        raise ValueError(f"{what}: declares {sum(i.file_size for i in infos) / MiB:.0f} MiB in {len(infos)} "
+                         f"arrays, more than the {limit / MiB:.0f} MiB limit")
+    out, total = {}, 0
+    for info in infos:
+        with zf.open(info) as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+            except ValueError as e:
+                raise ValueError(f"{what}: {info.filename}: not a plain array ({e})") from None
+            if dtype.hasobject:
+                raise ValueError(f"{what}: {info.filename}: object arrays are refused")
+            total += int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if total > limit:
+                raise ValueError(f"{what}: its arrays would take more than {limit / MiB:.0f} MiB")
+    for info in infos:                                    # every header fits: inflate, bounded reads
+        with zf.open(info) as f:
+            out[info.filename[:-4] if info.filename.endswith(".npy") else info.filename] = \
+                np.lib.format.read_array(f, allow_pickle=False)
+    return out
+
+
+MAX_IMAGE_PIXELS = 64_000_000                 # 8000 x 8000: far above any picture a show needs
+
+
+def open_image(source, what: str = "image", max_pixels: int = MAX_IMAGE_PIXELS):
+    """A PIL image opened lazily (only its header read) and refused by its declared size before
+    any pixel is decoded: a 30000 x 30000 PNG of a few kilobytes is one line, never a decompression
+    bomb or Pillow's own exception.  `source` is a path or a file object."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(source)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(f"{what}: declares more pixels than a picture may have here") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{what}: not a readable image ({type(e).__name__})") from None
+    if im.width * im.height > max_pixels:
+        im.close()
+        raise ValueError(f"{what}: {im.width}x{im.height} is too large (at most {max_pixels // 1_000_000} megapixels)")
+    return im

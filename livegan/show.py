@@ -85,6 +85,35 @@ def cpu_mapper(G) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
+FIRST_FRAME_S = 30.0                  # LIVEGAN_FIRST_FRAME_S: a new network's first frame, at most
+
+
+def first_frame(G, source: str) -> None:
+    """Render one frame (at w_avg) with a network about to take over, off the main thread; it
+    must finish within the deadline and be finite, else the playing network stays."""
+    import os
+
+    import torch
+
+    from .explore import condition_for, synthesize
+
+    try:
+        limit = float(os.environ.get("LIVEGAN_FIRST_FRAME_S", FIRST_FRAME_S))
+    except ValueError:
+        limit = FIRST_FRAME_S
+    t0 = time.perf_counter()
+    dev = next(G.parameters()).device
+    with torch.inference_mode():
+        ws = G.mapping.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1).to(dev)
+        img = synthesize(G, ws, condition_for(G))
+    took = time.perf_counter() - t0
+    if not bool(torch.isfinite(img).all()):
+        raise ValueError("its first frame is not finite (NaN or inf): not used")
+    if took > limit:
+        raise ValueError(f"its first frame took {took:.0f} s, more than the {limit:.0f} s deadline "
+                         "(LIVEGAN_FIRST_FRAME_S): not used")
+
+
 def make_bank(G) -> KeyframeBank:
     return KeyframeBank(cpu_mapper(G), G.z_dim, G.num_ws, G.w_dim,
                         G.mapping.w_avg.detach().float().cpu().numpy())
@@ -113,6 +142,7 @@ class Show:
         self.device = resolve_device(opts.device)
         self.network = opts.network or self.preset.network or DEFAULT_NETWORK
         self.G = G if G is not None else load_network(self.network, device=self.device, precision=opts.dtype)
+        self.check_runtime(self.G, self.network)
         self.bank = make_bank(self.G)
         from .directions.live import DirectionKnobs
         self.knobs = DirectionKnobs(self._slot_changed, self.error, self._network_shape)
@@ -379,7 +409,25 @@ class Show:
         if not lim.allow():
             raise ValueError(f"network loads: at most one every {1 / lim.rate:g} s ({lim.dropped} refused)")
         device, dtype = self.device, self.opts.dtype
-        self.network_loader.submit(source, lambda: load_network(source, device=device, precision=dtype))
+
+        def load():
+            G = load_network(source, device=device, precision=dtype)
+            self.check_runtime(G, source)
+            first_frame(G, source)                   # a network that cannot render never takes over
+            return G
+        self.network_loader.submit(source, load)
+
+    def check_runtime(self, G, source: str) -> None:
+        """Refuse a network whose run-time memory at this show's batch and canvas is above the
+        limit (estimated from its layer plan, before a frame is rendered)."""
+        from stylegan3.bounds import check_size
+
+        from .engine import canvas_for
+        try:
+            canvas, _ = canvas_for(G, self.opts.canvas)
+        except ValueError:
+            canvas = None
+        check_size(G, source, self.opts.batch, canvas[0] if canvas else 0)
 
     def _finish_loading(self) -> None:
         for source, G, err in self.network_loader.poll():

@@ -6,6 +6,7 @@ truncation is applied in W, so a psi change never reruns mapping; style mixing r
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -34,14 +35,23 @@ class KeyframeBank:
 
     `mapper(z [1, z_dim] float32) -> ws [num_ws, w_dim]` is the network's mapping (psi 1)."""
 
+    MAX_BYTES = 64 << 20               # mapped keyframes kept; the least recently used go first
+
     def __init__(self, mapper, z_dim: int, num_ws: int, w_dim: int, w_avg: np.ndarray):
+        from collections import OrderedDict
+
         self.mapper, self.z_dim, self.num_ws, self.w_dim = mapper, z_dim, num_ws, w_dim
         self.w_avg = np.asarray(w_avg, np.float64)
-        self._cache: dict = {}
+        self._cache: "OrderedDict" = OrderedDict()
+        self._bytes = 0
 
     def ws(self, k: Keyframe) -> np.ndarray:
-        key = ("seed", k.seed) if k.seed is not None else ("w", k.w_file)
-        if key not in self._cache:
+        # A stored w is known by its content: two keyframes from one file name (or none) differ.
+        key = ("seed", k.seed) if k.seed is not None else \
+            ("w", hashlib.blake2b(np.ascontiguousarray(k.w).tobytes(), digest_size=16).digest())
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
             if k.seed is not None:
                 w = self.map_z(z_from_seed(k.seed, self.z_dim))
             else:
@@ -52,6 +62,12 @@ class KeyframeBank:
                     raise ValueError(f"{k.w_file}: w has shape {list(w.shape)}, this network needs "
                                      f"[{self.w_dim}] or [{self.num_ws}, {self.w_dim}]")
             self._cache[key] = np.array(w, np.float64)
+            self._bytes += self._cache[key].nbytes
+            # Bounded in bytes (a stream of /livegan/seed would grow it for ever); an evicted key
+            # is mapped again if it comes back, with the same result.
+            while self._bytes > self.MAX_BYTES and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._bytes -= old.nbytes
         return self._cache[key]
 
     def map_z(self, z: np.ndarray) -> np.ndarray:

@@ -77,13 +77,14 @@ def read_image(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
 
     from ..safeio import read_regular
 
+    import io
+
+    from ..safeio import open_image
+
     data = read_regular(path, MAX_IMAGE_BYTES, "condition image")
     try:
-        import io
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(io.BytesIO(data), str(path)) as im:     # refused by its declared size first
             im.draft("RGB", (size[0] * 2, size[1] * 2))
-            if im.width * im.height > 64_000_000:
-                raise ValueError(f"{path}: {im.width}x{im.height} is too large for a condition image")
             arr = np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image ({type(e).__name__})") from None

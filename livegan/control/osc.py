@@ -58,6 +58,34 @@ def _int(args: list, what: str) -> int:
     return int(v)
 
 
+class _LibraryLog:
+    """python-osc reports packets it cannot read (an unknown type tag, say) through the root
+    logger, one line each: a flood of them was 1.8 million stderr lines in 15 s.  This filter on
+    the root logger turns its records into counted problems of the receiver, logged once."""
+
+    def __init__(self):
+        self.sinks: list = []
+
+    def filter(self, record) -> bool:
+        if "pythonosc" not in (record.pathname or ""):
+            return True
+        for sink in list(self.sinks):
+            sink(record.getMessage())
+        return False
+
+
+_LIBRARY_LOG = _LibraryLog()
+
+
+def quiet_library_logging(sink: Callable[[str], None]) -> None:
+    import logging
+
+    root = logging.getLogger()
+    if _LIBRARY_LOG not in root.filters:
+        root.addFilter(_LIBRARY_LOG)
+    _LIBRARY_LOG.sinks[:] = [sink]                  # the newest receiver counts them
+
+
 def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
     """Every OSC address livegan understands, generated from the parameter registry."""
     out: list[Address] = []
@@ -203,6 +231,7 @@ class OscReceiver:
         self.table = {a.path: a for a in address_table()}
         self.policy = allow if isinstance(allow, SenderPolicy) else SenderPolicy(allow or ())
         self.errors: Counter = Counter()
+        quiet_library_logging(lambda msg: self._bad("type", f"packet the OSC library could not read ({msg[:80]})"))
         self.received = 0
         self.restarts = 0
         self.last_crash = ""

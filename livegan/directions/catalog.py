@@ -10,6 +10,7 @@ from typing import Optional
 from .model import Direction, DirectionError
 
 FOLDER = Path(__file__).resolve().parents[2] / "presets" / "directions"
+MAX_FILES = 256                  # fitted directions read from the folder at most
 
 
 class Catalog:
@@ -27,7 +28,10 @@ class Catalog:
         """Read every NAME.npz (on a thread unless `wait`); a bad file is one line, the others load."""
         def work():
             found = {}
-            for p in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
+            files = sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []
+            if len(files) > MAX_FILES:                 # a folder flooded with files: the first ones only
+                self.log(f"livegan: directions: {len(files)} files in {self.folder}; reading the first {MAX_FILES}")
+            for p in files[:MAX_FILES]:
                 try:
                     d = Direction.load(p)
                     found[d.name] = d

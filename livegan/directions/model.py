@@ -93,7 +93,8 @@ class Direction:
         path = Path(path)
         try:
             meta = json.loads(read_regular(path.with_suffix(".json"), 1 << 20, "direction").decode())
-            z = np.load(io.BytesIO(read_regular(path, 64 << 20, "direction")), allow_pickle=False)
+            from ..safeio import load_npz
+            z = load_npz(read_regular(path, 64 << 20, "direction"), 64 << 20, f"direction {path.name}")
             kind = meta.get("kind")
             if kind not in KINDS:
                 raise DirectionError(f"kind must be one of {', '.join(KINDS)}")

@@ -97,7 +97,8 @@ def cached(G, network_id: str, kind: str, samples: int = DEFAULT_SAMPLES,
     path = cache_folder() / f"{key}.npz"
     if path.is_file():
         try:
-            z = np.load(path, allow_pickle=False)
+            from ..safeio import load_npz, read_regular
+            z = load_npz(read_regular(path, 256 << 20, "direction cache"), 256 << 20, f"cache {path.name}")
             comps, sig = z["components"], z["sigma"]
         except Exception:
             comps = None

@@ -19,7 +19,9 @@ def thumbnail(source: Path) -> Path:
     except FileNotFoundError:
         pass
     cache.parent.mkdir(exist_ok=True)
-    with Image.open(source) as im:
+    from ..safeio import open_image
+
+    with open_image(source, f"image {source.name}") as im:
         im = im.convert("RGB")
         im.thumbnail((SIZE, SIZE))
         atomic_write(cache, lambda f: im.save(f, format="JPEG", quality=85))

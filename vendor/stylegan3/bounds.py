@@ -71,10 +71,42 @@ def check_kwargs(kwargs: Any, name: str, where: str = "init_kwargs", depth: int 
             raise CheckpointError(f"{name}: {field}: unexpected value of type {type(v).__name__}")
 
 
-def check_size(G, name: str) -> None:
-    """Refuse a network whose parameters and buffers would exceed the memory limit (fp32)."""
-    n = sum(t.numel() for t in list(G.parameters()) + list(G.buffers()))
-    limit = max_network_bytes()
-    if n * 4 > limit:
-        raise CheckpointError(f"{name}: the network would take {n * 4 / (1 << 30):.1f} GiB, more than the "
-                              f"{limit / (1 << 30):.1f} GiB limit (LIVEGAN_MAX_NETWORK_GB)")
+def weight_bytes(G) -> int:
+    return 4 * sum(t.numel() for t in list(G.parameters()) + list(G.buffers()))
+
+
+def activation_bytes(G, batch: int = 1, extra: int = 0) -> int:
+    """Peak bytes of one synthesis layer's tensors at `batch` (fp32), from the layer plan alone
+    (works on the meta device): a StyleGAN3 layer's upsampled intermediate inside its filtered
+    activation, with its input and output beside it; a StyleGAN2 layer's output at its resolution,
+    with the transposed convolution's twice-as-large intermediate.  `extra` widens every layer by
+    that many samples per side (a wide canvas)."""
+    peak = 0
+    for m in G.synthesis.modules():
+        if hasattr(m, "up_factor") and hasattr(m, "in_size") and hasattr(m, "out_channels"):
+            (iw, ih), (ow, oh) = (int(v) + 2 * extra for v in m.in_size), (int(v) + 2 * extra for v in m.out_size)
+            tmp = (ow * m.down_factor + m.down_taps) * (oh * m.down_factor + m.down_taps)
+            layer = m.out_channels * tmp + m.in_channels * iw * ih + m.out_channels * ow * oh
+        elif hasattr(m, "resolution") and hasattr(m, "out_channels") and hasattr(m, "up"):
+            r = int(m.resolution)
+            layer = m.out_channels * r * r * (5 if m.up == 2 else 2) + m.in_channels * r * r
+        else:
+            continue
+        peak = max(peak, layer)
+    return 4 * peak * max(1, int(batch))
+
+
+def runtime_bytes(G, batch: int = 1, extra: int = 0) -> int:
+    """What running G takes: its weights and its largest layer's tensors at this batch."""
+    return weight_bytes(G) + activation_bytes(G, batch, extra)
+
+
+def check_size(G, name: str, batch: int = 1, extra: int = 0) -> None:
+    """Refuse a network whose weights plus run-time tensors (at `batch`, canvas `extra`) would
+    exceed the memory limit (fp32), before anything is built or run."""
+    need, limit = runtime_bytes(G, batch, extra), max_network_bytes()
+    if need > limit:
+        w = weight_bytes(G)
+        raise CheckpointError(f"{name}: running it would take {need / (1 << 30):.1f} GiB ({w / (1 << 30):.2f} GiB of "
+                              f"weights, {(need - w) / (1 << 30):.1f} GiB for its largest layer at batch {batch}), "
+                              f"more than the {limit / (1 << 30):.1f} GiB limit (LIVEGAN_MAX_NETWORK_GB)")
