@@ -69,17 +69,23 @@ class RateLimit:
     """Token bucket: `allow()` at most `rate` per second on average, `burst` at once; refusals are
     counted in `dropped`."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic, cost: bool = False):
         self.rate, self.burst, self.clock = rate, float(burst), clock
         self.tokens, self.t = float(burst), clock()
         self.dropped = 0
+        self.cost = cost                 # tokens are measured costs (seconds): `spend` after the work
 
-    def allow(self) -> bool:
+    def allow(self, need: float = 1.0) -> bool:
+        """Take `need` tokens if there are (with `need` 0, a cost bucket asks only whether it is
+        out of debt: the work's cost is `spend`-ed after it)."""
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
         self.t = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        if self.tokens >= need and self.tokens > 0:
+            self.tokens -= need
             return True
         self.dropped += 1
         return False
+
+    def spend(self, amount: float) -> None:
+        self.tokens -= amount

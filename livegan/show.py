@@ -136,6 +136,7 @@ class Show:
         self.changed: dict = {}                            # parameter -> source of its last change (feedback)
         self.commands: "queue.Queue[Command]" = queue.Queue(maxsize=self.MAX_QUEUED)
         self.commands_dropped = 0                          # refused because the queue was full
+        self.deferred = 0                                  # frames whose command budget ran out
         self.policy = LoadPolicy(tuple(Path(r) for r in opts.load_roots), opts.allow_remote_load)
         self.registry = Registry()
         self.preset = preset or load_preset(opts.preset)
@@ -170,7 +171,7 @@ class Show:
         self._held: deque = deque()                        # commands queued behind a preset load
         # Heavy triggers: at most this often; refusals are counted (and said once in the HUD).
         self.limits = {"snapshot": RateLimit(4.0, 8), "record": RateLimit(2.0, 2),
-                       "network": RateLimit(0.5, 1)}
+                       "network": RateLimit(0.5, 1), "feedback_sync": RateLimit(2.0, 2)}
         self.swapped = False
         self._last_now: Optional[float] = None
         self._scheduled: list = []                         # heap of (due, seq, Command)
@@ -536,10 +537,17 @@ class Show:
 
     MAX_COMMANDS_PER_FRAME = 2000     # a flood is spread over frames, never stalls one
 
+    DRAIN_BUDGET_S = 0.004            # the main thread's time for commands per frame (then next frame)
+
     def _drain(self) -> None:
-        """Apply queued commands: timed ones when due, at most MAX_COMMANDS_PER_FRAME now."""
+        """Apply queued commands: timed ones when due, at most MAX_COMMANDS_PER_FRAME and about
+        DRAIN_BUDGET_S of the frame now (the rest waits a frame: the picture never stalls)."""
         wall = time.time()
-        for _ in range(self.MAX_COMMANDS_PER_FRAME):
+        end = time.perf_counter() + self.DRAIN_BUDGET_S
+        for k in range(self.MAX_COMMANDS_PER_FRAME):
+            if k % 16 == 15 and time.perf_counter() > end:
+                self.deferred += 1
+                break
             try:
                 cmd = self.commands.get_nowait()
             except queue.Empty:

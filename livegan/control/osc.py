@@ -237,6 +237,10 @@ class OscReceiver:
         self.last_crash = ""
         self._logged: set = set()
         self._pattern_cache: dict[str, list[Address]] = {}
+        self._coalesced: dict = {}                     # (peer, param) -> newest `set` this round
+        self.coalesced = 0
+        self._sync: dict = {}
+        self._direct = True                            # handle_datagram called without the loop
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)   # absorb floods
@@ -253,6 +257,7 @@ class OscReceiver:
 
     def start(self) -> "OscReceiver":
         self._running = True
+        self._direct = False                           # the loop flushes coalesced sets per round
         self._thread = threading.Thread(target=self._loop, name="livegan-osc", daemon=True)
         self._thread.start()
         return self
@@ -278,23 +283,73 @@ class OscReceiver:
             self._logged.add(kind)
             self.log(f"OSC: {detail} (further '{kind}' problems are counted, not logged)")
 
+    # Cost budgets.  Datagrams wait per peer (at most PEER_BACKLOG each) and are handled one per
+    # peer in turn, so a flooding sender delays another's message by one round, not by its
+    # backlog.  Each peer may spend PEER_CPU seconds of this thread per second (parsing, pattern
+    # matching: the time is what a datagram costs, literal characters included); beyond it, and
+    # beyond a full backlog, datagrams are dropped and counted.  Within a round a peer's `set`s of
+    # one parameter are coalesced (the newest wins), so the show's queue never fills with
+    # values nobody will see.
+    PEER_BACKLOG = 512
+    PEER_CPU = 0.2
+    SYNC_PER_S = 2.0                  # /livegan/status/sync answers per peer (each sends ~70 packets)
+
     def _loop(self) -> None:
+        from collections import deque
+
+        from ..jobs import RateLimit
+
+        waiting: dict = {}                               # peer -> deque of datagrams
+        budget: dict = {}                                # peer -> RateLimit of CPU seconds
         while self._running:
             try:
-                data, sender = self.sock.recvfrom(65536)
-            except socket.timeout:
-                continue
+                self._receive(waiting, deque)
             except OSError:
                 if not self._running:
                     return
                 self._bad("socket", "receive failed; retrying")
                 time.sleep(0.05)
                 continue
+            while any(waiting.values()) and self._running:
+                for peer in list(waiting):
+                    q = waiting[peer]
+                    if not q:
+                        del waiting[peer]
+                        continue
+                    data, sender = q.popleft()
+                    lim = budget.setdefault(peer, RateLimit(self.PEER_CPU, self.PEER_CPU / 2, cost=True))
+                    if not lim.allow(0.0):
+                        self._bad("budget", f"{peer}: more than {self.PEER_CPU:.0%} of the OSC thread; "
+                                            "its datagrams are dropped until it slows down")
+                        continue
+                    t0 = time.perf_counter()
+                    try:
+                        self.handle_datagram(data, sender)
+                    except Exception as e:              # a bug in a handler must not make us deaf
+                        self.last_crash = f"{type(e).__name__}: {e}"
+                        self._bad("internal", f"datagram from {sender[0]} raised {self.last_crash}")
+                    lim.spend(time.perf_counter() - t0)
+                self._flush_coalesced()
+                self._receive(waiting, deque, block=False)     # newcomers join the next round
+            self._flush_coalesced()
+
+    def _receive(self, waiting: dict, deque, block: bool = True) -> None:
+        """Move what the socket holds into the peers' backlogs (blocking briefly for the first)."""
+        self.sock.settimeout(0.2 if block else 0.0)
+        for _ in range(4096):
             try:
-                self.handle_datagram(data, sender)
-            except Exception as e:                      # a bug in a handler must not make us deaf
-                self.last_crash = f"{type(e).__name__}: {e}"
-                self._bad("internal", f"datagram from {sender[0]} raised {self.last_crash}")
+                data, sender = self.sock.recvfrom(65536)
+            except (socket.timeout, BlockingIOError):
+                return
+            self.sock.settimeout(0.0)
+            q = waiting.get(sender[0])
+            if q is None:
+                q = waiting[sender[0]] = deque()
+            if len(q) >= self.PEER_BACKLOG:
+                q.popleft()                              # the oldest goes: the newest values matter
+                self._bad("flood", f"{sender[0]}: more than {self.PEER_BACKLOG} datagrams waiting; "
+                                   "the oldest are dropped")
+            q.append((data, sender))
 
     def handle_datagram(self, data: bytes, sender=("127.0.0.1", 0)) -> int:
         """Parse one datagram and enqueue its commands; returns how many were enqueued.
@@ -319,6 +374,9 @@ class OscReceiver:
         now = time.perf_counter()
         for timed in packet.messages:
             msg = timed.message
+            if msg.address == f"{PREFIX}/status/sync" and not self._sync_limit(sender[0]).allow():
+                self._bad("sync", f"{sender[0]}: more than {self.SYNC_PER_S:g} status syncs a second")
+                continue
             try:
                 targets = self._match(msg.address)
             except ValueError as e:
@@ -334,10 +392,34 @@ class OscReceiver:
                     self._bad("type", f"{addr.path}: {e}")
                     continue
                 due = timed.time if timed.time and math.isfinite(timed.time) else 0.0
-                self.post(Command(cmd.op, cmd.name, cmd.value, "osc", now, due))
+                c = Command(cmd.op, cmd.name, cmd.value, "osc", now, due)
+                if cmd.op == "set" and not due:          # coalesced until the end of this round
+                    if (sender[0], cmd.name) in self._coalesced:
+                        self.coalesced += 1
+                    self._coalesced[(sender[0], cmd.name)] = c
+                else:
+                    self._flush_coalesced()              # keep the order with other commands
+                    self.post(c)
                 n += 1
         self.received += n
+        if self._direct:
+            self._flush_coalesced()
         return n
+
+    def _flush_coalesced(self) -> None:
+        pending, self._coalesced = self._coalesced, {}
+        for c in pending.values():
+            self.post(c)
+
+    def _sync_limit(self, peer: str):
+        from ..jobs import RateLimit
+
+        lim = self._sync.get(peer)
+        if lim is None:
+            if len(self._sync) > 1024:
+                self._sync.clear()
+            lim = self._sync[peer] = RateLimit(self.SYNC_PER_S, 2)
+        return lim
 
     def _match(self, address: str) -> list[Address]:
         from .oscaddr import compile_pattern, matches
