@@ -264,7 +264,7 @@ def test_output_window_shows_the_clean_program_while_the_monitor_has_the_hud(tmp
                         "--screenshot", str(tmp_path / "one.png"), "--output-screen", "5"], capture_output=True,
                        text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert sum("output window off" in ln and "--output-screen 5" in ln for ln in r.stdout.splitlines()) == 1
+    assert sum(ln.startswith("livegan: output window off") and "--output-screen 5" in ln for ln in r.stdout.splitlines()) == 1
     assert (tmp_path / "one.png").exists() and not (tmp_path / "one-output.png").exists()
 
 

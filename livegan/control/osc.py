@@ -291,7 +291,7 @@ class OscReceiver:
     # one parameter are coalesced (the newest wins), so the show's queue never fills with
     # values nobody will see.
     PEER_BACKLOG = 512
-    PEER_CPU = 0.2
+    PEER_CPU = 0.05                   # a controller at 100 messages a second needs well under 1%
     SYNC_PER_S = 2.0                  # /livegan/status/sync answers per peer (each sends ~70 packets)
 
     def _loop(self) -> None:

@@ -53,6 +53,11 @@ class NdiSink(Sink):
     def __init__(self, source_name: str, fps: float, discover_s: float = 1.0):
         self.source_name = check_name(source_name)
         self.discover_s = discover_s
+        # Imported here, on the creating thread: two sink threads importing the Cython modules at
+        # once can see them half initialised (ImportError: partially initialized module).
+        import cyndilib.finder  # noqa: F401
+        import cyndilib.sender  # noqa: F401
+        import cyndilib.video_frame  # noqa: F401
         self.sender = self.frame = None
         self._rgba = None
         super().__init__(fps, queue_size=1)
