@@ -138,6 +138,7 @@ class Store:
             if folder.is_dir() and folder.name.isdigit() and not folder.is_symlink():
                 remove_dead_temporaries(folder)           # killed writers' hidden files
         remove_dead_temporaries(self.outdir)
+        self._remove_orphan_snapshots()
         fixed = []
         rows = self._conn().execute(
             f"SELECT id, info FROM walks WHERE status IN ({','.join('?' * len(LIVE_STATES))})", LIVE_STATES).fetchall()
@@ -164,6 +165,27 @@ class Store:
                 if fd is not None:
                     os.close(fd)
         return fixed
+
+    ORPHAN_AGE_S = 600                 # a snapshot's files get their row within seconds
+
+    def _remove_orphan_snapshots(self) -> None:
+        """Snapshot files (snap-*.npy/.png) that never got their row (a full disk or a kill between
+        the files and the row) and are older than ORPHAN_AGE_S: removed, in session walks only."""
+        rows = self._conn().execute("SELECT id FROM walks WHERE kind = 'session'").fetchall()
+        now = time.time()
+        for r in rows:
+            folder = self.walk_dir(r["id"])
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            known = {x["filename"].rsplit(".", 1)[0] for x in self._conn().execute(
+                "SELECT filename FROM images WHERE walk_id = ?", (r["id"],)).fetchall()}
+            for f in folder.glob("snap-*"):
+                stem = f.name.split(".")[0].removesuffix("-raw")
+                try:
+                    if stem not in known and f.is_file() and now - f.stat().st_mtime > self.ORPHAN_AGE_S:
+                        f.unlink()
+                except OSError:
+                    pass
 
     def _conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)

@@ -173,3 +173,20 @@ def test_a_failing_snapshot_leaves_no_file_without_its_row(tmp_path, tiny, monke
     st = Store(tmp_path)
     for w in st.walks():
         assert not [f for f in st.walk_dir(w["id"]).iterdir() if f.name.startswith("snap-")]
+
+
+def test_repair_reconciles_old_orphan_snapshots(tmp_path):
+    st = Store(tmp_path)
+    wid = st.create_walk("session", "live")
+    folder = st.walk_dir(wid)
+    for n in ("snap-1-000001-1.npy", "snap-1-000001-1-raw.png", "snap-1-000001-1.png", "snap-2-000002-1.npy",
+              "snap-3-000003-1.npy"):
+        (folder / n).write_bytes(b"x")
+    st.add_image(wid, "snap-1-000001-1.png", "snapshot", 1, {})
+    old = time.time() - 3600
+    for n in ("snap-1-000001-1.npy", "snap-2-000002-1.npy"):
+        os.utime(folder / n, (old, old))
+    Store(tmp_path)                                         # repair on open
+    names = {p.name for p in folder.iterdir()}
+    assert "snap-2-000002-1.npy" not in names                # an old orphan: removed
+    assert {"snap-1-000001-1.npy", "snap-1-000001-1.png", "snap-3-000003-1.npy"} <= names   # rows / too recent

@@ -32,8 +32,8 @@ def hostile_store(tmp_path_factory, tiny):
         p = PAYLOADS[k % len(PAYLOADS)]
         st.set_walk(w["id"], name=p.format(k=10 + k))
         with st._tx() as db:                          # fields a recording writes from the show's state
-            db.execute("UPDATE walks SET network = ?, preset = ? WHERE id = ?",
-                       (p.format(k=20 + k), p.format(k=30 + k), w["id"]))
+            db.execute("UPDATE walks SET network = ?, preset = ?, status = ? WHERE id = ?",
+                       (p.format(k=20 + k), p.format(k=30 + k), p.format(k=60 + k), w["id"]))
     images = [i for w in walks for i in st.images(w["id"])]
     for k, img in enumerate(images[:8]):
         st.add_tag(img["id"], PAYLOADS[k % len(PAYLOADS)].format(k=40 + k))

@@ -77,8 +77,15 @@ def next_image():
         cur.index = (cur.index + 1) % len(cur.walk)
     w = cur.walk.w_at(cur.keys, i)
     G = st.G
-    with torch.inference_mode():
-        img = to_uint8(G.synthesis(torch.from_numpy(w[None]).to(next(G.parameters()).device)))[0]
+    # One frame at a time: many clients wait their turn (or get a 503), never N syntheses at once.
+    if not st.synth_lock.acquire(timeout=10):
+        from flask import jsonify
+        return jsonify(error="busy: another client's frame is being rendered; try again"), 503
+    try:
+        with torch.inference_mode():
+            img = to_uint8(G.synthesis(torch.from_numpy(w[None]).to(next(G.parameters()).device)))[0]
+    finally:
+        st.synth_lock.release()
     name = f"frame-{i:05d}.png"
     folder = st.store.walk_dir(cur.walk_id)
     if not (folder / name).exists():

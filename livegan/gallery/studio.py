@@ -34,6 +34,7 @@ class Studio:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     cursor: Optional[Cursor] = field(default=None, init=False)
     cursor_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    synth_lock: threading.Lock = field(default_factory=threading.Lock, init=False)   # one frame at a time
 
     def __post_init__(self) -> None:
         from ..presets import PRESET_DIR
