@@ -33,14 +33,12 @@ def free_port() -> int:
     return port
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny):
-    store = make_store(tmp_path_factory.mktemp("live-studio"), tiny)
-    presets = tmp_path_factory.mktemp("presets")
+def start_gallery(store, presets, out=subprocess.PIPE):
+    """`livegan gallery` on a free port, once it answers: (base URL, process)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "livegan.cli", "gallery", "--out", str(store), "--port", str(port),
                              "--network", "builtin:tiny", "--presets", str(presets)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     end = time.time() + 60
     while time.time() < end:
@@ -49,8 +47,16 @@ def server(tmp_path_factory, tiny):
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stdout.read())
+                raise RuntimeError(proc.stdout.read() if out == subprocess.PIPE else "the gallery exited")
             time.sleep(0.2)
+    return base, proc
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny):
+    store = make_store(tmp_path_factory.mktemp("live-studio"), tiny)
+    presets = tmp_path_factory.mktemp("presets")
+    base, proc = start_gallery(store, presets)
     yield base, store, presets
     proc.terminate()
     proc.wait(10)

@@ -4,18 +4,14 @@ Content-Security-Policy on; and requests for another host name (DNS rebinding) a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from livegan.store import Store
 from test_gallery import make_store
-from test_gallery_browser import CHROMIUM, FLAGS, ROOT, free_port
+from test_gallery_browser import CHROMIUM, FLAGS, start_gallery
 
 PAYLOADS = ['<img src="/pwned-img-{k}" onerror="window.__pwned={k}">',
             '</script><script>window.__pwned={k}</script>',
@@ -46,21 +42,10 @@ def test_stored_payloads_stay_text_in_chromium(hostile_store, tmp_path):
     from playwright.sync_api import sync_playwright
 
     store_dir, image_id = hostile_store
-    port = free_port()
     log = tmp_path / "server.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "livegan.cli", "gallery", "--out", str(store_dir), "--port",
-                                 str(port), "--presets", str(tmp_path / "presets")], cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+        base, proc = start_gallery(store_dir, tmp_path / "presets", out)
     try:
-        end = time.time() + 60
-        while time.time() < end:
-            try:
-                urllib.request.urlopen(base + "/api/filters", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             page = browser.new_page()                       # the studio's CSP stays on
