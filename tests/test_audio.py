@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,46 +26,35 @@ from livegan.replay import render_log
 from livegan.show import Options, Show
 from livegan.store import Store
 
+from jackserver import jack_server
+
 SR, BLOCK = 48000, 256
 SERVER = f"livegan-audio-{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
 def jack_audio():
-    """A JACK server (dummy driver, real time) and a player client whose output feeds livegan."""
-    exe = shutil.which("jackd")
-    assert exe, "jackd is needed for the audio tests (make test installs Debian's jackd2)"
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
-    proc = subprocess.Popen([exe, "--no-realtime", "-n", SERVER, "-d", "dummy", "-r", str(SR), "-p", "256"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    old = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = SERVER
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    import jack
+    """A JACK server (dummy driver, sync mode) and a player client whose output feeds livegan."""
+    with jack_server(SERVER, SR, 256):
+        import jack
 
-    player = None
-    for _ in range(50):
-        time.sleep(0.1)
-        try:
-            player = Player(jack.Client("livegan-test-player", servername=SERVER, no_start_server=True))
-            break
-        except jack.JackError:
-            continue
-    assert player is not None, "the JACK server did not start"
-    import sounddevice as sd
-    sd._terminate()                                  # PortAudio looks for JACK when it starts
+        player = None
+        for _ in range(50):
+            time.sleep(0.1)
+            try:
+                player = Player(jack.Client("livegan-test-player", servername=SERVER, no_start_server=True))
+                break
+            except jack.JackError:
+                continue
+        assert player is not None, "the JACK server did not start"
+        import sounddevice as sd
+        sd._terminate()                                  # PortAudio looks for JACK when it starts
+        sd._initialize()
+        yield player
+        player.client.deactivate()
+        player.client.close()
+        sd._terminate()                                  # PortAudio leaves JACK before the server goes
     sd._initialize()
-    yield player
-    player.client.deactivate()
-    player.client.close()
-    sd._terminate()                                  # PortAudio leaves JACK before the server goes
-    proc.terminate()
-    proc.wait(5)
-    sd._initialize()
-    if old is None:
-        os.environ.pop("JACK_DEFAULT_SERVER", None)
-    else:
-        os.environ["JACK_DEFAULT_SERVER"] = old
 
 
 class Player:

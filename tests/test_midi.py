@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,29 +15,25 @@ from livegan.clock import Tempo
 from livegan.control.midi import (MidiInputs, MidiMapError, MidiMapper, load_map, parse_map, relative_delta)
 from livegan.params import Command, Registry
 
+from jackserver import jack_server
+
 JACK = "mido.backends.rtmidi/UNIX_JACK"
 
 
 @pytest.fixture(scope="module")
 def jack():
-    exe = shutil.which("jackd")
-    assert exe, "jackd is needed for the MIDI tests (make test installs Debian's jackd2)"
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
-    proc = subprocess.Popen([exe, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "128"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    backend = mido.Backend(JACK)
-    for _ in range(50):                             # wait until the server takes clients
-        time.sleep(0.1)
-        try:
-            backend.get_input_names()
-            probe = backend.open_output("livegan-probe", virtual=True)
-            probe.close()
-            break
-        except Exception:
-            continue
-    yield backend
-    proc.terminate()
-    proc.wait(5)
+    with jack_server(f"livegan-midi-{os.getpid()}", 48000, 128):
+        backend = mido.Backend(JACK)
+        for _ in range(50):                             # wait until the server takes clients
+            time.sleep(0.1)
+            try:
+                backend.get_input_names()
+                probe = backend.open_output("livegan-probe", virtual=True)
+                probe.close()
+                break
+            except Exception:
+                continue
+        yield backend
 
 
 class Rig:
