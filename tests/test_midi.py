@@ -67,6 +67,13 @@ class Rig:
         self.out.close()
 
 
+def wait_for(cond, timeout=10.0):
+    """Until cond() holds (JACK delivers per period, later on a busy CPU)."""
+    end = time.time() + timeout
+    while not cond() and time.time() < end:
+        time.sleep(0.005)
+
+
 def cc(control, value, ch=0):
     return mido.Message("control_change", channel=ch, control=control, value=value)
 
@@ -132,6 +139,29 @@ def test_soft_takeover(jack):
         rig.close()
 
 
+def test_a_knobs_late_command_after_a_release_keeps_the_knob_live():
+    """The reader makes a knob's command, another source moves the value and releases the knob,
+    then the knob's command lands: the show holds the knob's own value, so the knob keeps control
+    (it used to wait to cross a value it had set itself, and the rest of the sweep was lost)."""
+    reg = Registry()
+    mapper = MidiMapper(parse_map({"controls": [{"cc": 7, "param": "contrast"}]}, "m.json"), lambda: reg.target)
+    reg.apply(Command("set", "contrast", 3.0, "midi"))
+    late = mapper.handle(cc(7, 127))                 # picks up at 3.0 and is made, not yet applied
+    assert [c.value for c in late] == [3.0]
+    reg.apply(Command("set", "contrast", 1.5, "osc"))     # OSC lands first ...
+    mapper.release("contrast")                            # ... and releases the knob
+    for v in (120, 110, 100, 90):                         # above 1.5: waiting to pick it up
+        assert mapper.handle(cc(7, v)) == []
+    for c in late:                                        # the knob's own command lands late
+        reg.apply(c)
+    got = [c for v in (60, 30, 0) for c in mapper.handle(cc(7, v))]
+    assert [c.value for c in got] == pytest.approx([60 / 127 * 3, 30 / 127 * 3, 0.0])
+    # A release that stays (nothing of the knob's lands after it) still needs the pick-up.
+    reg.apply(Command("set", "contrast", 2.0, "osc"))
+    mapper.release("contrast")
+    assert mapper.handle(cc(7, 10)) == []
+
+
 def test_learn_writes_the_map_file(jack, tmp_path):
     path = tmp_path / "learned.json"
     path.write_text(json.dumps({"name": "mine", "controls": []}))
@@ -144,13 +174,13 @@ def test_learn_writes_the_map_file(jack, tmp_path):
     try:
         mapper.learn("saturation")
         out.send(cc(12, 127, ch=5))
-        time.sleep(0.3)
+        wait_for(lambda: cmds)
         assert cmds and cmds[-1].name == "saturation" and cmds[-1].value == 3.0
         saved = json.loads(path.read_text())
         assert saved["controls"] == [{"cc": 12, "channel": 5, "param": "saturation", "mode": "absolute"}]
         assert load_map(path).controls[0].cc == 12
         out.send(cc(12, 0, ch=5))
-        time.sleep(0.3)
+        wait_for(lambda: len(cmds) == 2)
         assert cmds[-1].value == 0.0
     finally:
         inputs.stop()

@@ -43,6 +43,7 @@ class Control:
     takeover: bool = True
     picked: bool = False                  # soft takeover state
     last: Optional[float] = None          # last knob position (normalised)
+    sent: Optional[float] = None          # the value this knob last set
 
     def to_json(self) -> dict:
         d = {"cc": self.cc, "channel": self.channel, "param": self.param, "mode": self.mode}
@@ -305,14 +306,18 @@ class MidiMapper:
         target = lo + curve(x, c.curve) * (hi - lo)
         if c.takeover and not c.picked:
             cur = self.values().get(c.param, self.params[c.param].default)
+            # A command this knob made before another source released it can land after that
+            # change: the show then holds the knob's own value again, so the knob owns it (else it
+            # would wait to cross a value it set itself and seem dead).
+            own = c.sent is not None and math.isclose(cur, c.sent, rel_tol=1e-9, abs_tol=1e-12)
             pos = inverse_curve((cur - lo) / (hi - lo), c.curve) if hi != lo else 0.0
             crossed = c.last is not None and (c.last - pos) * (x - pos) <= 0
             c.last = x
-            if abs(x - pos) > PICKUP and not crossed:
+            if abs(x - pos) > PICKUP and not crossed and not own:
                 self.ignored += 1
                 return None
             c.picked = True
-        c.last = x
+        c.last, c.sent = x, target
         return Command("set", c.param, target, "midi", now)
 
     def _learn(self, msg) -> list[Command]:
