@@ -80,8 +80,13 @@ class Player:
             out[len(chunk):] = 0
         client.activate()
 
-    def feed(self) -> None:
-        """Our output into every audio input that is not JACK's own playback (livegan's)."""
+    def feed(self, timeout: float = 10.0) -> None:
+        """Our output into every audio input that is not JACK's own playback (livegan's), once
+        livegan's input port exists (PortAudio registers it asynchronously)."""
+        end = time.time() + timeout
+        while time.time() < end and not [p for p in self.client.get_ports(is_audio=True, is_input=True)
+                                         if not p.name.startswith("system:")]:
+            time.sleep(0.01)
         for p in self.client.get_ports(is_audio=True, is_input=True):
             if not p.name.startswith("system:") and self.port not in self.client.get_all_connections(p):
                 self.client.connect(self.port, p)
@@ -125,7 +130,6 @@ def live_input(jack_audio, **kw):
     from livegan.audio.input import LiveInput
 
     src = LiveInput("system", AnalysisSettings(block=BLOCK, **kw)).start()
-    time.sleep(0.3)
     jack_audio.feed()
     return src
 
@@ -156,7 +160,9 @@ def test_onsets_within_one_block_of_the_clicks(jack_audio):
         src.state.publish = publish
         jack_audio.play(clicks(times, 4.6))
         jack_audio.wait()
-        time.sleep(0.2)
+        end = time.time() + 10                        # the analysis thread catches up (a busy CPU)
+        while len(onsets) < len(times) and time.time() < end:
+            time.sleep(0.01)
     finally:
         src.stop()
     assert len(onsets) == len(times), (onsets, times)
