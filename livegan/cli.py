@@ -588,6 +588,20 @@ def cmd_networks(args) -> int:
     return 0
 
 
+def cmd_train_check(args) -> int:
+    """Each case of a training fixture (the official trainer's results): ours against theirs."""
+    from .training.check import run_fixture
+
+    results = run_fixture(args.folder, only=args.case)
+    if not results:
+        raise ValueError(f"{args.folder}: no case to run" + (f" among {', '.join(args.case)}" if args.case else ""))
+    for r in results:
+        print(r.line())
+    bad = [r.case for r in results if not r.ok]
+    print(f"{len(results) - len(bad)} of {len(results)} cases within their limits" + (f"; failed: {', '.join(bad)}" if bad else ""))
+    return 1 if bad else 0
+
+
 def cmd_walk(args) -> int:
     from .store import Store
     from .walks import RandomWalk
@@ -720,6 +734,15 @@ def build_parser() -> argparse.ArgumentParser:
     gl.add_argument("--show", type=host_port, default=None, metavar="HOST:PORT",
                     help="a running show's OSC address, for 'send to the show' (default: none)")
     gl.set_defaults(func=cmd_gallery)
+
+    tr = sub.add_parser("train", help="training: `train check DIR` proves our trainer against the official one's results")
+    tsub = tr.add_subparsers(dest="train_cmd", metavar="{check}", required=True)
+    tc = tsub.add_parser("check", help="run a training fixture folder; exit 0 only when every case is within its limit")
+    tc.add_argument("folder", help="fixture folder with cases.json, cases.npz and D_state_dict.npz "
+                                   "(e.g. ../shared/golden/train-sg2-tiny)")
+    tc.add_argument("--case", action="append", metavar="NAME",
+                    help="run only this case (repeatable; default: every case the fixture lists)")
+    tc.set_defaults(func=cmd_train_check)
 
     nw = sub.add_parser("networks", help="list what --network can name: built-ins, the cache, NVIDIA's published networks")
     nw.set_defaults(func=cmd_networks)

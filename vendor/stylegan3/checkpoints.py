@@ -159,6 +159,58 @@ def load_pickle(path: str | os.PathLike) -> nn.Module:
     return generator_from_record(record, str(path))
 
 
+def discriminator_from_record(record: PersistentRecord, name: str) -> nn.Module:
+    """Our StyleGAN2 discriminator from an official snapshot's `D` record (no code runs)."""
+    from .bounds import check_kwargs, max_network_bytes, weight_bytes
+    from .discriminator import build_discriminator
+
+    if record.class_name != "Discriminator":
+        raise CheckpointError(f"{name}: expected a Discriminator, found {record.class_name}")
+    kwargs = _plain(dict(record.state.get("_init_kwargs") or {}))
+    kwargs.update(zip(("c_dim", "img_resolution", "img_channels"), record.state.get("_init_args") or ()))
+    check_kwargs(kwargs, name)
+    try:
+        with torch.device("meta"):                  # sized before anything is allocated
+            D = build_discriminator(kwargs)
+        if weight_bytes(D) > max_network_bytes():
+            raise CheckpointError(f"{name}: {weight_bytes(D) / (1 << 30):.1f} GiB of discriminator weights, more than "
+                                  f"the {max_network_bytes() / (1 << 30):.1f} GiB limit (LIVEGAN_MAX_NETWORK_GB)")
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{name}: unsupported discriminator configuration ({type(e).__name__}: {e})") from None
+    _load_weights(D, _flat_state(record), name)
+    return D
+
+
+def load_training_snapshot(path: str | os.PathLike) -> dict:
+    """An official (or our) training snapshot: G, D, G_ema, the augmentation probability and the
+    dataset options, for --resume and fine-tuning.  A snapshot without D or G is refused."""
+    path = Path(path)
+    try:
+        _check_file(path)
+        with open(path, "rb") as f:
+            data = safe_load_pickle(f, str(path))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: not a training snapshot (a bare network: fine-tune it with --resume "
+                              f"after training starts a discriminator)")
+    missing = [k for k in ("G", "D", "G_ema") if not isinstance(data.get(k), PersistentRecord)]
+    if missing:
+        raise CheckpointError(f"{path}: not a training snapshot: no {', '.join(missing)}")
+    out = {"G": generator_from_record(data["G"], f"{path} G"),
+           "G_ema": generator_from_record(data["G_ema"], f"{path} G_ema"),
+           "D": discriminator_from_record(data["D"], f"{path} D"),
+           "augment_p": 0.0, "training_set_kwargs": _plain(dict(data.get("training_set_kwargs") or {}))}
+    pipe = data.get("augment_pipe")
+    if isinstance(pipe, PersistentRecord):
+        p = (pipe.state.get("_buffers") or {}).get("p")
+        if isinstance(p, torch.Tensor) and p.numel() == 1 and torch.isfinite(p).all():
+            out["augment_p"] = float(p)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # safetensors (our own format: weights + family + kwargs as metadata)
 

@@ -49,7 +49,7 @@ class MappingNetwork(nn.Module):
                  layer_features: Optional[int] = None,  # hidden width (default w_dim)
                  activation: str = "lrelu",
                  lr_multiplier: float = 0.01,
-                 w_avg_beta: float = 0.998):        # only used in training; kept for the kwargs
+                 w_avg_beta: Optional[float] = 0.998):   # training: decay of the tracked mean w
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers, self.w_avg_beta = num_layers, w_avg_beta
@@ -61,7 +61,8 @@ class MappingNetwork(nn.Module):
         for i in range(num_layers):
             setattr(self, f"fc{i}", FullyConnectedLayer(feats[i], feats[i + 1], activation=activation,
                                                         lr_multiplier=lr_multiplier))
-        self.register_buffer("w_avg", torch.zeros([w_dim]))
+        if num_ws is not None and w_avg_beta is not None:     # a discriminator's label mapping has none
+            self.register_buffer("w_avg", torch.zeros([w_dim]))
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None, update_emas: bool = False) -> torch.Tensor:
@@ -74,6 +75,8 @@ class MappingNetwork(nn.Module):
         x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
+        if update_emas and self.w_avg_beta is not None and hasattr(self, "w_avg"):   # training: track mean w
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         if self.num_ws is not None:
             x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
         if truncation_psi != 1:

@@ -98,33 +98,51 @@ class ToRGBLayer(nn.Module):
 
 
 class Conv2dLayer(nn.Module):
-    """Plain (non-modulated) conv; used here only as the resnet skip path (1x1, upsampling)."""
+    """Plain (non-modulated) conv with equalised learning rate, optional 2x up- or downsampling
+    through the resampling filter: the generator's resnet skips and every layer of the
+    discriminator.  `trainable=False` (frozen discriminator layers) keeps the weights out of
+    the optimiser; the state-dict names are the same either way."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
                  activation: str = "linear", up: int = 1, down: int = 1,
                  resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: Optional[float] = None,
                  channels_last: bool = False, trainable: bool = True):
         super().__init__()
-        if kernel_size != 1 or down != 1:
-            raise ValueError("only the 1x1 upsampling skip convolution of StyleGAN2 is supported")
-        self.in_channels, self.out_channels, self.activation, self.up = in_channels, out_channels, activation, up
+        if up > 1 and (kernel_size != 1 or down != 1):
+            raise ValueError("upsampling is supported for the 1x1 skip convolution only")
+        self.in_channels, self.out_channels, self.activation = in_channels, out_channels, activation
+        self.up, self.down, self.padding = up, down, kernel_size // 2
         self.register_buffer("resample_filter", setup_filter(resample_filter))
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
         self.act_gain = math.sqrt(2) if activation == "lrelu" else 1.0
         self.conv_clamp = conv_clamp
-        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
-        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]),
+                                   requires_grad=trainable)
+        self.bias = nn.Parameter(torch.zeros([out_channels]), requires_grad=trainable) if bias else None
 
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
         w = (self.weight * self.weight_gain).to(x.dtype)
+        f, k = self.resample_filter, w.shape[-1]
         if self.up > 1:
-            f = self.resample_filter
             fw = f.shape[-1]
             p0, p1 = (fw + self.up - 1) // 2, (fw - self.up) // 2
             x = upfirdn2d(x, f, up=self.up, padding=(p0, p1, p0, p1), gain=self.up ** 2)
-        x = F.conv2d(x, w)
+            x = F.conv2d(x, w)
+        elif self.down > 1:
+            # Filter, then a strided conv (a 1x1 conv after the filter's own decimation): the
+            # filter's extra taps are split over both sides so the output is exactly 1/down.
+            fw = f.shape[-1]
+            p0 = self.padding + (fw - self.down + 1) // 2
+            p1 = self.padding + (fw - self.down) // 2
+            if k == 1:
+                x = F.conv2d(upfirdn2d(x, f, down=self.down, padding=(p0, p1, p0, p1)), w)
+            else:
+                x = F.conv2d(upfirdn2d(x, f, padding=(p0, p1, p0, p1)), w, stride=self.down)
+        else:
+            x = F.conv2d(x, w, padding=self.padding)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        b = None if self.bias is None else self.bias.to(x.dtype)
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
 
 class SynthesisBlock(nn.Module):
@@ -166,7 +184,8 @@ class SynthesisBlock(nn.Module):
         self.precision = "auto"
 
     def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], ws: torch.Tensor,
-                force_fp32: bool = False, noise_mode: str = "const", noise_gain: float = 1.0):
+                force_fp32: bool = False, noise_mode: str = "const", noise_gain: float = 1.0,
+                update_emas: bool = False):        # StyleGAN2 tracks nothing in synthesis (the official signature)
         w_iter = iter(ws.unbind(dim=1))
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, ws.device)
         if self.in_channels == 0:
@@ -248,5 +267,6 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None, update_emas: bool = False,
                 **synthesis_kwargs) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, **synthesis_kwargs)
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)

@@ -148,6 +148,9 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
+        if update_emas:                 # training: track the input's mean square (its gain at play time)
+            cur = x.detach().to(torch.float32).square().mean()
+            self.magnitude_ema.copy_(cur.lerp(self.magnitude_ema, self.magnitude_ema_beta))
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, x.device)
         x = x.to(dtype)
         if self.channels_last:
@@ -268,5 +271,6 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None, update_emas: bool = False,
                 **synthesis_kwargs) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, **synthesis_kwargs)
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
