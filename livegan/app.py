@@ -70,6 +70,7 @@ class App:
         self.snapshots: list[Path] = []
         self.frames_path = ""                           # CUDA: how frames reach GL (HUD)
         self._snap_pending = False
+        self._preset_pending: Optional[str] = None     # "save as preset" NAME, after the frame is drawn
         self._snap_seq = 0
         self._finishing: list = []                       # stopped recorders still writing their files
         self._net_ids: dict = {}
@@ -133,6 +134,9 @@ class App:
             display.toggle_fullscreen()
         elif cmd.name == "snapshot":
             self._snapshot()
+        elif cmd.name == "save_preset":
+            from .presets import check_preset_name
+            self._preset_pending = check_preset_name(cmd.value)   # written after this frame is drawn
         elif cmd.name == "record":
             self.record((not self.recording) if cmd.value is None else bool(int(cmd.value)))
         elif cmd.name == "feedback_sync":
@@ -248,6 +252,26 @@ class App:
         if not self.writer.put(write):
             s.error("snapshot-queue", f"snapshot dropped: {self.writer.capacity} already waiting to be written")
 
+    def _save_preset(self, name: str, program: Optional[np.ndarray]) -> None:
+        """The show as it is now as a new preset (and its thumbnail), written on the writer thread;
+        the outcome is the show's notice (the control page shows it) or a HUD error."""
+        from .presets import PRESET_DIR, save_state_preset
+
+        s = self.show
+        folder = Path(s.opts.save_dir) if s.opts.save_dir else PRESET_DIR
+        preset, values = s.preset, dict(s.registry.target)
+
+        def write():
+            try:
+                path = save_state_preset(folder, name, preset, values, program)
+            except Exception as e:                       # exists, disk full, read-only folder
+                s.notify(f"preset {name} not saved: {e}")
+                s.error("save-preset", f"preset {name} not saved: {e}")
+                return
+            s.notify(f"saved preset {name} ({path})")
+        if not self.writer.put(write):
+            s.error("preset-queue", f"preset {name} not saved: {self.writer.capacity} files already waiting")
+
     def _network_id(self, network: str) -> str:
         """The network file's hash, once per network (a large .pkl takes a while to hash)."""
         from .store import network_identity
@@ -312,6 +336,9 @@ class App:
         if self._snap_pending:
             self._snap_pending = False
             self._take_snapshot(r.read_program())
+        if self._preset_pending is not None:
+            name, self._preset_pending = self._preset_pending, None
+            self._save_preset(name, r.read_program())
         cond = self.show.conditioner
         if self.recording or self.outputs or cond.wants_feedback:
             # One read-back of the program per frame, shared by the recorder, every output and a

@@ -146,12 +146,15 @@ def cmd_perform(args) -> int:
     opts = Options(network=args.network, preset=args.preset, fps=args.fps, batch=args.batch, dtype=args.dtype,
                    device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud,
                    cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()), directions=True,
-                   allow_remote_load=args.allow_remote_load, inputs=tuple(args.input or ()))
+                   allow_remote_load=args.allow_remote_load, inputs=tuple(args.input or ()),
+                   save_dir=Path(args.preset_dir) if args.preset_dir else None)
     from . import threads
     plan = threads.plan(args.threads or None)
     threads.apply(plan)
     print(f"livegan: {plan.describe()}", flush=True)
     preset = load_preset(args.preset)
+    print(f"livegan: preset {preset.name}: {len(preset.keyframes)} keyframe{'s' if len(preset.keyframes) != 1 else ''}"
+          f" ({preset.path})", flush=True)
     size = args.size
     for d in opts.load_roots:
         if not Path(d).is_dir():
@@ -166,7 +169,8 @@ def cmd_perform(args) -> int:
     copts = ControlOptions(osc=not args.no_osc, osc_host=args.osc_host, osc_port=args.osc_port,
                            osc_allow=args.osc_allow or [], osc_out=args.osc_out, oscquery=not args.no_oscquery,
                            oscquery_port=args.oscquery_port, midi=args.midi or [], midi_map=args.midi_map,
-                           midi_backend=args.midi_backend)
+                           midi_backend=args.midi_backend, control=not args.no_control,
+                           control_allow=args.control_allow or [])
     _start_audio(show, args)
     controls = Controls(show, copts).start()
     from .outputs import from_options
@@ -350,7 +354,14 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
                    help="let OSC load any path or URL (off: a stranger could make the show download anything)")
     p.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
     p.add_argument("--oscquery-port", type=port, default=9001, help="OSCQuery HTTP port (default: %(default)s)")
-    p.add_argument("--no-oscquery", action="store_true", help="no OSCQuery HTTP server and no mDNS advertising")
+    p.add_argument("--no-oscquery", action="store_true", help="no OSCQuery HTTP server and no mDNS advertising "
+                                                              "(and so no control page)")
+    p.add_argument("--control-allow", action="append", metavar="HOST|CIDR|any",
+                   help="let this host or range open the control page (/control on the OSCQuery port) with the "
+                        "token printed at start (repeatable; default: this machine only, no token)")
+    p.add_argument("--no-control", action="store_true", help="no control page at /control")
+    p.add_argument("--preset-dir", default=None, metavar="DIR",
+                   help="folder 'save as preset' (control page, /livegan/save_preset) writes into (default: presets/)")
     p.add_argument("--midi", action="append", metavar="NAME", help="MIDI input port by name substring (repeatable)")
     p.add_argument("--midi-map", default="nanokontrol2", help="controller map in presets/midi/ or a .json path (default: %(default)s)")
     p.add_argument("--midi-list", action="store_true", help="list MIDI input ports and exit")

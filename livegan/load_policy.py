@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .presets import PRESET_DIR
 
-REMOTE_SOURCES = frozenset({"osc"})
+REMOTE_SOURCES = frozenset({"osc", "page"})          # from the network: OSC and the control page
 
 
 class LoadRefused(ValueError):

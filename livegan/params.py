@@ -26,6 +26,8 @@ class Param:
     slew: float = 0.0           # seconds to glide to a new value (0: jump)
     cost: str = UNIFORM
     doc: str = ""
+    group: str = ""             # where a control surface shows it (set from GROUPS below)
+    unit: str = ""
 
     def clamp(self, v: float) -> tuple[float, bool]:
         """(value in range and of the right type, whether it had to be clamped)."""
@@ -43,7 +45,7 @@ class Param:
         return self.lo + min(max(float(x), 0.0), 1.0) * (self.hi - self.lo)
 
 
-PARAMS: tuple[Param, ...] = (
+_PARAMS: tuple[Param, ...] = (
     # Timeline
     Param("speed", "float", 0.25, 0.0, 4.0, 0.3, WS, "keyframes per second (or per beat with tempo sync)"),
     Param("psi", "float", 0.7, -1.0, 2.0, 0.2, WS, "truncation: 0 = average image, 1 = untruncated"),
@@ -74,6 +76,10 @@ PARAMS: tuple[Param, ...] = (
     Param("view_zoom", "float", 1.0, 0.25, 8.0, 0.2, UNIFORM, "display zoom"),
     Param("view_x", "float", 0.0, -1.0, 1.0, 0.2, UNIFORM, "display pan, x"),
     Param("view_y", "float", 0.0, -1.0, 1.0, 0.2, UNIFORM, "display pan, y"),
+    # Latent pad: the picture blends the first four keyframes by position (corners 0 1 / 2 3)
+    Param("pad", "bool", 0.0, 0.0, 1.0, 0.0, WS, "latent pad on: the keyframes 0-3 blend by pad_x, pad_y"),
+    Param("pad_x", "float", 0.0, 0.0, 1.0, 0.1, WS, "latent pad position, x (keyframe 0 at 0, keyframe 1 at 1)"),
+    Param("pad_y", "float", 0.0, 0.0, 1.0, 0.1, WS, "latent pad position, y (keyframes 2, 3 at 1)"),
 ) + tuple(
     # Modulation slots: the route's amount, bipolar, as a share of its target's range (livegan/modulation).
     Param(f"mod/{k}", "float", 0.0, -1.0, 1.0, 0.0, WS,
@@ -84,9 +90,34 @@ PARAMS: tuple[Param, ...] = (
           f"direction slot {k}: amount in σ (pick with /livegan/direction/{k}/pick)") for k in range(8)
 )
 
+# How control surfaces group the parameters (the control page's sections), and their units.
+GROUPS = {
+    "motion": ("speed", "loop", "quantize", "bpm", "beat_sync"),
+    "latent": ("psi", "truncation_cutoff", "mix_layer", "mix_amount", "noise"),
+    "transform": ("rotate", "translate_x", "translate_y", "zoom"),
+    "pad": ("pad", "pad_x", "pad_y"),
+    "canvas": ("cond_mode", "cond_blur", "cond_ws"),
+    "effects": ("crossfade", "brightness", "contrast", "saturation", "hue", "feedback", "kaleido"),
+    "view": ("view_zoom", "view_x", "view_y"),
+}
+UNITS = {"speed": "keyframes/s", "bpm": "BPM", "rotate": "°", "hue": "°", "cond_blur": "px",
+         **{f"direction/{k}": "σ" for k in range(8)}}
+
+
+def _grouped(params: tuple) -> tuple:
+    from dataclasses import replace
+
+    where = {n: g for g, names in GROUPS.items() for n in names}
+    slots = {"mod": "modulation", "direction": "directions"}          # mod/K, direction/K
+    return tuple(replace(p, group=where.get(p.name) or slots[p.name.split("/")[0]], unit=UNITS.get(p.name, ""))
+                 for p in params)
+
+
+PARAMS: tuple[Param, ...] = _grouped(_PARAMS)
+
 TRIGGERS = ("keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "snapshot", "record",
             "fullscreen", "hud", "tap", "learn", "network", "preset", "feedback_sync", "direction_pick",
-            "direction_zone", "input", "mod_route", "mod_clear", "lfo", "audio_trigger")
+            "direction_zone", "input", "mod_route", "mod_clear", "lfo", "audio_trigger", "pad_corner", "save_preset")
 
 
 @dataclass(frozen=True)

@@ -370,3 +370,73 @@ def preset_from(d: dict) -> Preset:
 
 def list_presets(search: Path = PRESET_DIR) -> list[Path]:
     return sorted(search.glob("*.json")) if search.is_dir() else []
+
+
+def check_preset_name(name) -> str:
+    """A preset name a person gave (page, OSC): 1..64 letters, digits, spaces, - or _ (spaces
+    become -), so it is one file in one folder and nothing else."""
+    n = str(name or "").strip()
+    if not n or len(n) > 64 or not all(c.isalnum() or c in "-_ " for c in n):
+        raise ValueError(f"preset name {n[:40]!r}: use 1..64 letters, digits, spaces, - or _")
+    return n.replace(" ", "-")
+
+
+def save_state_preset(folder: Path, name: str, preset: Preset, values: dict, thumbnail=None) -> Path:
+    """The show as it is now as a new preset file `folder/NAME.json` (its keyframes, interpolation,
+    mixing, directions and modulation, and every parameter's current value), stored keyframes as
+    NAME-kI.npy beside it, and `thumbnail` (an RGB array) as NAME.png.  An existing preset of that
+    name is never replaced: FileExistsError.  The file is checked by the same parser `--preset` uses."""
+    from .params import NETWORK
+    from .safeio import atomic_write
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{name}.json"
+    if final.exists():
+        raise FileExistsError(f"a preset named {name!r} exists in {folder}: choose another name")
+    keys, arrays = [], {}
+    for i, k in enumerate(preset.keyframes):
+        if k.seed is not None:
+            keys.append({"seed": int(k.seed)})
+        else:
+            arrays[f"{name}-k{i}.npy"] = np.asarray(k.w, np.float32)
+            keys.append({"w": f"{name}-k{i}.npy"})
+    data: dict = {"name": name, "keyframes": keys, "interpolation": preset.interpolation, "easing": preset.easing,
+                  "params": {p.name: float(values[p.name]) for p in PARAMS if p.cost != NETWORK and p.name in values}}
+    if preset.network:
+        data["network"] = preset.network
+    src = preset.mix_source
+    if preset.mix_keyframe is not None:
+        data["mix"] = {"layer": int(values.get("mix_layer", 0)), "source": {"keyframe": preset.mix_keyframe}}
+    elif src is not None:
+        if src.seed is not None:
+            data["mix"] = {"layer": int(values.get("mix_layer", 0)), "source": {"seed": int(src.seed)}}
+        else:
+            arrays[f"{name}-mix.npy"] = np.asarray(src.w, np.float32)
+            data["mix"] = {"layer": int(values.get("mix_layer", 0)), "source": {"w": f"{name}-mix.npy"}}
+    for part in ("directions", "modulation", "lfos", "audio_triggers"):
+        if getattr(preset, part):
+            data[part] = [dict(x) if isinstance(x, dict) else x for x in getattr(preset, part)]
+    for fname, arr in arrays.items():
+        atomic_write(folder / fname, lambda f, arr=arr: np.save(f, arr))
+    try:
+        parse_preset(json.loads(json.dumps(data)), str(final), base=folder)
+    except PresetError:
+        for part in ("directions", "modulation", "lfos", "audio_triggers"):   # live state the file form lacks
+            data.pop(part, None)
+        parse_preset(json.loads(json.dumps(data)), str(final), base=folder)
+    tmp = folder / f".{name}.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    try:
+        os.link(tmp, final)                   # atomic, and fails if the name was taken meanwhile
+    except FileExistsError:
+        raise FileExistsError(f"a preset named {name!r} exists in {folder}: choose another name") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    if thumbnail is not None:
+        from PIL import Image
+
+        im = Image.fromarray(np.asarray(thumbnail, np.uint8))
+        im.thumbnail((256, 256))
+        atomic_write(folder / f"{name}.png", lambda f: im.save(f, format="PNG"))
+    return final

@@ -49,6 +49,7 @@ class Options:
     lookahead: int = 2                # frames planned beyond the next one the engine can deliver
     cuda_graphs: bool = False         # replay captured CUDA graphs (CUDA only)
     load_roots: tuple = ()            # folders OSC may load presets/networks from (see load_policy)
+    save_dir: Optional[Path] = None   # where "save as preset" writes (None: presets/)
     directions: bool = False          # at start: load fitted directions, compute the network's pca/sefa
                                       # (otherwise on the first pick that needs them)
     allow_remote_load: bool = False   # OSC may load any path or URL
@@ -162,6 +163,7 @@ class Show:
         self._marks: dict[int, tuple[float, int]] = {}     # generation -> (received, tick)
         self.stats = Stats()
         self.errors: deque = deque(maxlen=6)
+        self.notice: tuple = (0, "")                       # (count, text): the last outcome a surface asked for
         self._error_times: deque = deque(maxlen=6)         # when each of `errors` came (HUD fades them)
         self.error_count = 0                               # every problem reported since the start
         self._logged: set = set()
@@ -233,6 +235,10 @@ class Show:
             self.commands.put_nowait(cmd)
         except queue.Full:
             self.commands_dropped += 1
+
+    def notify(self, text: str) -> None:
+        """An outcome to tell whoever asked (saved a preset...): control surfaces show it."""
+        self.notice = (self.notice[0] + 1, " ".join(str(text).split())[:240])
 
     def error(self, kind: str, msg: str) -> None:
         """Errors become data: shown in the HUD, logged once per kind, never raised."""
@@ -309,6 +315,10 @@ class Show:
         elif name == "seed":
             self._replace_keyframe_seed(int(cmd.value))
             self._bump(cmd)
+        elif name == "pad_corner":
+            k, seed = cmd.value
+            self._set_pad_corner(int(k), int(seed))
+            self._bump(cmd)
         elif name == "input":
             self._switch_input(cmd)
         elif cmd.op == "condition":      # replay: which condition a frame used
@@ -335,6 +345,24 @@ class Show:
         keys = list(self.preset.keyframes)
         keys[self.transport.keyframe()] = Keyframe(seed=seed)
         self.preset = replace(self.preset, keyframes=tuple(keys))
+
+    def _set_pad_corner(self, k: int, seed: int) -> None:
+        """Latent pad corner k (0..3) becomes `seed`: keyframe k of the preset (a preset with
+        fewer keyframes grows to k + 1, repeating its own, so the other corners look the same)."""
+        from dataclasses import replace
+
+        from .presets import Keyframe
+
+        if not 0 <= k < 4:
+            raise ValueError(f"pad corner must be 0..3, got {k}")
+        if not 0 <= seed < 2 ** 32:
+            raise ValueError(f"seed must be 0..2**32-1, got {seed}")
+        keys = list(self.preset.keyframes)
+        keys += [keys[i % len(keys)] for i in range(len(keys), k + 1)]
+        keys[k] = Keyframe(seed=seed)
+        self.preset = replace(self.preset, keyframes=tuple(keys))
+        if len(keys) != self.transport.n:
+            self.transport.n = len(keys)
 
     # -- direction slots (livegan/directions/live.py) ---------------------------------------------
     def _network_shape(self) -> tuple:
@@ -637,14 +665,17 @@ class Show:
             lines.append(self.conditioner.status())
         lines += self.mod.hud_lines()
         # Problems fade from the HUD after a few seconds; the count stays.
-        now = time.monotonic()
-        recent = [m for m, t in zip(self.errors, self._error_times) if now - t < self.ERROR_FADE_S][-3:]
-        errs = recent + list(e.errors)[-2:]
+        errs = self.recent_errors() + list(e.errors)[-2:]
         if self.error_count:
             lines.append(f"{self.error_count} problem{'s' if self.error_count > 1 else ''} so far")
         return lines + [f"! {m}" for m in errs]
 
     ERROR_FADE_S = 6.0
+
+    def recent_errors(self) -> list[str]:
+        """The last few problems of the past ERROR_FADE_S seconds (the HUD, the control page)."""
+        now = time.monotonic()
+        return [m for m, t in zip(self.errors, self._error_times) if now - t < self.ERROR_FADE_S][-3:]
 
     def start(self) -> "Show":
         self.engine.start()

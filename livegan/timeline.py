@@ -144,11 +144,25 @@ def interpolate(preset: Preset, bank: KeyframeBank, position: float, loop: bool)
     return catmull_rom(*p, te), k
 
 
+def pad_blend(preset: Preset, bank: KeyframeBank, x: float, y: float) -> tuple[np.ndarray, int]:
+    """The latent pad: keyframes 0, 1 on its top corners and 2, 3 on the bottom ones (a preset
+    with fewer repeats them), blended bilinearly in W as NVIDIA's visualizer blends its seeds;
+    the keyframe reported is the nearest corner."""
+    keys = preset.keyframes
+    x, y = min(max(float(x), 0.0), 1.0), min(max(float(y), 0.0), 1.0)
+    weights = ((1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y)
+    ws = sum(w * bank.ws(keys[i % len(keys)]) for i, w in enumerate(weights) if w)
+    return np.asarray(ws, np.float32), int(np.argmax(weights)) % len(keys)
+
+
 def frame_request(preset: Preset, params: FrameParams, position: float, bank: KeyframeBank,
                   frame: int = 0, generation: int = 0, slots: tuple = ()) -> FrameRequest:
     """What to render at `position` with `params`: the pure heart of the show."""
     loop = bool(params.loop)
-    ws, k = interpolate(preset, bank, position, loop)
+    if params.pad:
+        ws, k = pad_blend(preset, bank, params.pad_x, params.pad_y)
+    else:
+        ws, k = interpolate(preset, bank, position, loop)
     psi = params.psi
     cutoff = int(params.truncation_cutoff) or bank.num_ws
     out = ws.copy()

@@ -134,6 +134,11 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
                   "'none' empties it", trig("direction_pick", lambda a, k=k: [k, str_arg("pick")(a)])) for k in range(8)],
         *[Address(f"{PREFIX}/direction/{k}/zone", "s", f"direction slot {k}: layers it moves: coarse, middle, fine, "
                   "all or A-B", trig("direction_zone", lambda a, k=k: [k, str_arg("zone")(a)])) for k in range(8)],
+        *[Address(f"{PREFIX}/pad/corner/{k}", "i", f"latent pad corner {k} (keyframe {k}) becomes this seed",
+                  trig("pad_corner", lambda a, k=k: [k, _int(a, f"pad/corner/{k}")])) for k in range(4)],
+        Address(f"{PREFIX}/save_preset", "s", "save the show as it is now as a new preset NAME in the presets "
+                "folder (never over an existing one), with a thumbnail of the frame on screen",
+                trig("save_preset", str_arg("save_preset"))),
         *_modulation_addresses(trig),
         Address(f"{PREFIX}/status/sync", "", "send every parameter and status value to the feedback targets now",
                 trig("feedback_sync")),

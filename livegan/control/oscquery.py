@@ -122,16 +122,18 @@ class OscQueryServer:
     must be this server's own (DNS rebinding, other pages).  Client errors are counted lines."""
 
     OPEN_TIMEOUT = 5.0
-    PER_PEER = 8
+    PER_PEER = 12                   # a browser opens ~6 at once, plus the page's socket
     MAX_CONNECTIONS = 64
     IDLE_S = 30.0
     MAX_MESSAGE = 4096
 
     def __init__(self, osc_port: int, host: str = "0.0.0.0", port: int = 9001, name: str = "livegan",
-                 mdns: bool = True, log: Callable[[str], None] = print, policy=None, names: tuple = ()):
+                 mdns: bool = True, log: Callable[[str], None] = print, policy=None, names: tuple = (),
+                 page=None):
         from websockets.sync.server import serve
 
         self.osc_port, self.name, self.log, self.policy = osc_port, name, log, policy
+        self.page = page                            # the control page (control/page.py), or None
         self.names = tuple(names)                   # extra Host names admitted (besides this machine's)
         self._values: Mapping[str, float] = MappingProxyType({})
         self._status: Mapping[str, object] = MappingProxyType({})
@@ -156,10 +158,25 @@ class OscQueryServer:
         self._adv: Optional[threading.Thread] = None
 
     # -- requests (the server's connection threads) -------------------------------------------
+    def _is_page(self, path: str) -> bool:
+        return self.page is not None and (path == "/control" or path.startswith("/control/"))
+
     def _request(self, connection, request):
-        """Every request, websocket or not: who may ask, then a JSON answer for a plain GET."""
+        """Every request, websocket or not: who may ask, then a JSON answer for a plain GET (or
+        the control page: its own access rule, see control/page.py)."""
         peer = connection.remote_address[0] if connection.remote_address else ""
-        if self.policy is not None and not self.policy.allows(peer):
+        if len(request.path) > 1024:
+            return self._reply(connection, 414, {"error": "path too long"})
+        url = urlsplit(request.path)
+        page = self._is_page(url.path)
+        if page:
+            from urllib.parse import parse_qs
+            token = (parse_qs(url.query).get("token") or [None])[0]
+            why = self.page.access.check(peer, token)
+            if why is not None:
+                self.problems.count("page-access", f"control page: refused {peer} ({why})")
+                return self._reply(connection, 403, {"error": why})
+        elif self.policy is not None and not self.policy.allows(peer):
             return self._reply(connection, 403, {"error": "not allowed: see --osc-allow"})
         host = request.headers.get("Host")
         if not host_allowed(host, self.names):
@@ -170,10 +187,11 @@ class OscQueryServer:
             self.problems.count("origin", f"OSCQuery: refused a page from {str(request.headers.get('Origin'))[:60]!r}")
             return self._reply(connection, 403, {"error": "only this server's own pages may talk to it"})
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if page and url.path != "/control/ws":
+                return self._reply(connection, 404, {"error": "the control page's socket is /control/ws"})
             return None                             # on to the websocket handshake
-        if len(request.path) > 1024:
-            return self._reply(connection, 414, {"error": "path too long"})
-        url = urlsplit(request.path)
+        if page:
+            return self._page_request(connection, url, host)
         if url.query == "HOST_INFO":
             return self._reply(connection, 200, self.host_info())
         node = find(namespace(self._values, self._status), url.path)
@@ -199,8 +217,48 @@ class OscQueryServer:
             headers["Content-Type"] = "application/json"
         return Response(status, HTTPStatus(status).phrase, headers, data)
 
+    def _page_request(self, connection, url, host: str):
+        """The control page's files, its state and preset thumbnails."""
+        from urllib.parse import parse_qs, unquote
+        token = (parse_qs(url.query).get("token") or [""])[0]
+        if url.path == "/control/state":
+            return self._reply(connection, 200, self.page.state())
+        if url.path.startswith("/control/thumb/"):
+            data = self.page.thumbnail(unquote(url.path[len("/control/thumb/"):]))
+            if data is None:
+                return self._reply(connection, 404, {"error": "no thumbnail"})
+            return self._raw(200, data, "image/png")
+        got = self.page.asset(url.path, token)
+        if got is None:
+            return self._reply(connection, 404, {"error": "no such page"})
+        data, kind = got
+        # Everything comes from this server; scripts only from app.js (no inline code, no eval).
+        csp = (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+               f"connect-src 'self' ws://{host}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        return self._raw(200, data, kind, [("Content-Security-Policy", csp)])
+
+    @staticmethod
+    def _raw(status: int, data: bytes, kind: str, extra: list = ()):
+        from http import HTTPStatus
+
+        from websockets.datastructures import Headers
+        from websockets.http11 import Response
+
+        headers = Headers([("Content-Length", str(len(data))), ("Connection", "close"), ("Content-Type", kind),
+                           ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"),
+                           ("Referrer-Policy", "no-referrer"), *extra])
+        return Response(status, HTTPStatus(status).phrase, headers, data)
+
     def _websocket(self, ws) -> None:
-        """One LISTEN client: JSON commands in (text frames), OSC packets out (binary frames)."""
+        """One LISTEN client: JSON commands in (text frames), OSC packets out (binary frames); or a
+        control page (its socket is /control/ws)."""
+        if self._is_page(urlsplit(ws.request.path).path):
+            peer = ws.remote_address[0] if ws.remote_address else ""
+            try:
+                self.page.serve(ws, peer, self._stopping)
+            except Exception as e:                   # a page going away mid-send: counted
+                self.problems.count(f"page:{type(e).__name__}", f"control page: a page's socket ended ({type(e).__name__})")
+            return
         client = _Listener(ws, self)
         with self._clients_lock:
             self._clients.add(client)
@@ -280,7 +338,19 @@ class OscQueryServer:
 
 
 def _local_ip() -> str:
-    """This host's address for the mDNS record (loopback when the name does not resolve)."""
+    """This host's address on the network (for the mDNS record and the control page's URL): the
+    interface a datagram to the outside would leave by (nothing is sent), else the host name's
+    address, else loopback."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("198.51.100.1", 9))              # TEST-NET-2: routed like the outside, never sent to
+        ip = s.getsockname()[0]
+        if not ip.startswith("127.") and ip != "0.0.0.0":
+            return ip
+    except OSError:
+        pass
+    finally:
+        s.close()
     try:
         return socket.gethostbyname(socket.gethostname())
     except OSError:

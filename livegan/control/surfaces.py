@@ -20,6 +20,8 @@ class ControlOptions:
     midi: list = field(default_factory=list)
     midi_map: str = "nanokontrol2"
     midi_backend: str = "rtmidi"
+    control: bool = True              # the control page at /control on the OSCQuery port
+    control_allow: list = field(default_factory=list)   # other hosts that may open it (with the token)
 
 
 class Controls:
@@ -27,6 +29,7 @@ class Controls:
         self.show, self.opts, self.log = show, opts, log
         self.osc = self.query = self.feedback = self.midi = self.mapper = None
         self._status_t = 0.0
+        self._notice_n = 0
         self.outputs: dict = {}                          # output/NAME/FIELD -> value, set by the app
 
     def start(self) -> "Controls":
@@ -37,12 +40,25 @@ class Controls:
         o, post = self.opts, self.show.post
         self.policy = SenderPolicy(o.osc_allow)
         host = self.policy.bind_host(o.osc_host)
+        self.page = None
         if o.osc:
             self.osc = OscReceiver(post, host, o.osc_port, self.policy, self.log).start()
             if o.oscquery:
                 from .oscquery import OscQueryServer
-                self.query = OscQueryServer(self.osc.port, host, o.oscquery_port, mdns=o.mdns, log=self.log,
-                                            policy=self.policy).start()
+                qhost = host
+                if o.control:
+                    from .page import ControlPage, PageAccess
+                    access = PageAccess(o.control_allow)
+                    folders = list(self.show.policy.folders())
+                    if self.show.opts.save_dir:
+                        folders.insert(0, self.show.opts.save_dir)
+                    self.page = ControlPage(post, access, folders, log=self.log)
+                    if access.remote and host in ("127.0.0.1", "::1", "localhost") and o.osc_host in ("auto", None):
+                        qhost = "0.0.0.0"                # other devices reach the page; OSC stays local
+                self.query = OscQueryServer(self.osc.port, qhost, o.oscquery_port, mdns=o.mdns, log=self.log,
+                                            policy=self.policy, page=self.page).start()
+                if self.page is not None:
+                    self.page.problems = self.query.problems
                 self.query.publish(self.show.registry.target)
         if o.osc_out:
             self.feedback = OscFeedback(o.osc_out)
@@ -81,8 +97,20 @@ class Controls:
         if self.osc is None:
             return "livegan: controls: OSC off"
         q = f", OSCQuery on {self.osc.host}:{self.query.port}" if self.query else ""
-        return (f"livegan: controls: OSC on {self.osc.host}:{self.osc.port}{q}; accepting {self.policy.describe()}; "
+        line = (f"livegan: controls: OSC on {self.osc.host}:{self.osc.port}{q}; accepting {self.policy.describe()}; "
                 f"OSC may load presets/networks {self.show.policy.describe()}")
+        return line + ("\n" + self.page_line() if self.page is not None else "")
+
+    def page_line(self) -> str:
+        """Where the control page is: this machine's URL, and the one with the token for the
+        devices --control-allow admits."""
+        from .oscquery import _local_ip
+
+        url = f"http://127.0.0.1:{self.query.port}/control"
+        if not self.page.access.remote:
+            return f"livegan: control page: {url} (this machine only; other devices: --control-allow HOST|CIDR)"
+        return (f"livegan: control page: {url} here; from {', '.join(self.page.access.allow)}: "
+                f"http://{_local_ip()}:{self.query.port}/control?token={self.page.access.token}")
 
     def hud_lines(self) -> list[str]:
         """The control surfaces' state for the HUD: what listens, and what is connected."""
@@ -114,6 +142,10 @@ class Controls:
         values = show.registry.target
         if self.query is not None and changed:
             self.query.publish(values, changed)
+        if self.page is not None:
+            if changed:
+                self.page.publish(values, changed)
+            self.page.publish_meters(show.mod.feedback())
         if changed and self.mapper is not None:
             # Moved by something else (OSC, a preset, tap...): knobs pick up again, and LEDs and
             # motor faders follow.  A knob's own moves neither reset its pick-up nor echo back.
@@ -127,13 +159,31 @@ class Controls:
             for k, v in show.mod.feedback().items():
                 self.feedback.send(f"/livegan/audio/{k}", v)
         now = time.perf_counter()
-        if now - self._status_t > 0.5:                  # status twice a second
+        noticed = self.page is not None and show.notice[0] != self._notice_n
+        if now - self._status_t > 0.5 or noticed:        # status twice a second (and news at once)
             self._status_t = now
             st = self.status(recording)
             if self.feedback is not None:
                 self.feedback.status(st)
             if self.query is not None:
                 self.query.publish_status(st)
+            if self.page is not None:
+                self._notice_n = show.notice[0]
+                self.page.publish_status(self.page_status(st))
+
+    def page_status(self, st: dict) -> dict:
+        """The control page's status: the OSC status plus what its panels show (keyframes and pad
+        corners, direction slots, modulation routes and LFOs, recent problems, the last notice)."""
+        from dataclasses import asdict
+
+        show = self.show
+        keys = show.preset.keyframes
+        mod = show.mod.matrix
+        return {**st, "keyframes": len(keys),
+                "corners": [keys[i % len(keys)].seed for i in range(4)],
+                "directions": show.direction_state(), "routes": mod.describe_routes(),
+                "lfos": [asdict(lfo) for lfo in mod.lfos], "messages": show.recent_errors(),
+                "notice": show.notice[1], "notice_n": show.notice[0]}
 
     def stop(self) -> None:
         for part in (self.osc, self.query, self.midi):
