@@ -132,3 +132,30 @@ def test_slerp_between_stored_w_keys_turns_around_the_average_w(bank):
     da, dl, ds = (np.linalg.norm(v - c, axis=1) for v in (wa, a, b))
     db = np.linalg.norm(wb - c, axis=1)
     assert np.all(ds >= dl - 1e-4) and np.allclose(ds, (da + db) / 2, rtol=1e-3)
+
+
+def test_latent_pad_blends_the_four_corner_keyframes_in_w(bank, tiny):
+    from livegan.show import Options, Show
+
+    p = preset()
+    corners = [bank.ws(k) for k in p.keyframes]
+    for (x, y), want in (((0, 0), corners[0]), ((1, 0), corners[1]), ((0, 1), corners[2]), ((1, 1), corners[3]),
+                         ((0.5, 0.5), sum(corners) / 4),
+                         ((0.25, 0.0), 0.75 * corners[0] + 0.25 * corners[1])):
+        req = frame_request(p, params(psi=1.0, pad=1, pad_x=x, pad_y=y), 2.7, bank)   # the position is ignored
+        assert np.allclose(req.ws, want, atol=1e-5), (x, y)
+    assert frame_request(p, params(psi=1.0, pad=1, pad_x=0.9, pad_y=0.8), 0.0, bank).keyframe == 3
+    off = frame_request(p, params(psi=1.0, pad=0, pad_x=0.9, pad_y=0.8), 2.0, bank)
+    assert np.allclose(off.ws, corners[2], atol=1e-6)                                 # off: the timeline again
+    one = parse_preset({"keyframes": [7]}, "one.json")                                  # fewer keys repeat
+    assert np.allclose(frame_request(one, params(psi=1.0, pad=1, pad_x=0.3, pad_y=0.6), 0.0, bank).ws,
+                       bank.ws(one.keyframes[0]), atol=1e-5)
+    # A corner's seed from a surface: the preset grows to four keyframes, that corner changes.
+    show = Show(Options(fps=30), one, G=tiny)
+    show.post(Command("trigger", "pad_corner", [3, 42], "page"))
+    while not show.commands.empty():
+        show.tick(0.0)
+    assert [k.seed for k in show.preset.keyframes] == [7, 7, 7, 42] and show.transport.n == 4
+    show.post(Command("trigger", "pad_corner", [4, 1], "page"))
+    show.tick(0.0)
+    assert any("pad corner must be 0..3" in e for e in show.errors)
