@@ -599,6 +599,33 @@ def cmd_networks(args) -> int:
     return 0
 
 
+def cmd_dataset(args) -> int:
+    from .training.dataset import make_dataset
+
+    rep = make_dataset(args.sources, args.out, args.res, crop=args.crop, mirror=args.mirror,
+                       video_fps=args.video_fps, min_size=args.min_size, progress=not args.quiet)
+    labels = f", {rep.labels} labelled" if rep.labels else ""
+    print(f"wrote {args.out}: {rep.line()}{labels}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .training.loop import Trainer, TrainOptions
+
+    if not args.data:
+        raise ValueError("--data DATA is needed (make one with `livegan dataset SRC --out DATA --res N`)")
+    o = TrainOptions(data=args.data, outdir=args.outdir, cfg=args.cfg, batch=args.batch, batch_gpu=args.batch_gpu,
+                     gamma=args.gamma, kimg=args.kimg, tick=args.tick, snap=args.snap, seed=args.seed,
+                     mirror=args.mirror, aug=args.aug, resume=args.resume, freezed=args.freezed, fp32=args.fp32,
+                     cbase=args.cbase, cmax=args.cmax, glr=args.glr, dlr=args.dlr, map_depth=args.map_depth,
+                     mbstd_group=args.mbstd_group, w_dim=args.w_dim, device=args.device)
+    t = Trainer(o, log=lambda line: print(line, flush=True))
+    print(f"training {o.cfg} on {len(t.data)} images at {t.data.resolution} px into {o.outdir}", flush=True)
+    last = t.run()
+    print(f"done at {t.cur_nimg / 1000:.3f} kimg; last snapshot {last}", flush=True)
+    return 0
+
+
 def cmd_train_check(args) -> int:
     """Each case of a training fixture (the official trainer's results): ours against theirs."""
     from .training.check import run_fixture
@@ -746,8 +773,53 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a running show's OSC address, for 'send to the show' (default: none)")
     gl.set_defaults(func=cmd_gallery)
 
-    tr = sub.add_parser("train", help="training: `train check DIR` proves our trainer against the official one's results")
-    tsub = tr.add_subparsers(dest="train_cmd", metavar="{check}", required=True)
+    dt = sub.add_parser("dataset", help="folders, zips and videos into a training set (the official layout)")
+    dt.add_argument("sources", nargs="+", metavar="SRC", help="image folders, zips of images, videos")
+    dt.add_argument("--out", required=True, help="the dataset: NAME.zip or a new folder (never written over)")
+    dt.add_argument("--res", type=number(4, 4096, integer=True), required=True,
+                    help="square resolution, a power of two (4..4096)")
+    dt.add_argument("--crop", choices=["center", "stretch", "pad"], default="center",
+                    help="how a non-square picture becomes square (default: %(default)s)")
+    dt.add_argument("--mirror", action="store_true", help="also write each picture flipped left-right")
+    dt.add_argument("--video-fps", type=number(0.01, 120), default=1.0,
+                    help="frames taken per second of video (default: %(default)s)")
+    dt.add_argument("--min-size", type=number(1, 4096, integer=True), default=16,
+                    help="skip pictures smaller than this on their short side (default: %(default)s)")
+    dt.add_argument("--quiet", action="store_true", help="no progress bar")
+    dt.set_defaults(func=cmd_dataset)
+
+    tr = sub.add_parser("train", help="train a network on a dataset (`train check DIR`: prove the trainer exact)")
+    tr.add_argument("--data", help="the dataset (`livegan dataset` output: a zip or folder of PNGs)")
+    tr.add_argument("--outdir", default="recordings/training", help="where snapshots go (default: %(default)s)")
+    tr.add_argument("--cfg", choices=["stylegan2", "stylegan3-t", "stylegan3-r"], default="stylegan2",
+                    help="architecture (default: %(default)s)")
+    tr.add_argument("--batch", type=number(1, 4096, integer=True), default=32, help="total batch size (default: %(default)s)")
+    tr.add_argument("--batch-gpu", type=number(1, 4096, integer=True), default=None,
+                    help="images per step (gradients accumulate; default: --batch)")
+    tr.add_argument("--gamma", type=number(0, 1e4), default=10.0, help="R1 regularisation weight (default: %(default)s)")
+    tr.add_argument("--kimg", type=number(0.001, 1e6), default=25000.0, help="train this many thousand images (default: %(default)s)")
+    tr.add_argument("--tick", type=number(0.001, 1e4), default=4.0, help="kimg per progress line (default: %(default)s)")
+    tr.add_argument("--snap", type=number(1, 1e6, integer=True), default=50, help="ticks per snapshot (default: %(default)s)")
+    tr.add_argument("--seed", type=number(0, 2 ** 31 - 1, integer=True), default=0, help="random seed (default: %(default)s)")
+    tr.add_argument("--mirror", action="store_true", help="flip reals left-right at random")
+    tr.add_argument("--aug", choices=["noaug", "diffaug"], default="diffaug",
+                    help="augmentation of everything D sees: DiffAugment colour/translation/cutout (default: %(default)s)")
+    tr.add_argument("--resume", default=None, help="a livegan snapshot (.pt) to continue, or an official training "
+                                                   "snapshot .pkl to fine-tune")
+    tr.add_argument("--freezed", type=number(0, 100, integer=True), default=0, help="freeze the first N layers of D (default: %(default)s)")
+    tr.add_argument("--fp32", action="store_true", help="no fp16 layers and no activation clamping")
+    tr.add_argument("--cbase", type=number(16, 1 << 20, integer=True), default=32768, help="channel base (default: %(default)s)")
+    tr.add_argument("--cmax", type=number(1, 4096, integer=True), default=512, help="most channels per layer (default: %(default)s)")
+    tr.add_argument("--glr", type=number(0, 1), default=None, help="G learning rate (default: 0.002, StyleGAN3 0.0025)")
+    tr.add_argument("--dlr", type=number(0, 1), default=0.002, help="D learning rate (default: %(default)s)")
+    tr.add_argument("--map-depth", type=number(1, 16, integer=True), default=None,
+                    help="mapping layers (default: 8, StyleGAN3 2)")
+    tr.add_argument("--mbstd-group", type=number(1, 64, integer=True), default=4, help="minibatch-std group (default: %(default)s)")
+    tr.add_argument("--w-dim", type=number(8, 1024, integer=True), default=512,
+                    help="z and w size (default: %(default)s, the official networks')")
+    tr.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    tr.set_defaults(func=cmd_train)
+    tsub = tr.add_subparsers(dest="train_cmd", metavar="{check}")
     tc = tsub.add_parser("check", help="run a training fixture folder; exit 0 only when every case is within its limit")
     tc.add_argument("folder", help="fixture folder with cases.json, cases.npz and D_state_dict.npz "
                                    "(e.g. ../shared/golden/train-sg2-tiny)")

@@ -3,6 +3,7 @@ discriminator, each loss phase's gradients, the step's optimiser half; the check
 an official training snapshot through the restricted unpickler; discriminator options."""
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import shutil
@@ -124,3 +125,148 @@ def test_update_emas_tracks_w_avg_and_stylegan3_magnitudes_only_when_asked():
     assert torch.equal(G.mapping.w_avg, before[0]) and torch.equal(layer.magnitude_ema, before[1])
     G(z, update_emas=True)
     assert not torch.equal(G.mapping.w_avg, before[0]) and not torch.equal(layer.magnitude_ema, before[1])
+
+
+def _pictures(folder, n=24, size=32):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        a = np.zeros((size, size, 3), np.uint8)
+        a[..., i % 3] = 200
+        a[size // 4: 3 * size // 4, (i % 8) * 2:(i % 8) * 2 + size // 4] = 255
+        Image.fromarray(a).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_dataset_converts_every_kind_of_picture_and_skips_the_rest(tmp_path):
+    import zipfile
+
+    from PIL import Image
+
+    from livegan.media import write_video
+    from livegan.training.dataset import make_dataset
+
+    src = tmp_path / "src"
+    (src / "cats").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (100, 150, 3), np.uint8)).save(src / "cats" / "wide.jpg")
+    Image.fromarray(rng.integers(0, 255, (80, 80), np.uint8)).save(src / "grey.png")
+    Image.fromarray((rng.random((64, 64)) * 65535).astype(np.uint16)).save(src / "deep.png")
+    Image.fromarray(rng.integers(0, 255, (70, 50, 4), np.uint8)).save(src / "alpha.png")
+    Image.fromarray(rng.integers(0, 255, (60, 60, 3), np.uint8)).convert("CMYK").save(src / "cmyk.jpg")
+    tall = Image.fromarray(np.tile(np.arange(40, dtype=np.uint8)[:, None, None] * 6, (1, 20, 3)))   # 20 wide, 40 high
+    exif = Image.Exif()
+    exif[0x0112] = 6                                             # rotate 90° on display: 40 wide, 20 high
+    tall.save(src / "rotated.jpg", exif=exif)
+    (src / "notes.txt").write_text("not a picture")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src / "tiny.png")
+    bomb = src / "bomb.png"                                      # declares 30000 x 30000 in a few bytes
+    import struct
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    video = tmp_path / "clip.mp4"
+    write_video(video, [np.full((48, 64, 3), 8 * k, np.uint8) for k in range(30)], fps=10)   # 3 s
+    rep = make_dataset([str(src), str(video)], tmp_path / "ds.zip", 32, crop="center", video_fps=2, progress=False)
+    assert rep.skipped == {"not an image": 1, "corrupt": 1, "too small": 1, "too large": 1}, rep.skipped
+    assert rep.written == 6 + 6, rep.line()                       # 6 pictures, 3 s of video at 2 a second
+    with zipfile.ZipFile(tmp_path / "ds.zip") as z:
+        names = sorted(n for n in z.namelist() if n.endswith(".png"))
+        assert names[0] == "00000/img00000000.png" and json.loads(z.read("dataset.json")) == {"labels": None}
+        for n in names:
+            im = Image.open(io.BytesIO(z.read(n)))
+            assert im.size == (32, 32) and im.mode == "RGB"
+        # rotated.jpg (the sixth picture in name order) had its gradient down its rows: shown turned
+        # by its EXIF orientation, the gradient runs across
+        rot = np.asarray(Image.open(io.BytesIO(z.read("00000/img00000005.png"))).convert("L"), float)
+        assert rot.mean(axis=0).std() > 5 * max(rot.mean(axis=1).std(), 0.5)
+    mirrored = make_dataset([str(src / "cats")], tmp_path / "m", 16, crop="pad", mirror=True, progress=False)
+    a, b = (np.asarray(Image.open(tmp_path / "m" / "00000" / f"img{i:08d}.png")) for i in (0, 1))
+    assert mirrored.written == 2 and np.array_equal(a[:, ::-1], b)
+    with pytest.raises(ValueError, match="exists"):
+        make_dataset([str(src)], tmp_path / "ds.zip", 32, progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.txt").write_text("x")
+    r = subprocess.run([sys.executable, "-m", "livegan", "dataset", str(empty), "--out", str(tmp_path / "e.zip"),
+                        "--res", "32", "--quiet"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no usable image" in r.stderr, r.stderr
+    assert not (tmp_path / "e.zip").exists()
+    r = subprocess.run([sys.executable, "-m", "livegan", "dataset", str(src), "--out", str(tmp_path / "x.zip"),
+                        "--res", "48"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "power of two" in r.stderr
+
+
+TRAIN = ["--batch", "8", "--gamma", "1", "--kimg", "0.064", "--tick", "0.016", "--snap", "1",
+         "--cbase", "256", "--cmax", "32", "--w-dim", "32", "--map-depth", "2"]
+
+
+def train(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "livegan", "train", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_a_killed_run_resumes_from_its_snapshot_and_continues_identically(tmp_path):
+    import signal
+    import time
+
+    from livegan.training.dataset import make_dataset
+
+    make_dataset([str(_pictures(tmp_path / "pics", size=16))], tmp_path / "ds.zip", 16, progress=False)
+    r = train("--data", tmp_path / "ds.zip", "--outdir", tmp_path / "whole", *TRAIN)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("\ntick ") + r.stdout.startswith("tick ") >= 4 and "sec/kimg" in r.stdout
+    whole = torch.load(tmp_path / "whole" / "snapshot-00000.064kimg.pt", weights_only=True)
+    # The same run, killed once its second snapshot is on disk, then resumed from that snapshot.
+    p = subprocess.Popen([sys.executable, "-m", "livegan", "train", "--data", str(tmp_path / "ds.zip"),
+                          "--outdir", str(tmp_path / "broken"), *TRAIN[:5], "10", *TRAIN[6:]], cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = tmp_path / "broken" / "snapshot-00000.032kimg.pt"
+    end = time.time() + 300
+    while not second.exists() and time.time() < end and p.poll() is None:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait(30)
+    assert second.exists()
+    r = train("--data", tmp_path / "ds.zip", "--outdir", tmp_path / "broken", "--resume", second, *TRAIN)
+    assert r.returncode == 0 and "resumed" in r.stdout, r.stdout + r.stderr
+    resumed = torch.load(tmp_path / "broken" / "snapshot-00000.064kimg.pt", weights_only=True)
+    for net in ("G", "D", "G_ema"):
+        for k, v in whole[net].items():
+            assert torch.equal(v, resumed[net][k]), (net, k)
+    assert resumed["cur_nimg"] == whole["cur_nimg"] == 64
+    assert (tmp_path / "broken" / "fakes-00000.064kimg.png").exists()
+    assert (tmp_path / "broken" / "network-00000.064kimg.safetensors").exists()
+    lines = [json.loads(x) for x in (tmp_path / "whole" / "training_stats.jsonl").read_text().splitlines()]
+    assert [x["tick"] for x in lines] == [1, 2, 3, 4] and all(np.isfinite(x["loss_G"]) for x in lines)
+
+
+def test_the_trained_network_plays_and_bad_training_input_is_one_line(tmp_path, golden):
+    from stylegan3 import load_network
+
+    from livegan.training.dataset import make_dataset
+    from livegan.training.loop import Trainer, TrainOptions
+
+    make_dataset([str(_pictures(tmp_path / "pics"))], tmp_path / "ds32", 32, progress=False)
+    r = train("--data", tmp_path / "ds32", "--outdir", tmp_path / "ft", "--resume", golden / "train-sg2-tiny" / "snapshot.pkl",
+              "--cbase", "2048", "--cmax", "64", "--map-depth", "2", "--w-dim", "64", "--batch", "8", "--gamma", "1",
+              "--kimg", "0.016", "--tick", "0.008", "--snap", "1")
+    assert r.returncode == 0 and "fine-tuning from" in r.stdout, r.stdout + r.stderr
+    net = sorted((tmp_path / "ft").glob("network-*.safetensors"))[-1]
+    G = load_network(str(net))
+    assert G(torch.randn(2, 64)).shape == (2, 3, 32, 32)            # what perform.py --network plays
+    t = Trainer(TrainOptions(data=str(tmp_path / "ds32"), outdir=str(tmp_path / "x"), resume=str(
+        golden / "train-sg2-tiny" / "snapshot.pkl"), cbase=2048, cmax=64, map_depth=2, w_dim=64, batch=8), log=lambda m: None)
+    want = np.load(golden / "train-sg2-tiny" / "D_state_dict.npz")
+    assert all(np.array_equal(t.D.state_dict()[k].numpy(), want[k]) for k in want.files)   # D from the pickle
+    bad = [(["--batch", "8", "--batch-gpu", "2"], "--mbstd-group 4"),
+           (["--resume", golden / "train-sg2-tiny" / "snapshot.pkl"], "another architecture or resolution"),
+           (["--data", tmp_path / "nowhere"], "no such dataset")]
+    for extra, words in bad:
+        args = ["--data", tmp_path / "ds32", "--outdir", tmp_path / "bad", "--kimg", "0.008", "--cbase", "256",
+                "--cmax", "32", "--w-dim", "32"] + extra
+        r = train(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, (extra, r.stderr)

@@ -1,0 +1,282 @@
+"""`livegan dataset SRC... --out DATA --res N`: folders, zips and videos into a training set in the
+format the official `dataset_tool.py` writes and the official trainer reads (a zip or a folder of
+`NNNNN/imgNNNNNNNN.png`, square, power-of-two sized, RGB; `dataset.json` with labels or null).
+
+Pictures are converted (greyscale, RGBA over black, 16-bit, CMYK, palette; EXIF rotation applied),
+cropped (`center`), stretched or padded to a square; corrupt, tiny, huge (refused by their declared
+size before any pixel is decoded) and non-image files are skipped and counted by reason."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+VIDEO_EXT = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
+CROPS = ("center", "stretch", "pad")
+MAX_FILE_BYTES = 256 << 20              # one source picture
+MAX_PIXELS = 64_000_000                 # declared size, checked before decoding
+
+
+@dataclass
+class Report:
+    written: int = 0
+    skipped: Counter = field(default_factory=Counter)      # reason -> count
+    labels: int = 0
+
+    def line(self) -> str:
+        why = ", ".join(f"{n} {k}" for k, n in self.skipped.most_common())
+        return f"{self.written} images" + (f"; skipped {sum(self.skipped.values())} ({why})" if self.skipped else "")
+
+
+def check_resolution(res: int) -> int:
+    if res < 4 or res > 4096 or res & (res - 1):
+        raise ValueError(f"--res {res}: a network's resolution is a power of two, 4..4096")
+    return res
+
+
+def _square(im, res: int, crop: str):
+    """PIL image -> res x res RGB, as `crop` says."""
+    from PIL import Image
+
+    w, h = im.size
+    if crop == "center":
+        s = min(w, h)
+        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    elif crop == "pad":
+        s = max(w, h)
+        canvas = Image.new("RGB", (s, s))
+        canvas.paste(im, ((s - w) // 2, (s - h) // 2))
+        im = canvas
+    return im.resize((res, res), Image.LANCZOS)
+
+
+def _rgb(im):
+    """Any mode to 8-bit RGB: EXIF orientation applied, alpha over black, 16-bit scaled down."""
+    from PIL import Image, ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if a.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGB", rgba.size)
+        bg.paste(rgba, mask=rgba.getchannel("A"))
+        return bg
+    return im.convert("RGB")
+
+
+class Source:
+    """The pictures of SRC arguments, in a stable order, each as (name, opener) or a skip reason."""
+
+    def __init__(self, paths: Sequence[str], video_fps: float):
+        self.paths, self.video_fps = [Path(p) for p in paths], video_fps
+
+    def items(self) -> Iterator[tuple[str, object]]:
+        for p in self.paths:
+            if not p.exists():
+                raise ValueError(f"{p}: no such file or folder")
+            if p.is_dir():
+                for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                    yield from self._file(f, str(f.relative_to(p)))
+            else:
+                yield from self._file(p, p.name)
+
+    def _file(self, f: Path, name: str) -> Iterator[tuple[str, object]]:
+        ext = f.suffix.lower()
+        if f.name == "dataset.json" or f.name.startswith("."):
+            return
+        if ext == ".zip":
+            yield from self._zip(f)
+        elif ext in VIDEO_EXT:
+            yield from self._video(f, name)
+        elif ext in IMAGE_EXT:
+            yield name, f
+        else:
+            yield name, "not an image"
+
+    def _zip(self, f: Path) -> Iterator[tuple[str, object]]:
+        try:
+            z = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError):
+            yield f.name, "unreadable archive"
+            return
+        with z:
+            for info in sorted(z.infolist(), key=lambda i: i.filename):
+                if info.is_dir() or Path(info.filename).name.startswith("."):
+                    continue
+                if Path(info.filename).suffix.lower() not in IMAGE_EXT:
+                    if Path(info.filename).name != "dataset.json":
+                        yield info.filename, "not an image"
+                    continue
+                if info.file_size > MAX_FILE_BYTES:
+                    yield info.filename, "too large"
+                    continue
+                try:
+                    data = z.read(info)
+                except (zipfile.BadZipFile, OSError, RuntimeError):
+                    yield info.filename, "corrupt"
+                    continue
+                yield info.filename, io.BytesIO(data)
+
+    def _video(self, f: Path, name: str) -> Iterator[tuple[str, object]]:
+        import av
+        from PIL import Image
+
+        try:
+            container = av.open(str(f))
+        except Exception:
+            yield name, "unreadable video"
+            return
+        with container:
+            stream = container.streams.video[0] if container.streams.video else None
+            if stream is None:
+                yield name, "no video stream"
+                return
+            next_t, k = 0.0, 0
+            try:
+                for frame in container.decode(stream):
+                    t = float(frame.time or 0.0)
+                    if t + 1e-6 < next_t:
+                        continue
+                    next_t = t + 1.0 / self.video_fps
+                    buf = io.BytesIO()
+                    Image.fromarray(frame.to_ndarray(format="rgb24")).save(buf, format="PNG")
+                    buf.seek(0)
+                    yield f"{name}#{k:06d}", buf
+                    k += 1
+            except Exception:
+                yield f"{name}#{k:06d}", "corrupt video frame"
+
+
+def _labels(paths: Sequence[str]) -> Optional[dict]:
+    """Labels of the official dataset.json beside the source, by file name."""
+    for p in map(Path, paths):
+        f = p / "dataset.json" if p.is_dir() else None
+        if f is not None and f.is_file():
+            try:
+                data = json.loads(f.read_text())
+                return {str(k): v for k, v in (data.get("labels") or [])}
+            except (ValueError, AttributeError, TypeError):
+                raise ValueError(f"{f}: not a dataset.json (expected {{\"labels\": [[name, label], ...]}})") from None
+    return None
+
+
+class Writer:
+    """A zip (name ends .zip) or a folder, with the official layout; replaced only when complete."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.zip = out.suffix.lower() == ".zip"
+        if out.exists():
+            raise ValueError(f"{out}: exists; give a new --out (a dataset is never written over)")
+        self.tmp = out.with_name(f".{out.name}.partial")
+        if self.zip:
+            self.tmp.unlink(missing_ok=True)
+            self._z = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED)
+        else:
+            import shutil
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp.mkdir(parents=True)
+
+    def put(self, name: str, data: bytes) -> None:
+        if self.zip:
+            self._z.writestr(name, data)
+        else:
+            f = self.tmp / name
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(data)
+
+    def finish(self) -> None:
+        if self.zip:
+            self._z.close()
+        os.replace(self.tmp, self.out)
+
+    def abort(self) -> None:
+        import shutil
+        if self.zip:
+            self._z.close()
+            self.tmp.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def make_dataset(sources: Sequence[str], out: str | os.PathLike, res: int, crop: str = "center",
+                 mirror: bool = False, video_fps: float = 1.0, min_size: int = 16,
+                 progress: bool = True) -> Report:
+    from PIL import Image
+
+    from ..safeio import open_image
+
+    check_resolution(res)
+    if crop not in CROPS:
+        raise ValueError(f"--crop {crop!r}: one of {', '.join(CROPS)}")
+    if not 0 < video_fps <= 120:
+        raise ValueError(f"--video-fps {video_fps}: 0..120 frames a second")
+    labels = _labels(sources)
+    writer = Writer(Path(out))
+    report, written_labels = Report(), []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(unit="img", desc="dataset")
+    try:
+        for name, what in Source(sources, video_fps).items():
+            if bar is not None:
+                bar.update(1)
+            if isinstance(what, str):
+                report.skipped[what] += 1
+                continue
+            try:
+                if isinstance(what, Path) and what.stat().st_size > MAX_FILE_BYTES:
+                    report.skipped["too large"] += 1
+                    continue
+                im = open_image(what, name, max_pixels=MAX_PIXELS)
+                with im:
+                    if min(im.size) < min_size:
+                        report.skipped["too small"] += 1
+                        continue
+                    im.load()
+                    pic = _square(_rgb(im), res, crop)
+            except ValueError as e:
+                report.skipped["too large" if "too large" in str(e) or "more pixels" in str(e) else "corrupt"] += 1
+                continue
+            except (OSError, SyntaxError, Image.DecompressionBombError):
+                report.skipped["corrupt"] += 1
+                continue
+            for flip in (False, True) if mirror else (False,):
+                p = pic.transpose(Image.FLIP_LEFT_RIGHT) if flip else pic
+                idx = report.written
+                arc = f"{idx // 1000:05d}/img{idx:08d}.png"
+                buf = io.BytesIO()
+                p.save(buf, format="PNG", compress_level=1)
+                writer.put(arc, buf.getvalue())
+                if labels is not None:
+                    key = name.replace(os.sep, "/")
+                    if key in labels:
+                        written_labels.append([arc, labels[key]])
+                report.written += 1
+        if report.written == 0:
+            raise ValueError(f"no usable image in {', '.join(map(str, sources))}" +
+                             (f" ({report.line().split('; ', 1)[1]})" if report.skipped else ""))
+        report.labels = len(written_labels)
+        writer.put("dataset.json", json.dumps({"labels": written_labels if labels is not None else None}).encode())
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return report
