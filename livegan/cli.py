@@ -29,8 +29,9 @@ class Parser(argparse.ArgumentParser):
 
 def _network_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", default=DEFAULT_NETWORK,
-                   help="network: .pkl, .safetensors, http(s) URL, builtin:NAME or a published name such as "
-                        "stylegan3-r-afhqv2-512 (`livegan networks` lists them; default: %(default)s)")
+                   help="network: .pkl, .safetensors, http(s) URL, builtin:NAME, a published name such as "
+                        "stylegan3-r-afhqv2-512 (`livegan networks` lists them), or run:NAME, a training run "
+                        "(its newest snapshot, then each new one; perform only) (default: %(default)s)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default: %(default)s)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="synthesis precision: auto = fp16 where the checkpoint says, CUDA only (default: %(default)s)")
@@ -134,6 +135,12 @@ def cmd_perform(args) -> int:
             print(f"{i}: {s}")
         return 0
     _check_mode_options(args)
+    run = None
+    if args.network.startswith("run:"):                  # a training run: its newest snapshot, then each new one
+        from .training.watch import resolve_run
+        run = resolve_run(args.network)
+        args.network = str(run[1])
+        print(f"livegan: playing {run[1]} and each newer snapshot of {run[0]} as the run writes it", flush=True)
     if not args.headless and not have_display():
         print("livegan perform: error: no display found (DISPLAY is not set). Run with --headless "
               "(e.g. --headless --duration 10) to render without a screen.", file=sys.stderr)
@@ -180,9 +187,15 @@ def cmd_perform(args) -> int:
               program_size=args.record_size, outputs=outputs)
     if args.record:
         app.record(True)
+    watcher = None
+    if run is not None:
+        from .training.watch import RunWatcher
+        watcher = RunWatcher(run[0], run[1], show.post).start()
     try:
         return _run_show(app, args, show, opts, size)
     finally:
+        if watcher is not None:
+            watcher.stop()
         controls.stop()
 
 

@@ -270,3 +270,43 @@ def test_the_trained_network_plays_and_bad_training_input_is_one_line(tmp_path, 
                 "--cmax", "32", "--w-dim", "32"] + extra
         r = train(*args)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, (extra, r.stderr)
+
+
+def test_a_show_follows_a_training_run_snapshot_by_snapshot(tmp_path, tiny):
+    import time
+
+    from stylegan3 import load_network, save_safetensors
+
+    from livegan.presets import parse_preset
+    from livegan.show import Options, Show
+    from livegan.training.watch import RunWatcher, resolve_run
+
+    run = tmp_path / "myrun"
+    run.mkdir()
+    with pytest.raises(ValueError, match="no snapshot yet"):
+        resolve_run(f"run:{run}")
+    with pytest.raises(ValueError, match="no training run"):
+        resolve_run("run:nowhere-at-all", root=tmp_path)
+    save_safetensors(tiny, run / "network-00000.016kimg.safetensors")
+    folder, first = resolve_run("run:myrun", root=tmp_path)
+    assert folder == run and first.name == "network-00000.016kimg.safetensors"
+    show = Show(Options(fps=30, network=str(first)), parse_preset({"keyframes": [1, 2]}, "p.json"), G=load_network(str(first)))
+    show.network = str(first)
+    watcher = RunWatcher(folder, first, show.post, interval=0.05).start()
+    try:
+        show.start()
+        show.tick(0.0, wait=True)
+        second = run / "network-00000.032kimg.safetensors"
+        G2 = load_network("builtin:tiny")
+        with torch.no_grad():
+            for p in G2.parameters():
+                p.mul_(1.01)                                   # the run has learnt a little
+        save_safetensors(G2, second)
+        end = time.time() + 60
+        while show.network != str(second) and time.time() < end:
+            show.tick(0.0)
+            time.sleep(0.01)
+        assert show.network == str(second) and watcher.switches == 1
+    finally:
+        watcher.stop()
+        show.stop()
