@@ -35,6 +35,9 @@ def stages(dry: bool, out: Path) -> list[dict]:
             dict(name="canvas", budget=60,
                  cmd=[py, "bench/canvas.py", "--network", "builtin:canvas-tiny", "--device", "cpu", "--seconds", "1.5",
                       "--rounds", "1", "--lookaheads", "0"]),
+            dict(name="train", budget=90,
+                 cmd=[py, "bench/train.py", "--device", "cpu", "--res", "16", "--cbase", "256", "--cmax", "32",
+                      "--w-dim", "32", "--batches", "4", "--ticks", "2", "--tick-kimg", "0.004", "--cfgs", "stylegan2"]),
         ]
     return [
         dict(name="tests/cuda", budget=90, cmd=[py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda"]),
@@ -51,6 +54,12 @@ def stages(dry: bool, out: Path) -> list[dict]:
         dict(name="canvas", budget=60,
              cmd=[py, "bench/canvas.py", "--network", "builtin:canvas-r-512", "--device", "cuda", "--fps", "60",
                   "--seconds", "5", "--rounds", "1", "--lookaheads", "0,2"]),
+        # Training at the official channel counts: s/kimg for StyleGAN2 and StyleGAN3-T at 256 px
+        # (the official 512 px figures need longer than a lent session; docs/gpu.md).
+        dict(name="train", budget=90,
+             cmd=[py, "bench/train.py", "--device", "cuda", "--res", "256", "--cbase", "32768", "--cmax", "512",
+                  "--w-dim", "512", "--batches", "32", "--ticks", "3", "--tick-kimg", "0.064",
+                  "--cfgs", "stylegan2,stylegan3-t"]),
     ]
 
 

@@ -4,7 +4,7 @@
 #     bash bench/gpu/run.sh                 # report into $OUT (or ./gpu-out)
 #     bash bench/gpu/run.sh --dry-run       # here, on the CPU: the same stages, tiny and short
 # Options: --out DIR, --wheels DIR (default .whl), --gl DIR (default .gl), --only STAGES;
-# GPU_BUDGET_SCALE multiplies the stages' time budgets (about 8 minutes in all at 1).
+# GPU_BUDGET_SCALE multiplies the stages' time budgets (about 9 minutes in all at 1).
 # It unpacks the GL loader packages (into / on the GPU machine; into a temporary folder in a dry
 # run), installs the wheels into a temporary site folder (no index, no network), puts the project
 # on PYTHONPATH, then runs bench/gpu/report.py, which never stops at the first failure.

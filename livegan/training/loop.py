@@ -172,14 +172,16 @@ class Trainer:
         torch.manual_seed(o.seed)
         np.random.seed(o.seed)
         self.data = ImageSet(o.data)
+        self.dev = torch.device(o.device)
         self.G, self.D = build_networks(o, self.data.resolution, self.data.channels)
+        self.G, self.D = self.G.to(self.dev), self.D.to(self.dev)
         self.G_ema = copy.deepcopy(self.G).eval()
         sg2 = o.cfg == "stylegan2"
         lopts = LossOptions(r1_gamma=o.gamma, style_mixing_prob=0.9 if sg2 else 0.0, pl_weight=2.0 if sg2 else 0.0,
                             pl_no_weight_grad=sg2,
                             blur_init_sigma=10.0 if o.cfg == "stylegan3-r" else 0.0,
                             blur_fade_kimg=o.batch * 200 / 32 if o.cfg == "stylegan3-r" else 0.0)
-        self.aug_gen = torch.Generator().manual_seed(o.seed + 1)
+        self.aug_gen = torch.Generator(device=self.dev).manual_seed(o.seed + 1)
         augment = (lambda x: diff_augment(x, self.aug_gen)) if o.aug == "diffaug" else None
         self.loss = StyleGAN2Loss(self.G, self.D, lopts, augment=augment, noise_mode="random")
         glr = o.glr if o.glr is not None else (0.002 if sg2 else 0.0025)
@@ -189,7 +191,7 @@ class Trainer:
         self.ema_rampup: Optional[float] = 0.05
         self.nan_steps = 0
         self.out = Path(o.outdir)
-        self.grid_z = torch.randn([min(64, 8 * 8), o.w_dim], generator=torch.Generator().manual_seed(123))
+        self.grid_z = torch.randn([64, o.w_dim], generator=torch.Generator().manual_seed(123)).to(self.dev)
         if o.resume:
             self._resume(o.resume)
 
@@ -201,13 +203,14 @@ class Trainer:
                 "pl_mean": self.loss.pl_mean.clone(), "cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx,
                 "tick": self.tick, "ema_rampup": self.ema_rampup, "nan_steps": self.nan_steps,
                 "rng": {"torch": torch.get_rng_state(), "sampler": self.sampler.get_state(),
-                        "aug": self.aug_gen.get_state()}}
+                        "aug": self.aug_gen.get_state(),
+                        "cuda": torch.cuda.get_rng_state(self.dev) if self.dev.type == "cuda" else None}}
 
     def _resume(self, path: str) -> None:
         p = Path(path)
         if p.suffix == ".pt":
             try:
-                st = torch.load(p, map_location="cpu", weights_only=True)   # data only: no code runs
+                st = torch.load(p, map_location=self.dev, weights_only=True)   # data only: no code runs
             except Exception as e:
                 raise ValueError(f"--resume {path}: not a livegan training snapshot ({type(e).__name__})") from None
             if not isinstance(st, dict) or st.get("format") != SNAPSHOT_FORMAT:
@@ -220,6 +223,8 @@ class Trainer:
             self.cur_nimg, self.batch_idx, self.tick = st["cur_nimg"], st["batch_idx"], st["tick"]
             self.ema_rampup, self.nan_steps = st["ema_rampup"], st["nan_steps"]
             torch.set_rng_state(st["rng"]["torch"])
+            if self.dev.type == "cuda" and st["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(st["rng"]["cuda"], self.dev)
             self.sampler.set_state(st["rng"]["sampler"])
             self.aug_gen.set_state(st["rng"]["aug"])
             self.log(f"resumed {path} at {self.cur_nimg / 1000:.3f} kimg")
@@ -227,7 +232,7 @@ class Trainer:
         from stylegan3.checkpoints import load_training_snapshot          # NVIDIA's own pickle
         snap = load_training_snapshot(p)
         for name in ("G", "D", "G_ema"):
-            self._load(getattr(self, name), snap[name].state_dict(), path, name)
+            self._load(getattr(self, name), {k: v.to(self.dev) for k, v in snap[name].state_dict().items()}, path, name)
         self.ema_rampup = None                                  # as the official resume: no EMA ramp-up
         self.loss.opts.blur_init_sigma = 0.0
         self.log(f"fine-tuning from {path}")
@@ -250,13 +255,13 @@ class Trainer:
         if self.o.mirror:
             flip = torch.rand(self.o.batch, generator=self.sampler) < 0.5
             x[flip] = x[flip].flip(3)
-        return x
+        return x.to(self.dev)
 
     def step(self) -> None:
         o = self.o
         bg = o.batch_gpu or o.batch
         real = self._reals().split(bg)
-        zs = torch.randn([len(self.phases) * o.batch, self.G.z_dim])
+        zs = torch.randn([len(self.phases) * o.batch, self.G.z_dim], device=self.dev)
         zs = [z.split(bg) for z in zs.split(o.batch)]
         cs = [[None] * len(real)] * len(self.phases)
         run_phases(self.loss, self.phases, self.batch_idx, self.cur_nimg, real, [None] * len(real), zs, cs)

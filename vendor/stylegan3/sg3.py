@@ -162,7 +162,9 @@ class SynthesisLayer(nn.Module):
         if skip is not None:
             x = torch.cat([x, skip], dim=1)     # (type promotion as the official code: fp16 + fp32 -> fp32)
         slope = 1.0 if self.is_torgb else 0.2
-        if self.reference_ops:
+        # Training needs gradients: the fast passes write into preallocated buffers, which autograd
+        # cannot follow, so a graph-building call takes the plain definition.
+        if self.reference_ops or (torch.is_grad_enabled() and (x.requires_grad or self.bias.requires_grad)):
             gain = 1.0 if self.is_torgb else math.sqrt(2)
             return filtered_lrelu_ref(x, self.up_filter, self.down_filter, self.bias, self.up_factor,
                                       self.down_factor, self.padding, gain, slope, self.conv_clamp)

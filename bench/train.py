@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Training speed: s/kimg and images/s per configuration on this machine's device, with and
+without augmentation, at batch sizes, in one run (median of the ticks after the first).
+
+    python bench/train.py [--res 32] [--cbase 2048] [--cmax 64] [--ticks 4] [--device cpu]
+
+A synthetic dataset of --res pictures is made in a temporary folder; every variant trains from the
+same start for --ticks ticks of --tick-kimg.  The GPU kit runs it at 256 and 512 px.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "vendor")]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--res", type=int, default=32, help="picture size, a power of two (default: %(default)s)")
+    ap.add_argument("--cbase", type=int, default=2048, help="channel base (default: %(default)s)")
+    ap.add_argument("--cmax", type=int, default=64, help="most channels (default: %(default)s)")
+    ap.add_argument("--w-dim", type=int, default=64, help="z and w size (default: %(default)s)")
+    ap.add_argument("--ticks", type=int, default=4, help="ticks per variant, the first is warm-up (default: %(default)s)")
+    ap.add_argument("--tick-kimg", type=float, default=0.064, help="kimg per tick (default: %(default)s)")
+    ap.add_argument("--batches", default="8,16", help="batch sizes (default: %(default)s)")
+    ap.add_argument("--cfgs", default="stylegan2,stylegan3-t,stylegan3-r", help="configurations (default: %(default)s)")
+    ap.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    args = ap.parse_args()
+
+    import numpy as np
+    from PIL import Image
+
+    from livegan.training.dataset import make_dataset
+    from livegan.training.loop import Trainer, TrainOptions
+
+    tmp = Path(tempfile.mkdtemp())
+    rng = np.random.default_rng(0)
+    (tmp / "src").mkdir()
+    for i in range(64):
+        Image.fromarray(rng.integers(0, 255, (args.res, args.res, 3), np.uint8)).save(tmp / "src" / f"{i}.png")
+    make_dataset([str(tmp / "src")], tmp / "ds.zip", args.res, progress=False)
+    print(f"training speed on {args.device}: {args.res} px, cbase {args.cbase}, cmax {args.cmax}, w {args.w_dim}; "
+          f"median of ticks 2..{args.ticks} ({args.tick_kimg} kimg each)")
+    print(f"{'cfg':12s} {'aug':8s} {'batch':>5s} {'s/kimg':>8s} {'img/s':>7s}")
+    for cfg in args.cfgs.split(","):
+        for aug in ("noaug", "diffaug"):
+            for batch in (int(b) for b in args.batches.split(",")):
+                o = TrainOptions(data=str(tmp / "ds.zip"), outdir=str(tmp / f"{cfg}-{aug}-{batch}"), cfg=cfg, batch=batch,
+                                 gamma=1.0, kimg=1e6, tick=args.tick_kimg, snap=10 ** 6, aug=aug, cbase=args.cbase,
+                                 cmax=args.cmax, w_dim=args.w_dim, map_depth=2, device=args.device)
+                t = Trainer(o, log=lambda line: None)
+                times = []
+                for _ in range(args.ticks):
+                    start, n0 = time.perf_counter(), t.cur_nimg
+                    while t.cur_nimg < n0 + args.tick_kimg * 1000:
+                        t.step()
+                    times.append((time.perf_counter() - start) / ((t.cur_nimg - n0) / 1000))
+                s = statistics.median(times[1:]) if len(times) > 1 else times[0]
+                print(f"{cfg:12s} {aug:8s} {batch:5d} {s:8.1f} {1000 / s:7.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
