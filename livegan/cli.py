@@ -632,6 +632,11 @@ def cmd_train(args) -> int:
                      mirror=args.mirror, aug=args.aug, resume=args.resume, freezed=args.freezed, fp32=args.fp32,
                      cbase=args.cbase, cmax=args.cmax, glr=args.glr, dlr=args.dlr, map_depth=args.map_depth,
                      mbstd_group=args.mbstd_group, w_dim=args.w_dim, device=args.device)
+    if args.gpus > 1 or "WORLD_SIZE" in __import__("os").environ:
+        from .training.loop import train_distributed
+        print(f"training {o.cfg} in {args.gpus} processes into {o.outdir}", flush=True)
+        train_distributed(o, args.gpus)
+        return 0
     t = Trainer(o, log=lambda line: print(line, flush=True))
     print(f"training {o.cfg} on {len(t.data)} images at {t.data.resolution} px into {o.outdir}", flush=True)
     last = t.run()
@@ -831,6 +836,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--w-dim", type=number(8, 1024, integer=True), default=512,
                     help="z and w size (default: %(default)s, the official networks')")
     tr.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    tr.add_argument("--gpus", type=number(1, 64, integer=True), default=1,
+                    help="data-parallel processes on this machine (one per GPU; gloo on the CPU); across machines "
+                         "start each with torchrun (default: %(default)s)")
     tr.set_defaults(func=cmd_train)
     tsub = tr.add_subparsers(dest="train_cmd", metavar="{check}")
     tc = tsub.add_parser("check", help="run a training fixture folder; exit 0 only when every case is within its limit")

@@ -167,9 +167,24 @@ def build_networks(o: TrainOptions, res: int, channels: int) -> tuple:
 
 
 class Trainer:
-    def __init__(self, o: TrainOptions, log: Callable[[str], None] = print):
-        self.o, self.log = o.check(), log
-        torch.manual_seed(o.seed)
+    """One training process.  `rank`/`world`: its place among DDP processes (rank 0 alone logs and
+    writes); `virtual`: ranks emulated in this process (each with its own batch share and random
+    streams, gradients averaged), which is what a DDP run computes, for checking it."""
+
+    def __init__(self, o: TrainOptions, log: Callable[[str], None] = print, rank: int = 0, world: int = 1,
+                 virtual: int = 1):
+        self.o, self.rank, self.world, self.virtual = o.check(), rank, world, virtual
+        self.log = log if rank == 0 else (lambda line: None)
+        n = world * virtual
+        if o.batch % n:
+            raise ValueError(f"--batch {o.batch} must be a multiple of the number of processes ({n})")
+        self.rank_batch = o.batch // n
+        bg = o.batch_gpu or self.rank_batch
+        if self.rank_batch % bg or bg % o.mbstd_group:
+            raise ValueError(f"--batch-gpu {bg} must divide each process's {self.rank_batch} images and be a multiple "
+                             f"of --mbstd-group {o.mbstd_group}")
+        self.bg = bg
+        torch.manual_seed(o.seed)                         # the same networks in every process
         np.random.seed(o.seed)
         self.data = ImageSet(o.data)
         self.dev = torch.device(o.device)
@@ -181,16 +196,31 @@ class Trainer:
                             pl_no_weight_grad=sg2,
                             blur_init_sigma=10.0 if o.cfg == "stylegan3-r" else 0.0,
                             blur_fade_kimg=o.batch * 200 / 32 if o.cfg == "stylegan3-r" else 0.0)
-        self.aug_gen = torch.Generator(device=self.dev).manual_seed(o.seed + 1)
-        augment = (lambda x: diff_augment(x, self.aug_gen)) if o.aug == "diffaug" else None
-        self.loss = StyleGAN2Loss(self.G, self.D, lopts, augment=augment, noise_mode="random")
+        self.loss = StyleGAN2Loss(self.G, self.D, lopts, noise_mode="random")
+        if o.aug == "diffaug":
+            self.loss.augment = lambda x: diff_augment(x, self.aug_gen)
         glr = o.glr if o.glr is not None else (0.002 if sg2 else 0.0025)
         self.phases = make_phases(self.G, self.D, glr, o.dlr, 4 if sg2 else None, 16)
-        self.sampler = torch.Generator().manual_seed(o.seed + 2)
+        # Each rank's own random streams (z, style mixing, noise; data; augmentation) and pl_mean.
+        self.streams = []
+        for v in range(virtual):
+            g = rank * virtual + v
+            torch.manual_seed(o.seed * n + g + 1)
+            self.streams.append({"rng": torch.get_rng_state(),
+                                 "sampler": torch.Generator().manual_seed(o.seed * n + g + 10_001),
+                                 "aug": torch.Generator(device=self.dev).manual_seed(o.seed * n + g + 20_001),
+                                 "pl_mean": torch.zeros([], device=self.dev)})
+        torch.set_rng_state(self.streams[0]["rng"])
+        self.sampler, self.aug_gen, self.loss.pl_mean = (self.streams[0][k] for k in ("sampler", "aug", "pl_mean"))
         self.cur_nimg = self.batch_idx = self.tick = 0
         self.ema_rampup: Optional[float] = 0.05
         self.nan_steps = 0
         self.out = Path(o.outdir)
+        if world > 1:                                      # start from rank 0's networks exactly
+            import torch.distributed as dist
+            for net in (self.G, self.D, self.G_ema):
+                for t in list(net.parameters()) + list(net.buffers()):
+                    dist.broadcast(t.data, 0)
         self.grid_z = torch.randn([64, o.w_dim], generator=torch.Generator().manual_seed(123)).to(self.dev)
         if o.resume:
             self._resume(o.resume)
@@ -249,29 +279,65 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def _reals(self) -> torch.Tensor:
-        idx = torch.randint(len(self.data), [self.o.batch], generator=self.sampler).tolist()
+        idx = torch.randint(len(self.data), [self.rank_batch], generator=self.sampler).tolist()
         imgs = np.stack([self.data.image(i) for i in idx]).astype(np.float32)
         x = torch.from_numpy(imgs) / 127.5 - 1
         if self.o.mirror:
-            flip = torch.rand(self.o.batch, generator=self.sampler) < 0.5
+            flip = torch.rand(self.rank_batch, generator=self.sampler) < 0.5
             x[flip] = x[flip].flip(3)
         return x.to(self.dev)
 
+    def _enter(self, v: int):
+        """Rank v's streams while it runs (one rank: already in place)."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def ctx():
+            if self.virtual == 1:
+                yield
+                return
+            st = self.streams[v]
+            torch.set_rng_state(st["rng"])
+            self.sampler, self.aug_gen, self.loss.pl_mean = st["sampler"], st["aug"], st["pl_mean"]
+            try:
+                yield
+            finally:
+                st["rng"] = torch.get_rng_state()
+        return ctx()
+
+    def _inputs(self) -> tuple:
+        real = self._reals().split(self.bg)
+        zs = torch.randn([len(self.phases) * self.rank_batch, self.G.z_dim], device=self.dev)
+        zs = [z.split(self.bg) for z in zs.split(self.rank_batch)]
+        return real, [None] * len(real), zs, [[None] * len(real)] * len(self.phases)
+
+    def _allreduce(self, flat: torch.Tensor) -> None:
+        import torch.distributed as dist
+        dist.all_reduce(flat)
+        flat /= self.world
+
     def step(self) -> None:
         o = self.o
-        bg = o.batch_gpu or o.batch
-        real = self._reals().split(bg)
-        zs = torch.randn([len(self.phases) * o.batch, self.G.z_dim], device=self.dev)
-        zs = [z.split(bg) for z in zs.split(o.batch)]
-        cs = [[None] * len(real)] * len(self.phases)
-        run_phases(self.loss, self.phases, self.batch_idx, self.cur_nimg, real, [None] * len(real), zs, cs)
+        reduce = self._allreduce if self.world > 1 else None
+        if self.virtual == 1:
+            real, real_c, zs, cs = self._inputs()
+            run_phases(self.loss, self.phases, self.batch_idx, self.cur_nimg, real, real_c, zs, cs, reduce=reduce)
+        else:
+            from .step import run_phases_ranks
+            ranks = []
+            for v in range(self.virtual):
+                with self._enter(v):
+                    ranks.append(self._inputs())
+            run_phases_ranks(self.loss, self.phases, self.batch_idx, self.cur_nimg, ranks, self._enter, reduce)
         update_ema(self.G_ema, self.G, ema_beta(o.batch, self.cur_nimg, o.batch * 10 / 32, self.ema_rampup))
         self.cur_nimg += o.batch
         self.batch_idx += 1
 
     def run(self, stop_after_ticks: Optional[int] = None) -> Path:
         o = self.o
-        self.out.mkdir(parents=True, exist_ok=True)
+        writes = self.rank == 0                          # rank 0 alone writes
+        if writes:
+            self.out.mkdir(parents=True, exist_ok=True)
         total = int(o.kimg * 1000)
         tick_start, t0 = self.cur_nimg, time.perf_counter()
         last = None
@@ -282,14 +348,31 @@ class Trainer:
                 dt = time.perf_counter() - t0
                 stats = self._tick_stats(dt, (self.cur_nimg - tick_start) / 1000)
                 self.log(self._line(stats, total))
-                with open(self.out / "training_stats.jsonl", "a") as f:
-                    f.write(json.dumps(stats) + "\n")
-                if self.tick % o.snap == 0 or self.cur_nimg >= total:
+                if writes:
+                    with open(self.out / "training_stats.jsonl", "a") as f:
+                        f.write(json.dumps(stats) + "\n")
+                if writes and (self.tick % o.snap == 0 or self.cur_nimg >= total):
                     last = self.snapshot()
                 tick_start, t0 = self.cur_nimg, time.perf_counter()
                 if stop_after_ticks is not None and self.tick >= stop_after_ticks:
                     break
+        if self.world > 1:
+            self.check_consistency()
         return last
+
+    def check_consistency(self) -> None:
+        """Every process holds the same parameters (their running averages, w_avg and
+        magnitude_ema, follow each process's own data and may differ, as in the official loop)."""
+        import torch.distributed as dist
+
+        flat = torch.cat([p.detach().flatten().double() for net in (self.G, self.D, self.G_ema)
+                          for p in net.parameters()])
+        got = [torch.zeros_like(flat) for _ in range(self.world)]
+        dist.all_gather(got, flat)
+        worst = max(float((g - got[0]).abs().max()) for g in got)
+        if worst != 0.0:
+            raise RuntimeError(f"the {self.world} processes' parameters differ (by up to {worst:.3g})")
+        self.log(f"{self.world} processes: identical parameters")
 
     def _tick_stats(self, dt: float, kimg: float) -> dict:
         r = self.loss.reports
@@ -338,3 +421,47 @@ class Trainer:
         n = int(math.sqrt(len(x)))
         x = x[: n * n].reshape(n, n, *x.shape[1:]).transpose(0, 2, 1, 3, 4)
         return x.reshape(n * x.shape[1], n * x.shape[3], x.shape[4])
+
+
+def _ddp_worker(rank: int, o: TrainOptions, world: int, url: str) -> None:
+    import torch.distributed as dist
+
+    cuda = torch.cuda.is_available() and o.device.startswith("cuda")
+    if cuda:
+        torch.cuda.set_device(rank)
+        o = TrainOptions(**{**asdict(o), "device": f"cuda:{rank}"})
+    dist.init_process_group("nccl" if cuda else "gloo", init_method=url, rank=rank, world_size=world)
+    try:
+        Trainer(o, log=lambda line: print(line, flush=True), rank=rank, world=world).run()
+    finally:
+        dist.destroy_process_group()
+
+
+def train_distributed(o: TrainOptions, gpus: int) -> None:
+    """--gpus N on one machine: N processes (one per GPU; on the CPU, gloo) meeting on loopback.
+    Under torchrun (RANK and WORLD_SIZE set) this process is one rank of a multi-machine run."""
+    import socket
+
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        cuda = torch.cuda.is_available() and o.device.startswith("cuda")
+        if cuda:
+            torch.cuda.set_device(local)
+            o = TrainOptions(**{**asdict(o), "device": f"cuda:{local}"})
+        dist.init_process_group("nccl" if cuda else "gloo", init_method="env://")
+        try:
+            Trainer(o, log=lambda line: print(line, flush=True), rank=rank, world=world).run()
+        finally:
+            dist.destroy_process_group()
+        return
+    if o.device.startswith("cuda") and torch.cuda.device_count() < gpus:
+        raise ValueError(f"--gpus {gpus}: this machine has {torch.cuda.device_count()} CUDA devices")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    url = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+    mp.start_processes(_ddp_worker, args=(o, gpus, url), nprocs=gpus, start_method="spawn")

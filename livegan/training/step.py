@@ -67,6 +67,33 @@ def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
         b_ema.copy_(b)
 
 
+def run_phases_ranks(loss: StyleGAN2Loss, phases: list[Phase], batch_idx: int, cur_nimg: int, ranks: list,
+                     enter: Callable, reduce: Optional[Callable[[torch.Tensor], None]] = None) -> None:
+    """`run_phases` for several ranks in one process: each rank's gradients accumulate on their
+    own (`enter(v)` switches to rank v's random streams and loss state), and the step takes their
+    mean, as DDP's all-reduce gives across processes.  `ranks[v]` = (real, real_c, phase_z, phase_c)."""
+    for k, phase in enumerate(phases):
+        if batch_idx % phase.interval != 0:
+            continue
+        total: Optional[list] = None
+        for v, (real, real_c, zs, cs) in enumerate(ranks):
+            phase.opt.zero_grad(set_to_none=True)
+            phase.module.requires_grad_(True)
+            with enter(v):
+                for img, c, z, gc in zip(real, real_c, zs[k], cs[k]):
+                    loss.accumulate_gradients(phase.name, img, c, z, gc, gain=phase.interval, cur_nimg=cur_nimg)
+            phase.module.requires_grad_(False)
+            grads = [p.grad for p in phase.module.parameters()]
+            if total is None:
+                total = [None if g is None else g.clone() for g in grads]
+            else:
+                total = [a if b is None else (b.clone() if a is None else a.add_(b)) for a, b in zip(total, grads)]
+        for p, g in zip(phase.module.parameters(), total):
+            p.grad = None if g is None else g.div_(len(ranks))
+        sanitise_gradients(phase.module, reduce)
+        phase.opt.step()
+
+
 def run_phases(loss: StyleGAN2Loss, phases: list[Phase], batch_idx: int, cur_nimg: int,
                real: Sequence[torch.Tensor], real_c: Sequence[Optional[torch.Tensor]],
                phase_z: Sequence[Sequence[torch.Tensor]], phase_c: Sequence[Sequence[Optional[torch.Tensor]]],
