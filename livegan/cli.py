@@ -29,9 +29,8 @@ class Parser(argparse.ArgumentParser):
 
 def _network_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", default=DEFAULT_NETWORK,
-                   help="network: .pkl, .safetensors, http(s) URL, builtin:NAME, a published name such as "
-                        "stylegan3-r-afhqv2-512 (`livegan networks` lists them), or run:NAME, a training run "
-                        "(its newest snapshot, then each new one; perform only) (default: %(default)s)")
+                   help="network: .pkl, .safetensors, http(s) URL, builtin:NAME or a published name such as "
+                        "stylegan3-r-afhqv2-512 (`livegan networks` lists them; default: %(default)s)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default: %(default)s)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="synthesis precision: auto = fp16 where the checkpoint says, CUDA only (default: %(default)s)")
@@ -136,7 +135,7 @@ def cmd_perform(args) -> int:
         return 0
     _check_mode_options(args)
     run = None
-    if args.network.startswith("run:"):                  # a training run: its newest snapshot, then each new one
+    if args.network and args.network.startswith("run:"):   # a training run: its newest snapshot, then each new one
         from .training.watch import resolve_run
         run = resolve_run(args.network)
         args.network = str(run[1])
@@ -299,8 +298,9 @@ def _run_show(app, args, show, opts, size) -> int:
 
 def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", default=None,
-                   help="network: .pkl, .safetensors, URL, builtin:NAME or a published name such as "
-                        "stylegan3-r-afhqv2-512 (`livegan networks`; default: the preset's, else builtin:tiny)")
+                   help="network: .pkl, .safetensors, URL, builtin:NAME, a published name such as "
+                        "stylegan3-r-afhqv2-512 (`livegan networks`), or run:NAME: a training run's newest snapshot, "
+                        "then each new one as it is written (default: the preset's, else builtin:tiny)")
     p.add_argument("--preset", "-p", default="default", help="preset name in presets/ or a .json path (default: %(default)s)")
     p.add_argument("--fullscreen", action="store_true", help="full-screen window")
     p.add_argument("--screen", type=number(0, 63, integer=True), default=0, help="screen index for the window, see --list-screens (default: %(default)s)")

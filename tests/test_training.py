@@ -336,3 +336,16 @@ def test_two_processes_hold_identical_weights_equal_to_one_process_emulating_bot
             assert torch.allclose(p.detach(), ddp[name][k], rtol=0, atol=1e-6), (name, k)
     start = Trainer(TrainOptions(data=str(tmp_path / "ds.zip"), outdir=str(tmp_path / "x"), **opts), log=lambda m: None)
     assert not torch.allclose(start.G.synthesis.b16.conv1.weight, one.G.synthesis.b16.conv1.weight)   # it trained
+
+
+def test_perform_plays_a_run_by_name_and_without_a_network_option(tmp_path, tiny):
+    from stylegan3 import save_safetensors
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_safetensors(tiny, run / "network-00000.016kimg.safetensors")
+    for extra in (["--network", f"run:{run}"], []):              # no --network: the preset's, else the built-in
+        r = subprocess.run([sys.executable, "perform.py", "--headless", "--no-osc", "--frames", "3", "--video", "",
+                            *extra], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and "rendered 3 frames" in r.stdout, r.stdout + r.stderr
+        assert ("network-00000.016kimg.safetensors" in r.stdout) == bool(extra)
