@@ -71,6 +71,9 @@ class App:
         self.frames_path = ""                           # CUDA: how frames reach GL (HUD)
         self._snap_pending = False
         self._preset_pending: Optional[str] = None     # "save as preset" NAME, after the frame is drawn
+        self._thumb_for: tuple = ("", 0.0, False)       # (preset, since when, thumbnail taken)
+        if controls is not None and getattr(controls, "page", None) is not None:
+            controls.page.thumb_dirs.append(self.thumbs_dir)
         self._snap_seq = 0
         self._finishing: list = []                       # stopped recorders still writing their files
         self._net_ids: dict = {}
@@ -252,6 +255,42 @@ class App:
         if not self.writer.put(write):
             s.error("snapshot-queue", f"snapshot dropped: {self.writer.capacity} already waiting to be written")
 
+    THUMB_AFTER_S = 1.0                  # a preset's look: its program frame after this long on screen
+
+    @property
+    def thumbs_dir(self) -> Path:
+        """Where the control page finds what each preset looked like when it last played."""
+        return self.out_dir / ".preset-thumbs"
+
+    def _preset_thumbnail(self, r) -> None:
+        """Once a preset has been on screen THUMB_AFTER_S, its program frame becomes its thumbnail
+        (written on the writer thread; no extra generator work, the show never waits)."""
+        s = self.show
+        name = s.preset.name
+        if name != self._thumb_for[0]:
+            self._thumb_for = (name, time.monotonic(), False)
+            return
+        _, since, done = self._thumb_for
+        if done or time.monotonic() - since < self.THUMB_AFTER_S or s.current is None:
+            return
+        self._thumb_for = (name, since, True)
+        if not name or len(name) > 64 or not all(c.isalnum() or c in "-_" for c in name):
+            return                                   # not a plain file name
+        program = r.read_program()
+        if program is None:
+            return
+        folder = self.thumbs_dir
+
+        def write():
+            from PIL import Image
+
+            from .safeio import atomic_write
+            folder.mkdir(parents=True, exist_ok=True)
+            im = Image.fromarray(np.asarray(program, np.uint8))
+            im.thumbnail((256, 256))
+            atomic_write(folder / f"{name}.png", lambda f: im.save(f, format="PNG"))
+        self.writer.put(write)
+
     def _save_preset(self, name: str, program: Optional[np.ndarray]) -> None:
         """The show as it is now as a new preset (and its thumbnail), written on the writer thread;
         the outcome is the show's notice (the control page shows it) or a HUD error."""
@@ -339,6 +378,7 @@ class App:
         if self._preset_pending is not None:
             name, self._preset_pending = self._preset_pending, None
             self._save_preset(name, r.read_program())
+        self._preset_thumbnail(r)
         cond = self.show.conditioner
         if self.recording or self.outputs or cond.wants_feedback:
             # One read-back of the program per frame, shared by the recorder, every output and a

@@ -219,6 +219,22 @@ def test_a_keyframe_button_jumps_and_save_as_preset_writes_a_preset_that_plays(l
     page.close()
 
 
+def test_a_preset_played_from_the_page_gets_its_thumbnail(live, browser):
+    page, errors = open_page(browser, live.base + "/control")
+    page.click("[data-preset='drift']")
+    wait_for(lambda: live.show.preset.name == "drift", what="the drift preset on stage")
+    page.wait_for_selector("[data-preset='drift'] img", timeout=30000)        # what it looked like
+    page.wait_for_function("document.querySelector(\"[data-preset='drift'] img\").naturalWidth > 0", timeout=15000)
+    thumb = Image.open(io.BytesIO(urllib.request.urlopen(live.base + "/control/thumb/drift", timeout=10).read()))
+    assert thumb.size == (256, 256) and np.asarray(thumb).std() > 5
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "drift.png", "%00"):                  # plain names only
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(live.base + "/control/thumb/" + bad, timeout=10)
+        assert e.value.code == 404
+    assert not errors, errors
+    page.close()
+
+
 def test_the_page_loads_under_its_own_policy_and_strangers_are_refused(live, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})           # CSP enforced
     errors = []

@@ -80,6 +80,7 @@ class ControlPage:
 
         self.post, self.access, self.log, self.problems = post, access, log, problems
         self.folders = [Path(f) for f in folders]
+        self.thumb_dirs: list = []              # also: what presets looked like when they last played (App)
         self.table = {a.path: a for a in address_table()}
         self._values: dict = {p.name: p.default for p in PARAMS}
         self._status: dict = {}
@@ -111,7 +112,8 @@ class ControlPage:
                 if f.stem in seen:
                     continue
                 seen.add(f.stem)
-                out.append({"name": f.stem, "thumb": f.with_suffix(".png").is_file()})
+                thumb = f.with_suffix(".png").is_file() or any((d / f"{f.stem}.png").is_file() for d in self.thumb_dirs)
+                out.append({"name": f.stem, "thumb": thumb})
         return out
 
     def networks(self) -> list:
@@ -132,10 +134,11 @@ class ControlPage:
         return names
 
     def thumbnail(self, name: str) -> Optional[bytes]:
-        """A preset's thumbnail (NAME.png beside it; 'save as preset' writes one), by plain name only."""
+        """A preset's thumbnail, by plain name only: NAME.png beside it ('save as preset' writes one),
+        else its program frame from when it last played."""
         if not name or len(name) > 64 or not all(c.isalnum() or c in "-_" for c in name):
             return None
-        for folder in self.folders:
+        for folder in self.folders + self.thumb_dirs:
             f = folder / f"{name}.png"
             if f.is_file() and f.stat().st_size < (4 << 20):
                 return f.read_bytes()

@@ -11,7 +11,7 @@ const faders = {};          // name -> {input, val}
 const values = {};          // the show's values, as last heard
 const held = {};            // name -> time until which the hand on it wins over echoes
 let ws = null, status = {}, scenes = [], sceneA = null, sceneB = null;
-let pending = {}, scheduled = false, lastNotice = 0;
+let pending = {}, scheduled = false, lastNotice = 0, lastPreset = null;
 
 function el(tag, attrs = {}, text = "") {
   const e = document.createElement(tag);
@@ -253,6 +253,8 @@ function showStatus(st) {
     if (document.activeElement !== inp && s !== null && s !== undefined) inp.value = s;
   }
   if (st.notice_n && st.notice_n !== lastNotice) { lastNotice = st.notice_n; note(st.notice); }
+  if (lastPreset !== null && st.preset !== lastPreset) setTimeout(() => fetchState(false), 2000);   // its new thumbnail
+  lastPreset = st.preset;
   const routes = $("routes");
   routes.replaceChildren();
   for (const r of st.routes || []) routes.append(el("div", {}, `mod ${r.slot}: ${r.source} → ${r.target}`));
