@@ -72,7 +72,8 @@ class App:
         self._snap_pending = False
         self._preset_pending: Optional[str] = None     # "save as preset" NAME, after the frame is drawn
         self._thumb_for: tuple = ("", 0.0, False)       # (preset, since when, thumbnail taken)
-        if controls is not None and getattr(controls, "page", None) is not None:
+        self._thumbs_on = controls is not None and getattr(controls, "page", None) is not None
+        if self._thumbs_on:                             # for the control page's preset buttons
             controls.page.thumb_dirs.append(self.thumbs_dir)
         self._snap_seq = 0
         self._finishing: list = []                       # stopped recorders still writing their files
@@ -267,6 +268,8 @@ class App:
         (written on the writer thread; no extra generator work, the show never waits)."""
         s = self.show
         name = s.preset.name
+        if not self._thumbs_on:
+            return
         if name != self._thumb_for[0]:
             self._thumb_for = (name, time.monotonic(), False)
             return
@@ -285,10 +288,13 @@ class App:
             from PIL import Image
 
             from .safeio import atomic_write
-            folder.mkdir(parents=True, exist_ok=True)
-            im = Image.fromarray(np.asarray(program, np.uint8))
-            im.thumbnail((256, 256))
-            atomic_write(folder / f"{name}.png", lambda f: im.save(f, format="PNG"))
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                im = Image.fromarray(np.asarray(program, np.uint8))
+                im.thumbnail((256, 256))
+                atomic_write(folder / f"{name}.png", lambda f: im.save(f, format="PNG"))
+            except OSError as e:                         # a read-only or full disk: said once, no thumbnail
+                s.error("preset-thumb", f"preset thumbnail {name}: {e.strerror or e}")
         self.writer.put(write)
 
     def _save_preset(self, name: str, program: Optional[np.ndarray]) -> None:
