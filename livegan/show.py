@@ -173,7 +173,8 @@ class Show:
         self._held: deque = deque()                        # commands queued behind a preset load
         # Heavy triggers: at most this often; refusals are counted (and said once in the HUD).
         self.limits = {"snapshot": RateLimit(4.0, 8), "record": RateLimit(2.0, 2),
-                       "network": RateLimit(0.5, 1), "feedback_sync": RateLimit(2.0, 2)}
+                       "network": RateLimit(0.5, 1), "feedback_sync": RateLimit(2.0, 2),
+                       "save_preset": RateLimit(1.0, 3)}      # each writes files: a flood cannot fill the disk
         self.swapped = False
         self._last_now: Optional[float] = None
         self._scheduled: list = []                         # heap of (due, seq, Command)

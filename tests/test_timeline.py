@@ -159,3 +159,15 @@ def test_latent_pad_blends_the_four_corner_keyframes_in_w(bank, tiny):
     show.post(Command("trigger", "pad_corner", [4, 1], "page"))
     show.tick(0.0)
     assert any("pad corner must be 0..3" in e for e in show.errors)
+
+
+def test_save_preset_requests_are_rate_limited(tiny):
+    from livegan.show import Options, Show
+
+    show = Show(Options(fps=30), preset(), G=tiny)
+    for i in range(20):
+        show.post(Command("trigger", "save_preset", f"p{i}", "page"))
+    while not show.commands.empty():
+        show.tick(0.0)
+    assert len([t for t in show.triggers if t.name == "save_preset"]) == 3
+    assert any("too many save_preset requests" in e for e in show.errors)
