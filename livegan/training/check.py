@@ -175,8 +175,6 @@ def case_d_reg(fx) -> list[tuple[str, float]]:
 
 
 def case_g_reg(fx) -> list[tuple[str, float]]:
-    import torch
-
     G, D = _networks(fx)
     loss = _loss(fx, G, D)
     G.requires_grad_(True)
@@ -191,7 +189,6 @@ def case_g_reg(fx) -> list[tuple[str, float]]:
 
 
 def case_step(fx) -> list[tuple[str, float]]:
-    import torch
     from .step import ema_beta, make_phases, run_phases, update_ema
 
     spec = fx.meta["cases"]["step"]
