@@ -427,6 +427,8 @@ def _ddp_worker(rank: int, o: TrainOptions, world: int, url: str) -> None:
     import torch.distributed as dist
 
     cuda = torch.cuda.is_available() and o.device.startswith("cuda")
+    if not cuda:                              # N processes share the cores (not N x all of them)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     if cuda:
         torch.cuda.set_device(rank)
         o = TrainOptions(**{**asdict(o), "device": f"cuda:{rank}"})
