@@ -72,6 +72,9 @@ class LiveShow:
         self.base = f"http://127.0.0.1:{self.port}"
         self.frames: dict = {}
         self.stop = threading.Event()
+        self.fed: list = []
+        self.fed_lock = threading.Lock()
+        threading.Thread(target=self._listen, daemon=True).start()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         wait_for(lambda: self.show.current is not None and self.frames, 60, "the show's first frame")
@@ -96,23 +99,27 @@ class LiveShow:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(osc_packet(address, *args), ("127.0.0.1", self.controls.osc.port))
 
-    def heard(self, address):
-        """The values fed back to `address` since the last call, oldest first (waits for none)."""
+    def _listen(self):
+        """Keep reading the feedback socket (a full socket buffer drops datagrams: the show sends
+        status twice a second whether or not a test is listening)."""
         from pythonosc.osc_message import OscMessage
 
-        got = []
-        self.feedback.setblocking(False)
-        try:
-            while True:
-                try:
-                    data = self.feedback.recv(65536)
-                except (BlockingIOError, socket.timeout):
-                    return got
+        while not self.stop.is_set():
+            try:
+                data = self.feedback.recv(65536)
+            except (socket.timeout, OSError):
+                continue
+            try:
                 m = OscMessage(data)
-                if m.address == address:
-                    got.append(m.params[0])
-        finally:
-            self.feedback.settimeout(0.2)
+            except Exception:
+                continue
+            with self.fed_lock:
+                self.fed.append((m.address, m.params[0] if m.params else None))
+
+    def heard(self, address):
+        """Every value fed back to `address` so far, oldest first."""
+        with self.fed_lock:
+            return [v for a, v in self.fed if a == address]
 
     def close(self):
         self.stop.set()
