@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Training speed: s/kimg and images/s per configuration on this machine's device, with and
-without augmentation, at batch sizes, in one run (median of the ticks after the first).
+without augmentation (ADA, DiffAugment), at batch sizes, in one run (median of the ticks after the first).
 
     python bench/train.py [--res 32] [--cbase 2048] [--cmax 64] [--ticks 4] [--device cpu]
 
@@ -29,8 +29,17 @@ def main() -> int:
     ap.add_argument("--tick-kimg", type=float, default=0.064, help="kimg per tick (default: %(default)s)")
     ap.add_argument("--batches", default="8,16", help="batch sizes (default: %(default)s)")
     ap.add_argument("--cfgs", default="stylegan2,stylegan3-t,stylegan3-r", help="configurations (default: %(default)s)")
+    ap.add_argument("--augs", default="noaug,ada,diffaug",
+                    help="augmentations: noaug, ada (its pipeline at a fixed p = 0.2, a typical running value), "
+                         "diffaug (default: %(default)s)")
     ap.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = livegan's plan, the cores minus one (default: %(default)s)")
     args = ap.parse_args()
+
+    import torch
+
+    from livegan import threads
+    torch.set_num_threads(args.threads or threads.plan().generator)
 
     import numpy as np
     from PIL import Image
@@ -45,13 +54,13 @@ def main() -> int:
         Image.fromarray(rng.integers(0, 255, (args.res, args.res, 3), np.uint8)).save(tmp / "src" / f"{i}.png")
     make_dataset([str(tmp / "src")], tmp / "ds.zip", args.res, progress=False)
     print(f"training speed on {args.device}: {args.res} px, cbase {args.cbase}, cmax {args.cmax}, w {args.w_dim}; "
-          f"median of ticks 2..{args.ticks} ({args.tick_kimg} kimg each)")
+          f"median of ticks 2..{args.ticks} ({args.tick_kimg} kimg each); {torch.get_num_threads()} CPU threads")
     print(f"{'cfg':12s} {'aug':8s} {'batch':>5s} {'s/kimg':>8s} {'img/s':>7s}")
     for cfg in args.cfgs.split(","):
-        for aug in ("noaug", "diffaug"):
+        for aug in args.augs.split(","):
             for batch in (int(b) for b in args.batches.split(",")):
                 o = TrainOptions(data=str(tmp / "ds.zip"), outdir=str(tmp / f"{cfg}-{aug}-{batch}"), cfg=cfg, batch=batch,
-                                 gamma=1.0, kimg=1e6, tick=args.tick_kimg, snap=10 ** 6, aug=aug, cbase=args.cbase,
+                                 gamma=1.0, kimg=1e6, tick=args.tick_kimg, snap=10 ** 6, aug="fixed" if aug == "ada" else aug, p=0.2, cbase=args.cbase,
                                  cmax=args.cmax, w_dim=args.w_dim, map_depth=2, device=args.device)
                 t = Trainer(o, log=lambda line: None)
                 times = []

@@ -629,7 +629,8 @@ def cmd_train(args) -> int:
         raise ValueError("--data DATA is needed (make one with `livegan dataset SRC --out DATA --res N`)")
     o = TrainOptions(data=args.data, outdir=args.outdir, cfg=args.cfg, batch=args.batch, batch_gpu=args.batch_gpu,
                      gamma=args.gamma, kimg=args.kimg, tick=args.tick, snap=args.snap, seed=args.seed,
-                     mirror=args.mirror, aug=args.aug, resume=args.resume, freezed=args.freezed, fp32=args.fp32,
+                     mirror=args.mirror, aug=args.aug, p=args.p, target=args.target, augpipe=args.augpipe,
+                     ada_kimg=args.ada_kimg, resume=args.resume, freezed=args.freezed, fp32=args.fp32,
                      cbase=args.cbase, cmax=args.cmax, glr=args.glr, dlr=args.dlr, map_depth=args.map_depth,
                      mbstd_group=args.mbstd_group, w_dim=args.w_dim, device=args.device)
     if args.gpus > 1 or "WORLD_SIZE" in __import__("os").environ:
@@ -820,8 +821,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--snap", type=number(1, 1e6, integer=True), default=50, help="ticks per snapshot (default: %(default)s)")
     tr.add_argument("--seed", type=number(0, 2 ** 31 - 1, integer=True), default=0, help="random seed (default: %(default)s)")
     tr.add_argument("--mirror", action="store_true", help="flip reals left-right at random")
-    tr.add_argument("--aug", choices=["noaug", "diffaug"], default="diffaug",
-                    help="augmentation of everything D sees: DiffAugment colour/translation/cutout (default: %(default)s)")
+    tr.add_argument("--aug", choices=["ada", "fixed", "noaug", "diffaug"], default="ada",
+                    help="augmentation of everything D sees: ada (p tuned from D's signs), fixed (--p), noaug, "
+                         "diffaug (DiffAugment colour/translation/cutout, for tiny data on a CPU) (default: %(default)s)")
+    tr.add_argument("--p", type=number(0, 1), default=0.2, help="augmentation probability for --aug fixed (default: %(default)s)")
+    tr.add_argument("--target", type=number(0, 1), default=0.6,
+                    help="ADA target for r_t = E[sign(D(real))] (default: %(default)s)")
+    tr.add_argument("--augpipe", choices=["blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf",
+                                          "bgcfn", "bgcfnc"], default="bgc",
+                    help="which augmentations ADA uses: b(lit) g(eom) c(olor) f(ilter) n(oise) c(utout) (default: %(default)s)")
+    tr.add_argument("--ada-kimg", type=number(0.001, 1e5), default=500.0,
+                    help="how fast ADA moves p: kimg to go from 0 to 1 (default: %(default)s; 100 on a --resume)")
     tr.add_argument("--resume", default=None, help="a livegan snapshot (.pt) to continue, or an official training "
                                                    "snapshot .pkl to fine-tune")
     tr.add_argument("--freezed", type=number(0, 100, integer=True), default=0, help="freeze the first N layers of D (default: %(default)s)")
@@ -836,6 +846,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--w-dim", type=number(8, 1024, integer=True), default=512,
                     help="z and w size (default: %(default)s, the official networks')")
     tr.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    tr.add_argument("--threads", type=number(0, 256, integer=True), default=0,
+                    help="CPU threads; 0 = auto: the cores minus one, at least 1 (more threads than free cores "
+                         "stall in OpenMP's barriers on a busy machine)")
     tr.add_argument("--gpus", type=number(1, 64, integer=True), default=1,
                     help="data-parallel processes on this machine (one per GPU; gloo on the CPU); across machines "
                          "start each with torchrun (default: %(default)s)")
@@ -874,6 +887,9 @@ def _run(args, prog: str) -> int:
 
     keep_freed_memory()
     try:
+        if getattr(args, "cmd", None) != "perform":       # the show plans its own threads (with the encoder's)
+            from . import threads
+            threads.apply(threads.plan(getattr(args, "threads", 0) or None))
         return args.func(args)
     except Exception as e:          # every failure is one line; LIVEGAN_DEBUG=1 shows the traceback
         import os

@@ -9,6 +9,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """The test process computes with the threads livegan's own commands take (the cores minus
+    one): more threads than free cores stall in OpenMP's barriers when the machine is busy."""
+    import torch
+
+    from livegan import threads
+    torch.set_num_threads(threads.plan().generator)
+
+
 def golden_dir() -> Path:
     d = Path(os.environ.get("LIVEGAN_GOLDEN", ROOT.parent / "shared" / "golden"))
     if not d.is_dir():

@@ -182,9 +182,12 @@ def test_every_parameter_has_a_control_and_the_psi_fader_drives_the_show(live, b
     wait_for(lambda: any(abs(v - target) < 1e-4 for v in live.heard("/livegan/psi")), 60,
              what="OSC feedback of the new psi")
     # the picture changes: the generator renders the new psi (a few frames after the value)
-    wait_for(lambda: np.abs(live.latest()[0].astype(int) - before_frame.astype(int)).mean() > 3,
-             what="a frame rendered at the new psi")
-    assert abs(live.latest()[1]["psi"] - target) < 0.05
+    # psi glides to its target and the generator (late on a busy machine) catches up: both hold
+    # at once, on one presented frame
+    def moved():
+        picture, values = live.latest()
+        return abs(values["psi"] - target) < 0.05 and np.abs(picture.astype(int) - before_frame.astype(int)).mean() > 3
+    wait_for(moved, 60, what="a frame at the new psi with a changed picture")
     assert not errors, errors
     page.close()
 

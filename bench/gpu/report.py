@@ -37,7 +37,7 @@ def stages(dry: bool, out: Path) -> list[dict]:
                       "--rounds", "1", "--lookaheads", "0"]),
             dict(name="train", budget=90,
                  cmd=[py, "bench/train.py", "--device", "cpu", "--res", "16", "--cbase", "256", "--cmax", "32",
-                      "--w-dim", "32", "--batches", "4", "--ticks", "2", "--tick-kimg", "0.004", "--cfgs", "stylegan2"]),
+                      "--w-dim", "32", "--batches", "4", "--ticks", "2", "--tick-kimg", "0.004", "--cfgs", "stylegan2", "--augs", "noaug"]),
         ]
     return [
         dict(name="tests/cuda", budget=90, cmd=[py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda"]),
@@ -59,7 +59,7 @@ def stages(dry: bool, out: Path) -> list[dict]:
         dict(name="train", budget=90,
              cmd=[py, "bench/train.py", "--device", "cuda", "--res", "256", "--cbase", "32768", "--cmax", "512",
                   "--w-dim", "512", "--batches", "32", "--ticks", "3", "--tick-kimg", "0.064",
-                  "--cfgs", "stylegan2,stylegan3-t"]),
+                  "--cfgs", "stylegan2,stylegan3-t", "--augs", "noaug,ada"]),
     ]
 
 

@@ -22,7 +22,7 @@ from .loss import LossOptions, StyleGAN2Loss
 from .step import ema_beta, make_phases, run_phases, update_ema
 
 CFGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
-AUGS = ("noaug", "diffaug")
+AUGS = ("ada", "fixed", "noaug", "diffaug")
 SNAPSHOT_FORMAT = "livegan-training-snapshot/1"
 
 
@@ -38,7 +38,11 @@ class TrainOptions:
     snap: int = 50                    # ticks per snapshot
     seed: int = 0
     mirror: bool = False
-    aug: str = "diffaug"
+    aug: str = "ada"
+    p: float = 0.2                    # --aug fixed: the augmentation probability
+    target: float = 0.6               # --aug ada: the r_t target
+    augpipe: str = "bgc"
+    ada_kimg: float = 500.0           # --aug ada: kimg for p to move from 0 to 1
     resume: Optional[str] = None
     freezed: int = 0
     fp32: bool = False
@@ -57,6 +61,13 @@ class TrainOptions:
             raise ValueError(f"--cfg {self.cfg!r}: one of {', '.join(CFGS)}")
         if self.aug not in AUGS:
             raise ValueError(f"--aug {self.aug!r}: one of {', '.join(AUGS)}")
+        from .augment import PIPES
+        if self.augpipe not in PIPES:
+            raise ValueError(f"--augpipe {self.augpipe!r}: one of {', '.join(PIPES)}")
+        if not 0 <= self.p <= 1 or not 0 <= self.target <= 1:
+            raise ValueError(f"--p {self.p} and --target {self.target} must lie in [0, 1]")
+        if not self.ada_kimg > 0:
+            raise ValueError(f"--ada-kimg {self.ada_kimg}: must be a positive number")
         bg = self.batch_gpu or self.batch
         if self.batch < 1 or bg < 1 or self.batch % bg:
             raise ValueError(f"--batch {self.batch} must be a multiple of --batch-gpu {bg}")
@@ -197,8 +208,16 @@ class Trainer:
                             blur_init_sigma=10.0 if o.cfg == "stylegan3-r" else 0.0,
                             blur_fade_kimg=o.batch * 200 / 32 if o.cfg == "stylegan3-r" else 0.0)
         self.loss = StyleGAN2Loss(self.G, self.D, lopts, noise_mode="random")
+        self.augment_pipe, self.ada = None, None
         if o.aug == "diffaug":
             self.loss.augment = lambda x: diff_augment(x, self.aug_gen)
+        elif o.aug in ("ada", "fixed"):
+            from .augment import AdaTuner, AugmentPipe
+            self.augment_pipe = AugmentPipe.named(o.augpipe, o.p if o.aug == "fixed" else 0.0).to(self.dev)
+            self.loss.augment = lambda x: self.augment_pipe(x, self.aug_gen)
+            if o.aug == "ada":
+                self.ada = AdaTuner(self.augment_pipe, o.target, 4, o.ada_kimg)
+                self.loss.listeners["Loss/signs/real"] = self.ada.observe
         glr = o.glr if o.glr is not None else (0.002 if sg2 else 0.0025)
         self.phases = make_phases(self.G, self.D, glr, o.dlr, 4 if sg2 else None, 16)
         # Each rank's own random streams (z, style mixing, noise; data; augmentation) and pl_mean.
@@ -232,6 +251,8 @@ class Trainer:
                 "opts": [p.opt.state_dict() for p in self.phases if p.name.endswith(("main", "both"))],
                 "pl_mean": self.loss.pl_mean.clone(), "cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx,
                 "tick": self.tick, "ema_rampup": self.ema_rampup, "nan_steps": self.nan_steps,
+                "augment_p": self.augment_p, "ada_signs": [t.clone() for t in self.ada.signs] if self.ada else [],
+                "ada_kimg": self.ada.ada_kimg if self.ada else None,
                 "rng": {"torch": torch.get_rng_state(), "sampler": self.sampler.get_state(),
                         "aug": self.aug_gen.get_state(),
                         "cuda": torch.cuda.get_rng_state(self.dev) if self.dev.type == "cuda" else None}}
@@ -252,6 +273,10 @@ class Trainer:
             self.loss.pl_mean.copy_(st["pl_mean"])
             self.cur_nimg, self.batch_idx, self.tick = st["cur_nimg"], st["batch_idx"], st["tick"]
             self.ema_rampup, self.nan_steps = st["ema_rampup"], st["nan_steps"]
+            if self.augment_pipe is not None and self.o.aug == "ada":
+                self.augment_pipe.p.fill_(float(st.get("augment_p", 0.0)))
+                self.ada.signs = list(st.get("ada_signs", []))
+                self.ada.ada_kimg = st.get("ada_kimg") or self.ada.ada_kimg
             torch.set_rng_state(st["rng"]["torch"])
             if self.dev.type == "cuda" and st["rng"].get("cuda") is not None:
                 torch.cuda.set_rng_state(st["rng"]["cuda"], self.dev)
@@ -265,6 +290,9 @@ class Trainer:
             self._load(getattr(self, name), {k: v.to(self.dev) for k, v in snap[name].state_dict().items()}, path, name)
         self.ema_rampup = None                                  # as the official resume: no EMA ramp-up
         self.loss.opts.blur_init_sigma = 0.0
+        if self.ada is not None:                                # ADA continues from the snapshot's p,
+            self.augment_pipe.p.fill_(float(snap.get("augment_p") or 0.0))
+            self.ada.ada_kimg = min(self.ada.ada_kimg, 100.0)    # and reacts faster, as the official resume
         self.log(f"fine-tuning from {path}")
 
     @staticmethod
@@ -332,6 +360,12 @@ class Trainer:
         update_ema(self.G_ema, self.G, ema_beta(o.batch, self.cur_nimg, o.batch * 10 / 32, self.ema_rampup))
         self.cur_nimg += o.batch
         self.batch_idx += 1
+        if self.ada is not None:                                # the overfitting heuristic moves p
+            self.ada.update(self.batch_idx, o.batch, reduce)
+
+    @property
+    def augment_p(self) -> float:
+        return float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0
 
     def run(self, stop_after_ticks: Optional[int] = None) -> Path:
         o = self.o
@@ -380,7 +414,7 @@ class Trainer:
         stats = {"tick": self.tick, "kimg": self.cur_nimg / 1000, "sec_per_kimg": dt / max(kimg, 1e-9),
                  "loss_G": mean("Loss/G/loss"), "loss_D": mean("Loss/D/loss"), "r1": mean("Loss/r1_penalty"),
                  "pl": mean("Loss/pl_penalty"), "signs_real": mean("Loss/signs/real"),
-                 "signs_fake": mean("Loss/signs/fake"), "augment_p": 0.0, "time": time.time()}
+                 "signs_fake": mean("Loss/signs/fake"), "augment_p": self.augment_p, "time": time.time()}
         bad = [k for k, v in stats.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             self.nan_steps += 1

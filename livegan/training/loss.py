@@ -52,13 +52,17 @@ class StyleGAN2Loss:
     noise_mode: str = "random"
     pl_mean: torch.Tensor = None
     reports: dict = field(default_factory=dict)
+    listeners: dict = field(default_factory=dict)        # report name -> callable(value), e.g. ADA's tuner
 
     def __post_init__(self):
         if self.pl_mean is None:
             self.pl_mean = torch.zeros([], device=next(self.G.parameters()).device)
 
     def report(self, name: str, value: torch.Tensor) -> None:
-        self.reports.setdefault(name, []).append(value.detach().flatten().float().cpu())
+        v = value.detach().flatten().float().cpu()
+        self.reports.setdefault(name, []).append(v)
+        if name in self.listeners:
+            self.listeners[name](v)
 
     def run_G(self, z: torch.Tensor, c: Optional[torch.Tensor], update_emas: bool = False):
         c = None if c is None or c.numel() == 0 else c
