@@ -632,7 +632,8 @@ def cmd_train(args) -> int:
                      mirror=args.mirror, aug=args.aug, p=args.p, target=args.target, augpipe=args.augpipe,
                      ada_kimg=args.ada_kimg, resume=args.resume, freezed=args.freezed, fp32=args.fp32,
                      cbase=args.cbase, cmax=args.cmax, glr=args.glr, dlr=args.dlr, map_depth=args.map_depth,
-                     mbstd_group=args.mbstd_group, w_dim=args.w_dim, device=args.device)
+                     mbstd_group=args.mbstd_group, w_dim=args.w_dim, device=args.device,
+                     store=args.store or None)
     if args.gpus > 1 or "WORLD_SIZE" in __import__("os").environ:
         from .training.loop import train_distributed
         print(f"training {o.cfg} in {args.gpus} processes into {o.outdir}", flush=True)
@@ -810,6 +811,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a network on a dataset (`train check DIR`: prove the trainer exact)")
     tr.add_argument("--data", help="the dataset (`livegan dataset` output: a zip or folder of PNGs)")
     tr.add_argument("--outdir", default="recordings/training", help="where snapshots go (default: %(default)s)")
+    tr.add_argument("--store", default="recordings",
+                    help="the store the run is a walk of, for the gallery: fakes over time, curves, snapshots as "
+                         "networks; '' for none (default: %(default)s)")
     tr.add_argument("--cfg", choices=["stylegan2", "stylegan3-t", "stylegan3-r"], default="stylegan2",
                     help="architecture (default: %(default)s)")
     tr.add_argument("--batch", type=number(1, 4096, integer=True), default=32, help="total batch size (default: %(default)s)")

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 DB_NAME = "livegan.db"
-LIVE_STATES = ("recording", "rendering", "queued")      # a process is working on the walk
+LIVE_STATES = ("recording", "rendering", "queued", "training")   # a process is working on the walk
 OWNER_FILE = ".owner.lock"
-WALK_KINDS = ("session", "random", "curated", "recording")
+WALK_KINDS = ("session", "random", "curated", "recording", "training")
+FOREIGN_KEYS_OFF = "-- rebuilds a table: foreign keys off"    # SQLite's table-rebuild procedure needs them off
 RENDER_STATES = ("queued", "rendering", "done", "failed")
 
 # Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
@@ -78,6 +79,26 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO id_floor SELECT 'walks', COALESCE(MAX(id), 0) FROM walks;
     INSERT INTO id_floor SELECT 'images', COALESCE(MAX(id), 0) FROM images;
     INSERT INTO id_floor SELECT 'renders', COALESCE(MAX(id), 0) FROM renders;
+    """,
+    # 4: training runs are walks (fakes over time, their curves, their snapshots as networks).  The
+    # kind's CHECK can only change by rebuilding the table (SQLite's documented procedure).
+    FOREIGN_KEYS_OFF + """
+    CREATE TABLE walks_new (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('session', 'random', 'curated', 'recording', 'training')),
+        name TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL,
+        network TEXT,
+        network_hash TEXT,
+        preset TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        info TEXT NOT NULL DEFAULT '{}',
+        archived INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO walks_new (id, kind, name, created, network, network_hash, preset, status, info, archived)
+        SELECT id, kind, name, created, network, network_hash, preset, status, info, archived FROM walks;
+    DROP TABLE walks;
+    ALTER TABLE walks_new RENAME TO walks;
     """,
 )
 MAX_TAG = 64
@@ -223,16 +244,27 @@ class Store:
         return Store._Tx(self._conn())
 
     def _migrate(self) -> None:
-        with self._tx() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise RuntimeError(f"{self.path}: schema version {version} is newer than this livegan "
-                                   f"({len(MIGRATIONS)}); upgrade livegan")
-            for v in range(version, len(MIGRATIONS)):
-                for stmt in (s.strip() for s in MIGRATIONS[v].split(";")):
-                    if stmt:
-                        db.execute(stmt)
-                db.execute(f"PRAGMA user_version={v + 1}")
+        conn = self._conn()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        rebuild = any(MIGRATIONS[v].startswith(FOREIGN_KEYS_OFF) for v in range(version, len(MIGRATIONS)))
+        if rebuild:                              # outside a transaction, or SQLite ignores it
+            conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with self._tx() as db:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > len(MIGRATIONS):
+                    raise RuntimeError(f"{self.path}: schema version {version} is newer than this livegan "
+                                       f"({len(MIGRATIONS)}); upgrade livegan")
+                for v in range(version, len(MIGRATIONS)):
+                    for stmt in (s.strip() for s in MIGRATIONS[v].removeprefix(FOREIGN_KEYS_OFF).split(";")):
+                        if stmt:
+                            db.execute(stmt)
+                    db.execute(f"PRAGMA user_version={v + 1}")
+                if rebuild and db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise RuntimeError(f"{self.path}: the schema upgrade broke a reference; nothing was changed")
+        finally:
+            if rebuild:
+                conn.execute("PRAGMA foreign_keys=ON")
 
     def schema_version(self) -> int:
         return self._conn().execute("PRAGMA user_version").fetchone()[0]

@@ -73,6 +73,35 @@ def test_store_schema_and_concurrent_processes(tmp_path):
     assert Store(tmp_path).schema_version() == len(MIGRATIONS)  # reopening migrates nothing
 
 
+def test_a_store_of_an_older_schema_upgrades_and_keeps_everything(tmp_path):
+    """Schema 3 (before training walks) with walks, images, tags and renders: upgrading rebuilds the
+    walks table for the new kind and keeps every row and every reference (cascades included)."""
+    from livegan.store import FOREIGN_KEYS_OFF
+
+    db = sqlite3.connect(tmp_path / "livegan.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    for v in range(3):
+        assert not MIGRATIONS[v].startswith(FOREIGN_KEYS_OFF)
+        db.executescript(MIGRATIONS[v])
+    db.execute("PRAGMA user_version=3")
+    db.execute("INSERT INTO walks (id, kind, name, created, status, archived) VALUES (7, 'session', 'old', 1.0, 'done', 1)")
+    db.execute("INSERT INTO images (id, walk_id, filename, path, created, liked) VALUES (3, 7, 'a.png', '7/a.png', 1.0, 1)")
+    db.execute("INSERT INTO tags (image_id, tag) VALUES (3, 'keep')")
+    db.execute("INSERT INTO renders (id, walk_id, status, created, updated) VALUES (2, 7, 'done', 1.0, 1.0)")
+    db.close()
+    st = Store(tmp_path)
+    assert st.schema_version() == len(MIGRATIONS)
+    w = st.walk(7)
+    assert (w["kind"], w["name"], w["archived"]) == ("session", "old", 1)
+    assert [i["filename"] for i in st.images(7)] == ["a.png"] and st.tags(3) == ["keep"] and st.render(2)
+    wid = st.create_walk("training", "run")                  # the new kind, and ids above every old one
+    assert wid > 7 and st.walk(wid)["kind"] == "training"
+    with pytest.raises(sqlite3.IntegrityError):
+        st._conn().execute("INSERT INTO images (walk_id, filename, path, created) VALUES (999, 'x', 'x', 1.0)")
+    st.delete_walk(7)                                          # references still cascade
+    assert st.image(3) is None and st.render(2) is None and st.tags(3) == []
+
+
 def test_snapshot_writes_png_ws_and_state(tmp_path, tiny):
     show = Show(Options(fps=30), PRESET, G=tiny)
     app = App(show, tmp_path, hud=False)

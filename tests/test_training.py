@@ -202,11 +202,13 @@ def test_dataset_converts_every_kind_of_picture_and_skips_the_rest(tmp_path):
 
 
 TRAIN = ["--batch", "8", "--gamma", "1", "--kimg", "0.064", "--tick", "0.016", "--snap", "1",
-         "--cbase", "256", "--cmax", "32", "--w-dim", "32", "--map-depth", "2"]
+         "--cbase", "256", "--cmax", "32", "--w-dim", "32", "--map-depth", "2", "--store", ""]
 
 
 def train(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "livegan", "train", *map(str, args)], cwd=ROOT,
+    """`livegan train ARGS`; with no --store given, no store (the default would be the repo's recordings/)."""
+    args = [*map(str, args)] + ([] if "--store" in map(str, args) else ["--store", ""])
+    return subprocess.run([sys.executable, "-m", "livegan", "train", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600, **kw)
 
 

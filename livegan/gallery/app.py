@@ -13,17 +13,14 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
-from flask import Flask, jsonify, request, send_file
+from flask import Flask, jsonify, request
 
 from ..store import WalkBusy
 from ..walks import QueueFull
+from .http import BadRequest
 from .studio import Studio
 
 MAX_BODY = 1 << 20
-
-
-class BadRequest(ValueError):
-    pass
 
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
@@ -36,6 +33,7 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
     import os
 
     from .service import service
+    from .training import training
     from .views import views
 
     app = Flask(__name__)
@@ -44,6 +42,7 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
     app.extensions["studio"] = Studio(Path(outdir), net, presets, show)
     app.register_blueprint(views)
     app.register_blueprint(service)
+    app.register_blueprint(training)
 
     @app.before_request
     def same_origin():
@@ -107,48 +106,6 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
         return jsonify(error=f"internal error: {type(e).__name__}: {' '.join(str(e).split())[:200]}"), 500
 
     return app
-
-
-def studio() -> Studio:
-    from flask import current_app
-
-    return current_app.extensions["studio"]
-
-
-def body() -> dict:
-    """The request's JSON object, or its form/query values; BadRequest for a non-object body."""
-    if request.data and request.mimetype == "application/json":
-        try:
-            data = request.get_json(force=True)
-        except Exception:
-            raise BadRequest("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise BadRequest("the body must be a JSON object")
-        return data
-    if request.data and request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        raise BadRequest(f"expected a JSON object (Content-Type: application/json), got {request.mimetype or 'no type'}")
-    out = dict(request.args)
-    out.update(request.form)
-    return out
-
-
-def number(data: dict, name: str, default, lo: float, hi: float, integer: bool = False):
-    import math
-
-    v = data.get(name, default)
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name}: expected a number, got {str(v)[:40]!r}") from None
-    if not math.isfinite(f) or not lo <= f <= hi or (integer and not f.is_integer()):
-        raise BadRequest(f"{name}: expected {'an integer' if integer else 'a number'} {lo:g}..{hi:g}, got {str(v)[:40]}")
-    return int(f) if integer else f
-
-
-def serve(path: Path, mimetype: Optional[str] = None):
-    return send_file(path, mimetype=mimetype, conditional=True, max_age=0)
 
 
 def run(outdir: str, host: str, port: int, network: Optional[str], presets: Optional[str], show: Optional[str]) -> None:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 from flask import Blueprint, jsonify
 
-from .app import BadRequest, body, number, serve, studio
+from .http import BadRequest, body, number, serve, studio
 
 service = Blueprint("walk_service", __name__)
 MAX_STEPS = 10_000

@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, render_template, request
 
 from ..store import check_tag
 from . import recall
-from .app import BadRequest, body, number, serve, studio
+from .http import BadRequest, body, number, serve, studio
 from .filters import FilterError, declaration, parse_filters
 from .thumbs import thumbnail
 

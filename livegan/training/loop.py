@@ -55,6 +55,7 @@ class TrainOptions:
     mbstd_group: int = 4
     w_dim: int = 512                  # livegan: smaller latents for small data and CPUs
     device: str = "cpu"
+    store: Optional[str] = None       # the store the run is a walk of (the gallery shows it); None: none
 
     def check(self) -> "TrainOptions":
         if self.cfg not in CFGS:
@@ -232,6 +233,7 @@ class Trainer:
         torch.set_rng_state(self.streams[0]["rng"])
         self.sampler, self.aug_gen, self.loss.pl_mean = (self.streams[0][k] for k in ("sampler", "aug", "pl_mean"))
         self.cur_nimg = self.batch_idx = self.tick = 0
+        self.walk = None
         self.ema_rampup: Optional[float] = 0.05
         self.nan_steps = 0
         self.out = Path(o.outdir)
@@ -372,6 +374,24 @@ class Trainer:
         writes = self.rank == 0                          # rank 0 alone writes
         if writes:
             self.out.mkdir(parents=True, exist_ok=True)
+            if o.store and self.walk is None:
+                from .walk import TrainingWalk
+                self.walk = TrainingWalk(o.store, self.out, asdict(o), self.log)
+                self.log(f"in the store {o.store} as walk {self.walk.id} (`livegan gallery --out {o.store}` shows it)")
+        try:
+            last = self._loop(writes, stop_after_ticks)
+        except BaseException:
+            if self.walk is not None:
+                self.walk.close("stopped")
+            raise
+        if self.walk is not None:
+            self.walk.close("done" if self.cur_nimg >= int(o.kimg * 1000) else "stopped")
+        if self.world > 1:
+            self.check_consistency()
+        return last
+
+    def _loop(self, writes: bool, stop_after_ticks: Optional[int]) -> Optional[Path]:
+        o = self.o
         total = int(o.kimg * 1000)
         tick_start, t0 = self.cur_nimg, time.perf_counter()
         last = None
@@ -385,13 +405,13 @@ class Trainer:
                 if writes:
                     with open(self.out / "training_stats.jsonl", "a") as f:
                         f.write(json.dumps(stats) + "\n")
+                    if self.walk is not None:
+                        self.walk.tick(stats)
                 if writes and (self.tick % o.snap == 0 or self.cur_nimg >= total):
                     last = self.snapshot()
                 tick_start, t0 = self.cur_nimg, time.perf_counter()
                 if stop_after_ticks is not None and self.tick >= stop_after_ticks:
                     break
-        if self.world > 1:
-            self.check_consistency()
         return last
 
     def check_consistency(self) -> None:
@@ -445,6 +465,8 @@ class Trainer:
         self.G_ema.family, self.G_ema.init_kwargs = self.G.family, self.G.init_kwargs
         save_safetensors(self.G_ema, self.out / f"network-{k}.safetensors")
         save_png(self.out / f"fakes-{k}.png", self.fakes())
+        if self.walk is not None:
+            self.walk.snapshot(self.cur_nimg / 1000, self.out / f"fakes-{k}.png", self.out / f"network-{k}.safetensors", path)
         return path
 
     @torch.no_grad()

@@ -239,12 +239,90 @@ const Studio = (() => {
     });
   }
 
+  // -- training run page ----------------------------------------------------------------------
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs = {}, text) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+  const PLOTS = [["losses", ["loss_G", "loss_D"]], ["D signs", ["signs_real", "signs_fake"]],
+                 ["augment p", ["augment_p"]], ["regularisers", ["r1", "pl"]]];
+  // One plot: every series over kimg, on shared axes, with its range written on the axis.
+  function plot(title, names, curves) {
+    const W = 360, H = 170, L = 44, B = 22, T = 18, R = 8;
+    const series = names.map((n) => [n, curves[n] || []]).filter(([, pts]) => pts.length);
+    const el = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "plot", "data-plot": title, role: "img",
+                            "aria-label": title });
+    el.append(svg("text", { x: L, y: 13, class: "plot-title" }, title));
+    if (!series.length) { el.append(svg("text", { x: L, y: H / 2 }, "no values yet")); return el; }
+    const all = series.flatMap(([, p]) => p);
+    let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
+    let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
+    if (x1 === x0) x1 = x0 + 1;
+    if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+    const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R), sy = (y) => H - B - (y - y0) / (y1 - y0) * (H - B - T);
+    el.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }),
+              svg("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }),
+              svg("text", { x: L - 4, y: T + 4, class: "tick", "text-anchor": "end" }, y1.toPrecision(3)),
+              svg("text", { x: L - 4, y: H - B, class: "tick", "text-anchor": "end" }, y0.toPrecision(3)),
+              svg("text", { x: L, y: H - 6, class: "tick" }, `${x0.toFixed(1)} kimg`),
+              svg("text", { x: W - R, y: H - 6, class: "tick", "text-anchor": "end" }, `${x1.toFixed(1)} kimg`));
+    series.forEach(([name, pts], k) => {
+      el.append(svg("polyline", { points: pts.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" "),
+                                  class: `series s${k}`, "data-series": name, "data-points": pts.length }));
+      el.append(svg("text", { x: W - R - 90 * (series.length - k), y: 13, class: `legend s${k}` }, name));
+    });
+    return el;
+  }
+  function trainingPage(id) {
+    let snaps = [], shown = -1, polling;
+    const scrub = $("#scrub");
+    function pick(i) {
+      if (!snaps.length) return;
+      shown = Math.max(0, Math.min(snaps.length - 1, i));
+      const s = snaps[shown];
+      $("#fakes").src = s.url; scrub.value = String(shown);
+      $("#fakes-caption").textContent = `${s.kimg.toFixed(3)} kimg (snapshot ${shown + 1} of ${snaps.length})`;
+      document.querySelectorAll("#strip img").forEach((im, k) => im.classList.toggle("on", k === shown));
+    }
+    scrub.addEventListener("input", () => pick(Number(scrub.value)));
+    async function load() {
+      const j = await api("GET", `/api/training/${id}`);
+      $("#run-status").textContent = j.status;
+      const i = j.info || {};
+      $("#run-info").textContent = `${i.cfg || "?"} on ${i.data || "?"}: ${Number(j.kimg).toFixed(3)} of ${i.kimg} kimg, ` +
+        `${j.ticks} ticks, batch ${i.batch}, augmentation ${i.aug}`;
+      const latest = shown === snaps.length - 1;
+      const grew = j.snapshots.length !== snaps.length;
+      snaps = j.snapshots;
+      scrub.max = String(Math.max(0, snaps.length - 1));
+      if (grew) {
+        $("#strip").replaceChildren(...snaps.map((s, k) => {
+          const im = h("img", { src: s.url, alt: `${s.kimg} kimg`, title: `${s.kimg} kimg`, loading: "lazy" });
+          im.addEventListener("click", () => pick(k));
+          return im;
+        }));
+        $("#snaps tbody").replaceChildren(...snaps.map((s) => h("tr", {}, h("td", { text: s.kimg.toFixed(3) }),
+          h("td", { class: "path", text: s.network }), h("td", {}, h("code", { text: s.play })))));
+      }
+      if (grew && (latest || shown < 0)) pick(snaps.length - 1); else pick(shown);
+      $("#plots").replaceChildren(...PLOTS.map(([title, names]) => plot(title, names, j.curves)));
+      $("#follow").replaceChildren(...(j.follow ? ["Follow the run on stage (crossfades to each new snapshot): ",
+                                                    h("code", { text: j.follow })] : []));
+      clearTimeout(polling);
+      if (j.status === "training") polling = setTimeout(load, 5000);
+    }
+    load();
+  }
+
   // Each page names itself and its data in <main data-page data-init> (no inline script: the
   // Content-Security-Policy allows only this file).
   document.addEventListener("DOMContentLoaded", () => {
     const main = $("main"), init = main.dataset.init ? JSON.parse(main.dataset.init) : null;
-    ({ walks: walksPage, images: imagesPage, image: imagePage })[main.dataset.page]?.(init);
+    ({ walks: walksPage, images: imagesPage, image: imagePage, training: trainingPage })[main.dataset.page]?.(init);
   });
 
-  return { walksPage, imagesPage, imagePage, api };
+  return { walksPage, imagesPage, imagePage, trainingPage, api };
 })();

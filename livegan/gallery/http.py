@@ -1,0 +1,56 @@
+"""What the gallery's blueprints share: the request's studio, its body and numbers, file answers.
+(Its own module, below app.py and the blueprints, so that none of them imports another.)"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from flask import request, send_file
+
+from .studio import Studio
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def studio() -> Studio:
+    from flask import current_app
+
+    return current_app.extensions["studio"]
+
+
+def body() -> dict:
+    """The request's JSON object, or its form/query values; BadRequest for a non-object body."""
+    if request.data and request.mimetype == "application/json":
+        try:
+            data = request.get_json(force=True)
+        except Exception:
+            raise BadRequest("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("the body must be a JSON object")
+        return data
+    if request.data and request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise BadRequest(f"expected a JSON object (Content-Type: application/json), got {request.mimetype or 'no type'}")
+    out = dict(request.args)
+    out.update(request.form)
+    return out
+
+
+def number(data: dict, name: str, default, lo: float, hi: float, integer: bool = False):
+    import math
+
+    v = data.get(name, default)
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name}: expected a number, got {str(v)[:40]!r}") from None
+    if not math.isfinite(f) or not lo <= f <= hi or (integer and not f.is_integer()):
+        raise BadRequest(f"{name}: expected {'an integer' if integer else 'a number'} {lo:g}..{hi:g}, got {str(v)[:40]}")
+    return int(f) if integer else f
+
+
+def serve(path: Path, mimetype: Optional[str] = None):
+    return send_file(path, mimetype=mimetype, conditional=True, max_age=0)
