@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 DEBIAN_DEMO_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libportaudio2
 DEBIAN_TEST_PACKAGES ?= $(DEBIAN_DEMO_PACKAGES) xvfb liblo-tools jackd2 chromium curl
 
-.PHONY: demo test test-cuda bench venv debian-deps demo-deps clean gpu-prepare
+.PHONY: demo test test-cuda bench venv debian-deps demo-deps clean gpu-prepare twemoji
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,25 @@ test-cuda:
 # Fetch what the one prepared GPU run needs into .whl/ and .gl/ (git-ignored; see docs/gpu.md).
 gpu-prepare: $(STAMP)
 	PYTHON=$(PY) bash bench/gpu/prepare.sh
+
+# Retrain builtin:twemoji (docs/training.md): the Twemoji graphics (CC-BY 4.0) from the npm package
+# emoji-datasource-twitter, checked against the registry's sha512, into a 32 px dataset, then the
+# same run as the shipped network (--kimg to choose; on a 2-core CPU about 30 s/kimg).
+TWEMOJI_TGZ    := https://registry.npmjs.org/emoji-datasource-twitter/-/emoji-datasource-twitter-16.0.0.tgz
+TWEMOJI_SHA512 := 7F+uCuHH+7Qnrc15P5tnbvKkg9E6tlzi4MnT2uW1RlN4pLYTza6cP/dstIfSDMtpjFLWuZewWg8jBbuL2eyELQ==
+TWEMOJI_KIMG   ?= 400
+TWEMOJI_DIR    := recordings/twemoji
+twemoji: $(STAMP)
+	@mkdir -p $(TWEMOJI_DIR)
+	@test -f $(TWEMOJI_DIR)/package.tgz || curl -fL --progress-bar -o $(TWEMOJI_DIR)/package.tgz $(TWEMOJI_TGZ)
+	@test "$$(openssl dgst -sha512 -binary $(TWEMOJI_DIR)/package.tgz | base64 -w0)" = "$(TWEMOJI_SHA512)" || \
+	  { echo "livegan: $(TWEMOJI_DIR)/package.tgz is not the published package (sha512 differs)"; exit 1; }
+	@test -d $(TWEMOJI_DIR)/package/img/twitter/64 || tar xzf $(TWEMOJI_DIR)/package.tgz -C $(TWEMOJI_DIR) package/img/twitter/64
+	@test -f $(TWEMOJI_DIR)/twemoji32.zip || $(PY) -m livegan dataset $(TWEMOJI_DIR)/package/img/twitter/64 \
+	  --out $(TWEMOJI_DIR)/twemoji32.zip --res 32
+	$(PY) -m livegan train --data $(TWEMOJI_DIR)/twemoji32.zip --outdir $(TWEMOJI_DIR)/run --cfg stylegan2 \
+	  --batch 32 --gamma 0.01 --kimg $(TWEMOJI_KIMG) --tick 4 --snap 1 --mirror --aug diffaug \
+	  --cbase 2048 --cmax 64 --w-dim 128 --map-depth 2 --fp32 --seed 0
 
 bench: $(STAMP)
 	$(PY) bench/generator.py

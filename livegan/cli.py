@@ -597,9 +597,10 @@ def cmd_networks(args) -> int:
     from stylegan3.catalog import CATALOG, LICENCE
     from stylegan3.checkpoints import cache_dir, cached_path
 
-    print("built in (no file, no download):")
+    print("built in (no download):")
     for name in builtin.names():
-        print(f"  builtin:{name}")
+        credit = builtin.credit(name)
+        print(f"  builtin:{name}" + (f"\n      {credit}" if credit else ""))
     cache = cache_dir()
     files = sorted(p for p in cache.glob("*") if p.is_file() and not p.name.startswith(".")) if cache.is_dir() else []
     print(f"in the cache ({cache}):" + ("" if files else " none"))

@@ -106,3 +106,27 @@ def test_canvas_r_512_has_the_official_sizes():
     enc = G.appended_net
     assert [getattr(enc, n).conv2.weight.shape[0] for n in enc.block_names] == [256, 512, 512, 512, 512, 512, 512, 1024, 1024, 1024]
     assert [getattr(enc, n).fp16 for n in enc.block_names] == [True] * 4 + [False] * 6
+
+
+def test_twemoji_is_a_trained_network_whose_pictures_look_like_emoji():
+    """Trained by livegan on Twemoji (alpha over black): a coloured figure in the middle of a black
+    square, a different one for each z; shipped small, credited in `livegan networks`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(builtin.__file__).with_name("trained") / "twemoji-32.safetensors"
+    assert path.stat().st_size <= 20 << 20
+    G = builtin.build("twemoji")
+    with torch.no_grad():
+        x = ((G(torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(0)), None).clamp(-1, 1) + 1) * 127.5)
+    border = torch.cat([x[..., :2, :].flatten(2), x[..., -2:, :].flatten(2), x[..., :, :2].flatten(2),
+                        x[..., :, -2:].flatten(2)], 2)
+    centre = x[..., 10:22, 10:22]
+    assert border.mean() < 40 and centre.mean() > 2.5 * border.mean()          # black around, a figure inside
+    colour = (centre.amax(1) - centre.amin(1)).mean()
+    assert colour > 40                                                         # coloured, not grey
+    assert x.std(0).mean() > 30                                                # and not one picture for all
+    out = subprocess.run([sys.executable, "-m", "livegan", "networks"], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert "builtin:twemoji" in out.stdout and "CC-BY 4.0" in out.stdout

@@ -64,8 +64,24 @@ _CALIBRATION: dict[str, dict] = {
 }
 
 
+# Built-ins livegan trained itself (one file each, in trained/, shipped with the package): name ->
+# file, and the credit its training images ask for.  `make twemoji` retrains it (docs/training.md).
+_TRAINED: dict[str, dict] = {
+    "twemoji": dict(file="trained/twemoji-32.safetensors",
+                    credit="trained by livegan on the 3,786 Twemoji 16.0 graphics (CC-BY 4.0, Twitter/X and "
+                           "contributors, https://github.com/jdecked/twemoji) from the npm package "
+                           "emoji-datasource-twitter 16.0.0; 32x32 px, StyleGAN2"),
+}
+
+
 def names() -> list[str]:
-    return sorted(_SPECS)
+    return sorted([*_SPECS, *_TRAINED])
+
+
+def credit(name: str) -> str | None:
+    """Where a trained built-in's pictures come from (None for the seeded ones)."""
+    t = _TRAINED.get(name)
+    return t["credit"] if t else None
 
 
 def build(name: str, calibrated: bool = True) -> nn.Module:
@@ -73,6 +89,11 @@ def build(name: str, calibrated: bool = True) -> nn.Module:
     from .checkpoints import build_generator
     from .pickle_safe import CheckpointError
 
+    if name in _TRAINED:
+        from pathlib import Path
+
+        from .checkpoints import load_safetensors
+        return load_safetensors(Path(__file__).with_name("trained") / Path(_TRAINED[name]["file"]).name)
     spec = _SPECS.get(name)
     if spec is None:
         raise CheckpointError(f"builtin:{name}: unknown built-in network; choose from "
