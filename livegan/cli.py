@@ -634,7 +634,8 @@ def cmd_train(args) -> int:
                      ada_kimg=args.ada_kimg, resume=args.resume, freezed=args.freezed, fp32=args.fp32,
                      cbase=args.cbase, cmax=args.cmax, glr=args.glr, dlr=args.dlr, map_depth=args.map_depth,
                      mbstd_group=args.mbstd_group, w_dim=args.w_dim, device=args.device,
-                     store=args.store or None)
+                     store=args.store or None, cond=args.cond, cond_blur=args.cond_blur, euclidean=args.euclidean,
+                     perceptual=args.perceptual, vgg=args.vgg)
     if args.gpus > 1 or "WORLD_SIZE" in __import__("os").environ:
         from .training.loop import train_distributed
         print(f"training {o.cfg} in {args.gpus} processes into {o.outdir}", flush=True)
@@ -815,8 +816,20 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--store", default="recordings",
                     help="the store the run is a walk of, for the gallery: fakes over time, curves, snapshots as "
                          "networks; '' for none (default: %(default)s)")
-    tr.add_argument("--cfg", choices=["stylegan2", "stylegan3-t", "stylegan3-r"], default="stylegan2",
-                    help="architecture (default: %(default)s)")
+    tr.add_argument("--cfg", choices=["stylegan2", "stylegan3-t", "stylegan3-r", "canvas-t"], default="stylegan2",
+                    help="architecture; canvas-t: StyleGAN-Canvas, image in, image out (default: %(default)s)")
+    tr.add_argument("--cond", choices=["plain", "blur", "edges"], default="blur",
+                    help="canvas: the condition made from each real picture, by the show's own preprocessing "
+                         "(default: %(default)s)")
+    tr.add_argument("--cond-blur", type=number(0.5, 64), default=21.0,
+                    help="canvas: blur sigma in pixels of a 256-high picture, as the show's cond_blur (default: %(default)s)")
+    tr.add_argument("--euclidean", type=number(0, 1e4), default=1.0,
+                    help="canvas: weight of the L2 target loss, G(condition of a real) against that real (default: %(default)s)")
+    tr.add_argument("--perceptual", type=number(0, 1e4), default=1.0,
+                    help="canvas: weight of the VGG19 perceptual target loss, with --vgg (default: %(default)s)")
+    tr.add_argument("--vgg", default=None,
+                    help="canvas: torchvision VGG19 weights (.pth or .safetensors) for the perceptual term; "
+                         "nothing downloads them (default: no perceptual term)")
     tr.add_argument("--batch", type=number(1, 4096, integer=True), default=32, help="total batch size (default: %(default)s)")
     tr.add_argument("--batch-gpu", type=number(1, 4096, integer=True), default=None,
                     help="images per step (gradients accumulate; default: --batch)")

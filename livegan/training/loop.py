@@ -21,7 +21,8 @@ import torch
 from .loss import LossOptions, StyleGAN2Loss
 from .step import ema_beta, make_phases, run_phases, update_ema
 
-CFGS = ("stylegan2", "stylegan3-t", "stylegan3-r")
+CFGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "canvas-t")
+CONDS = ("plain", "blur", "edges")                 # the show's condition prepressing (conditions/prep.py)
 AUGS = ("ada", "fixed", "noaug", "diffaug")
 SNAPSHOT_FORMAT = "livegan-training-snapshot/1"
 
@@ -56,6 +57,11 @@ class TrainOptions:
     w_dim: int = 512                  # livegan: smaller latents for small data and CPUs
     device: str = "cpu"
     store: Optional[str] = None       # the store the run is a walk of (the gallery shows it); None: none
+    cond: str = "blur"                # canvas: the condition made from each real picture
+    cond_blur: float = 21.0           # canvas: blur sigma in pixels of a 256-high picture (the show's cond_blur)
+    euclidean: float = 1.0            # canvas: weight of the L2 target loss
+    perceptual: float = 1.0           # canvas: weight of the VGG19 target loss (only with --vgg)
+    vgg: Optional[str] = None         # canvas: VGG19 weights file for the perceptual term
 
     def check(self) -> "TrainOptions":
         if self.cfg not in CFGS:
@@ -69,6 +75,8 @@ class TrainOptions:
             raise ValueError(f"--p {self.p} and --target {self.target} must lie in [0, 1]")
         if not self.ada_kimg > 0:
             raise ValueError(f"--ada-kimg {self.ada_kimg}: must be a positive number")
+        if self.cond not in CONDS:
+            raise ValueError(f"--cond {self.cond!r}: one of {', '.join(CONDS)}")
         bg = self.batch_gpu or self.batch
         if self.batch < 1 or bg < 1 or self.batch % bg:
             raise ValueError(f"--batch {self.batch} must be a multiple of --batch-gpu {bg}")
@@ -171,11 +179,41 @@ def build_networks(o: TrainOptions, res: int, channels: int) -> tuple:
         if o.cfg == "stylegan3-r":
             kw.update(conv_kernel=1, channel_base=o.cbase * 2, channel_max=o.cmax * 2, use_radial_filters=True)
         G = build_generator("stylegan3", kw)
+    return G.train().requires_grad_(False), build_d(o, res, channels)
+
+
+def build_d(o: TrainOptions, res: int, channels: int):
+    from stylegan3.discriminator import build_discriminator
+
     D = build_discriminator({"c_dim": 0, "img_resolution": res, "img_channels": channels, "channel_base": o.cbase,
                              "channel_max": o.cmax, "num_fp16_res": 0 if o.fp32 else 4,
                              "conv_clamp": None if o.fp32 else 256, "block_kwargs": {"freeze_layers": o.freezed},
                              "mapping_kwargs": {}, "epilogue_kwargs": {"mbstd_group_size": o.mbstd_group}})
-    return G.train().requires_grad_(False), D.train().requires_grad_(False)
+    return D.train().requires_grad_(False)
+
+
+def canvas_generator(o: TrainOptions, res: int, channels: int):
+    """StyleGAN-Canvas G: the network a --resume names (a Canvas .pkl, .safetensors or builtin:,
+    fine-tuned on these pictures), or a new one with builtin:canvas-tiny's 128 px geometry."""
+    from stylegan3 import build_generator, load_network
+    from stylegan3.builtin import _SPECS
+
+    if o.resume and not o.resume.endswith(".pt"):
+        try:
+            G = load_network(o.resume)
+        except Exception as e:
+            raise ValueError(f"--resume {o.resume}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        if getattr(G, "family", "") != "stylegan3-canvas":
+            raise ValueError(f"--resume {o.resume}: not a StyleGAN-Canvas network (--cfg canvas-t fine-tunes one)")
+        if G.img_resolution != res or G.img_channels != channels:
+            raise ValueError(f"--resume {o.resume}: a {G.img_resolution} px network; the data is {res} px "
+                             f"(`livegan dataset --res {G.img_resolution}`)")
+        return G.train().requires_grad_(False)
+    kw = dict(_SPECS["canvas-tiny"]["init_kwargs"])
+    if res != kw["img_resolution"] or channels != 3:
+        raise ValueError(f"--cfg canvas-t builds builtin:canvas-tiny's {kw['img_resolution']} px geometry; for "
+                         f"{res} px pictures fine-tune a Canvas network of that size (--resume NETWORK)")
+    return build_generator("stylegan3-canvas", kw).train().requires_grad_(False)
 
 
 class Trainer:
@@ -200,7 +238,12 @@ class Trainer:
         np.random.seed(o.seed)
         self.data = ImageSet(o.data)
         self.dev = torch.device(o.device)
-        self.G, self.D = build_networks(o, self.data.resolution, self.data.channels)
+        self.canvas = o.cfg == "canvas-t"
+        if self.canvas:
+            self.G = self._canvas_from_snapshot() or canvas_generator(o, self.data.resolution, self.data.channels)
+            self.D = build_d(o, self.data.resolution, self.data.channels)
+        else:
+            self.G, self.D = build_networks(o, self.data.resolution, self.data.channels)
         self.G, self.D = self.G.to(self.dev), self.D.to(self.dev)
         self.G_ema = copy.deepcopy(self.G).eval()
         sg2 = o.cfg == "stylegan2"
@@ -210,6 +253,8 @@ class Trainer:
                             blur_fade_kimg=o.batch * 200 / 32 if o.cfg == "stylegan3-r" else 0.0)
         self.loss = StyleGAN2Loss(self.G, self.D, lopts, noise_mode="random")
         self.augment_pipe, self.ada = None, None
+        if self.canvas:
+            self._setup_canvas_loss()
         if o.aug == "diffaug":
             self.loss.augment = lambda x: diff_augment(x, self.aug_gen)
         elif o.aug in ("ada", "fixed"):
@@ -242,13 +287,50 @@ class Trainer:
             for net in (self.G, self.D, self.G_ema):
                 for t in list(net.parameters()) + list(net.buffers()):
                     dist.broadcast(t.data, 0)
-        self.grid_z = torch.randn([64, o.w_dim], generator=torch.Generator().manual_seed(123)).to(self.dev)
+        self.grid_z = torch.randn([64, self.G.z_dim], generator=torch.Generator().manual_seed(123)).to(self.dev)
         if o.resume:
             self._resume(o.resume)
+
+    # -- StyleGAN-Canvas ---------------------------------------------------------------------
+    def _canvas_from_snapshot(self):
+        """Resuming our own Canvas snapshot: the architecture it was built with."""
+        if not (self.o.resume and self.o.resume.endswith(".pt")):
+            return None
+        from stylegan3 import build_generator
+        try:
+            st = torch.load(self.o.resume, map_location="cpu", weights_only=True)
+            arch = json.loads(st["G_arch"])
+        except Exception:
+            raise ValueError(f"--resume {self.o.resume}: not a livegan Canvas training snapshot") from None
+        return build_generator(arch["family"], arch["init_kwargs"]).train().requires_grad_(False)
+
+    def condition(self, real: torch.Tensor) -> torch.Tensor:
+        """What the encoder reads for a real picture: resized to the network's condition size, then
+        the show's own preprocessing (conditions/prep.py) with --cond and --cond-blur."""
+        from ..conditions.prep import prepare
+        h, w = self.G.cond_shape[1:]
+        x = real if tuple(real.shape[-2:]) == (h, w) else torch.nn.functional.interpolate(
+            real, size=(h, w), mode="bilinear", align_corners=False)
+        mode = CONDS.index(self.o.cond)
+        return prepare(x, mode, self.o.cond_blur * h / 256.0)
+
+    def _setup_canvas_loss(self) -> None:
+        o = self.o
+        self.loss.condition = self.condition
+        self.loss.target_l2 = o.euclidean
+        if o.vgg:
+            from .perceptual import VGGFeatures
+            vgg = VGGFeatures.load(o.vgg).to(self.dev)
+            self.loss.perceptual, self.loss.perceptual_weight = vgg.distance, o.perceptual
+        n = min(64, len(self.data))                  # the fakes grid: the same reals' conditions every snapshot
+        reals = torch.from_numpy(np.stack([self.data.image(i) for i in range(n)]).astype(np.float32)) / 127.5 - 1
+        with torch.no_grad():
+            self.grid_cond = self.condition(reals.to(self.dev))
 
     # -- state ----------------------------------------------------------------------------------
     def state(self) -> dict:
         return {"format": SNAPSHOT_FORMAT, "options": asdict(self.o),
+                "G_arch": json.dumps({"family": self.G.family, "init_kwargs": self.G.init_kwargs}),
                 "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
                 "opts": [p.opt.state_dict() for p in self.phases if p.name.endswith(("main", "both"))],
                 "pl_mean": self.loss.pl_mean.clone(), "cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx,
@@ -285,6 +367,11 @@ class Trainer:
             self.sampler.set_state(st["rng"]["sampler"])
             self.aug_gen.set_state(st["rng"]["aug"])
             self.log(f"resumed {path} at {self.cur_nimg / 1000:.3f} kimg")
+            return
+        if self.canvas:                                  # the network itself is the start (canvas_generator)
+            self.G_ema.load_state_dict(self.G.state_dict())
+            self.ema_rampup = None
+            self.log(f"fine-tuning the Canvas network {path}")
             return
         from stylegan3.checkpoints import load_training_snapshot          # NVIDIA's own pickle
         snap = load_training_snapshot(p)
@@ -434,7 +521,7 @@ class Trainer:
         stats = {"tick": self.tick, "kimg": self.cur_nimg / 1000, "sec_per_kimg": dt / max(kimg, 1e-9),
                  "loss_G": mean("Loss/G/loss"), "loss_D": mean("Loss/D/loss"), "r1": mean("Loss/r1_penalty"),
                  "pl": mean("Loss/pl_penalty"), "signs_real": mean("Loss/signs/real"),
-                 "signs_fake": mean("Loss/signs/fake"), "augment_p": self.augment_p, "time": time.time()}
+                 "signs_fake": mean("Loss/signs/fake"), "target": mean("Loss/G/target"), "augment_p": self.augment_p, "time": time.time()}
         bad = [k for k, v in stats.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             self.nan_steps += 1
@@ -446,7 +533,7 @@ class Trainer:
         left = (total - self.cur_nimg) / 1000 * s["sec_per_kimg"]
         f = lambda v: "-" if v is None else f"{v:.3f}"
         return (f"tick {s['tick']:<4d} kimg {s['kimg']:<8.3f} sec/kimg {s['sec_per_kimg']:<7.1f} "
-                f"G {f(s['loss_G'])} D {f(s['loss_D'])} signs real {f(s['signs_real'])} fake {f(s['signs_fake'])} "
+                f"G {f(s['loss_G'])} D {f(s['loss_D'])} " + (f"target {f(s['target'])} " if s.get("target") is not None else "") + f"signs real {f(s['signs_real'])} fake {f(s['signs_fake'])} "
                 f"augment {s['augment_p']:.3f} ETA {left / 3600:.1f} h")
 
     def snapshot(self) -> Path:
@@ -472,7 +559,12 @@ class Trainer:
     @torch.no_grad()
     def fakes(self) -> np.ndarray:
         """A grid of G_ema's pictures from the fixed z grid (the same z in every snapshot)."""
-        imgs = self.G_ema(self.grid_z, None, noise_mode="const")
+        if self.canvas:
+            n = len(self.grid_cond)
+            imgs = torch.cat([self.G_ema(self.grid_z[i:min(i + 8, n)], None, self.grid_cond[i:i + 8], noise_mode="const")
+                              for i in range(0, n, 8)])
+        else:
+            imgs = self.G_ema(self.grid_z, None, noise_mode="const")
         x = ((imgs.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         n = int(math.sqrt(len(x)))
         x = x[: n * n].reshape(n, n, *x.shape[1:]).transpose(0, 2, 1, 3, 4)

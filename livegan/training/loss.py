@@ -53,6 +53,12 @@ class StyleGAN2Loss:
     pl_mean: torch.Tensor = None
     reports: dict = field(default_factory=dict)
     listeners: dict = field(default_factory=dict)        # report name -> callable(value), e.g. ADA's tuner
+    # StyleGAN-Canvas: the condition G reads, made from each real picture; the target loss pulls
+    # G(condition of a real) toward that real (L2, and a perceptual term when given)
+    condition: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+    target_l2: float = 0.0
+    perceptual: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None
+    perceptual_weight: float = 0.0
 
     def __post_init__(self):
         if self.pl_mean is None:
@@ -64,8 +70,14 @@ class StyleGAN2Loss:
         if name in self.listeners:
             self.listeners[name](v)
 
-    def run_G(self, z: torch.Tensor, c: Optional[torch.Tensor], update_emas: bool = False):
+    def run_G(self, z: torch.Tensor, c: Optional[torch.Tensor], update_emas: bool = False,
+              real: Optional[torch.Tensor] = None):
         c = None if c is None or c.numel() == 0 else c
+        if self.condition is not None:                        # Canvas: the encoder reads the real's condition
+            G = self.G
+            ws_enc, skips = G.encoder(self.condition(real))
+            ws = G.combine(G.mapping(z, c, update_emas=update_emas), ws_enc, G.replace_w_num)
+            return G.synthesis(ws, skips, noise_mode=self.noise_mode, update_emas=update_emas), ws
         ws = self.G.mapping(z, c, update_emas=update_emas)
         if self.opts.style_mixing_prob > 0:
             cutoff = torch.empty([], dtype=torch.int64, device=ws.device).random_(1, ws.shape[1])
@@ -103,12 +115,18 @@ class StyleGAN2Loss:
         sigma = self.blur_sigma(cur_nimg)
 
         if phase in ("Gmain", "Gboth"):                       # G: make D call the fakes real
-            gen_img, _ = self.run_G(gen_z, gen_c)
+            gen_img, _ = self.run_G(gen_z, gen_c, real=real_img)
             gen_logits = self.run_D(gen_img, gen_c, blur_sigma=sigma)
             self.report("Loss/scores/fake", gen_logits)
             self.report("Loss/signs/fake", gen_logits.sign())
             loss = F.softplus(-gen_logits)
             self.report("Loss/G/loss", loss)
+            if self.condition is not None and (self.target_l2 or self.perceptual is not None):
+                target = (gen_img - real_img.detach()).square().mean([1, 2, 3]) * self.target_l2
+                if self.perceptual is not None:
+                    target = target + self.perceptual(gen_img, real_img.detach()) * self.perceptual_weight
+                self.report("Loss/G/target", target)
+                loss = loss + target[:, None]
             loss.mean().mul(gain).backward()
 
         if phase in ("Greg", "Gboth"):                        # path length: |J^T y| near its mean
@@ -126,7 +144,7 @@ class StyleGAN2Loss:
             (pl_penalty * o.pl_weight).mean().mul(gain).backward()
 
         if phase in ("Dmain", "Dboth"):                       # D: call the fakes fake
-            gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
+            gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True, real=real_img)
             gen_logits = self.run_D(gen_img, gen_c, blur_sigma=sigma, update_emas=True)
             self.report("Loss/scores/fake", gen_logits)
             self.report("Loss/signs/fake", gen_logits.sign())

@@ -291,7 +291,9 @@ class Generator(nn.Module):
     def encoder(self, cond: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(ws [N, num_ws, w_dim], skips in synthesis order)."""
         self.check_cond(cond)
-        return self.appended_net(cond)
+        # contiguous: the backward pass through this encoder corrupted the heap (torch 2.13, CPU)
+        # for a strided view of a condition (a cropped blur)
+        return self.appended_net(cond.contiguous())
 
     def check_cond(self, cond: torch.Tensor) -> None:
         c, h = self.cond_shape[0], self.cond_shape[1]
