@@ -357,3 +357,58 @@ def test_perform_plays_a_run_by_name_and_without_a_network_option(tmp_path, tiny
                             *extra], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0 and "rendered 3 frames" in r.stdout, r.stdout + r.stderr
         assert ("network-00000.016kimg.safetensors" in r.stdout) == bool(extra)
+
+
+def test_a_non_finite_step_is_stepped_over_and_counted(tmp_path):
+    """Reals that make D's loss NaN: the gradient elements that are not finite become 0 (as the
+    official loop), so D's weights (all touched by the NaN reals) keep their values while its
+    biases still learn from the fakes; the step is counted, ADA's p stays a number, the run goes on."""
+    from livegan.training.dataset import make_dataset
+    from livegan.training.loop import Trainer, TrainOptions
+
+    make_dataset([str(_pictures(tmp_path / "pics", size=16))], tmp_path / "ds.zip", 16, progress=False)
+    t = Trainer(TrainOptions(data=str(tmp_path / "ds.zip"), outdir=str(tmp_path / "o"), batch=8, gamma=1, kimg=1,
+                             tick=1, cbase=256, cmax=32, w_dim=32, map_depth=2, ada_kimg=0.01), log=lambda m: None)
+    t.step()
+    t.step()
+    reals = t._reals
+    t._reals = lambda: reals() * float("nan")
+    before = {k: v.clone() for k, v in t.D.state_dict().items()}
+    t.step()                                                      # batch 2: Dmain only, on NaN reals
+    assert t.nan_steps == 1
+    weights = [k for k, v in before.items() if k.endswith("weight") and v.ndim > 1]
+    assert weights and all(torch.equal(before[k], t.D.state_dict()[k]) for k in weights)
+    assert all(torch.isfinite(p).all() for p in t.D.parameters())
+    t._reals = reals
+    t.step()
+    t.step()
+    assert t.nan_steps == 1 and all(torch.isfinite(p).all() for p in t.D.parameters())
+    assert any(not torch.equal(before[k], v) for k, v in t.D.state_dict().items())
+    assert 0 <= t.augment_p <= 1 and t._tick_stats(1.0, 0.04)["nan_steps"] == 1
+
+
+def test_a_full_disk_mid_snapshot_keeps_the_last_one_and_says_which(tmp_path):
+    import resource
+    import signal
+
+    from livegan.training.dataset import make_dataset
+
+    make_dataset([str(_pictures(tmp_path / "pics", size=16))], tmp_path / "ds.zip", 16, progress=False)
+    args = [a if a != "0.064" else "0.016" for a in TRAIN]
+    r = train("--data", tmp_path / "ds.zip", "--outdir", tmp_path / "run", *args)
+    assert r.returncode == 0, r.stderr
+    first = tmp_path / "run" / "snapshot-00000.016kimg.pt"
+    size = first.stat().st_size
+
+    def small_files():                      # files may grow to half a snapshot: the next one cannot be written
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, size // 2))
+    args = [a if a != "0.064" else "0.032" for a in TRAIN]
+    r = train("--data", tmp_path / "ds.zip", "--outdir", tmp_path / "run", "--resume", first, *args,
+              preexec_fn=small_files)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "could not be written" in r.stderr and str(first) in r.stderr
+    assert not (tmp_path / "run" / "snapshot-00000.032kimg.pt").exists()
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]      # no partial file left
+    st = torch.load(first, weights_only=True)                                            # the last one still loads
+    assert st["cur_nimg"] == 16

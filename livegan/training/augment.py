@@ -325,10 +325,13 @@ class AdaTuner:
         if batch_idx % self.interval or not self.signs:
             return
         s = torch.cat(self.signs)
+        s = s[torch.isfinite(s)]                  # a non-finite step says nothing about overfitting
         tot = torch.stack([s.sum(), torch.tensor(float(len(s)))]).double()
         if reduce is not None:                    # every rank moves p by the same amount
             reduce(tot)
         self.signs = []
+        if float(tot[1]) == 0:
+            return
         self.rt = float(tot[0] / tot[1])
         adjust = float(np.sign(self.rt - self.target)) * batch * self.interval / (self.ada_kimg * 1000)
         self.pipe.p.copy_((self.pipe.p + adjust).clamp(0, 1))

@@ -279,6 +279,7 @@ class Trainer:
         self.sampler, self.aug_gen, self.loss.pl_mean = (self.streams[0][k] for k in ("sampler", "aug", "pl_mean"))
         self.cur_nimg = self.batch_idx = self.tick = 0
         self.walk = None
+        self.last_snapshot: Optional[Path] = Path(o.resume) if o.resume and o.resume.endswith(".pt") else None
         self.ema_rampup: Optional[float] = 0.05
         self.nan_steps = 0
         self.out = Path(o.outdir)
@@ -438,14 +439,15 @@ class Trainer:
         reduce = self._allreduce if self.world > 1 else None
         if self.virtual == 1:
             real, real_c, zs, cs = self._inputs()
-            run_phases(self.loss, self.phases, self.batch_idx, self.cur_nimg, real, real_c, zs, cs, reduce=reduce)
+            bad = run_phases(self.loss, self.phases, self.batch_idx, self.cur_nimg, real, real_c, zs, cs, reduce=reduce)
         else:
             from .step import run_phases_ranks
             ranks = []
             for v in range(self.virtual):
                 with self._enter(v):
                     ranks.append(self._inputs())
-            run_phases_ranks(self.loss, self.phases, self.batch_idx, self.cur_nimg, ranks, self._enter, reduce)
+            bad = run_phases_ranks(self.loss, self.phases, self.batch_idx, self.cur_nimg, ranks, self._enter, reduce)
+        self.nan_steps += bad > 0                     # stepped over (nan -> 0), as the official loop
         update_ema(self.G_ema, self.G, ema_beta(o.batch, self.cur_nimg, o.batch * 10 / 32, self.ema_rampup))
         self.cur_nimg += o.batch
         self.batch_idx += 1
@@ -524,8 +526,8 @@ class Trainer:
                  "signs_fake": mean("Loss/signs/fake"), "target": mean("Loss/G/target"), "augment_p": self.augment_p, "time": time.time()}
         bad = [k for k, v in stats.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
-            self.nan_steps += 1
             stats["nan"] = bad
+        stats["nan_steps"] = self.nan_steps
         self.loss.reports = {}
         return stats
 
@@ -534,7 +536,8 @@ class Trainer:
         f = lambda v: "-" if v is None else f"{v:.3f}"
         return (f"tick {s['tick']:<4d} kimg {s['kimg']:<8.3f} sec/kimg {s['sec_per_kimg']:<7.1f} "
                 f"G {f(s['loss_G'])} D {f(s['loss_D'])} " + (f"target {f(s['target'])} " if s.get("target") is not None else "") + f"signs real {f(s['signs_real'])} fake {f(s['signs_fake'])} "
-                f"augment {s['augment_p']:.3f} ETA {left / 3600:.1f} h")
+                f"augment {s['augment_p']:.3f} " + (f"non-finite steps {s['nan_steps']} " if s.get("nan_steps") else "")
+                + f"ETA {left / 3600:.1f} h")
 
     def snapshot(self) -> Path:
         """Everything, atomically: a killed run (or a full disk) leaves the previous snapshot valid."""
@@ -547,8 +550,13 @@ class Trainer:
         try:
             torch.save(self.state(), tmp)
             os.replace(tmp, path)
+        except (OSError, RuntimeError) as e:              # a full disk: the last snapshot stays what it was
+            why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+            raise OSError(f"the snapshot at {self.cur_nimg / 1000:.3f} kimg could not be written ({why}); the last "
+                          f"complete one is {self.last_snapshot or 'none'}: --resume it") from None
         finally:
             tmp.unlink(missing_ok=True)
+        self.last_snapshot = path
         self.G_ema.family, self.G_ema.init_kwargs = self.G.family, self.G.init_kwargs
         save_safetensors(self.G_ema, self.out / f"network-{k}.safetensors")
         save_png(self.out / f"fakes-{k}.png", self.fakes())

@@ -38,18 +38,21 @@ def make_phases(G: torch.nn.Module, D: torch.nn.Module, G_lr: float, D_lr: float
     return phases
 
 
-def sanitise_gradients(module: torch.nn.Module, reduce: Optional[Callable[[torch.Tensor], None]] = None) -> None:
+def sanitise_gradients(module: torch.nn.Module, reduce: Optional[Callable[[torch.Tensor], None]] = None) -> bool:
     """All gradients flattened into one tensor: averaged across processes (`reduce`, DDP), then
-    nan -> 0, +-inf -> +-1e5, as the official loop does before every optimiser step."""
+    nan -> 0, +-inf -> +-1e5, as the official loop does before every optimiser step.  True when
+    something was not finite (the step goes on over it, and the loop counts it)."""
     params = [p for p in module.parameters() if p.numel() > 0 and p.grad is not None]
     if not params:
-        return
+        return False
     flat = torch.cat([p.grad.flatten() for p in params])
     if reduce is not None:
         reduce(flat)
+    bad = not bool(torch.isfinite(flat).all())
     torch.nan_to_num(flat, nan=0.0, posinf=1e5, neginf=-1e5, out=flat)
     for p, g in zip(params, flat.split([p.numel() for p in params])):
         p.grad = g.reshape(p.shape)
+    return bad
 
 
 def ema_beta(batch: int, cur_nimg: int, ema_kimg: float, ema_rampup: Optional[float]) -> float:
@@ -68,10 +71,11 @@ def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
 
 
 def run_phases_ranks(loss: StyleGAN2Loss, phases: list[Phase], batch_idx: int, cur_nimg: int, ranks: list,
-                     enter: Callable, reduce: Optional[Callable[[torch.Tensor], None]] = None) -> None:
+                     enter: Callable, reduce: Optional[Callable[[torch.Tensor], None]] = None) -> int:
     """`run_phases` for several ranks in one process: each rank's gradients accumulate on their
     own (`enter(v)` switches to rank v's random streams and loss state), and the step takes their
     mean, as DDP's all-reduce gives across processes.  `ranks[v]` = (real, real_c, phase_z, phase_c)."""
+    bad = 0
     for k, phase in enumerate(phases):
         if batch_idx % phase.interval != 0:
             continue
@@ -90,18 +94,20 @@ def run_phases_ranks(loss: StyleGAN2Loss, phases: list[Phase], batch_idx: int, c
                 total = [a if b is None else (b.clone() if a is None else a.add_(b)) for a, b in zip(total, grads)]
         for p, g in zip(phase.module.parameters(), total):
             p.grad = None if g is None else g.div_(len(ranks))
-        sanitise_gradients(phase.module, reduce)
+        bad += sanitise_gradients(phase.module, reduce)
         phase.opt.step()
+    return bad
 
 
 def run_phases(loss: StyleGAN2Loss, phases: list[Phase], batch_idx: int, cur_nimg: int,
                real: Sequence[torch.Tensor], real_c: Sequence[Optional[torch.Tensor]],
                phase_z: Sequence[Sequence[torch.Tensor]], phase_c: Sequence[Sequence[Optional[torch.Tensor]]],
                pl_noise: Optional[Callable[[int, int], Optional[torch.Tensor]]] = None,
-               reduce: Optional[Callable[[torch.Tensor], None]] = None) -> None:
-    """The phases due at `batch_idx`; `real`/`phase_z` are split into rounds of --batch-gpu
+               reduce: Optional[Callable[[torch.Tensor], None]] = None) -> int:
+    """The phases due at `batch_idx` (returns how many had gradients that were not finite); `real`/`phase_z` are split into rounds of --batch-gpu
     (gradients accumulate over the rounds).  `pl_noise(phase_index, round)`: a stored draw for
     the path-length probe (the exactness fixtures), None to draw it."""
+    bad = 0
     for k, (phase, zs, cs) in enumerate(zip(phases, phase_z, phase_c)):
         if batch_idx % phase.interval != 0:
             continue
@@ -111,5 +117,6 @@ def run_phases(loss: StyleGAN2Loss, phases: list[Phase], batch_idx: int, cur_nim
             loss.accumulate_gradients(phase.name, img, c, z, gc, gain=phase.interval, cur_nimg=cur_nimg,
                                       pl_noise_raw=pl_noise(k, i) if pl_noise is not None else None)
         phase.module.requires_grad_(False)
-        sanitise_gradients(phase.module, reduce)
+        bad += sanitise_gradients(phase.module, reduce)
         phase.opt.step()
+    return bad
