@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .show import Show
+from .console import say
 
 
 class FileWriter:
@@ -348,12 +349,12 @@ class App:
         otherwise the engine copies them out through pinned host memory."""
         if getattr(self.show.device, "type", "cpu") != "cuda":
             self.frames_path = "CPU frames, uploaded from host memory"
-            print(f"livegan: frames to GL: {self.frames_path}", flush=True)
+            say(f"livegan: frames to GL: {self.frames_path}")
             return
         why = display.renderer.enable_interop()
         self.show.engine.device_frames = not why
         self.frames_path = "CUDA-GL sharing" if not why else f"pinned host copy ({why})"
-        print(f"livegan: frames to GL: {self.frames_path}", flush=True)
+        say(f"livegan: frames to GL: {self.frames_path}")
 
     def _present(self, display, frame) -> None:
         r, rec = display.renderer, (self.recorder if self.recording else None)
@@ -493,7 +494,7 @@ class App:
         if output_screen is not None:
             try:
                 display.open_output(output_screen)
-                print(f"livegan: program on screen {output_screen}; this window shows the HUD and a preview", flush=True)
+                say(f"livegan: program on screen {output_screen}; this window shows the HUD and a preview")
             except Exception as e:                      # an unknown screen: one line, one window
                 show.error("output-screen", f"output window off: {' '.join(str(e).split())}")
         self._share_frames(display)
@@ -553,11 +554,11 @@ class App:
             self.flush()
             show.stop()
             display.close()
-            print(self.summary(show.tick_index + 1, time.perf_counter() - t0, how), flush=True)
+            say(self.summary(show.tick_index + 1, time.perf_counter() - t0, how))
             for err in list(show.errors)[-6:]:
-                print(f"  error during the show: {err}", flush=True)
+                say(f"  error during the show: {err}")
             if self.recorder is not None and self.recorder.walk_id is not None:
-                print(f"  recorded walk {self.recorder.walk_id}: {self.recorder.frames} frames", flush=True)
+                say(f"  recorded walk {self.recorder.walk_id}: {self.recorder.frames} frames")
 
     @staticmethod
     def _screenshots(display, path: Path) -> None:

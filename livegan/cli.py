@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .argtypes import host_port, ndi_name, number, port, ratio, size as size_type, stream_url
+from .console import say
 
 DEFAULT_NETWORK = "builtin:tiny"
 
@@ -139,7 +140,7 @@ def cmd_perform(args) -> int:
         from .training.watch import resolve_run
         run = resolve_run(args.network)
         args.network = str(run[1])
-        print(f"livegan: playing {run[1]} and each newer snapshot of {run[0]} as the run writes it", flush=True)
+        say(f"livegan: playing {run[1]} and each newer snapshot of {run[0]} as the run writes it")
     if not args.headless and not have_display():
         print("livegan perform: error: no display found (DISPLAY is not set). Run with --headless "
               "(e.g. --headless --duration 10) to render without a screen.", file=sys.stderr)
@@ -148,7 +149,7 @@ def cmd_perform(args) -> int:
         from .display import refresh_rate
         args.fps = 30.0 if args.headless else (refresh_rate(args.screen) or 60.0)
         if not args.headless:
-            print(f"livegan: display rate {args.fps:g} fps (the screen's refresh rate; --fps to choose)", flush=True)
+            say(f"livegan: display rate {args.fps:g} fps (the screen's refresh rate; --fps to choose)")
     opts = Options(network=args.network, preset=args.preset, fps=args.fps, batch=args.batch, dtype=args.dtype,
                    device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud,
                    cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()), directions=True,
@@ -157,7 +158,7 @@ def cmd_perform(args) -> int:
     from . import threads
     plan = threads.plan(args.threads or None)
     threads.apply(plan)
-    print(f"livegan: {plan.describe()}", flush=True)
+    say(f"livegan: {plan.describe()}")
     preset = load_preset(args.preset)
     print(f"livegan: preset {preset.name}: {len(preset.keyframes)} keyframe{'s' if len(preset.keyframes) != 1 else ''}"
           f" ({preset.path})", flush=True)
@@ -170,7 +171,7 @@ def cmd_perform(args) -> int:
     show = Show(opts, preset)
     from .devices import precision_notes
     for note in precision_notes(show.device, opts.dtype, opts.cuda_graphs, show.engine.canvas is not None):
-        print(f"livegan: {note}", flush=True)
+        say(f"livegan: {note}")
     from .control.surfaces import ControlOptions, Controls
     copts = ControlOptions(osc=not args.no_osc, osc_host=args.osc_host, osc_port=args.osc_port,
                            osc_allow=args.osc_allow or [], osc_out=args.osc_out, oscquery=not args.no_oscquery,
@@ -229,16 +230,16 @@ def _start_audio(show, args) -> None:
             show.mod.audio = LiveInput(args.audio, settings).start()
         if show.mod.audio is not None:
             show.mod.follow_bpm = args.audio_bpm
-            print(f"livegan: audio: {show.mod.audio.describe()}, {settings.block}-sample blocks at 48 kHz", flush=True)
+            say(f"livegan: audio: {show.mod.audio.describe()}, {settings.block}-sample blocks at 48 kHz")
     except (ValueError, OSError) as e:
-        print(f"livegan: audio off: {' '.join(str(e).split())}", flush=True)
+        say(f"livegan: audio off: {' '.join(str(e).split())}")
     if args.link:
         try:
             from .modulation.link import LinkClock
             show.mod.link = LinkClock(show.registry.target["bpm"])
             print("livegan: Ableton Link on (tempo follows the session)", flush=True)
         except (ValueError, OSError, ImportError) as e:
-            print(f"livegan: Link off: {' '.join(str(e).split())}", flush=True)
+            say(f"livegan: Link off: {' '.join(str(e).split())}")
 
 
 def _check_writable(out: Path) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from .params import Command
 from .presets import PresetError, preset_from, preset_json
 from .store import Store, network_identity
+from .console import say
 
 LOG_NAME, VIDEO_NAME = "control.jsonl", "session.mp4"
 LOG_VERSION = 1
@@ -409,7 +410,7 @@ class Recorder:
             depth = max(4, min(64, self.QUEUE_BYTES // 2 // (ps[0] * ps[1] * 3)))   # bytes, not only frames
             self.sink = VideoSink(folder / f"session{ext}", show.opts.fps, self.codec, maxsize=depth,
                                   fragmented=True, crf=self.crf)
-            print(f"livegan: recording to {folder}", flush=True)
+            say(f"livegan: recording to {folder}")
         except Exception as e:
             self.error = f"recording could not start: {type(e).__name__}: {e}"
             self.show.error("recording", self.error)

@@ -30,6 +30,7 @@ from .jobs import LatestLoader, RateLimit
 from .load_policy import REMOTE_SOURCES, LoadPolicy
 from .presets import Preset, PresetError, check_for_network, list_presets, load_preset, preset_from, preset_json
 from .timeline import FrameRequest, KeyframeBank, frame_request
+from .console import say
 
 DEFAULT_NETWORK = "builtin:tiny"
 
@@ -251,7 +252,7 @@ class Show:
         self._error_times.append(time.monotonic())
         if kind not in self._logged:
             self._logged.add(kind)
-            print(f"livegan: {msg}", flush=True)
+            say(f"livegan: {msg}")
 
     def _apply_preset_params(self, preset: Preset) -> None:
         for p in self.registry.params.values():             # a preset starts from the defaults

@@ -74,7 +74,7 @@ def test_a_recording_killed_in_its_first_second_leaves_no_final_name(tmp_path):
                           "--video", "", "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     for line in p.stdout:                                  # the recording exists: kill it at once
-        if line.startswith("livegan: recording to"):
+        if "livegan: recording to" in line:
             break
     p.send_signal(signal.SIGKILL)
     p.wait(30)

@@ -179,7 +179,7 @@ def test_ctrl_c_ends_a_headless_show_with_its_summary_and_valid_files(tmp_path):
                           "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     for line in p.stdout:                            # wait for events, not for a time
-        if line.startswith("livegan: recording to"):
+        if "livegan: recording to" in line:
             log = Path(line.split("recording to", 1)[1].strip()) / "control.jsonl"
             break
     deadline = time.monotonic() + 120
@@ -194,3 +194,16 @@ def test_ctrl_c_ends_a_headless_show_with_its_summary_and_valid_files(tmp_path):
     assert walk["status"] == "done"
     assert len(read_video(tmp_path / "perform.mp4")) >= 30
     assert len(read_video(Path(log).parent / "session.mp4")) >= 30
+
+
+def test_status_lines_from_many_threads_stay_whole():
+    """Threads printing status lines at once (the recorder's "recording to" beside the main
+    thread's lines): every line arrives whole on a pipe, as a script reading lines needs."""
+    code = ("import threading\nfrom livegan.console import say\n"
+            "def run(k):\n    for i in range(3000): say(f'livegan: thread {k} line {i} ' + 'x' * 40)\n"
+            "ts = [threading.Thread(target=run, args=(k,)) for k in range(4)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONUNBUFFERED="1")).stdout.splitlines()
+    assert len(out) == 12000
+    assert all(ln.startswith("livegan: thread ") and ln.endswith("x" * 40) and ln.count("livegan") == 1 for ln in out)
