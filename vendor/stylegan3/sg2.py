@@ -18,23 +18,51 @@ from .precision import compute_dtype
 
 
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
-                   up: int = 1, resample_filter: Optional[torch.Tensor] = None) -> torch.Tensor:
+                   up: int = 1, resample_filter: Optional[torch.Tensor] = None,
+                   training: bool = False) -> torch.Tensor:
     """Modulated convolution with 'same' padding; `up` = 2 upsamples with a transposed strided
-    convolution followed by the resampling filter (the official StyleGAN2 structure)."""
+    convolution followed by the resampling filter (the official StyleGAN2 structure).
+    `training`: the official trainer's unfused order of operations (below)."""
     if x.dtype == torch.float16 and demodulate:
         # Rescale before the fp16 product so it cannot overflow; demodulation undoes the scale.
         i, k = weight.shape[1], weight.shape[2]
         weight = weight * (1 / math.sqrt(i * k * k) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
     k = weight.shape[-1]
+    conv = unfused_modulated_conv2d if training else modulated_conv2d
     if up == 1:
-        return modulated_conv2d(x, weight, styles, demodulate, padding=k // 2)
+        return conv(x, weight, styles, demodulate, padding=k // 2)
     fw = resample_filter.shape[-1]
     p0 = k // 2 + (fw + up - 1) // 2 - (k - 1)
     p1 = k // 2 + (fw - up) // 2 - (k - up)
     pt = max(min(-p0, -p1), 0)
-    y = modulated_conv2d(x, weight, styles, demodulate, padding=pt, transpose_up=up)
+    y = conv(x, weight, styles, demodulate, padding=pt, transpose_up=up)
     return upfirdn2d(y, resample_filter, padding=(p0 + pt, p1 + pt, p0 + pt, p1 + pt), gain=up * up)
+
+
+def unfused_modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
+                             padding: int = 0, transpose_up: int = 1) -> torch.Tensor:
+    """Modulated convolution in the order the official StyleGAN2 trainer computes it (its
+    `fused_modconv='inference_only'` in training): the activations scaled by the styles, one
+    ordinary convolution for the batch, then each output channel by its demodulation factor
+    from the per-sample weights.  The same function as `modulated_conv2d` in real arithmetic;
+    computed in the same order, its gradients agree with the official ones to rounding, which
+    one Adam step from a fresh optimiser (an update of +-lr wherever a gradient is not tiny)
+    otherwise turns into visible differences."""
+    n = x.shape[0]
+    d = None
+    if demodulate:
+        w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
+        d = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+    x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+    wt = weight.to(x.dtype)
+    if transpose_up > 1:
+        x = F.conv_transpose2d(x, wt.transpose(0, 1), stride=transpose_up, padding=padding)
+    else:
+        x = F.conv2d(x, wt, padding=padding)
+    if d is not None:
+        x = x * d.to(x.dtype).reshape(n, -1, 1, 1)
+    return x
 
 
 class SynthesisLayer(nn.Module):
@@ -69,7 +97,7 @@ class SynthesisLayer(nn.Module):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         styles = self.affine(w)
         x = modulated_conv(x, self.weight, styles, demodulate=True, up=self.up,
-                           resample_filter=self.resample_filter)
+                           resample_filter=self.resample_filter, training=self.training)
         if self.use_noise and noise_mode == "const":
             x = x + (self.noise_const * (self.noise_strength * noise_gain)).to(x.dtype)
         elif self.use_noise and noise_mode == "random":
@@ -93,7 +121,7 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv(x, self.weight, styles, demodulate=False)
+        x = modulated_conv(x, self.weight, styles, demodulate=False, training=self.training)
         return bias_act(x, self.bias, clamp=self.conv_clamp)
 
 
