@@ -817,8 +817,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--store", default="recordings",
                     help="the store the run is a walk of, for the gallery: fakes over time, curves, snapshots as "
                          "networks; '' for none (default: %(default)s)")
-    tr.add_argument("--cfg", choices=["stylegan2", "stylegan3-t", "stylegan3-r", "canvas-t"], default="stylegan2",
-                    help="architecture; canvas-t: StyleGAN-Canvas, image in, image out (default: %(default)s)")
+    tr.add_argument("--cfg", choices=["stylegan2", "stylegan3-t", "stylegan3-r", "canvas-t", "canvas-r"], default="stylegan2",
+                    help="architecture; canvas-t/canvas-r: StyleGAN-Canvas (T or R), image in, image out (default: %(default)s)")
     tr.add_argument("--cond", choices=["plain", "blur", "edges"], default="blur",
                     help="canvas: the condition made from each real picture, by the show's own preprocessing "
                          "(default: %(default)s)")

@@ -85,6 +85,35 @@ def test_canvas_perceptual_term_and_bad_input_are_one_line(tmp_path):
     for extra, words in ((["--vgg", tmp_path / "nowhere.pth"], "no such file"),
                          (["--vgg", tmp_path / "bad.pth"], "unreadable"),
                          (["--resume", "builtin:tiny"], "not a StyleGAN-Canvas network"),
+                         (["--cfg", "canvas-r", "--resume", "builtin:canvas-tiny"], "a Canvas-T network"),
                          (["--data", tmp_path / "ds64.zip"], "geometry")):
         r = train(*base, "--outdir", tmp_path / "bad", *extra)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, (extra, r.stderr)
+
+
+def test_canvas_r_trains_a_new_r_network_that_loads_and_plays(tmp_path):
+    """--cfg canvas-r: a new network in the R configuration (1x1 convolutions, radial filters,
+    twice the channels, the skips and condition sized for them), D's blur as StyleGAN3-R; a step
+    moves it, and its snapshot loads as a Canvas-R network that draws from a condition."""
+    from stylegan3 import load_network
+
+    from livegan.training.dataset import make_dataset
+    from livegan.training.loop import Trainer, TrainOptions, is_canvas_r
+
+    make_dataset([str(_circles(tmp_path / "pics", n=4))], tmp_path / "ds.zip", 128, progress=False)
+    o = TrainOptions(data=str(tmp_path / "ds.zip"), outdir=str(tmp_path / "run"), cfg="canvas-r", batch=4, gamma=1,
+                     kimg=1, tick=1, cbase=1024, cmax=32, fp32=True, aug="noaug")
+    t = Trainer(o, log=lambda m: None)
+    assert is_canvas_r(t.G) and t.G.init_kwargs["conv_kernel"] == 1 and t.loss.opts.blur_init_sigma == 10
+    before = {k: v.clone() for k, v in t.G.state_dict().items()}
+    t.step()
+    moved = [k for k, v in t.G.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("appended_net.") for k in moved) and any(k.startswith("synthesis.") for k in moved)
+    t.out.mkdir(parents=True)
+    t.snapshot()
+    G = load_network(str(sorted((tmp_path / "run").glob("network-*.safetensors"))[-1]))
+    assert is_canvas_r(G) and G.cond_shape == (3, 128, 128)
+    reals = torch.from_numpy(np.stack([t.data.image(i) for i in range(2)]).astype(np.float32)) / 127.5 - 1
+    with torch.no_grad():
+        img = G(torch.zeros(2, G.z_dim), None, t.condition(reals), noise_mode="const")
+    assert img.shape == (2, 3, 128, 128) and torch.isfinite(img).all() and float(img[0].std()) > 0

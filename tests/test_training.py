@@ -327,23 +327,37 @@ def test_two_processes_hold_identical_weights_equal_to_one_process_emulating_bot
     from livegan.training.loop import Trainer, TrainOptions
 
     make_dataset([str(_pictures(tmp_path / "pics", size=16))], tmp_path / "ds.zip", 16, progress=False)
-    opts = dict(batch=8, gamma=1.0, kimg=0.032, tick=0.016, snap=2, cbase=256, cmax=32, w_dim=32, map_depth=2)
-    r = train("--data", tmp_path / "ds.zip", "--outdir", tmp_path / "ddp", "--gpus", "2",
-              *[a for k, v in opts.items() for a in (f"--{k.replace('_', '-')}", v)])
+    opts = dict(batch=8, gamma=1.0, kimg=0.032, tick=0.016, snap=1, cbase=256, cmax=32, w_dim=32, map_depth=2)
+    args = ["--data", tmp_path / "ds.zip", "--gpus", "2", *[a for k, v in opts.items()
+                                                              for a in (f"--{k.replace('_', '-')}", v)]]
+    r = train(*args, "--outdir", tmp_path / "ddp")
     assert r.returncode == 0 and "2 processes: identical parameters" in r.stdout, r.stdout + r.stderr
     ddp = torch.load(tmp_path / "ddp" / "snapshot-00000.032kimg.pt", weights_only=True)
+    # killed after its first snapshot and resumed: each rank gets its own streams back, so the
+    # resumed run ends bit for bit where the unbroken one did (w_avg included: rank 0's own fakes)
+    r = train(*args, "--outdir", tmp_path / "ddp2", "--resume", tmp_path / "ddp" / "snapshot-00000.016kimg.pt")
+    assert r.returncode == 0 and "2 processes: identical parameters" in r.stdout, r.stdout + r.stderr
+    again = torch.load(tmp_path / "ddp2" / "snapshot-00000.032kimg.pt", weights_only=True)
+    for name in ("G", "D", "G_ema"):
+        assert all(torch.equal(v, again[name][k]) for k, v in ddp[name].items()), name
+    assert len(again["processes"]) == 2 and not torch.equal(*(p["ranks"][0]["sampler"] for p in again["processes"]))
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))   # as each of the 2 processes: the same summation order
     try:
         one = Trainer(TrainOptions(data=str(tmp_path / "ds.zip"), outdir=str(tmp_path / "one"), **opts),
                       log=lambda m: None, virtual=2)
         one.run()
+        resumed = Trainer(TrainOptions(data=str(tmp_path / "ds.zip"), outdir=str(tmp_path / "one2"), **opts,
+                                       resume=str(tmp_path / "one" / "snapshot-00000.016kimg.pt")),
+                          log=lambda m: None, virtual=2)
+        resumed.run()
     finally:
         torch.set_num_threads(threads)
     for name in ("G", "D", "G_ema"):
         net = getattr(one, name)
         for k, p in net.named_parameters():
             assert torch.allclose(p.detach(), ddp[name][k], rtol=0, atol=1e-6), (name, k)
+        assert all(torch.equal(v, getattr(resumed, name).state_dict()[k]) for k, v in net.state_dict().items()), name
     start = Trainer(TrainOptions(data=str(tmp_path / "ds.zip"), outdir=str(tmp_path / "x"), **opts), log=lambda m: None)
     assert not torch.allclose(start.G.synthesis.b16.conv1.weight, one.G.synthesis.b16.conv1.weight)   # it trained
 

@@ -21,7 +21,7 @@ import torch
 from .loss import LossOptions, StyleGAN2Loss
 from .step import ema_beta, make_phases, run_phases, update_ema
 
-CFGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "canvas-t")
+CFGS = ("stylegan2", "stylegan3-t", "stylegan3-r", "canvas-t", "canvas-r")
 CONDS = ("plain", "blur", "edges")                 # the show's condition prepressing (conditions/prep.py)
 AUGS = ("ada", "fixed", "noaug", "diffaug")
 SNAPSHOT_FORMAT = "livegan-training-snapshot/1"
@@ -192,27 +192,62 @@ def build_d(o: TrainOptions, res: int, channels: int):
     return D.train().requires_grad_(False)
 
 
+def canvas_r_geometry(kw: dict) -> dict:
+    """The R configuration of a Canvas geometry, as StyleGAN3-R is of T (the official train.py):
+    1x1 convolutions, radial filters, twice the channels; the encoder's channels double with the
+    synthesis it feeds (its deepest map is the synthesis input, its skips join their layers).
+    A 1x1 convolution keeps its input's size where a 3x3 one (padded by 2) adds 2, so the skips
+    must be 2 samples smaller: the bottleneck shrinks by 2 and the condition with it (the official
+    Canvas-R: 256 px conditions into a 16-sample bottleneck)."""
+    kw = copy.deepcopy(kw)
+    factor = kw["projecting_img_dim"][1] // kw["bottleneck_size"]
+    bottleneck = kw["bottleneck_size"] - 2
+    kw.update(conv_kernel=1, use_radial_filters=True, channel_base=kw["channel_base"] * 2,
+              channel_max=kw["channel_max"] * 2, input_channels=kw["input_channels"] * 2,
+              skip_channels=[c * 2 for c in kw["skip_channels"]], bottleneck_size=bottleneck,
+              projecting_img_dim=[kw["projecting_img_dim"][0], bottleneck * factor, bottleneck * factor])
+    blocks, res = [], bottleneck * factor
+    for i, b in enumerate(kw["encoder_blocks"]):
+        res = -(-res // b["stride"])
+        blocks.append(dict(b, name=f"AL{i}_R{res}_C{b['out'] * 2}_{b['connect_to']}",
+                           **{"in": b["in"] if i == 0 else b["in"] * 2}, mid=b["mid"] * 2, out=b["out"] * 2))
+    kw["encoder_blocks"] = blocks
+    return kw
+
+
+def is_canvas_r(G) -> bool:
+    return bool(getattr(G, "init_kwargs", {}).get("use_radial_filters"))
+
+
 def canvas_generator(o: TrainOptions, res: int, channels: int):
     """StyleGAN-Canvas G: the network a --resume names (a Canvas .pkl, .safetensors or builtin:,
-    fine-tuned on these pictures), or a new one with builtin:canvas-tiny's 128 px geometry."""
+    fine-tuned on these pictures), or a new one with builtin:canvas-tiny's 128 px geometry (in its
+    R configuration for --cfg canvas-r)."""
     from stylegan3 import build_generator, load_network
     from stylegan3.builtin import _SPECS
 
+    r = o.cfg == "canvas-r"
     if o.resume and not o.resume.endswith(".pt"):
         try:
             G = load_network(o.resume)
         except Exception as e:
             raise ValueError(f"--resume {o.resume}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         if getattr(G, "family", "") != "stylegan3-canvas":
-            raise ValueError(f"--resume {o.resume}: not a StyleGAN-Canvas network (--cfg canvas-t fine-tunes one)")
+            raise ValueError(f"--resume {o.resume}: not a StyleGAN-Canvas network (--cfg {o.cfg} fine-tunes one)")
+        if is_canvas_r(G) != r:
+            raise ValueError(f"--resume {o.resume}: a Canvas-{'R' if is_canvas_r(G) else 'T'} network; "
+                             f"--cfg canvas-{'r' if is_canvas_r(G) else 't'} fine-tunes it")
         if G.img_resolution != res or G.img_channels != channels:
             raise ValueError(f"--resume {o.resume}: a {G.img_resolution} px network; the data is {res} px "
                              f"(`livegan dataset --res {G.img_resolution}`)")
         return G.train().requires_grad_(False)
     kw = dict(_SPECS["canvas-tiny"]["init_kwargs"])
     if res != kw["img_resolution"] or channels != 3:
-        raise ValueError(f"--cfg canvas-t builds builtin:canvas-tiny's {kw['img_resolution']} px geometry; for "
+        raise ValueError(f"--cfg {o.cfg} builds builtin:canvas-tiny's {kw['img_resolution']} px geometry; for "
                          f"{res} px pictures fine-tune a Canvas network of that size (--resume NETWORK)")
+    kw["magnitude_ema_beta"] = 0.5 ** (o.batch / 20e3)         # as train.py sets it for every StyleGAN3
+    if r:
+        kw = canvas_r_geometry(kw)
     return build_generator("stylegan3-canvas", kw).train().requires_grad_(False)
 
 
@@ -238,7 +273,7 @@ class Trainer:
         np.random.seed(o.seed)
         self.data = ImageSet(o.data)
         self.dev = torch.device(o.device)
-        self.canvas = o.cfg == "canvas-t"
+        self.canvas = o.cfg.startswith("canvas")
         if self.canvas:
             self.G = self._canvas_from_snapshot() or canvas_generator(o, self.data.resolution, self.data.channels)
             self.D = build_d(o, self.data.resolution, self.data.channels)
@@ -249,8 +284,8 @@ class Trainer:
         sg2 = o.cfg == "stylegan2"
         lopts = LossOptions(r1_gamma=o.gamma, style_mixing_prob=0.9 if sg2 else 0.0, pl_weight=2.0 if sg2 else 0.0,
                             pl_no_weight_grad=sg2,
-                            blur_init_sigma=10.0 if o.cfg == "stylegan3-r" else 0.0,
-                            blur_fade_kimg=o.batch * 200 / 32 if o.cfg == "stylegan3-r" else 0.0)
+                            blur_init_sigma=10.0 if o.cfg.endswith("-r") else 0.0,
+                            blur_fade_kimg=o.batch * 200 / 32 if o.cfg.endswith("-r") else 0.0)
         self.loss = StyleGAN2Loss(self.G, self.D, lopts, noise_mode="random")
         self.augment_pipe, self.ada = None, None
         if self.canvas:
@@ -303,7 +338,10 @@ class Trainer:
             arch = json.loads(st["G_arch"])
         except Exception:
             raise ValueError(f"--resume {self.o.resume}: not a livegan Canvas training snapshot") from None
-        return build_generator(arch["family"], arch["init_kwargs"]).train().requires_grad_(False)
+        G = build_generator(arch["family"], arch["init_kwargs"])
+        if is_canvas_r(G) != (self.o.cfg == "canvas-r"):
+            raise ValueError(f"--resume {self.o.resume}: a snapshot of --cfg canvas-{'r' if is_canvas_r(G) else 't'}")
+        return G.train().requires_grad_(False)
 
     def condition(self, real: torch.Tensor) -> torch.Tensor:
         """What the encoder reads for a real picture: resized to the network's condition size, then
@@ -329,7 +367,27 @@ class Trainer:
             self.grid_cond = self.condition(reals.to(self.dev))
 
     # -- state ----------------------------------------------------------------------------------
-    def state(self) -> dict:
+    def own_streams(self) -> dict:
+        """This process's ranks' random streams, pl_mean and ADA's pending signs: what each
+        process must get back for a resumed run to continue as the unbroken one."""
+        cuda = self.dev.type == "cuda"
+        ranks = [{"torch": torch.get_rng_state() if self.virtual == 1 else st["rng"],
+                  "cuda": torch.cuda.get_rng_state(self.dev) if cuda else None,
+                  "sampler": st["sampler"].get_state(), "aug": st["aug"].get_state(),
+                  "pl_mean": st["pl_mean"].detach().cpu().clone()} for st in self.streams]
+        return {"ranks": ranks, "ada_signs": [t.clone() for t in self.ada.signs] if self.ada else []}
+
+    def gather_streams(self) -> list:
+        """Every process's `own_streams`, in rank order (a collective: every rank calls it)."""
+        own = self.own_streams()
+        if self.world == 1:
+            return [own]
+        import torch.distributed as dist
+        got: list = [None] * self.world
+        dist.all_gather_object(got, own)
+        return got
+
+    def state(self, processes: Optional[list] = None) -> dict:
         return {"format": SNAPSHOT_FORMAT, "options": asdict(self.o),
                 "G_arch": json.dumps({"family": self.G.family, "init_kwargs": self.G.init_kwargs}),
                 "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
@@ -338,9 +396,41 @@ class Trainer:
                 "tick": self.tick, "ema_rampup": self.ema_rampup, "nan_steps": self.nan_steps,
                 "augment_p": self.augment_p, "ada_signs": [t.clone() for t in self.ada.signs] if self.ada else [],
                 "ada_kimg": self.ada.ada_kimg if self.ada else None,
+                "processes": processes if processes is not None else [self.own_streams()],
                 "rng": {"torch": torch.get_rng_state(), "sampler": self.sampler.get_state(),
                         "aug": self.aug_gen.get_state(),
                         "cuda": torch.cuda.get_rng_state(self.dev) if self.dev.type == "cuda" else None}}
+
+    def _restore_streams(self, st: dict) -> None:
+        """Each rank's own streams back (a snapshot of the same process layout), else rank 0's
+        where it was one process, else new ones (said in a line: the run goes on, not identically)."""
+        procs = st.get("processes")
+        if procs and len(procs) == self.world and all(len(p["ranks"]) == self.virtual for p in procs):
+            mine = procs[self.rank]
+            for own, saved in zip(self.streams, mine["ranks"]):
+                own["rng"] = saved["torch"]
+                own["sampler"].set_state(saved["sampler"])
+                own["aug"].set_state(saved["aug"])
+                own["pl_mean"].copy_(saved["pl_mean"].to(self.dev))
+            torch.set_rng_state(mine["ranks"][0]["torch"])
+            if self.dev.type == "cuda" and mine["ranks"][0].get("cuda") is not None:
+                torch.cuda.set_rng_state(mine["ranks"][0]["cuda"], self.dev)
+            if self.ada is not None:
+                self.ada.signs = list(mine["ada_signs"])
+            return
+        if procs is None and self.world * self.virtual == 1:     # a snapshot from before per-rank streams
+            self.loss.pl_mean.copy_(st["pl_mean"])
+            torch.set_rng_state(st["rng"]["torch"])
+            if self.dev.type == "cuda" and st["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(st["rng"]["cuda"], self.dev)
+            self.sampler.set_state(st["rng"]["sampler"])
+            self.aug_gen.set_state(st["rng"]["aug"])
+            if self.ada is not None:
+                self.ada.signs = list(st.get("ada_signs", []))
+            return
+        was = sum(len(p["ranks"]) for p in procs) if procs else 1
+        self.log(f"the snapshot was written by {was} rank(s), this run has {self.world * self.virtual}: "
+                 "the random streams start anew (the run continues, not as the unbroken one would)")
 
     def _resume(self, path: str) -> None:
         p = Path(path)
@@ -355,18 +445,12 @@ class Trainer:
                 self._load(getattr(self, name), st[name], path, name)
             for opt, sd in zip([p.opt for p in self.phases if p.name.endswith(("main", "both"))], st["opts"]):
                 opt.load_state_dict(sd)
-            self.loss.pl_mean.copy_(st["pl_mean"])
             self.cur_nimg, self.batch_idx, self.tick = st["cur_nimg"], st["batch_idx"], st["tick"]
             self.ema_rampup, self.nan_steps = st["ema_rampup"], st["nan_steps"]
             if self.augment_pipe is not None and self.o.aug == "ada":
                 self.augment_pipe.p.fill_(float(st.get("augment_p", 0.0)))
-                self.ada.signs = list(st.get("ada_signs", []))
                 self.ada.ada_kimg = st.get("ada_kimg") or self.ada.ada_kimg
-            torch.set_rng_state(st["rng"]["torch"])
-            if self.dev.type == "cuda" and st["rng"].get("cuda") is not None:
-                torch.cuda.set_rng_state(st["rng"]["cuda"], self.dev)
-            self.sampler.set_state(st["rng"]["sampler"])
-            self.aug_gen.set_state(st["rng"]["aug"])
+            self._restore_streams(st)
             self.log(f"resumed {path} at {self.cur_nimg / 1000:.3f} kimg")
             return
         if self.canvas:                                  # the network itself is the start (canvas_generator)
@@ -496,8 +580,10 @@ class Trainer:
                         f.write(json.dumps(stats) + "\n")
                     if self.walk is not None:
                         self.walk.tick(stats)
-                if writes and (self.tick % o.snap == 0 or self.cur_nimg >= total):
-                    last = self.snapshot()
+                if self.tick % o.snap == 0 or self.cur_nimg >= total:
+                    processes = self.gather_streams()         # every rank's streams, for an identical resume
+                    if writes:
+                        last = self.snapshot(processes)
                 tick_start, t0 = self.cur_nimg, time.perf_counter()
                 if stop_after_ticks is not None and self.tick >= stop_after_ticks:
                     break
@@ -539,7 +625,7 @@ class Trainer:
                 f"augment {s['augment_p']:.3f} " + (f"non-finite steps {s['nan_steps']} " if s.get("nan_steps") else "")
                 + f"ETA {left / 3600:.1f} h")
 
-    def snapshot(self) -> Path:
+    def snapshot(self, processes: Optional[list] = None) -> Path:
         """Everything, atomically: a killed run (or a full disk) leaves the previous snapshot valid."""
         from stylegan3 import save_safetensors
 
@@ -548,7 +634,7 @@ class Trainer:
         path = self.out / f"snapshot-{k}.pt"
         tmp = path.with_name("." + path.name + ".part")
         try:
-            torch.save(self.state(), tmp)
+            torch.save(self.state(processes), tmp)
             os.replace(tmp, path)
         except (OSError, RuntimeError) as e:              # a full disk: the last snapshot stays what it was
             why = getattr(e, "strerror", None) or str(e).splitlines()[0]
