@@ -401,7 +401,8 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crf", type=number(0, 51, integer=True), default=18,
                    help="H.264 quality 0..51, lower is better (default: %(default)s)")
     p.add_argument("--threads", type=number(0, 256, integer=True), default=0,
-                   help="generator CPU threads; 0 = auto: the cores minus one, at least 1 (encoder and GL take one each)")
+                   help="generator CPU threads; 0 = auto: LIVEGAN_THREADS, else the cores minus one, at least 1 (encoder and GL "
+                        "take one each)")
     p.add_argument("--dev", action="store_true", help="reload shaders when their files change")
     p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (h toggles it)")
 
@@ -866,7 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="z and w size (default: %(default)s, the official networks')")
     tr.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     tr.add_argument("--threads", type=number(0, 256, integer=True), default=0,
-                    help="CPU threads; 0 = auto: the cores minus one, at least 1 (more threads than free cores "
+                    help="CPU threads; 0 = auto: LIVEGAN_THREADS, else the cores minus one, at least 1 (more threads than free cores "
                          "stall in OpenMP's barriers on a busy machine)")
     tr.add_argument("--gpus", type=number(1, 64, integer=True), default=1,
                     help="data-parallel processes on this machine (one per GPU; gloo on the CPU); across machines "

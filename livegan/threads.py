@@ -4,8 +4,8 @@ the software GL rasteriser's threads share the same few cores.
 Left to themselves each takes every core, and on a 2-core machine under load (an encoder, another
 program) OpenMP's spinning barriers turned 37 ms frames into 1,300 ms ones.  The plan: the
 generator gets the cores minus one for everything else (at least one), live encoders one thread,
-llvmpipe one thread.  `--threads N` overrides the generator's share; LIVEGAN_ENCODER_THREADS and
-LP_NUM_THREADS override the others.  Every other command (render, generate, train...) takes the
+llvmpipe one thread.  `--threads N` (or LIVEGAN_THREADS) overrides the generator's share;
+LIVEGAN_ENCODER_THREADS and LP_NUM_THREADS override the others.  Every other command (render, generate, train...) takes the
 same generator share: one training step of a small network took 0.05 s with one thread and 0.9-4 s
 with two while another program kept one of the two cores busy.
 """
@@ -34,8 +34,14 @@ def cores() -> int:
 
 
 def plan(generator: Optional[int] = None) -> ThreadPlan:
+    """`generator` (a --threads option), else LIVEGAN_THREADS (for a script that runs several
+    commands at once: the cores shared out), else the cores minus one."""
     n = cores()
-    gen = generator if generator else max(1, n - 1)
+    raw = os.environ.get("LIVEGAN_THREADS", "").strip()
+    env = int(raw) if raw.isdigit() else -1 if raw else 0
+    if not 0 <= env <= 256:
+        raise ValueError(f"LIVEGAN_THREADS={raw}: a whole number of threads, 1..256 (or unset: the cores minus one)")
+    gen = generator if generator else (env if env > 0 else max(1, n - 1))
     enc = int(os.environ.get("LIVEGAN_ENCODER_THREADS", "1") or 1)
     gl = int(os.environ.get("LP_NUM_THREADS", "1") or 1)
     return ThreadPlan(gen, max(1, enc), max(1, gl))

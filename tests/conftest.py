@@ -11,10 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_configure(config):
     """The test process computes with the threads livegan's own commands take (the cores minus
-    one): more threads than free cores stall in OpenMP's barriers when the machine is busy."""
+    one): more threads than free cores stall in OpenMP's barriers when the machine is busy.  Under
+    pytest-xdist (`make test` runs a worker per core) each worker, and every command it starts,
+    gets its share of the cores instead."""
     import torch
 
     from livegan import threads
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers > 1:
+        os.environ["LIVEGAN_THREADS"] = str(max(1, threads.cores() // workers))
     torch.set_num_threads(threads.plan().generator)
 
 

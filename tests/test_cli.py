@@ -1,6 +1,7 @@
 """The exploration commands, run as a user would run them."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -57,6 +58,18 @@ def test_errors_are_one_line(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and "no such network file" in r.stderr
     r = run("generate", "--seeds", "x-y", ok=False)
     assert "bad seed list" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_livegan_threads_sets_the_default_share_and_a_bad_value_is_one_line(monkeypatch):
+    from livegan import threads
+
+    monkeypatch.setenv("LIVEGAN_THREADS", "3")
+    assert threads.plan().generator == 3 and threads.plan(2).generator == 2      # --threads wins
+    monkeypatch.setenv("LIVEGAN_THREADS", "")
+    assert threads.plan().generator == max(1, threads.cores() - 1)
+    r = subprocess.run([sys.executable, "-m", "livegan", "generate", "--seeds", "0"], capture_output=True, text=True,
+                       env={**os.environ, "LIVEGAN_THREADS": "lots"})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "LIVEGAN_THREADS=lots" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("ext", [".mov", ".mkv"])
