@@ -3,6 +3,7 @@ discriminator, each loss phase's gradients, a whole training iteration; the chec
 an official training snapshot through the restricted unpickler; discriminator options."""
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -428,3 +429,36 @@ def test_a_full_disk_mid_snapshot_keeps_the_last_one_and_says_which(tmp_path):
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]      # no partial file left
     st = torch.load(first, weights_only=True)                                            # the last one still loads
     assert st["cur_nimg"] == 16
+
+
+@pytest.mark.parametrize("cfg", ["stylegan3-t", "stylegan3-r"])
+def test_stylegan3_configurations_train_and_their_snapshot_plays(tmp_path, cfg):
+    """--cfg stylegan3-t/-r: G in training mode computes what the show computes (the official
+    grouped modulated convolution against the show's batched one, to rounding), a step moves G
+    and D and the magnitude EMAs, R blurs D's input, and the snapshot plays as G_ema."""
+    from stylegan3 import load_network
+
+    from livegan.training.dataset import make_dataset
+    from livegan.training.loop import Trainer, TrainOptions
+
+    make_dataset([str(_pictures(tmp_path / "pics", n=8, size=16))], tmp_path / "ds.zip", 16, progress=False)
+    t = Trainer(TrainOptions(data=str(tmp_path / "ds.zip"), outdir=str(tmp_path / "run"), cfg=cfg, batch=4, gamma=1,
+                             kimg=1, tick=1, cbase=256, cmax=32, w_dim=32, fp32=True, aug="noaug"), log=lambda m: None)
+    assert t.G.family == "stylegan3" and bool(t.G.init_kwargs.get("use_radial_filters")) == (cfg == "stylegan3-r")
+    assert t.loss.opts.blur_init_sigma == (10.0 if cfg == "stylegan3-r" else 0.0)
+    z = torch.randn(3, t.G.z_dim)
+    with torch.no_grad():
+        trained_order = t.G(z, None, noise_mode="const")
+        shown = copy.deepcopy(t.G).eval()(z, None, noise_mode="const")
+    assert float((trained_order - shown).abs().max()) < 1e-4 * float(shown.abs().max())
+    before = {k: v.clone() for net in ("G", "D") for k, v in getattr(t, net).state_dict().items()}
+    t.step()
+    after = {**t.G.state_dict(), **t.D.state_dict()}
+    moved = {k for k, v in before.items() if not torch.equal(v, after[k])}
+    assert any(k.endswith("magnitude_ema") for k in moved) and any(k.startswith("b16.") for k in moved)
+    assert any(k.startswith("synthesis.L0") and k.endswith("weight") for k in moved)
+    t.out.mkdir(parents=True)
+    t.snapshot()
+    G = load_network(str(sorted((tmp_path / "run").glob("network-*.safetensors"))[-1]))
+    with torch.no_grad():
+        assert torch.allclose(G(z, None, noise_mode="const"), t.G_ema(z, None, noise_mode="const"), atol=1e-5)

@@ -15,7 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .mapping import FullyConnectedLayer, MappingNetwork
-from .ops import FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref, modulated_conv2d
+from .ops import FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref, grouped_modulated_conv2d, modulated_conv2d
 from .precision import compute_dtype
 
 
@@ -155,8 +155,9 @@ class SynthesisLayer(nn.Module):
         x = x.to(dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb,
-                             input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
+        conv = grouped_modulated_conv2d if self.training else modulated_conv2d    # training: the official order
+        x = conv(x, self.weight, styles, demodulate=not self.is_torgb,
+                 input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
         if self.channels_last:
             x = x.contiguous()          # the filter passes work on [N*C, H, W] rows
         if skip is not None:
