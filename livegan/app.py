@@ -412,6 +412,7 @@ class App:
         w = show.engine.crop_width or G.img_resolution
         size = size or self.program_size or (w, G.img_resolution)
         display = HeadlessDisplay(size, dev=show.opts.dev)
+        display.make_current()              # for the renderer calls below (see make_current)
         display.renderer.program_size = self.program_size or self._canvas_size()
         self.display = display
         self._share_frames(display)

@@ -461,14 +461,24 @@ class HeadlessDisplay:
         self.fbo = self.ctx.simple_framebuffer(size, components=4)
         self.renderer = Renderer(self.ctx, dev=dev)
 
+    def make_current(self) -> None:
+        """EGL's current context is per thread and changes whenever another context is made or
+        released in it; GL objects used under the wrong one read back zeros, or crash.  Every
+        call below makes this one current first.  (moderngl's `with ctx:` leaves no context
+        current on exit, so it cannot nest: entering alone is what is wanted.)"""
+        self.ctx.__enter__()
+
     def present(self, values, fit: str = "fit", hud=None) -> None:
+        self.make_current()
         self.renderer.render(values, self.fbo, self.size, fit, hud)
 
     def read(self) -> np.ndarray:
+        self.make_current()
         return read_rgb(self.fbo, self.size)
 
     def read_async(self) -> Optional[np.ndarray]:
         """The previous presented frame (see AsyncReader)."""
+        self.make_current()
         if getattr(self, "_reader", None) is None:
             self._reader = AsyncReader(self.ctx, self.size)
         img = self._reader.collect()
@@ -476,6 +486,7 @@ class HeadlessDisplay:
         return img
 
     def close(self) -> None:
+        self.make_current()
         self.renderer.release()
         self.ctx.release()
 

@@ -94,6 +94,7 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
     recorded = tuple(header["program_size"]) if header.get("program_size") else None
     res_size = size or recorded or (show.engine.crop_width or show.G.img_resolution, show.G.img_resolution)
     display = HeadlessDisplay(res_size)
+    display.make_current()                                # for the renderer calls below (see make_current)
     display.renderer.program_size = res_size          # fixed for the whole replay, as it was live
     frame_size = (show.engine.crop_width or show.G.img_resolution, show.G.img_resolution)
     pic = _restore_carried(display.renderer, header, log_path.parent, frame_size)

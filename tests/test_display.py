@@ -12,10 +12,18 @@ from livegan.params import Registry
 
 
 @pytest.fixture(scope="module")
-def gl():
+def gl_display():
     d = HeadlessDisplay((64, 48))
     yield d
     d.close()
+
+
+@pytest.fixture
+def gl(gl_display):
+    """The module's display, its context current for the test: the tests run between ours (other
+    modules', in the same worker) create and release contexts of their own."""
+    gl_display.make_current()
+    yield gl_display
 
 
 def defaults(**kw):
@@ -58,6 +66,24 @@ def known():
     img[..., 1] = y * 8
     img[..., 2] = 100
     return img
+
+
+def test_a_display_draws_in_its_own_context_whatever_was_made_since():
+    """EGL's current context changes with every context made or released in a thread; a display
+    used after that must still draw and read in its own (before: zeros, or a crash in a read)."""
+    import moderngl
+
+    a = HeadlessDisplay((32, 32))
+    a.renderer.upload(known())
+    later = HeadlessDisplay((64, 48))
+    other = moderngl.create_standalone_context(backend="egl")
+    later.close()
+    try:
+        a.present(defaults())
+        assert np.abs(a.read().astype(int) - known()).max() <= 1
+    finally:
+        other.release()
+        a.close()
 
 
 def test_brightness_contrast_saturation_hue(gl):
