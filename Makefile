@@ -40,10 +40,12 @@ demo: $(STAMP) demo-deps
 	else echo "no display: rendering the show headless into recordings/"; \
 	$(PY) perform.py --headless --duration 10 --out recordings; fi
 
-# A worker per core (at most 4; pytest-xdist): every test waits on events, so it holds on a busy
-# machine, and the suite takes about half the time on two cores.
+# A worker per core (at most 4; pytest-xdist) for all but the tests timed against real peers
+# (JACK audio, MIDI clock, mDNS: tests/conftest.py), which then run alone; about half the
+# serial time on two cores.
 test: $(STAMP) debian-deps
-	$(PY) -m pytest -q -n auto --maxprocesses 4
+	$(PY) -m pytest -q -n auto --maxprocesses 4 -m "not realtime"
+	$(PY) -m pytest -q -m realtime
 
 # On a CUDA machine, with a CUDA build of torch in the environment: half precision, CUDA graphs,
 # device frames and CUDA-GL sharing.

@@ -23,6 +23,18 @@ def pytest_configure(config):
     torch.set_num_threads(threads.plan().generator)
 
 
+# Tests that measure real time against real peers (a JACK server's audio, MIDI clock timing,
+# mDNS probing): `make test` runs them on their own after the parallel part, since with every
+# core busy with another worker the peers themselves (jackd, the probe replies) run late.
+REALTIME_MODULES = {"test_audio", "test_midi", "test_feedback"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in REALTIME_MODULES:
+            item.add_marker(pytest.mark.realtime)
+
+
 def golden_dir() -> Path:
     d = Path(os.environ.get("LIVEGAN_GOLDEN", ROOT.parent / "shared" / "golden"))
     if not d.is_dir():
