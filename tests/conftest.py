@@ -25,7 +25,9 @@ def pytest_configure(config):
 
 # Tests that measure real time against real peers (a JACK server's audio, MIDI clock timing,
 # mDNS probing): `make test` runs them on their own after the parallel part, since with every
-# core busy with another worker the peers themselves (jackd, the probe replies) run late.
+# core busy with another worker the peers themselves (jackd, the probe replies) run late.  Tests
+# that compare a real-time run with a baseline run just before it carry @pytest.mark.realtime
+# too: a neighbour worker's load changes between the two.
 REALTIME_MODULES = {"test_audio", "test_midi", "test_feedback"}
 
 

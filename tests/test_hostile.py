@@ -234,6 +234,7 @@ def test_special_files_for_every_path(tmp_path, tiny):
     assert any("needs [" in e for e in show.errors), list(show.errors)
 
 
+@pytest.mark.realtime            # against a run of the same show just before: both need the same load
 def test_snapshot_flood_is_rate_limited_and_never_stalls(tmp_path, tiny):
     show = Show(Options(fps=30), PRESET, G=tiny)
     app = App(show, tmp_path / "quiet", hud=False)

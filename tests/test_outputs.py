@@ -77,6 +77,7 @@ class Failing(Sink):
         time.sleep(0.05)                                        # slower than the show: drops
 
 
+@pytest.mark.realtime            # against a run of the same show just before: both need the same load
 def test_a_failing_or_slow_sink_never_blocks_the_show(tiny, tmp_path):
     show = Show(Options(fps=30), parse_preset({"keyframes": [3], "speed": 0.0}, "still.json"), G=tiny)
     quiet = realtime_run(App(show, tmp_path, hud=False), 60)       # the same show with no sink
