@@ -392,14 +392,11 @@ class Trainer:
                 "G_arch": json.dumps({"family": self.G.family, "init_kwargs": self.G.init_kwargs}),
                 "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
                 "opts": [p.opt.state_dict() for p in self.phases if p.name.endswith(("main", "both"))],
-                "pl_mean": self.loss.pl_mean.clone(), "cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx,
+                "cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx,
                 "tick": self.tick, "ema_rampup": self.ema_rampup, "nan_steps": self.nan_steps,
-                "augment_p": self.augment_p, "ada_signs": [t.clone() for t in self.ada.signs] if self.ada else [],
-                "ada_kimg": self.ada.ada_kimg if self.ada else None,
-                "processes": processes if processes is not None else [self.own_streams()],
-                "rng": {"torch": torch.get_rng_state(), "sampler": self.sampler.get_state(),
-                        "aug": self.aug_gen.get_state(),
-                        "cuda": torch.cuda.get_rng_state(self.dev) if self.dev.type == "cuda" else None}}
+                "augment_p": self.augment_p, "ada_kimg": self.ada.ada_kimg if self.ada else None,
+                # every rank's streams, pl_mean and ADA signs (older snapshots: rank 0's, top level)
+                "processes": processes if processes is not None else [self.own_streams()]}
 
     def _restore_streams(self, st: dict) -> None:
         """Each rank's own streams back (a snapshot of the same process layout), else rank 0's
