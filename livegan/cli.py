@@ -659,6 +659,8 @@ def cmd_train_check(args) -> int:
         raise ValueError(f"{args.folder}: no case to run" + (f" among {', '.join(args.case)}" if args.case else ""))
     for r in results:
         print(r.line())
+        for m in r.measures if args.verbose else ():
+            print(f"      {m.name}: {m.error:.2e} ({m.limit_key})")
     bad = [r.case for r in results if not r.ok]
     print(f"{len(results) - len(bad)} of {len(results)} cases within their limits" + (f"; failed: {', '.join(bad)}" if bad else ""))
     return 1 if bad else 0
@@ -879,6 +881,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(e.g. ../shared/golden/train-sg2-tiny)")
     tc.add_argument("--case", action="append", metavar="NAME",
                     help="run only this case (repeatable; default: every case the fixture lists)")
+    tc.add_argument("-v", "--verbose", action="store_true",
+                    help="print every measure of each case with the name of its limit (cases.json tolerances)")
     tc.set_defaults(func=cmd_train_check)
 
     nw = sub.add_parser("networks", help="list what --network can name: built-ins, the cache, NVIDIA's published networks")

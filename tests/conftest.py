@@ -23,6 +23,13 @@ def pytest_configure(config):
     torch.set_num_threads(threads.plan().generator)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Which CPU kernels the run computed with (also under -q): the exactness tests' verdicts
+    depend on them (tests/kernelsets.py)."""
+    from kernelsets import describe
+    terminalreporter.write_line(describe())
+
+
 # Tests that measure real time against real peers (a JACK server's audio, MIDI clock timing,
 # mDNS probing): `make test` runs them on their own after the parallel part, since with every
 # core busy with another worker the peers themselves (jackd, the probe replies) run late.  Tests
@@ -47,6 +54,14 @@ def golden_dir() -> Path:
 @pytest.fixture(scope="session")
 def golden() -> Path:
     return golden_dir()
+
+
+def golden_limits(fixture: str) -> dict:
+    """A golden fixture's own limits (cases.json "tolerance"): the tests compare with numbers made
+    on another CPU, so the limit is the fixture's, made from the official code's spread across
+    CPUs (version 2), never one written into a test."""
+    import json
+    return json.loads((golden_dir() / fixture / "cases.json").read_text())["tolerance"]
 
 
 @pytest.fixture(scope="session")

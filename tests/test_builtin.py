@@ -30,6 +30,7 @@ def test_builds_are_identical_and_leave_the_global_rng_alone():
     assert _digest(a) == _digest(b)
 
 
+@pytest.mark.exactness                       # stored on another CPU: held under each kernel set
 @pytest.mark.parametrize("name", ["tiny", "canvas-tiny"])
 def test_stored_calibration_still_holds(name):
     fresh = builtin.calibrate(builtin.build(name, calibrated=False))

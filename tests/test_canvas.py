@@ -11,9 +11,16 @@ import torch
 
 from stylegan3 import load_network
 from stylegan3.canvas import blur_filter, preprocess
+from conftest import golden_limits
 from stylegan3.pickle_safe import CheckpointError, safe_load_pickle
 
-IMG_TOL, WS_TOL, SKIP_TOL, PRE_TOL = 1e-4, 1e-6, 1e-4, 1e-6
+pytestmark = pytest.mark.exactness            # run again under each CPU kernel set (test_kernel_sets)
+# The fixture's limits (cases.json "tolerance", version 2): what passes through the encoder's
+# float16 steps (skips, its ws, the train-mode BatchNorm image) is held to limits made from the
+# spread of torch's float16 CPU kernels across instruction sets; the rest is unchanged.
+_L = golden_limits("canvas-t-tiny")
+IMG_TOL, WS_TOL, SKIP_TOL, PRE_TOL = _L["img_rel_l2"], _L["ws_rel_l2"], _L["skip_rel_l2"], _L["preprocess_rel_l2"]
+WS_ENC_TOL, BN_TRAIN_TOL = _L.get("ws_encoder_rel_l2", WS_TOL), _L.get("bn_train_img_rel_l2", IMG_TOL)
 
 
 def rel_l2(out, ref) -> float:
@@ -45,7 +52,7 @@ def test_forward_cases(canvas, case, psi, replace):
         img = G.synthesis(ws, skips, noise_mode="const")
         whole = G(t(c[f"{case}.z"]), t(c[f"{case}.c"]), cond, truncation_psi=psi, replace_w_num=replace)
     assert rel_l2(ws_map, c[f"{case}.ws_mapping"]) < WS_TOL
-    assert rel_l2(ws_enc, c[f"{case}.ws_encoder"]) < WS_TOL
+    assert rel_l2(ws_enc, c[f"{case}.ws_encoder"]) < WS_ENC_TOL
     assert rel_l2(ws, c[f"{case}.ws"]) < WS_TOL
     assert rel_l2(img, c[f"{case}.img"]) < IMG_TOL
     assert torch.equal(whole, img)
@@ -57,7 +64,7 @@ def test_encoder_alone_and_its_float16_steps(canvas):
     G, c = canvas
     with torch.inference_mode():
         ws, skips = G.encoder(t(c["a_plain.cond"]))
-    assert rel_l2(ws, c["d_encoder.ws"]) < WS_TOL
+    assert rel_l2(ws, c["d_encoder.ws"]) < WS_ENC_TOL
     for j, s in enumerate(skips):
         assert rel_l2(s, c[f"d_encoder.skip{j}"].astype(np.float32)) < SKIP_TOL, j
     # The float16 blocks are what makes this exact: the encoder wholly in float32 misses.
@@ -84,8 +91,8 @@ def test_batchnorm_in_train_mode_uses_batch_statistics(canvas):
             img = G(t(c["g_bn_train.z"]), None, t(c["a_plain.cond"]))
     finally:
         G.eval()
-    assert rel_l2(img, c["g_bn_train.img"]) < IMG_TOL
-    assert rel_l2(img, c["a_plain.img"]) > 1e-3                # and that differs from eval mode
+    assert rel_l2(img, c["g_bn_train.img"]) < BN_TRAIN_TOL
+    assert rel_l2(img, c["a_plain.img"]) > 100 * BN_TRAIN_TOL  # and that differs from eval mode (2.8 apart)
 
 
 def test_preprocess_is_the_training_transform(canvas):
