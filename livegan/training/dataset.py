@@ -3,12 +3,16 @@ format the official `dataset_tool.py` writes and the official trainer reads (a z
 `NNNNN/imgNNNNNNNN.png`, square, power-of-two sized, RGB; `dataset.json` with labels or null).
 
 Pictures are converted (greyscale, RGBA over black, 16-bit, CMYK, palette; EXIF rotation applied),
-cropped (`center`), stretched or padded to a square; corrupt, tiny, huge (refused by their declared
-size before any pixel is decoded) and non-image files are skipped and counted by reason."""
+cropped (`center`), stretched or padded to a square; corrupt, tiny, huge and non-image files are
+skipped and counted by reason.  Every step is sized before it runs, from what its input declares: a
+picture by its header, a video stream by its codec parameters (and the decoder capped), a zip entry
+read with a bound, the memory a conversion will make checked before it is made; links that lead
+out of a source folder are not followed; labels are checked before they are written."""
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import zipfile
 from collections import Counter
@@ -23,6 +27,10 @@ VIDEO_EXT = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 CROPS = ("center", "stretch", "pad")
 MAX_FILE_BYTES = 256 << 20              # one source picture
 MAX_PIXELS = 64_000_000                 # declared size, checked before decoding
+MAX_WORK_BYTES = 1 << 30                # what the conversion of one picture may hold at once
+MAX_LABEL_LEN = 4096                    # a label vector's length (the official labels: an int or floats)
+_BAND_BYTES = {"1": 1, "L": 1, "P": 1, "RGB": 3, "RGBA": 4, "CMYK": 4, "YCbCr": 3, "LAB": 3, "HSV": 3,
+               "LA": 2, "PA": 2, "La": 2, "RGBa": 4, "RGBX": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I": 4, "F": 4}
 
 
 @dataclass
@@ -42,8 +50,19 @@ def check_resolution(res: int) -> int:
     return res
 
 
+def work_bytes(w: int, h: int, mode: str) -> int:
+    """The most memory converting a w x h picture of this mode holds at once: the decoded pixels,
+    their 8-bit RGB(A) copies and the crop (which is never larger than the picture); the square
+    is made at its final size, so nothing grows with the padding or the aspect."""
+    px = w * h
+    decoded = px * _BAND_BYTES.get(mode, 8)
+    return decoded + px * 4 + px * 3 + (px if mode.startswith("I") else 0)
+
+
 def _square(im, res: int, crop: str):
-    """PIL image -> res x res RGB, as `crop` says."""
+    """PIL image -> res x res RGB, as `crop` says.  `pad` scales the picture into the square and
+    pads at the final size: padding first would make a max(w, h)^2 canvas (64000 x 64000 for a
+    panorama)."""
     from PIL import Image
 
     w, h = im.size
@@ -52,10 +71,21 @@ def _square(im, res: int, crop: str):
         im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
     elif crop == "pad":
         s = max(w, h)
-        canvas = Image.new("RGB", (s, s))
-        canvas.paste(im, ((s - w) // 2, (s - h) // 2))
-        im = canvas
+        inner = (max(1, round(w * res / s)), max(1, round(h * res / s)))
+        canvas = Image.new("RGB", (res, res))
+        canvas.paste(im.resize(inner, Image.LANCZOS), ((res - inner[0]) // 2, (res - inner[1]) // 2))
+        return canvas
     return im.resize((res, res), Image.LANCZOS)
+
+
+def _to_8bit(a: np.ndarray, top: float) -> np.ndarray:
+    """16-bit (or 32-bit integer) grey to 8 bits, a band of rows at a time: a float64 copy of a
+    64-megapixel picture would be 512 MB."""
+    out = np.empty(a.shape, np.uint8)
+    step = max(1, (1 << 22) // max(1, a.shape[1]))
+    for y in range(0, a.shape[0], step):
+        out[y:y + step] = np.clip(a[y:y + step] / top * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _rgb(im):
@@ -64,9 +94,9 @@ def _rgb(im):
 
     im = ImageOps.exif_transpose(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(im, dtype=np.float64)
+        a = np.asarray(im)
         top = 65535.0 if a.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+        im = Image.fromarray(_to_8bit(a, top), "L")
     if im.mode == "P":
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA"):
@@ -88,8 +118,11 @@ class Source:
             if not p.exists():
                 raise ValueError(f"{p}: no such file or folder")
             if p.is_dir():
-                for f in sorted(x for x in p.rglob("*") if x.is_file()):
-                    yield from self._file(f, str(f.relative_to(p)))
+                for f, inside in _walk(p):
+                    if inside:
+                        yield from self._file(f, str(f.relative_to(p)))
+                    else:
+                        yield str(f.relative_to(p)), "link out of the folder"
             else:
                 yield from self._file(p, p.name)
 
@@ -124,8 +157,8 @@ class Source:
                     yield info.filename, "too large"
                     continue
                 try:
-                    data = z.read(info)
-                except (zipfile.BadZipFile, OSError, RuntimeError):
+                    data = read_bounded(z, info)
+                except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError):
                     yield info.filename, "corrupt"
                     continue
                 yield info.filename, io.BytesIO(data)
@@ -135,7 +168,8 @@ class Source:
         from PIL import Image
 
         try:
-            container = av.open(str(f))
+            # Probing the streams decodes a first frame: its decoder is capped too.
+            container = av.open(str(f), stream_options=[{"max_pixels": str(MAX_PIXELS)}])
         except Exception:
             yield name, "unreadable video"
             return
@@ -144,6 +178,12 @@ class Source:
             if stream is None:
                 yield name, "no video stream"
                 return
+            w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+            if w * h > MAX_PIXELS:                       # its declared size, before a frame is decoded
+                yield name, "too large"
+                return
+            # and the decoder itself refuses a frame above it (a stream may change size midway)
+            stream.codec_context.options = {"max_pixels": str(MAX_PIXELS)}
             next_t, k = 0.0, 0
             try:
                 for frame in container.decode(stream):
@@ -160,16 +200,70 @@ class Source:
                 yield f"{name}#{k:06d}", "corrupt video frame"
 
 
+def _walk(root: Path) -> Iterator[tuple[Path, bool]]:
+    """Every file under root in a stable order, and whether it really lies inside root.  Linked
+    folders are not entered (one inside root is reached directly; one outside is reported), and a
+    linked file counts only where its target is inside root."""
+    base, found = root.resolve(), []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        for d in [d for d in dirs if (here / d).is_symlink()]:
+            dirs.remove(d)
+            if not (here / d).resolve().is_relative_to(base):
+                found.append((here / d, False))
+        for name in files:
+            f = here / name
+            if f.is_symlink() and not f.resolve().is_relative_to(base):
+                found.append((f, False))
+            elif f.is_file():
+                found.append((f, True))
+    return iter(sorted(found))                      # by path, whatever the folder structure
+
+
+def read_bounded(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_FILE_BYTES) -> bytes:
+    """An entry's bytes, inflated a chunk at a time and never beyond what it declares (nor the
+    limit): an entry declaring 1 KB that inflates to 300 MB is corrupt at its 1 KB + 1st byte."""
+    cap = min(info.file_size, limit)
+    out = bytearray()
+    with z.open(info) as f:
+        while len(out) <= cap:
+            chunk = f.read(min(1 << 20, cap + 1 - len(out)))
+            if not chunk:
+                break
+            out += chunk
+    if len(out) > cap or len(out) != info.file_size:
+        raise ValueError(f"{info.filename}: inflates to other than the {info.file_size} bytes it declares")
+    return bytes(out)
+
+
+def _check_label(f: Path, name: str, v):
+    """The official labels: a class index (int) or a vector of finite numbers."""
+    if isinstance(v, bool):
+        v = int(v)
+    if isinstance(v, int) and 0 <= v < 1 << 31:
+        return v
+    if isinstance(v, float) and v.is_integer() and 0 <= v < 1 << 31:
+        return int(v)
+    if isinstance(v, list) and 0 < len(v) <= MAX_LABEL_LEN and \
+            all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+        return [float(x) for x in v]
+    raise ValueError(f"{f}: label of {name[:80]!r} is {str(v)[:40]}: a label is a class index 0..2**31-1 "
+                     f"or a list of up to {MAX_LABEL_LEN} finite numbers")
+
+
 def _labels(paths: Sequence[str]) -> Optional[dict]:
-    """Labels of the official dataset.json beside the source, by file name."""
+    """Labels of the official dataset.json beside the source, by file name, each checked."""
     for p in map(Path, paths):
         f = p / "dataset.json" if p.is_dir() else None
         if f is not None and f.is_file():
+            if f.stat().st_size > MAX_FILE_BYTES:
+                raise ValueError(f"{f}: larger than {MAX_FILE_BYTES >> 20} MB; not a dataset.json")
             try:
                 data = json.loads(f.read_text())
-                return {str(k): v for k, v in (data.get("labels") or [])}
+                pairs = [(str(k), v) for k, v in (data.get("labels") or [])]
             except (ValueError, AttributeError, TypeError):
                 raise ValueError(f"{f}: not a dataset.json (expected {{\"labels\": [[name, label], ...]}})") from None
+            return {k: _check_label(f, k, v) for k, v in pairs}
     return None
 
 
@@ -247,6 +341,9 @@ def make_dataset(sources: Sequence[str], out: str | os.PathLike, res: int, crop:
                     if min(im.size) < min_size:
                         report.skipped["too small"] += 1
                         continue
+                    if work_bytes(im.width, im.height, im.mode) > MAX_WORK_BYTES:
+                        report.skipped["too large"] += 1          # what converting it would make
+                        continue
                     im.load()
                     pic = _square(_rgb(im), res, crop)
             except ValueError as e:
@@ -271,7 +368,8 @@ def make_dataset(sources: Sequence[str], out: str | os.PathLike, res: int, crop:
             raise ValueError(f"no usable image in {', '.join(map(str, sources))}" +
                              (f" ({report.line().split('; ', 1)[1]})" if report.skipped else ""))
         report.labels = len(written_labels)
-        writer.put("dataset.json", json.dumps({"labels": written_labels if labels is not None else None}).encode())
+        writer.put("dataset.json", json.dumps({"labels": written_labels if labels is not None else None},
+                                              allow_nan=False).encode())
         writer.finish()
     except BaseException:
         writer.abort()

@@ -104,8 +104,9 @@ class ImageSet:
                 z = zipfile.ZipFile(self.path)
             except zipfile.BadZipFile:
                 raise ValueError(f"--data {path}: not a zip archive") from None
+            from .dataset import read_bounded
             names = sorted(n for n in z.namelist() if n.lower().endswith(".png"))
-            self._read = lambda n, z=z: z.read(n)
+            self._read = lambda n, z=z: read_bounded(z, z.getinfo(n))      # never beyond what it declares
         else:
             names = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*.png"))
             self._read = lambda n: (self.path / n).read_bytes()
@@ -126,8 +127,11 @@ class ImageSet:
 
         from PIL import Image
 
+        from ..safeio import open_image
+
         try:
-            im = Image.open(io.BytesIO(self._read(self.names[i]))).convert("RGB")
+            with open_image(io.BytesIO(self._read(self.names[i])), self.names[i], max_pixels=4096 * 4096) as im:
+                im = im.convert("RGB")          # refused by its declared size (a network is at most 4096 px)
         except Exception as e:
             raise ValueError(f"--data {self.path}: {self.names[i]} is unreadable ({type(e).__name__})") from None
         return np.asarray(im).transpose(2, 0, 1)
