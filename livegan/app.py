@@ -90,7 +90,8 @@ class App:
         if t - self._hud_time > 0.25 or self._hud_cache[1] is None:
             from .display import hud_image
 
-            lines = tuple(self.show.hud_lines(fps)) + (self._selected_line(),)
+            refused = self.controls.refused() if self.controls is not None else 0
+            lines = tuple(self.show.hud_lines(fps, refused)) + (self._selected_line(),)
             if self.controls is not None:
                 lines += tuple(self.controls.hud_lines())
             if self.frames_path:
@@ -254,6 +255,8 @@ class App:
                     f.unlink(missing_ok=True)
                 raise
             self.snapshots.append(folder / f"{stem}.png")
+            say(f"livegan: snapshot {folder / stem}.png")
+            s.notify(f"snapshot saved: {stem}.png")
         if not self.writer.put(write):
             s.error("snapshot-queue", f"snapshot dropped: {self.writer.capacity} already waiting to be written")
 
@@ -288,9 +291,10 @@ class App:
         def write():
             from PIL import Image
 
-            from .safeio import atomic_write
+            from .safeio import atomic_write, remove_dead_temporaries
             try:
                 folder.mkdir(parents=True, exist_ok=True)
+                remove_dead_temporaries(folder)          # what a killed show left half written
                 im = Image.fromarray(np.asarray(program, np.uint8))
                 im.thumbnail((256, 256))
                 atomic_write(folder / f"{name}.png", lambda f: im.save(f, format="PNG"))
@@ -474,7 +478,11 @@ class App:
         extra = f", {discarded} planned ahead and discarded after changes" if discarded else ""
         return (f"rendered {frames} frames in {wall:.1f} s ({frames / wall if wall > 0 else 0:.1f} display fps, "
                 f"{mode}); {st.shown} generator frames shown, {st.repeated} repeats, {st.dropped} dropped{extra}; "
-                f"generator {e.median_ms():.1f} ms/frame; {self.show.error_count} problems reported")
+                f"generator {e.median_ms():.1f} ms/frame; {self.problems()} problem{'' if self.problems() == 1 else 's'} reported")
+
+    def problems(self) -> int:
+        """Every problem of the show so far: its own, and what its control surfaces refused."""
+        return self.show.error_count + (self.controls.refused() if self.controls is not None else 0)
 
     def run_window(self, size: Optional[tuple[int, int]], fullscreen: bool, screen: int,
                    exit_after: Optional[float] = None, screenshot: Optional[Path] = None,

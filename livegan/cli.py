@@ -599,10 +599,19 @@ def cmd_networks(args) -> int:
     from stylegan3.catalog import CATALOG, LICENCE
     from stylegan3.checkpoints import cache_dir, cached_path
 
-    print("built in (no download):")
+    print("built in (no download), lightest first:")
     for name in builtin.names():
         credit = builtin.credit(name)
-        print(f"  builtin:{name}" + (f"\n      {credit}" if credit else ""))
+        print(f"  builtin:{name:14s} {builtin.describe(name)}" + (f"\n      {credit}" if credit else ""))
+    from .training.watch import RUNS, newest_network
+    runs = sorted(d for d in RUNS.iterdir() if d.is_dir()) if RUNS.is_dir() else []
+    print(f"training runs ({RUNS}; play one with --network run:NAME, its newest snapshot and each new one):"
+          + ("" if runs else " none"))
+    for d in runs:
+        net = newest_network(d)
+        snaps = len(list(d.glob("network-*.safetensors")))
+        print(f"  run:{d.name:24s} " + (f"{snaps} snapshot{'s' if snaps != 1 else ''}, newest {net.name}" if net
+                                          else "no snapshot yet"))
     cache = cache_dir()
     files = sorted(p for p in cache.glob("*") if p.is_file() and not p.name.startswith(".")) if cache.is_dir() else []
     print(f"in the cache ({cache}):" + ("" if files else " none"))
@@ -631,13 +640,17 @@ def cmd_train(args) -> int:
     if not args.data:
         raise ValueError("--data DATA is needed (make one with `livegan dataset SRC --out DATA --res N`)")
     o = TrainOptions(data=args.data, outdir=args.outdir, cfg=args.cfg, batch=args.batch, batch_gpu=args.batch_gpu,
-                     gamma=args.gamma, kimg=args.kimg, tick=args.tick, snap=args.snap, seed=args.seed,
+                     gamma=args.gamma, kimg=args.kimg, tick=args.tick, snap=args.snap, keep=args.keep, seed=args.seed,
                      mirror=args.mirror, aug=args.aug, p=args.p, target=args.target, augpipe=args.augpipe,
                      ada_kimg=args.ada_kimg, resume=args.resume, freezed=args.freezed, fp32=args.fp32,
                      cbase=args.cbase, cmax=args.cmax, glr=args.glr, dlr=args.dlr, map_depth=args.map_depth,
                      mbstd_group=args.mbstd_group, w_dim=args.w_dim, device=args.device,
                      store=args.store or None, cond=args.cond, cond_blur=args.cond_blur, euclidean=args.euclidean,
                      perceptual=args.perceptual, vgg=args.vgg)
+    from .training.arch import described, resolve
+    o = resolve(o)                     # an official --resume snapshot's architecture, where not given
+    if args.resume and args.resume.endswith(".pkl"):
+        print(f"fine-tuning {args.resume} as it was trained: {described(o)}", flush=True)
     if args.gpus > 1 or "WORLD_SIZE" in __import__("os").environ:
         from .training.loop import train_distributed
         print(f"training {o.cfg} in {args.gpus} processes into {o.outdir}", flush=True)
@@ -820,8 +833,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--store", default="recordings",
                     help="the store the run is a walk of, for the gallery: fakes over time, curves, snapshots as "
                          "networks; '' for none (default: %(default)s)")
-    tr.add_argument("--cfg", choices=["stylegan2", "stylegan3-t", "stylegan3-r", "canvas-t", "canvas-r"], default="stylegan2",
-                    help="architecture; canvas-t/canvas-r: StyleGAN-Canvas (T or R), image in, image out (default: %(default)s)")
+    tr.add_argument("--cfg", choices=["stylegan2", "stylegan3-t", "stylegan3-r", "canvas-t", "canvas-r"], default=None,
+                    help="architecture; canvas-t/canvas-r: StyleGAN-Canvas (T or R), image in, image out "
+                         "(default: stylegan2, or an official --resume snapshot's)")
     tr.add_argument("--cond", choices=["plain", "blur", "edges"], default="blur",
                     help="canvas: the condition made from each real picture, by the show's own preprocessing "
                          "(default: %(default)s)")
@@ -841,6 +855,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--kimg", type=number(0.001, 1e6), default=25000.0, help="train this many thousand images (default: %(default)s)")
     tr.add_argument("--tick", type=number(0.001, 1e4), default=4.0, help="kimg per progress line (default: %(default)s)")
     tr.add_argument("--snap", type=number(1, 1e6, integer=True), default=50, help="ticks per snapshot (default: %(default)s)")
+    tr.add_argument("--keep", type=number(0, 1e6, integer=True), default=0,
+                    help="resumable snapshots (snapshot-*.pt: G, D, G_ema and the optimisers) to keep, the newest; "
+                         "every snapshot's network and fakes stay; 0 = keep all (default: %(default)s)")
     tr.add_argument("--seed", type=number(0, 2 ** 31 - 1, integer=True), default=0, help="random seed (default: %(default)s)")
     tr.add_argument("--mirror", action="store_true", help="flip reals left-right at random")
     tr.add_argument("--aug", choices=["ada", "fixed", "noaug", "diffaug"], default="ada",
@@ -858,15 +875,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "snapshot .pkl to fine-tune")
     tr.add_argument("--freezed", type=number(0, 100, integer=True), default=0, help="freeze the first N layers of D (default: %(default)s)")
     tr.add_argument("--fp32", action="store_true", help="no fp16 layers and no activation clamping")
-    tr.add_argument("--cbase", type=number(16, 1 << 20, integer=True), default=32768, help="channel base (default: %(default)s)")
-    tr.add_argument("--cmax", type=number(1, 4096, integer=True), default=512, help="most channels per layer (default: %(default)s)")
+    tr.add_argument("--cbase", type=number(16, 1 << 20, integer=True), default=None,
+                    help="channel base (default: 32768, or an official --resume snapshot's)")
+    tr.add_argument("--cmax", type=number(1, 4096, integer=True), default=None,
+                    help="most channels per layer (default: 512, or an official --resume snapshot's)")
     tr.add_argument("--glr", type=number(0, 1), default=None, help="G learning rate (default: 0.002, StyleGAN3 0.0025)")
     tr.add_argument("--dlr", type=number(0, 1), default=0.002, help="D learning rate (default: %(default)s)")
     tr.add_argument("--map-depth", type=number(1, 16, integer=True), default=None,
-                    help="mapping layers (default: 8, StyleGAN3 2)")
-    tr.add_argument("--mbstd-group", type=number(1, 64, integer=True), default=4, help="minibatch-std group (default: %(default)s)")
-    tr.add_argument("--w-dim", type=number(8, 1024, integer=True), default=512,
-                    help="z and w size (default: %(default)s, the official networks')")
+                    help="mapping layers (default: 8, StyleGAN3 2, or an official --resume snapshot's)")
+    tr.add_argument("--mbstd-group", type=number(1, 64, integer=True), default=None,
+                    help="minibatch-std group (default: 4, or an official --resume snapshot's)")
+    tr.add_argument("--w-dim", type=number(8, 1024, integer=True), default=None,
+                    help="z and w size (default: 512, the official networks', or an official --resume snapshot's)")
     tr.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     tr.add_argument("--threads", type=number(0, 256, integer=True), default=0,
                     help="CPU threads; 0 = auto: LIVEGAN_THREADS, else the cores minus one, at least 1 (more threads than free cores "

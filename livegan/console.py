@@ -14,3 +14,20 @@ def say(line: str) -> None:
     with _LOCK:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
+
+
+def duration(seconds: float) -> str:
+    """A time as a person reads it: '40 s', '3 min 05 s', '2 h 07 min', '3 d 4 h' (never '0.0 h'
+    with three minutes left); '?' for a time not known yet."""
+    import math
+
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"

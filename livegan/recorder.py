@@ -411,6 +411,7 @@ class Recorder:
             self.sink = VideoSink(folder / f"session{ext}", show.opts.fps, self.codec, maxsize=depth,
                                   fragmented=True, crf=self.crf)
             say(f"livegan: recording to {folder}")
+            self.show.notify(f"recording to {folder}")
         except Exception as e:
             self.error = f"recording could not start: {type(e).__name__}: {e}"
             self.show.error("recording", self.error)
@@ -478,6 +479,10 @@ class Recorder:
                     self.show.error("recording", self.error)
         if self.error and "error" not in info:
             info["error"] = self.error
+        if status == "done":                              # the terminal and the page both hear it
+            line = f"recording {self.walk_id} stopped: {frames} frames ({frames / self.show.opts.fps:.1f} s)"
+            say(f"livegan: {line}, in {store.walk_dir(self.walk_id)}")
+            self.show.notify(line)
         try:
             store.set_walk(self.walk_id, status=status, info=info)
         except Exception as e:                           # a full disk can refuse this too

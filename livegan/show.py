@@ -470,6 +470,8 @@ class Show:
             except (PresetError, ValueError) as e:
                 self.error("network", f"network {source} not used: {e}")
                 continue
+            say(f"livegan: now playing {source}")        # a new training snapshot too
+            self.notify(f"now playing {source}")
             if self.command_log is not None:            # replayed at this very frame
                 self.command_log(self.tick_index, Command("apply_network", "network", source, "log"))
 
@@ -650,7 +652,8 @@ class Show:
             self.stats.latency_frames.append(n - tick)
         return frame
 
-    def hud_lines(self, display_fps: float) -> list[str]:
+    def hud_lines(self, display_fps: float, refused: int = 0) -> list[str]:
+        """`refused`: what the control surfaces refused, counted with the show's own problems."""
         e = self.engine.stats
         lat = f"{statistics.median(self.stats.latency_ms):.0f} ms / {statistics.median(self.stats.latency_frames):.0f} fr" \
             if self.stats.latency_ms else "-"
@@ -668,8 +671,9 @@ class Show:
         lines += self.mod.hud_lines()
         # Problems fade from the HUD after a few seconds; the count stays.
         errs = self.recent_errors() + list(e.errors)[-2:]
-        if self.error_count:
-            lines.append(f"{self.error_count} problem{'s' if self.error_count > 1 else ''} so far")
+        count = self.error_count + refused
+        if count:
+            lines.append(f"{count} problem{'s' if count > 1 else ''} so far")
         return lines + [f"! {m}" for m in errs]
 
     ERROR_FADE_S = 6.0

@@ -156,8 +156,9 @@ class Store:
         from .safeio import remove_dead_temporaries
 
         for folder in self.outdir.iterdir() if self.outdir.is_dir() else ():
-            if folder.is_dir() and folder.name.isdigit() and not folder.is_symlink():
-                remove_dead_temporaries(folder)           # killed writers' hidden files
+            # walk folders and the show's own hidden ones (.preset-thumbs): killed writers' files
+            if folder.is_dir() and (folder.name.isdigit() or folder.name.startswith(".")) and not folder.is_symlink():
+                remove_dead_temporaries(folder)
         remove_dead_temporaries(self.outdir)
         self._remove_orphan_snapshots()
         fixed = []

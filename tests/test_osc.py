@@ -153,6 +153,7 @@ def test_malformed_datagrams_are_counted_never_raised():
 
 
 @pytest.mark.realtime            # against a run of the same show just before: both need the same load
+@pytest.mark.realtime            # against a run of the same show just before: both need the same load
 def test_flood_never_stalls_the_display(tmp_path, tiny):
     show = Show(Options(fps=30), PRESET, G=tiny)
     ctl = Controls(show, ControlOptions(osc_host="127.0.0.1", osc_port=0, oscquery=False), log=lambda m: None).start()
@@ -269,7 +270,10 @@ def test_a_strict_oscquery_client_browses_every_node_and_sets_a_value(live):
     for path in ("/livegan/mod/3", "/livegan/direction/2", "/livegan/status"):
         assert nodes[path].contents and nodes[path].access is OSCAccess.NO_VALUE
     assert nodes["/livegan/mod/3/value"].access is OSCAccess.READWRITE_VALUE
-    assert nodes["/livegan/seed"].access is OSCAccess.WRITEONLY_VALUE and nodes["/livegan/seed"].type == [int]
+    assert nodes["/livegan/keyframe/goto"].access is OSCAccess.WRITEONLY_VALUE and nodes["/livegan/keyframe/goto"].type == [int]
+    # a command that holds a state reads as it: the playing keyframe's seed, the pad's corners
+    assert nodes["/livegan/seed"].access is OSCAccess.READWRITE_VALUE and nodes["/livegan/seed"].value == [1]
+    assert [nodes[f"/livegan/pad/corner/{k}"].value for k in range(4)] == [[1], [2], [3], [4]]
     assert nodes["/livegan/keyframe/next"].access is OSCAccess.NO_VALUE
     for path in ("/livegan/psi", "/livegan/norm/psi", "/livegan/status/fps"):
         assert client.query_node(path).value, path     # single nodes parse too

@@ -327,10 +327,11 @@ def test_the_trained_network_plays_and_bad_training_input_is_one_line(tmp_path, 
     from livegan.training.loop import Trainer, TrainOptions
 
     make_dataset([str(_pictures(tmp_path / "pics"))], tmp_path / "ds32", 32, progress=False)
+    # NVIDIA's snapshot fine-tuned as artists do: no architecture flags, the snapshot's own are taken.
     r = train("--data", tmp_path / "ds32", "--outdir", tmp_path / "ft", "--resume", golden / "train-sg2-tiny" / "snapshot.pkl",
-              "--cbase", "2048", "--cmax", "64", "--map-depth", "2", "--w-dim", "64", "--batch", "8", "--gamma", "1",
-              "--kimg", "0.016", "--tick", "0.008", "--snap", "1")
+              "--batch", "8", "--gamma", "1", "--kimg", "0.016", "--tick", "0.008", "--snap", "1")
     assert r.returncode == 0 and "fine-tuning from" in r.stdout, r.stdout + r.stderr
+    assert "as it was trained: --cfg stylegan2 --cbase 2048 --cmax 64 --w-dim 64 --map-depth 2 --mbstd-group 4" in r.stdout
     net = sorted((tmp_path / "ft").glob("network-*.safetensors"))[-1]
     G = load_network(str(net))
     assert G(torch.randn(2, 64)).shape == (2, 3, 32, 32)            # what perform.py --network plays
@@ -339,7 +340,7 @@ def test_the_trained_network_plays_and_bad_training_input_is_one_line(tmp_path, 
     want = np.load(golden / "train-sg2-tiny" / "D_state_dict.npz")
     assert all(np.array_equal(t.D.state_dict()[k].numpy(), want[k]) for k in want.files)   # D from the pickle
     bad = [(["--batch", "8", "--batch-gpu", "2"], "--mbstd-group 4"),
-           (["--resume", golden / "train-sg2-tiny" / "snapshot.pkl"], "another architecture or resolution"),
+           (["--resume", golden / "train-sg2-tiny" / "snapshot.pkl"], "trained with --cbase 2048; --cbase 256 differs"),
            (["--data", tmp_path / "nowhere"], "no such dataset")]
     for extra, words in bad:
         args = ["--data", tmp_path / "ds32", "--outdir", tmp_path / "bad", "--kimg", "0.008", "--cbase", "256",

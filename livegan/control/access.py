@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -103,10 +103,42 @@ def split_host(value: str) -> tuple[str, str]:
     return (host, port) if sep else (v, "")
 
 
-def host_allowed(value: Optional[str], extra_names: Iterable[str] = ()) -> bool:
+class OwnNames:
+    """This machine's names, looked up at most once a minute: `socket.getfqdn()` can wait on a
+    resolver, and a server asked it on every request."""
+
+    REFRESH_S = 60.0
+
+    def __init__(self):
+        import threading
+
+        self._names: set[str] = set()
+        self._at = -self.REFRESH_S
+        self._lock = threading.Lock()
+
+    def __call__(self) -> set[str]:
+        import time
+
+        with self._lock:
+            if time.monotonic() - self._at >= self.REFRESH_S:
+                self._names, self._at = own_names(), time.monotonic()
+            return self._names
+
+
+def single_header(headers, name: str) -> Optional[str]:
+    """A header that may appear at most once (Host, Origin); two of them is a malformed request
+    (ValueError), never an exception deeper in."""
+    values = headers.get_all(name) if hasattr(headers, "get_all") else headers.getlist(name)
+    if len(values) > 1:
+        raise ValueError(f"{len(values)} {name} headers")
+    return values[0] if values else None
+
+
+def host_allowed(value: Optional[str], extra_names: Iterable[str] = (), own: Optional[Callable[[], set]] = None) -> bool:
     """A request's Host must name this machine: an IP literal, localhost, its own host name, or a
     name the user admitted.  Anything else is DNS rebinding (evil.example resolving to us) or a
-    confused client, and is refused before anything is read or changed."""
+    confused client, and is refused before anything is read or changed.  `own`: this machine's
+    names (an `OwnNames`, so servers do not look them up per request)."""
     host, _ = split_host(value or "")
     if not host:
         return False
@@ -115,7 +147,7 @@ def host_allowed(value: Optional[str], extra_names: Iterable[str] = ()) -> bool:
         return True
     except ValueError:
         pass
-    return host in own_names() or host in {n.lower() for n in extra_names}
+    return host in (own() if own is not None else own_names()) or host in {n.lower() for n in extra_names}
 
 
 def origin_allowed(origin: Optional[str], host_value: Optional[str]) -> bool:

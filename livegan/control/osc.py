@@ -6,6 +6,7 @@ A malformed datagram is counted and logged once per kind, never raised.
 """
 from __future__ import annotations
 
+import errno
 import math
 import socket
 import threading
@@ -221,6 +222,10 @@ def _modulation_addresses(trig) -> list:
     return out
 
 
+class PortTaken(OSError):
+    """The port is in use (another show?): the caller may offer the next one."""
+
+
 class OscReceiver:
     """UDP OSC server on its own thread: datagrams -> `post(Command)`.
 
@@ -253,8 +258,9 @@ class OscReceiver:
             self.sock.bind((host, port))
         except (OSError, OverflowError) as e:
             self.sock.close()
-            raise OSError(f"OSC: cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}); "
-                          "choose another --osc-port") from None
+            kind = PortTaken if getattr(e, "errno", None) == errno.EADDRINUSE else OSError
+            raise kind(f"OSC: cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}); "
+                       "choose another --osc-port") from None
         self.host, self.port = host, self.sock.getsockname()[1]
         self.sock.settimeout(0.2)
         self._running = False

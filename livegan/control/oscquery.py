@@ -8,6 +8,7 @@ Value changes for listened paths go to each websocket client through its own bou
 """
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import threading
@@ -15,7 +16,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
-from .access import host_allowed, origin_allowed
+from .access import OwnNames, host_allowed, origin_allowed, single_header
 from .osc import PREFIX, STATUS, address_table
 
 # OSCQuery ACCESS: 0 no value (containers, argument-less methods), 1 read, 2 write, 3 both.
@@ -28,8 +29,11 @@ PLACEHOLDER = {"f": 0.0, "i": 0, "s": "", "T": False, "F": False}
 OUTPUT_FIELDS = {"sent": "frames sent", "dropped": "frames dropped (not queued)", "error": "last error, '' when fine"}
 
 
-def namespace(values: Mapping[str, float], status: Mapping[str, object] = {}) -> dict:
-    """The OSCQuery tree: nested CONTENTS nodes, one leaf per address, plus read-only status."""
+def namespace(values: Mapping[str, float], status: Mapping[str, object] = {},
+              state: Mapping[str, list] = {}) -> dict:
+    """The OSCQuery tree: nested CONTENTS nodes, one leaf per address, plus read-only status.
+    `state`: what a command address holds now (the latent pad's corner seeds, the keyframe's
+    seed): such a node reads as its value, not a placeholder."""
     root = {"FULL_PATH": "/", "DESCRIPTION": "livegan", "CONTENTS": {}}
     st = root["CONTENTS"].setdefault("livegan", {"FULL_PATH": PREFIX, "CONTENTS": {}})
     snode = st["CONTENTS"].setdefault("status", {"FULL_PATH": f"{PREFIX}/status", "CONTENTS": {},
@@ -71,6 +75,9 @@ def namespace(values: Mapping[str, float], status: Mapping[str, object] = {}) ->
             leaf["ACCESS"] = ACCESS_RW
             leaf["VALUE"] = [p.to_norm(values.get(p.name, p.default))]
             leaf["RANGE"] = [{"MIN": 0.0, "MAX": 1.0}]
+        elif leaf.get("TYPE") and a.path in state:
+            leaf["ACCESS"] = ACCESS_RW
+            leaf["VALUE"] = list(state[a.path])
         elif leaf.get("TYPE"):
             leaf["ACCESS"] = ACCESS_WRITE
             leaf["VALUE"] = [PLACEHOLDER.get(t, 0) for t in leaf["TYPE"]]
@@ -137,16 +144,20 @@ class OscQueryServer:
         self.names = tuple(names)                   # extra Host names admitted (besides this machine's)
         self._values: Mapping[str, float] = MappingProxyType({})
         self._status: Mapping[str, object] = MappingProxyType({})
+        self._state: Mapping[str, list] = MappingProxyType({})
         self._clients: set = set()                 # websocket clients (LISTEN)
         self._clients_lock = threading.Lock()
         self._stopping = threading.Event()
         self.mdns_names: list[str] = []
         self.problems = ClientProblems(log)
+        self._own = OwnNames()
         try:
             sock = BoundedListener.create(host, port, self.PER_PEER, self.MAX_CONNECTIONS, self.problems)
         except (OSError, OverflowError) as e:
-            raise OSError(f"OSCQuery: cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}); "
-                          "choose another --oscquery-port") from None
+            from .osc import PortTaken
+            kind = PortTaken if getattr(e, "errno", None) == errno.EADDRINUSE else OSError
+            raise kind(f"OSCQuery: cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}); "
+                       "choose another --oscquery-port") from None
         self.server = serve(self._websocket, sock=sock, process_request=self._request, compression=None,
                             open_timeout=self.OPEN_TIMEOUT, ping_interval=20, ping_timeout=20, close_timeout=2,
                             max_size=self.MAX_MESSAGE, max_queue=4, server_header=None,
@@ -178,13 +189,17 @@ class OscQueryServer:
                 return self._reply(connection, 403, {"error": why})
         elif self.policy is not None and not self.policy.allows(peer):
             return self._reply(connection, 403, {"error": "not allowed: see --osc-allow"})
-        host = request.headers.get("Host")
-        if not host_allowed(host, self.names):
+        try:
+            host, origin = single_header(request.headers, "Host"), single_header(request.headers, "Origin")
+        except ValueError as e:                     # two Host headers: malformed, not a crash
+            self.problems.count("headers", f"OSCQuery: refused a request with {e}")
+            return self._reply(connection, 400, {"error": str(e)})
+        if not host_allowed(host, self.names, self._own):
             self.problems.count("host", f"OSCQuery: refused a request for host {str(host)[:60]!r} "
                                         "(not this machine: DNS rebinding?)")
             return self._reply(connection, 421, {"error": "this server does not answer for that host name"})
-        if not origin_allowed(request.headers.get("Origin"), host):
-            self.problems.count("origin", f"OSCQuery: refused a page from {str(request.headers.get('Origin'))[:60]!r}")
+        if not origin_allowed(origin, host):
+            self.problems.count("origin", f"OSCQuery: refused a page from {str(origin)[:60]!r}")
             return self._reply(connection, 403, {"error": "only this server's own pages may talk to it"})
         if request.headers.get("Upgrade", "").lower() == "websocket":
             if page and url.path != "/control/ws":
@@ -194,7 +209,7 @@ class OscQueryServer:
             return self._page_request(connection, url, host)
         if url.query == "HOST_INFO":
             return self._reply(connection, 200, self.host_info())
-        node = find(namespace(self._values, self._status), url.path)
+        node = find(namespace(self._values, self._status, self._state), url.path)
         if node is None:
             return self._reply(connection, 404, {"error": "no such OSC address"})
         attr = url.query.upper()
@@ -281,6 +296,11 @@ class OscQueryServer:
         if changed:
             self._notify({f"{PREFIX}/{n}": float(values[n]) for n in changed if n in values})
 
+    def publish_state(self, state: Mapping[str, list]) -> None:
+        """What command addresses hold now (path -> value list); listeners hear the changes."""
+        old, self._state = self._state, MappingProxyType({k: list(v) for k, v in state.items()})
+        self._notify({k: v[0] if len(v) == 1 else v for k, v in self._state.items() if old.get(k) != v})
+
     def publish_status(self, status: Mapping[str, object]) -> None:
         old, self._status = self._status, MappingProxyType(dict(status))
         self._notify({f"{PREFIX}/status/{k}": v for k, v in status.items() if old.get(k) != v})
@@ -295,6 +315,9 @@ class OscQueryServer:
         """The value of a path (parameter or status), for a LISTEN's first message."""
         if path.startswith(f"{PREFIX}/status/"):
             return self._status.get(path[len(PREFIX) + len("/status/"):])
+        if path in self._state:
+            v = self._state[path]
+            return v[0] if len(v) == 1 else v
         v = self._values.get(path[len(PREFIX) + 1:])
         return None if v is None else float(v)
 

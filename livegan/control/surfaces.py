@@ -42,7 +42,8 @@ class Controls:
         host = self.policy.bind_host(o.osc_host)
         self.page = None
         if o.osc:
-            self.osc = OscReceiver(post, host, o.osc_port, self.policy, self.log).start()
+            self.osc = self._listen(lambda port: OscReceiver(post, host, port, self.policy, self.log),
+                                    o.osc_port, "OSC").start()
             if o.oscquery:
                 from .oscquery import OscQueryServer
                 qhost = host
@@ -55,8 +56,10 @@ class Controls:
                     self.page = ControlPage(post, access, folders, log=self.log)
                     if access.remote and host in ("127.0.0.1", "::1", "localhost") and o.osc_host in ("auto", None):
                         qhost = "0.0.0.0"                # other devices reach the page; OSC stays local
-                self.query = OscQueryServer(self.osc.port, qhost, o.oscquery_port, mdns=o.mdns, log=self.log,
-                                            policy=self.policy, page=self.page).start()
+                self.query = self._listen(lambda port: OscQueryServer(self.osc.port, qhost, port, mdns=o.mdns,
+                                                                      log=self.log, policy=self.policy,
+                                                                      page=self.page),
+                                          o.oscquery_port, "OSCQuery").start()
                 if self.page is not None:
                     self.page.problems = self.query.problems
                 self.query.publish(self.show.registry.target)
@@ -72,12 +75,43 @@ class Controls:
         self.sync()                                     # the initial state, to every target
         return self
 
+    PORT_TRIES = 16                   # a second, third... show on this machine: ports two apart
+
+    def _listen(self, make, port: int, what: str):
+        """`make(port)`, or where that port is taken (another show on this machine), the next free
+        one two further on (OSC and OSCQuery move together: 9002 and 9003 for a second show),
+        said in one line.  Any other failure is the caller's one-line error."""
+        from .osc import PortTaken
+
+        for k in range(self.PORT_TRIES):
+            try:
+                made = make(port + 2 * k)
+            except PortTaken:
+                if k == self.PORT_TRIES - 1 or port + 2 * (k + 1) > 65535:
+                    raise
+                continue
+            if k:
+                self.log(f"livegan: {what} port {port} is taken (another show?): listening on {port + 2 * k} instead")
+            return made
+        raise AssertionError("unreachable")
+
+    def refused(self) -> int:
+        """What the surfaces refused or could not read (OSC datagrams, HTTP and page clients, MIDI
+        feedback): with the show's own problems, the one count the HUD, the status and the
+        end-of-show summary give."""
+        n = sum(self.osc.errors.values()) if self.osc is not None else 0
+        if self.query is not None:
+            n += sum(self.query.problems.counts.values())
+        if self.midi is not None:
+            n += getattr(self.midi, "feedback_errors", 0)
+        return n
+
     def status(self, recording: bool = False) -> dict:
         show = self.show
         return {"fps": round(show.stats.fps(), 2), "frame": show.tick_index,
                 "keyframe": show.current.keyframe if show.current else 0, "recording": int(recording),
                 "preset": show.preset.name, "network": show.network,
-                "errors": show.error_count + (sum(self.osc.errors.values()) if self.osc else 0), **self.outputs}
+                "errors": show.error_count + self.refused(), **self.outputs}
 
     def sync(self, recording: bool = False) -> None:
         """Every parameter and status value, now: at start, when a target asks
@@ -86,6 +120,7 @@ class Controls:
         if self.query is not None:
             self.query.publish(values)
             self.query.publish_status(self.status(recording))
+            self.query.publish_state(self.command_state())
         if self.feedback is not None:
             self.feedback.params(values, sorted(values))
             self.feedback.status(self.status(recording))
@@ -167,9 +202,24 @@ class Controls:
                 self.feedback.status(st)
             if self.query is not None:
                 self.query.publish_status(st)
+                self.query.publish_state(self.command_state())
             if self.page is not None:
                 self._notice_n = show.notice[0]
                 self.page.publish_status(self.page_status(st))
+
+    def command_state(self) -> dict:
+        """What the command addresses hold now, for OSCQuery: the latent pad's corners (keyframes
+        0..3, as the page shows them) and the seed of the keyframe being played."""
+        from .osc import PREFIX
+
+        show = self.show
+        keys = show.preset.keyframes
+        out = {f"{PREFIX}/pad/corner/{k}": [int(keys[k % len(keys)].seed)] for k in range(4)
+               if keys[k % len(keys)].seed is not None}
+        playing = keys[show.current.keyframe if show.current else 0]
+        if playing.seed is not None:
+            out[f"{PREFIX}/seed"] = [int(playing.seed)]
+        return out
 
     def page_status(self, st: dict) -> dict:
         """The control page's status: the OSC status plus what its panels show (keyframes and pad

@@ -44,11 +44,19 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
     app.register_blueprint(service)
     app.register_blueprint(training)
 
+    from ..control.access import OwnNames
+    own = OwnNames()
+
     @app.before_request
     def same_origin():
-        from ..control.access import host_allowed
+        from ..control.access import host_allowed, single_header
 
-        if not host_allowed(request.host, host_names):
+        try:
+            single_header(request.headers, "Host")
+            single_header(request.headers, "Origin")
+        except ValueError as e:                        # two Host headers: malformed, one answer
+            return jsonify(error=str(e)), 400
+        if not host_allowed(request.host, host_names, own):
             return jsonify(error=f"this server does not answer for host {request.host[:60]!r}"), 421
         site = request.headers.get("Sec-Fetch-Site")
         if request.method in ("GET", "HEAD", "OPTIONS"):
@@ -114,6 +122,40 @@ def run(outdir: str, host: str, port: int, network: Optional[str], presets: Opti
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"livegan gallery: listening on {host}:{port}: anyone who can reach this machine can browse "
               "and curate the store", flush=True)
-    print(f"livegan gallery: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
-          f"(store {Path(outdir).resolve()}, network {app.extensions['studio'].network})", flush=True)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    serve(app, host, port, f"livegan gallery: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
+                           f"(store {Path(outdir).resolve()}, network {app.extensions['studio'].network})")
+
+
+def serve(app, host: str, port: int, started: str) -> None:
+    """The studio on waitress, a production WSGI server (pure Python, every platform): no
+    development-server banner, no line per request.  Its own log lines (a full task queue, a
+    socket error) are said once per kind, as the show says its problems."""
+    import logging
+
+    from waitress import create_server
+
+    from ..console import say
+
+    seen: set = set()
+
+    class Once(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.WARNING:
+                kind = record.getMessage()[:40]
+                if kind not in seen:
+                    seen.add(kind)
+                    say(f"livegan gallery: {record.getMessage()[:200]} (said once)")
+    lg = logging.getLogger("waitress")
+    lg.handlers, lg.propagate, lg.level = [Once()], False, logging.WARNING
+    try:
+        server = create_server(app, host=host, port=port, threads=8, ident="livegan", channel_timeout=60,
+                               connection_limit=100, max_request_body_size=MAX_BODY)
+    except OSError as e:
+        raise OSError(f"gallery: cannot listen on {host}:{port} ({e.strerror or e}); choose another --port") from None
+    say(started)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

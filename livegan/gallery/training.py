@@ -20,6 +20,21 @@ def _walk(walk_id: int) -> dict:
     return w
 
 
+def shown_path(path: str) -> str:
+    """A path as the play line shows it: relative to where the studio runs (where perform.py is run
+    too) when it lies below it, so the line is short and works as it is; absolute otherwise."""
+    import os
+    from pathlib import Path
+
+    if not path:
+        return path
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve())) if p.is_absolute() else path
+    except ValueError:
+        return os.path.normpath(path)
+
+
 def run_json(walk_id: int) -> dict:
     st = studio()
     w = _walk(walk_id)
@@ -30,12 +45,12 @@ def run_json(walk_id: int) -> dict:
         if i["kind"] != "fakes":
             continue
         s = i["state"] or {}
-        net = s.get("network") or ""
+        net = shown_path(s.get("network") or "")
         snaps.append({"image": i["id"], "kimg": s.get("kimg"), "url": f"/files/{walk_id}/{i['filename']}",
                       "network": net, "play": f"python perform.py --network {shlex.quote(net)}"})
     snaps.sort(key=lambda s: s["kimg"] or 0)
     info = w["info"] or {}
-    run = info.get("run") or ""
+    run = shown_path(info.get("run") or "")
     return {"id": walk_id, "name": w["name"], "status": w["status"], "info": info, "curves": curves,
             "ticks": len(rows), "kimg": rows[-1].get("kimg") if rows else 0.0, "snapshots": snaps,
             "follow": f"python perform.py --network {shlex.quote('run:' + run)}" if run else None}

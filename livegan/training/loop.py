@@ -31,12 +31,13 @@ SNAPSHOT_FORMAT = "livegan-training-snapshot/1"
 class TrainOptions:
     data: str
     outdir: str
-    cfg: str = "stylegan2"
+    cfg: Optional[str] = None         # None: stylegan2, or the --resume snapshot's (arch.py)
     batch: int = 32
     gamma: float = 10.0
     kimg: float = 25000.0
     tick: float = 4.0                 # kimg per tick
     snap: int = 50                    # ticks per snapshot
+    keep: int = 0                     # resumable snapshots (.pt) kept, newest first; 0 = all
     seed: int = 0
     mirror: bool = False
     aug: str = "ada"
@@ -48,13 +49,13 @@ class TrainOptions:
     freezed: int = 0
     fp32: bool = False
     batch_gpu: Optional[int] = None
-    cbase: int = 32768
-    cmax: int = 512
+    cbase: Optional[int] = None       # None: 32768, or the --resume snapshot's
+    cmax: Optional[int] = None        # None: 512, or the --resume snapshot's
     glr: Optional[float] = None
     dlr: float = 0.002
     map_depth: Optional[int] = None
-    mbstd_group: int = 4
-    w_dim: int = 512                  # livegan: smaller latents for small data and CPUs
+    mbstd_group: Optional[int] = None  # None: 4, or the --resume snapshot's
+    w_dim: Optional[int] = None       # None: 512, or the --resume snapshot's (livegan: smaller for small data)
     device: str = "cpu"
     store: Optional[str] = None       # the store the run is a walk of (the gallery shows it); None: none
     cond: str = "blur"                # canvas: the condition made from each real picture
@@ -262,7 +263,10 @@ class Trainer:
 
     def __init__(self, o: TrainOptions, log: Callable[[str], None] = print, rank: int = 0, world: int = 1,
                  virtual: int = 1):
-        self.o, self.rank, self.world, self.virtual = o.check(), rank, world, virtual
+        from .arch import resolve
+
+        self.o, self.rank, self.world, self.virtual = resolve(o).check(), rank, world, virtual
+        o = self.o
         self.log = log if rank == 0 else (lambda line: None)
         n = world * virtual
         if o.batch % n:
@@ -619,12 +623,14 @@ class Trainer:
         return stats
 
     def _line(self, s: dict, total: int) -> str:
+        from ..console import duration
+
         left = (total - self.cur_nimg) / 1000 * s["sec_per_kimg"]
         f = lambda v: "-" if v is None else f"{v:.3f}"
         return (f"tick {s['tick']:<4d} kimg {s['kimg']:<8.3f} sec/kimg {s['sec_per_kimg']:<7.1f} "
                 f"G {f(s['loss_G'])} D {f(s['loss_D'])} " + (f"target {f(s['target'])} " if s.get("target") is not None else "") + f"signs real {f(s['signs_real'])} fake {f(s['signs_fake'])} "
                 f"augment {s['augment_p']:.3f} " + (f"non-finite steps {s['nan_steps']} " if s.get("nan_steps") else "")
-                + f"ETA {left / 3600:.1f} h")
+                + f"ETA {duration(left)}")
 
     def snapshot(self, processes: Optional[list] = None) -> Path:
         """Everything, atomically: a killed run (or a full disk) leaves the previous snapshot valid."""
@@ -644,12 +650,26 @@ class Trainer:
         finally:
             tmp.unlink(missing_ok=True)
         self.last_snapshot = path
+        self._prune(path)
         self.G_ema.family, self.G_ema.init_kwargs = self.G.family, self.G.init_kwargs
         save_safetensors(self.G_ema, self.out / f"network-{k}.safetensors")
         save_png(self.out / f"fakes-{k}.png", self.fakes())
         if self.walk is not None:
             self.walk.snapshot(self.cur_nimg / 1000, self.out / f"fakes-{k}.png", self.out / f"network-{k}.safetensors", path)
         return path
+
+    def _prune(self, newest: Path) -> None:
+        """--keep N: only the newest N resumable snapshots stay (each holds G, D, G_ema and the
+        optimisers: tens of MB).  The networks and fakes of every snapshot stay (the studio
+        scrubs them and a show can play any of them); the one just written is never removed."""
+        if self.o.keep <= 0:
+            return
+        old = sorted(p for p in self.out.glob("snapshot-*kimg.pt") if p != newest)
+        for p in old[: max(0, len(old) - (self.o.keep - 1))]:
+            try:
+                p.unlink()
+            except OSError as e:
+                self.log(f"could not remove the old snapshot {p.name} (--keep {self.o.keep}): {e.strerror or e}")
 
     @torch.no_grad()
     def fakes(self) -> np.ndarray:

@@ -74,8 +74,26 @@ _TRAINED: dict[str, dict] = {
 }
 
 
+# What each built-in is, lightest first: the order a menu offers them in (the heavy ones are for
+# GPU benchmarks and would stall a CPU show).
+_ABOUT: dict[str, str] = {
+    "twemoji": "StyleGAN2, 32 px, trained on emoji; real time anywhere",
+    "tiny": "StyleGAN3-T, 256 px, seeded (untrained) weights calibrated to look rich; real time on a 2-core CPU (the default)",
+    "canvas-tiny": "StyleGAN-Canvas T, 128 px steered by a 144 px condition picture (--input); real time on a CPU",
+    "sg3t-1024": "the official StyleGAN3-T 1024 px architecture (22.3 M parameters), seeded weights: for GPU benchmarks",
+    "canvas-r-512": "StyleGAN-Canvas R at the official sizes, 512 px, seeded weights: for GPU benchmarks",
+}
+
+
 def names() -> list[str]:
-    return sorted([*_SPECS, *_TRAINED])
+    """Every built-in, lightest first."""
+    known = [n for n in _ABOUT if n in _SPECS or n in _TRAINED]
+    return known + sorted(n for n in [*_SPECS, *_TRAINED] if n not in known)
+
+
+def describe(name: str) -> str:
+    """One line on what the built-in is and what it is for."""
+    return _ABOUT.get(name, "")
 
 
 def credit(name: str) -> str | None:
