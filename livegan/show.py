@@ -13,7 +13,6 @@ import copy
 import heapq
 import itertools
 import math
-import queue
 import statistics
 import threading
 import time
@@ -136,8 +135,9 @@ class Show:
 
         self.opts = opts
         self.changed: dict = {}                            # parameter -> source of its last change (feedback)
-        self.commands: "queue.Queue[Command]" = queue.Queue(maxsize=self.MAX_QUEUED)
-        self.commands_dropped = 0                          # refused because the queue was full
+        from .intake import Budget, Intake
+        self.intake = Intake()                             # every control input's one door (intake.py)
+        self.budget = Budget()                             # the CPU the surfaces' threads may take
         self.deferred = 0                                  # frames whose command budget ran out
         self.policy = LoadPolicy(tuple(Path(r) for r in opts.load_roots), opts.allow_remote_load)
         self.registry = Registry()
@@ -177,6 +177,7 @@ class Show:
                        "network": RateLimit(0.5, 1), "feedback_sync": RateLimit(2.0, 2),
                        "save_preset": RateLimit(1.0, 3)}      # each writes files: a flood cannot fill the disk
         self.swapped = False
+        self._sync_later: Optional[Command] = None         # a feedback sync asked for too soon
         self._last_now: Optional[float] = None
         self._scheduled: list = []                         # heap of (due, seq, Command)
         self._seq = itertools.count()
@@ -226,17 +227,14 @@ class Show:
         self.conditioner.request(spec)
 
     # -- commands ---------------------------------------------------------------------------------
-    MAX_QUEUED = 20000                # commands waiting for the main thread; more are dropped
     MAX_SCHEDULED = 1024              # time-tagged commands waiting for their time
     MAX_AHEAD_S = 60.0                # how far ahead a time tag may point
     MAX_HELD = 4096                   # commands waiting behind a preset load
 
     def post(self, cmd: Command) -> None:
-        """Thread-safe: control threads only ever call this.  Never blocks: a full queue drops."""
-        try:
-            self.commands.put_nowait(cmd)
-        except queue.Full:
-            self.commands_dropped += 1
+        """Thread-safe: control threads only ever call this.  Never blocks: sets are coalesced,
+        the rest waits in a bounded backlog per kind (intake.py)."""
+        self.intake.post(cmd)
 
     def notify(self, text: str) -> None:
         """An outcome to tell whoever asked (saved a preset...): control surfaces show it."""
@@ -332,6 +330,9 @@ class Show:
         else:
             lim = self.limits.get(name)
             if lim is not None and not lim.allow():
+                if name == "feedback_sync":              # asked again before it was due: answered then
+                    self._sync_later = cmd
+                    return
                 raise ValueError(f"too many {name} requests: at most {lim.rate:g} a second "
                                  f"({lim.dropped} refused)")
             self.triggers.append(cmd)
@@ -543,6 +544,9 @@ class Show:
         if self.knobs.pending:
             self.knobs.retry()
         self._drain()
+        if self._sync_later is not None and self.limits["feedback_sync"].allow():
+            self.triggers.append(self._sync_later)
+            self._sync_later = None
         for msg in self.conditioner.poll():
             self.error("input", msg)
         self.conditioner.tick(self.transport.keyframe())
@@ -580,9 +584,8 @@ class Show:
             if k % 16 == 15 and time.perf_counter() > end:
                 self.deferred += 1
                 break
-            try:
-                cmd = self.commands.get_nowait()
-            except queue.Empty:
+            cmd = self.intake.take()
+            if cmd is None:
                 break
             if cmd.due > wall + self.MAX_AHEAD_S:
                 self.error("schedule", f"{cmd.source} {cmd.name}: time tag {cmd.due - wall:.0f} s ahead "

@@ -259,7 +259,7 @@ def test_scheduled_bundles_are_bounded(tiny):
         show.post(Command("set", "hue", 1.0, "osc", 0.0, time.time() + 30))
     for i in range(100):
         show.post(Command("set", "hue", 1.0, "osc", 0.0, time.time() + 10 * 365 * 86400))
-    while not show.commands.empty():           # the show drains within a time budget per frame
+    while not show.intake.empty():           # the show drains within a time budget per frame
         show.tick(0.0)
     assert len(show._scheduled) == show.MAX_SCHEDULED
     assert any("refused" in e or "dropped" in e for e in show.errors)

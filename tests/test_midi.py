@@ -329,7 +329,7 @@ def test_soft_takeover_follows_the_hand_at_any_speed(jack, tiny, tmp_path, ms):
             end = time.time() + 30
             while posted[0] < made[0] and time.time() < end:
                 time.sleep(0.001)
-            while not show.commands.empty() or show.preset_loader.busy:
+            while not show.intake.empty() or show.preset_loader.busy:
                 show.tick(0.0)
             show.tick(0.0)
             ctl.after_tick()

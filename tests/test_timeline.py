@@ -153,7 +153,7 @@ def test_latent_pad_blends_the_four_corner_keyframes_in_w(bank, tiny):
     # A corner's seed from a surface: the preset grows to four keyframes, that corner changes.
     show = Show(Options(fps=30), one, G=tiny)
     show.post(Command("trigger", "pad_corner", [3, 42], "page"))
-    while not show.commands.empty():
+    while not show.intake.empty():
         show.tick(0.0)
     assert [k.seed for k in show.preset.keyframes] == [7, 7, 7, 42] and show.transport.n == 4
     show.post(Command("trigger", "pad_corner", [4, 1], "page"))
@@ -167,7 +167,7 @@ def test_save_preset_requests_are_rate_limited(tiny):
     show = Show(Options(fps=30), preset(), G=tiny)
     for i in range(20):
         show.post(Command("trigger", "save_preset", f"p{i}", "page"))
-    while not show.commands.empty():
+    while not show.intake.empty():
         show.tick(0.0)
     assert len([t for t in show.triggers if t.name == "save_preset"]) == 3
     assert any("too many save_preset requests" in e for e in show.errors)

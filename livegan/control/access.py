@@ -68,6 +68,15 @@ class SenderPolicy:
             ip = ip.ipv4_mapped
         return any(ip in n for n in self.networks if n.version == ip.version)
 
+    def admitted(self, host: str) -> bool:
+        """Named by the user (a host or network given), not merely this machine or 'any'."""
+        try:
+            ip = ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            return False
+        ip = getattr(ip, "ipv4_mapped", None) or ip
+        return any(ip in n for n in self.extra if n.version == ip.version)
+
     def bind_host(self, explicit: Optional[str] = None) -> str:
         """Loopback when only this machine may send; all interfaces otherwise (unless told)."""
         if explicit and explicit != "auto":

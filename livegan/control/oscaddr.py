@@ -163,3 +163,39 @@ def check_datagram(data: bytes, depth: int = 0) -> int:
             raise ValueError(f"more than {MAX_MESSAGES} messages in one datagram")
         i += 4 + size
     return count
+
+
+class AddressTree:
+    """The known addresses as a tree of path segments, so a pattern is matched a segment at a time
+    against the names at that level only, with fast paths for the shapes patterns take (`*`, a
+    `{a,b,...}` list, a literal): a flood of long unique patterns costs a set lookup per
+    alternative, not a scan of every address."""
+
+    def __init__(self, paths):
+        self.root: dict = {}
+        for p in paths:
+            node = self.root
+            for part in p[1:].split("/"):
+                node = node.setdefault(part, {})
+            node[None] = p                                   # a path ends here
+
+    def match(self, compiled: list[list]) -> list[str]:
+        nodes = [self.root]
+        for toks in compiled:
+            nxt = []
+            for node in nodes:
+                names = [k for k in node if k is not None]
+                if len(toks) == 1 and toks[0] is _STAR:
+                    hits = names
+                elif len(toks) == 1 and isinstance(toks[0], tuple):
+                    hits = [o for o in toks[0][1] if o in node and o is not None]
+                elif all(isinstance(t, str) for t in toks):
+                    lit = "".join(toks)
+                    hits = [lit] if lit in node else []
+                else:
+                    hits = [k for k in names if _match_segment(toks, k)]
+                nxt += [node[k] for k in hits]
+            nodes = nxt
+            if not nodes:
+                return []
+        return [n[None] for n in nodes if None in n]

@@ -152,7 +152,8 @@ class OscQueryServer:
         self.problems = ClientProblems(log)
         self._own = OwnNames()
         try:
-            sock = BoundedListener.create(host, port, self.PER_PEER, self.MAX_CONNECTIONS, self.problems)
+            sock = BoundedListener.create(host, port, self.PER_PEER, self.MAX_CONNECTIONS, self.problems,
+                                          trusted=self._trusted)
         except (OSError, OverflowError) as e:
             from .osc import PortTaken
             kind = PortTaken if getattr(e, "errno", None) == errno.EADDRINUSE else OSError
@@ -163,10 +164,21 @@ class OscQueryServer:
                             max_size=self.MAX_MESSAGE, max_queue=4, server_header=None,
                             logger=self.problems.logger())
         self.port = sock.getsockname()[1]
+        self.listener = sock
         self._thread = threading.Thread(target=self.server.serve_forever, name="livegan-oscquery", daemon=True)
         self._zc = None
         self._mdns = mdns
         self._adv: Optional[threading.Thread] = None
+
+    def _trusted(self, peer: str) -> bool:
+        """A host the user admitted by name or network (--control-allow, --osc-allow); loopback
+        addresses other than the machine's own user are not (anyone on it can take millions)."""
+        from .page import _loopback
+
+        if _loopback(peer):
+            return False
+        page = self.page.access.policy if self.page is not None else None
+        return bool((page is not None and page.admitted(peer)) or (self.policy is not None and self.policy.admitted(peer)))
 
     # -- requests (the server's connection threads) -------------------------------------------
     def _is_page(self, path: str) -> bool:
@@ -492,33 +504,60 @@ class ClientProblems:
         return lg
 
 
+def own_user(peer: str) -> bool:
+    """The show machine's own browser or tool: 127.0.0.1 or ::1 exactly.  Other loopback
+    addresses are this machine too, but anyone on it can take millions of them."""
+    return peer in ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+
 class BoundedListener(socket.socket):
-    """The listening socket: each accepted connection counts against its peer and the total;
-    beyond either it is handed on already shut (its thread ends at once, nothing is read)."""
+    """The listening socket.  Connections are bounded in all (`total`) and never all for the
+    taking: `reserve` of them only the machine's own user (127.0.0.1, ::1) and the hosts the user
+    admitted (`trusted(peer)`: --control-allow, --osc-allow) may use, and of the rest a source
+    address may hold at most half of what is left to it (at most `per_peer`), so no number of
+    addresses can lock the performer out.  A connection over a limit is handed on already shut
+    (its thread ends at once, nothing is read)."""
+
+    RESERVE = 12
 
     @classmethod
-    def create(cls, host: str, port: int, per_peer: int, total: int, problems: ClientProblems) -> "BoundedListener":
+    def create(cls, host: str, port: int, per_peer: int, total: int, problems: ClientProblems,
+               trusted: Optional[Callable[[str], bool]] = None) -> "BoundedListener":
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         s = cls(fam, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, port))
         s.listen(128)
         s.per_peer, s.total, s.problems = per_peer, total, problems
+        s.trusted = trusted or (lambda peer: False)
         s.peers, s.lock = {}, threading.Lock()
         return s
+
+    def admits(self, peer: str) -> bool:
+        """Whether `peer` may open one more connection now (under the lock)."""
+        held = self.peers.get(peer, 0)
+        if sum(self.peers.values()) >= self.total or held >= self.per_peer:
+            return False
+        if own_user(peer) or self.trusted(peer):
+            return True
+        shared = self.total - self.RESERVE
+        used = sum(n for p, n in self.peers.items() if not (own_user(p) or self.trusted(p)))
+        left = shared - used
+        return left > 0 and held + 1 <= max(2, (left + held) // 2)
 
     def accept(self):
         fd, addr = self._accept()
         conn = _Counted(self.family, self.type, self.proto, fileno=fd)
         peer = addr[0]
         with self.lock:
-            over = self.peers.get(peer, 0) >= self.per_peer or sum(self.peers.values()) >= self.total
+            over = not self.admits(peer)
             if not over:
                 self.peers[peer] = self.peers.get(peer, 0) + 1
                 conn.release = lambda: self._release(peer)
         if over:
             self.problems.count("busy", f"OSCQuery: refused a connection from {peer} (at most {self.per_peer} "
-                                        f"per peer, {self.total} in all)")
+                                        f"per address and half of what is free; {self.total} in all, "
+                                        f"{self.RESERVE} kept for this machine's own user and admitted hosts)")
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:

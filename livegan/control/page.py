@@ -75,10 +75,12 @@ class ControlPage:
     SEND_HZ = 30.0                      # updates to a page at most this often (coalesced)
 
     def __init__(self, post: Callable[[Command], None], access: PageAccess, folders: Iterable[Path] = (),
-                 problems=None, log: Callable[[str], None] = print):
+                 problems=None, log: Callable[[str], None] = print, budget=None):
+        from ..intake import Budget
         from .osc import address_table
 
         self.post, self.access, self.log, self.problems = post, access, log, problems
+        self.budget = budget if budget is not None else Budget()   # shared with OSC (intake.Budget)
         self.folders = [Path(f) for f in folders]
         self.thumb_dirs: list = []              # also: what presets looked like when they last played (App)
         self.table = {a.path: a for a in address_table()}
@@ -88,6 +90,7 @@ class ControlPage:
         self._scenes: list = [None] * SCENES
         self._clients: set = set()
         self._lock = threading.Lock()
+        self._sender: Optional[threading.Thread] = None
         self.received = self.refused = 0
 
     # -- what the page is built from (HTTP threads) ----------------------------------------------
@@ -184,6 +187,8 @@ class ControlPage:
         Returns a reply for that page (an error line, the scenes), or None."""
         if not isinstance(msg, dict):
             raise ValueError("a page message is a JSON object")
+        if msg.get("alive") is not None and len(msg) == 1:      # the page's heartbeat: nothing to do
+            return None
         if "scene" in msg:
             return self._scene(msg)
         address, args = msg.get("address"), msg.get("args", [])
@@ -224,9 +229,15 @@ class ControlPage:
             return {"type": "notice", "text": f"scene {k + 1} cleared"}
         raise ValueError("scene op is store or clear")
 
+    IDLE_S = 90.0                       # a page that says nothing this long is closed (it sends a
+                                        # heartbeat every 20 s while it is visible; hidden, it waits)
+
     def serve(self, ws, peer: str, stopping: Optional[threading.Event] = None) -> None:
-        """One page's websocket: its messages in, coalesced updates out (never more than SEND_HZ;
-        a slow page misses intermediate values, never the latest)."""
+        """One page's websocket: its messages in (this thread waits on the socket), coalesced
+        updates out (one sender thread for every page, SEND_HZ: a slow page misses intermediate
+        values, never the latest).  A page silent for IDLE_S is closed."""
+        from websockets.exceptions import ConnectionClosed
+
         from ..jobs import RateLimit
 
         client = _PageClient(ws)
@@ -234,39 +245,66 @@ class ControlPage:
         with self._lock:
             self._clients.add(client)
             first = {"type": "values", "values": dict(self._values)}
+        self._start_sender(stopping)
+        heard = time.monotonic()
         try:
             client.send(first)
-            from websockets.exceptions import ConnectionClosed
-            last = 0.0
             while stopping is None or not stopping.is_set():
                 try:
-                    text = ws.recv(timeout=0.01)
+                    text = ws.recv(timeout=1.0)
                 except TimeoutError:
-                    text = None
+                    if time.monotonic() - heard > self.IDLE_S:
+                        ws.close(1000, "idle: no message for a while (a visible page sends one every 20 s)")
+                        return
+                    continue
                 except ConnectionClosed:
                     return
-                if text is not None:
-                    if not limit.allow():
+                heard = time.monotonic()
+                # Every surface's threads share one CPU budget: sixty pages cannot starve the frame
+                # loop, and a page waiting here reads nothing more (its sender slows down).
+                self.budget.wait(stopping, most=1.0)
+                t0 = time.thread_time()       # CPU this thread used, not its waits
+                if not limit.allow():
+                    self.refused += 1
+                    if limit.dropped == 1:
+                        client.send({"type": "error", "text": f"too many messages: at most {self.MAX_RATE:g} a second"})
+                else:
+                    try:
+                        reply = self.handle(json.loads(text) if isinstance(text, str) else None)
+                    except (ValueError, TypeError, RecursionError) as e:
                         self.refused += 1
-                        if limit.dropped == 1:
-                            client.send({"type": "error", "text": f"too many messages: at most {self.MAX_RATE:g} a second"})
-                    else:
-                        try:
-                            reply = self.handle(json.loads(text) if isinstance(text, str) else None)
-                        except (ValueError, TypeError, RecursionError) as e:
-                            self.refused += 1
-                            if self.problems is not None:
-                                self.problems.count("page", f"control page: refused a message from {peer} ({e})")
-                            reply = {"type": "error", "text": str(e)[:200]}
-                        if reply is not None:
-                            client.send(reply)
-                now = time.monotonic()
-                if now - last >= 1.0 / self.SEND_HZ:
-                    last = now
-                    client.flush()
+                        if self.problems is not None:
+                            self.problems.count("page", f"control page: refused a message from {peer} ({e})")
+                        reply = {"type": "error", "text": str(e)[:200]}
+                    if reply is not None:
+                        client.send(reply)
+                self.budget.spend(time.thread_time() - t0)
         finally:
             with self._lock:
                 self._clients.discard(client)
+
+    def _start_sender(self, stopping: Optional[threading.Event]) -> None:
+        with self._lock:
+            if self._sender is not None and self._sender.is_alive():
+                return
+            self._sender = threading.Thread(target=self._send_loop, args=(stopping,), name="livegan-page-send",
+                                            daemon=True)
+            self._sender.start()
+
+    def _send_loop(self, stopping: Optional[threading.Event]) -> None:
+        """Every open page's pending updates, SEND_HZ times a second, from this one thread."""
+        while stopping is None or not stopping.is_set():
+            t0 = time.monotonic()
+            with self._lock:
+                clients = list(self._clients)
+            if not clients:
+                return                                  # started again by the next page
+            for c in clients:
+                try:
+                    c.flush()
+                except Exception:                       # gone: its own thread ends it
+                    pass
+            time.sleep(max(0.0, 1.0 / self.SEND_HZ - (time.monotonic() - t0)))
 
 
 class _PageClient:
@@ -277,6 +315,7 @@ class _PageClient:
         self.ws = ws
         self._pending: dict = {}
         self._lock = threading.Lock()
+        self._sending = threading.Lock()        # the sender thread and the page's own thread
 
     def offer(self, kind: str, data) -> None:
         with self._lock:
@@ -292,4 +331,6 @@ class _PageClient:
             self.send({"type": kind, kind: data})
 
     def send(self, obj: dict) -> None:
-        self.ws.send(json.dumps(obj))
+        text = json.dumps(obj)
+        with self._sending:
+            self.ws.send(text)

@@ -42,7 +42,8 @@ class Controls:
         host = self.policy.bind_host(o.osc_host)
         self.page = None
         if o.osc:
-            self.osc = self._listen(lambda port: OscReceiver(post, host, port, self.policy, self.log),
+            budget = getattr(self.show, "budget", None)       # one CPU budget for every surface
+            self.osc = self._listen(lambda port: OscReceiver(post, host, port, self.policy, self.log, budget=budget),
                                     o.osc_port, "OSC").start()
             if o.oscquery:
                 from .oscquery import OscQueryServer
@@ -53,7 +54,7 @@ class Controls:
                     folders = list(self.show.policy.folders())
                     if self.show.opts.save_dir:
                         folders.insert(0, self.show.opts.save_dir)
-                    self.page = ControlPage(post, access, folders, log=self.log)
+                    self.page = ControlPage(post, access, folders, log=self.log, budget=budget)
                     if access.remote and host in ("127.0.0.1", "::1", "localhost") and o.osc_host in ("auto", None):
                         qhost = "0.0.0.0"                # other devices reach the page; OSC stays local
                 self.query = self._listen(lambda port: OscQueryServer(self.osc.port, qhost, port, mdns=o.mdns,

@@ -281,10 +281,22 @@ function showMeters(m) {
   }
 }
 
+// A visible page says it is there every 20 s (the show closes a page silent for 90 s); a hidden
+// one stays quiet, and once closed it reconnects when it is shown again.
+setInterval(() => { if (document.visibilityState === "visible") send({alive: 1}); }, 20000);
+
 function connect() {
   ws = new WebSocket(`ws://${location.host}/control/ws${Q}`);
   ws.onopen = () => { $("conn").textContent = "live"; $("conn").className = "ok"; };
-  ws.onclose = () => { $("conn").textContent = "reconnecting…"; $("conn").className = "bad"; setTimeout(connect, 1000); };
+  ws.onclose = () => {
+    $("conn").textContent = "reconnecting…"; $("conn").className = "bad";
+    if (document.visibilityState === "visible") { setTimeout(connect, 1000); return; }
+    document.addEventListener("visibilitychange", function again() {
+      if (document.visibilityState !== "visible") return;
+      document.removeEventListener("visibilitychange", again);
+      connect();
+    });
+  };
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     if (m.type === "values") heard(m.values);
