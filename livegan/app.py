@@ -460,6 +460,11 @@ class App:
             self.flush()
             show.stop()
             written = sink.close() if sink else 0
+            # The EGL context and its GL objects go now, on this thread, not at the process's exit:
+            # left to libEGL's exit handlers and the interpreter's teardown, released in whatever
+            # order those run, they are a known source of heap corruption at exit.
+            self.display = None
+            display.close()
         wall = time.perf_counter() - t0
         if sink is not None and sink.error:
             show.error("video", sink.error)

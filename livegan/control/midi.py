@@ -434,7 +434,10 @@ class MidiInputs:
     POLL_S = 0.001                  # the reader's sleep when every queue is empty
 
     def __init__(self, names: list[str], mapper: MidiMapper, post: Callable[[Command], None],
-                 backend: str = "rtmidi", log: Callable[[str], None] = print, poll: float = 2.0):
+                 backend: str = "rtmidi", log: Callable[[str], None] = print, poll: float = 2.0, budget=None):
+        from ..intake import Budget
+
+        self.budget = budget if budget is not None else Budget()   # shared with OSC and the page
         self.backend = open_backend(backend)
         self.lister = PortLister(self.backend)
         self.names, self.mapper, self.post, self.log, self.poll = names, mapper, post, log, poll
@@ -455,6 +458,7 @@ class MidiInputs:
                 try:
                     for msg in port.messages():
                         got = True
+                        self.budget.wait(most=0.05)         # a runaway device waits in its port's queue
                         self._callback(msg)
                 except Exception as e:                    # a port closing under us: the watcher reopens it
                     if self._running:
@@ -477,11 +481,13 @@ class MidiInputs:
         return self
 
     def _callback(self, msg) -> None:
+        t0 = time.thread_time()
         try:
             for cmd in self.mapper.handle(msg):
                 self.post(cmd)
         except Exception as e:                          # never raise into rtmidi's thread
             self.log(f"MIDI: {msg}: {e}")
+        self.budget.spend(time.thread_time() - t0)      # the surfaces' one CPU budget (intake.Budget)
 
     def _connect(self) -> None:
         have = self.available()

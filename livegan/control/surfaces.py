@@ -71,7 +71,8 @@ class Controls:
             # Soft takeover compares the knob with the target (where the value is going), not the
             # smoothed value still gliding there.
             self.mapper = MidiMapper(load_map(o.midi_map), lambda: self.show.registry.target, self.show.tempo)
-            self.midi = MidiInputs(o.midi, self.mapper, post, o.midi_backend, self.log).start()
+            self.midi = MidiInputs(o.midi, self.mapper, post, o.midi_backend, self.log,
+                                   budget=getattr(self.show, "budget", None)).start()
         self.log(self.exposure())
         self.sync()                                     # the initial state, to every target
         return self

@@ -63,6 +63,12 @@ class Sink:
                 except queue.Empty:
                     pass
         self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            # Its encoder is inside native code (libav): leaving it running into the interpreter's
+            # teardown can corrupt the heap, so it is waited for, loudly.
+            from ..console import say
+            say(f"livegan: waiting for the {self.name} output to finish sending...")
+            self._thread.join()
 
     def status(self) -> str:
         err = f", {self.error[:60]}" if self.error else ""
