@@ -40,6 +40,11 @@ check: a node is a container (ACCESS 0) or a method, never both, and a method wi
 VALUE of its type. A parameter whose address also has children (`/livegan/mod/K` with `/route`...,
 `/livegan/direction/K` with `/pick`) is listed there as `/livegan/mod/K/value`; both forms set it.
 
+A flood from any number of addresses delays another sender's message by about one datagram per
+flooder and never starves the display: a parameter's values are coalesced across senders, the
+rest waits in bounded backlogs per kind, datagrams are served in fair order by cost, and the control
+surfaces share one CPU budget (`docs/floods.md`, measured by `python bench/floods.py`).
+
 ## Examples
 
 TouchDesigner: an **OSC Out CHOP** with Network Address = the livegan machine, Network Port = 9000,

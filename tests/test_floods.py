@@ -66,6 +66,9 @@ def test_each_kind_waits_in_a_bounded_backlog_that_drops_its_oldest():
     assert [c.name for c in got].count("keyframe_next") == 1        # another kind always gets through
     assert [c.name for c in got].count("feedback_sync") == 1
     assert it.dropped["trigger:seed"] == 500 - Intake.MAX_PER_KIND
+    for k in range(50):                                      # costly triggers keep only their newest few
+        it.post(cmd("trigger", "network", f"net{k}.pkl"))
+    assert [c.value for c in drain(it)] == [f"net{k}.pkl" for k in range(50 - Intake.COSTLY["network"], 50)]
     # the whole backlog is bounded too: the most crowded kind gives way
     for k in range(Intake.MAX_WAITING + 100):
         it.post(cmd("add", f"p{k % 3}", 1.0, f"src{k}"))             # different sources: no folding

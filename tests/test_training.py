@@ -57,13 +57,27 @@ def test_the_whole_official_fixture_is_within_its_limits(golden):
     assert f"limit {limits['value_rel_l2']:.0e}" in lines["d_forward"]
 
 
+def _measures(out: str) -> dict:
+    """`train check --verbose` lines '      NAME: ERR (LIMIT_KEY)' -> the worst error per limit key."""
+    worst: dict = {}
+    for ln in out.splitlines():
+        if ln.startswith("      ") and ln.rstrip().endswith(")") and ": " in ln:
+            err, key = ln.rsplit(": ", 1)[1].split(" (")
+            worst[key[:-1]] = max(worst.get(key[:-1], 0.0), float(err))
+    return worst
+
+
 def test_a_stylegan3_step_without_path_length_is_judged_as_a_whole(golden, tmp_path):
-    """A StyleGAN3-T fixture in the official format (tests/train_fixture.py, our trainer), made in
-    a child under the portable kernel set (ATen default, oneDNN SSE4.1, MKL SSE4.2) and checked
-    here under the machine's own: its step has the phases Gboth, Dmain, Dreg and no
-    pl_noise_raw; it runs, holds the version-2 limits across the kernel sets, and no step_d is
-    derived (Dmain's fakes move G's magnitude EMAs)."""
-    from kernelsets import env_for
+    """A StyleGAN3-T fixture in the official format (tests/train_fixture.py, our trainer): its step
+    has the phases Gboth, Dmain, Dreg and no pl_noise_raw; it runs, is judged as a whole, and no
+    step_d is derived (Dmain's fakes move G's magnitude EMAs).  No official StyleGAN3 training
+    fixture is shared, so this proves the mechanism, not exactness to the official code.  Its limits
+    are made as the shared fixture's were, from a measured spread: made under the portable kernel set
+    (ATen default, oneDNN SSE4.1, MKL SSE4.2), checked under every other set this machine can run,
+    each limit ten times the largest spread seen (never below the shared fixture's); then checked
+    under the machine's own kernels.  (Measured here: the R1 penalty moves 1e-4 between the
+    portable and the AVX-512 set, every other value below 2e-6.)"""
+    from kernelsets import available, env_for
 
     fx = tmp_path / "train-sg3t-tiny"
     made = subprocess.run([sys.executable, str(ROOT / "tests" / "train_fixture.py"), str(fx), str(golden)],
@@ -72,6 +86,19 @@ def test_a_stylegan3_step_without_path_length_is_judged_as_a_whole(golden, tmp_p
     meta = json.loads((fx / "cases.json").read_text())
     assert meta["cases"]["step"]["phases"] == ["Gboth", "Dmain", "Dreg"]
     assert not any(k.endswith("pl_noise_raw") for k in np.load(fx / "cases.npz").files)
+    spread: dict = {}
+    for name in [n for n in available() if n != "default"]:
+        run = subprocess.run([sys.executable, "-m", "livegan", "train", "check", str(fx), "--verbose"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=600, env=env_for(name))
+        for k, v in _measures(run.stdout).items():
+            spread[k] = max(spread.get(k, 0.0), v)
+    shared = meta["tolerances"]
+    assert set(spread) >= {"value_rel_l2", "grad_rel_l2_all", "step_update_rel_l2_all"}, spread
+    limits = {k: max(v, 10 * spread.get(k, 0.0)) if k != "version" else v for k, v in shared.items()}
+    for k in ("grad_rel_l2_all", "adam_update_rel_l2_each", "step_update_rel_l2_all"):
+        assert limits[k] <= 10 * shared[k], (k, spread)           # our own kernels' spread is small
+    meta["tolerances"] = {**limits, "note": f"10x the largest spread from the portable kernel set: {spread}"}
+    (fx / "cases.json").write_text(json.dumps(meta))
     r = check(fx, "--verbose")
     _assert_all_within(r, ["d_forward", "g_main", "d_main", "d_reg", "adam_g", "adam_d", "step"])
     assert "magnitude_ema" in r.stdout and "(buffers_rel_l2)" in r.stdout   # Dmain's EMAs are compared

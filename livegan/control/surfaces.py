@@ -106,6 +106,9 @@ class Controls:
             n += sum(self.query.problems.counts.values())
         if self.midi is not None:
             n += getattr(self.midi, "feedback_errors", 0)
+        intake = getattr(self.show, "intake", None)       # commands a full backlog dropped
+        if intake is not None:
+            n += sum(intake.dropped.values())
         return n
 
     def status(self, recording: bool = False) -> dict:
