@@ -165,9 +165,16 @@ def test_save_preset_requests_are_rate_limited(tiny):
     from livegan.show import Options, Show
 
     show = Show(Options(fps=30), preset(), G=tiny)
+    for i in range(10):                          # two a frame: each gets through the intake...
+        show.post(Command("trigger", "save_preset", f"p{2 * i}", "page"))
+        show.post(Command("trigger", "save_preset", f"p{2 * i + 1}", "page"))
+        show.tick(0.0)
+    assert len([t for t in show.triggers if t.name == "save_preset"]) == 3     # ... the rate limit does not
+    assert any("too many save_preset requests" in e for e in show.errors)
+    # twenty in one frame: the intake keeps the newest two waiting (a costly kind), counted
+    show = Show(Options(fps=30), preset(), G=tiny)
     for i in range(20):
         show.post(Command("trigger", "save_preset", f"p{i}", "page"))
-    while not show.intake.empty():
-        show.tick(0.0)
-    assert len([t for t in show.triggers if t.name == "save_preset"]) == 3
-    assert any("too many save_preset requests" in e for e in show.errors)
+    show.tick(0.0)
+    assert [t.value for t in show.triggers if t.name == "save_preset"] == ["p18", "p19"]
+    assert show.intake.dropped["trigger:save_preset"] == 18

@@ -45,9 +45,11 @@ class Catalog:
             threading.Thread(target=work, name="livegan-directions", daemon=True).start()
 
     def network_changed(self, G, network_id: str, samples: Optional[int] = None) -> None:
-        """Drop the old network's pca/sefa and compute (or read) the new one's in the background."""
-        from .unsupervised import cached, env_samples
+        """Drop the old network's pca/sefa and compute (or read) the new one's in the background,
+        from a copy made here (the engine owns G and runs it meanwhile; see OwnedCopy)."""
+        from .unsupervised import OwnedCopy, cached, env_samples
 
+        G = OwnedCopy(G)
         with self._lock:
             self._generation += 1
             gen = self._generation

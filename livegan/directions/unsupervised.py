@@ -21,6 +21,22 @@ DEFAULT_SAMPLES = 20_000
 KEEP = 32                            # components kept
 
 
+class OwnedCopy:
+    """What the background computations need of a network, copied on the thread that hands the
+    network over: the engine owns G and runs it while a show plays, so nothing here ever runs G's
+    own modules beside it.  A CPU copy of the mapping network and the style affines' weights."""
+
+    def __init__(self, G):
+        import copy
+
+        self.z_dim = G.z_dim
+        self.mapping = copy.deepcopy(G.mapping).to("cpu").float().eval()
+        self.affines = style_affines(G)
+
+    def parameters(self):
+        return self.mapping.parameters()
+
+
 def ganspace(G, samples: int = DEFAULT_SAMPLES, seed: int = 0, batch: int = 2000,
              progress: Optional[Callable[[float], None]] = None) -> tuple[np.ndarray, np.ndarray]:
     """(components [k, w_dim] unit rows by falling variance, σ [k]) from `samples` mapped z."""
@@ -50,6 +66,8 @@ def ganspace(G, samples: int = DEFAULT_SAMPLES, seed: int = 0, batch: int = 2000
 def style_affines(G, layers: Optional[Sequence[int]] = None) -> list[tuple[int, np.ndarray]]:
     """(ws index, affine weight [out, w_dim]) of every style-taking layer, optionally only those
     whose ws index is in `layers`."""
+    if isinstance(G, OwnedCopy):
+        return [(i, w) for i, w in G.affines if layers is None or i in layers]
     out = []
     for name, m in G.named_modules():
         if not name.endswith("affine") or not hasattr(m, "weight"):
