@@ -38,7 +38,7 @@ def drain(intake):
 def test_sets_are_coalesced_across_every_source_and_keep_their_order_with_triggers():
     it = Intake()
     for k in range(1000):                                    # 1000 senders of hue
-        it.post(Command("set", "hue", float(k), f"osc", 0.0, 0.0))
+        it.post(Command("set", "hue", float(k), "osc", 0.0, 0.0))
     it.post(cmd("set", "psi", 0.3))
     it.post(cmd("trigger", "preset", "dusk"))
     it.post(cmd("set", "psi", 0.8))                          # after the preset: must stay after it

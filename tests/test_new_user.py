@@ -9,10 +9,7 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-
-import pytest
 
 from conftest import ROOT
 from livegan.control.surfaces import ControlOptions, Controls

@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .check import Fixture, Measure, buffers, tensors, updates, value
+from .check_measures import Fixture, Measure, buffers, tensors, updates, value
 
 
 def _torch(x):
@@ -150,8 +150,6 @@ def _phases(fx: Fixture, G, D):
 def case_adam(fx: Fixture, name: str) -> list[Measure]:
     """One optimiser step from the fixture's initial weights with the gradients it names: the
     optimiser alone (lr and betas under lazy regularisation, eps, sanitising), nothing upstream."""
-    import torch
-
     from .step import sanitise_gradients
 
     spec = fx.cases[name]

@@ -126,8 +126,6 @@ class ImageSet:
     def image(self, i: int) -> np.ndarray:
         import io
 
-        from PIL import Image
-
         from ..safeio import open_image
 
         try:
