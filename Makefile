@@ -38,7 +38,7 @@ demo-deps:
 demo: $(STAMP) demo-deps
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(PY) perform.py; \
 	else echo "no display: rendering the show headless into recordings/"; \
-	$(PY) perform.py --headless --duration 10 --out recordings; fi
+	$(PY) perform.py --headless --duration 10 --store recordings; fi
 
 # A worker per core (at most 4; pytest-xdist) for all but the tests timed against real peers
 # (JACK audio, MIDI clock, mDNS: tests/conftest.py), which then run alone; about half the
@@ -71,7 +71,7 @@ twemoji: $(STAMP)
 	@test -d $(TWEMOJI_DIR)/package/img/twitter/64 || tar xzf $(TWEMOJI_DIR)/package.tgz -C $(TWEMOJI_DIR) package/img/twitter/64
 	@test -f $(TWEMOJI_DIR)/twemoji32.zip || $(PY) -m livegan dataset $(TWEMOJI_DIR)/package/img/twitter/64 \
 	  --out $(TWEMOJI_DIR)/twemoji32.zip --res 32
-	$(PY) -m livegan train --data $(TWEMOJI_DIR)/twemoji32.zip --outdir $(TWEMOJI_DIR)/run --cfg stylegan2 \
+	$(PY) -m livegan train --data $(TWEMOJI_DIR)/twemoji32.zip --out $(TWEMOJI_DIR)/run --cfg stylegan2 \
 	  --batch 32 --gamma 0.01 --kimg $(TWEMOJI_KIMG) --tick 4 --snap 1 --mirror --aug diffaug \
 	  --cbase 2048 --cmax 64 --w-dim 128 --map-depth 2 --fp32 --seed 0
 

@@ -7,8 +7,21 @@ from typing import Iterable
 
 import numpy as np
 
-CODECS = {"h264": ("libx264", "yuv420p"), "prores": ("prores_ks", "yuv422p10le"),
-          "ffv1": ("ffv1", "yuv444p"), "vp9": ("libvpx-vp9", "yuv420p")}
+# The one codec table: name -> (FFmpeg encoder, pixel format, file extension).  A recording and a
+# render take the first three (--codec); a file's extension picks its codec when none is named.
+CODECS = {"h264": ("libx264", "yuv420p", ".mp4"), "prores": ("prores_ks", "yuv422p10le", ".mov"),
+          "ffv1": ("ffv1", "yuv444p", ".mkv"), "vp9": ("libvpx-vp9", "yuv420p", ".webm")}
+RECORD_CODECS = ("h264", "prores", "ffv1")
+
+
+def suffix_for(codec: str) -> str:
+    """The file extension a codec is written with ('.mp4' for h264)."""
+    return CODECS[codec][2]
+
+
+def codec_for(path: Path) -> str:
+    """The codec a file's extension implies (h264 for .mp4 and anything unknown)."""
+    return next((c for c, (_, _, ext) in CODECS.items() if ext == path.suffix.lower()), "h264")
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 30,
@@ -62,8 +75,8 @@ def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, codec: str | N
             frag: bool, live: bool, publish=None) -> int:
     if path.suffix.lower() == ".gif":
         return _write_gif(path, frames, fps)
-    codec = codec or {".mov": "prores", ".mkv": "ffv1", ".webm": "vp9"}.get(path.suffix.lower(), "h264")
-    name, pix = CODECS[codec]
+    codec = codec or codec_for(path)
+    name, pix, _ = CODECS[codec]
     opts = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if frag and path.suffix.lower() in (".mp4", ".mov") else {}
     fmt = {".mov": "mov", ".mkv": "matroska", ".webm": "webm"}.get(path.suffix.lower(), "mp4")
     # Write through a Python file: FFmpeg's own I/O swallows write errors (a full disk would go

@@ -60,30 +60,44 @@ def _fail(path: str, where: str, problem: str) -> PresetError:
     return PresetError(f"{path}: {where}: {problem}")
 
 
-def _keyframe(path: str, where: str, raw: Any, base: Path) -> Keyframe:
-    if isinstance(raw, bool):
-        raise _fail(path, where, "expected a seed (integer) or {\"seed\": N} or {\"w\": \"file.npy\"}")
-    if isinstance(raw, int):
+KEYFRAME_FORMS = "a seed (integer) or {\"seed\": N} or {\"w\": \"file.npy\"}"
+
+
+def parse_keyframe(raw: Any, where: str, base: Optional[Path] = None) -> Keyframe:
+    """One keyframe, in either of its forms, checked alike: a seed (`N` or `{"seed": N}`), or a w
+    given as a file beside the preset (`{"w": "file.npy"}`, when `base` says where that is) or as
+    the array itself (`{"w": [...], "w_file": ...}`, as control logs embed presets).  `where`
+    prefixes the one-line error."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
         raw = {"seed": raw}
     if not isinstance(raw, dict) or len(set(raw) & {"seed", "w"}) != 1:
-        raise _fail(path, where, "expected a seed (integer) or {\"seed\": N} or {\"w\": \"file.npy\"}")
+        raise PresetError(f"{where}: expected {KEYFRAME_FORMS}")
     if "seed" in raw:
         s = raw["seed"]
         if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32:
-            raise _fail(path, f"{where}.seed", f"must be an integer 0..2**32-1, got {s!r}")
+            raise PresetError(f"{where}.seed: must be an integer 0..2**32-1, got {str(s)[:40]!r}")
         return Keyframe(seed=s)
-    f = base / str(raw["w"])
-    try:
-        w = np.load(io.BytesIO(read_regular(f, MAX_W_BYTES, "w file")), allow_pickle=False).astype(np.float32)
-    except (OSError, ValueError) as e:
-        raise _fail(path, f"{where}.w", str(e) if str(f) in str(e) else f"cannot read {f} ({e})") from None
-    except Exception as e:
-        raise _fail(path, f"{where}.w", f"cannot read {f} ({type(e).__name__})") from None
+    value, w_file = raw["w"], raw.get("w_file")
+    if isinstance(value, str) and base is not None:
+        f = base / value
+        try:
+            w = np.load(io.BytesIO(read_regular(f, MAX_W_BYTES, "w file")), allow_pickle=False).astype(np.float32)
+        except (OSError, ValueError) as e:
+            raise PresetError(f"{where}.w: " + (str(e) if str(f) in str(e) else f"cannot read {f} ({e})")) from None
+        except Exception as e:
+            raise PresetError(f"{where}.w: cannot read {f} ({type(e).__name__})") from None
+        what, w_file = str(f), str(f)
+    else:
+        try:
+            w = np.asarray(value, np.float32)
+        except (TypeError, ValueError):
+            raise PresetError(f"{where}: expected a seed or a w array") from None
+        what = "w"
     if w.ndim == 3 and w.shape[0] == 1:
         w = w[0]
-    if w.ndim not in (1, 2) or not np.isfinite(w).all():
-        raise _fail(path, f"{where}.w", f"{f} must hold a finite [w_dim] or [num_ws, w_dim] array, got shape {list(w.shape)}")
-    return Keyframe(w=w, w_file=str(f))
+    if w.ndim not in (1, 2) or w.size > 256 * 4096 or not np.isfinite(w).all():
+        raise PresetError(f"{where}.w: {what} must hold a finite [w_dim] or [num_ws, w_dim] array, got shape {list(w.shape)}")
+    return Keyframe(w=w, w_file=w_file if isinstance(w_file, str) else None)
 
 
 def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None) -> Preset:
@@ -101,7 +115,7 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
         raise _fail(path, "keyframes", "must be a non-empty list")
     if len(kfs) > MAX_KEYFRAMES:
         raise _fail(path, "keyframes", f"{len(kfs)} keyframes, more than the limit of {MAX_KEYFRAMES}")
-    keyframes = tuple(_keyframe(path, f"keyframes[{i}]", k, base) for i, k in enumerate(kfs))
+    keyframes = tuple(parse_keyframe(k, f"{path}: keyframes[{i}]", base) for i, k in enumerate(kfs))
     interp = data.get("interpolation", "spline")
     if interp not in INTERPOLATIONS:
         raise _fail(path, "interpolation", f"must be one of {', '.join(INTERPOLATIONS)}, got {interp!r}")
@@ -154,7 +168,7 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
                 raise _fail(path, "mix.source.keyframe", f"must be a keyframe index 0..{len(keyframes) - 1}")
             mix_keyframe = k
         else:
-            mix_source = _keyframe(path, "mix.source", src, base)
+            mix_source = parse_keyframe(src, f"{path}: mix.source", base)
     tf = data.get("transform")
     if tf is not None:
         if not isinstance(tf, dict) or set(tf) - {"rotate", "translate", "zoom"}:
@@ -310,22 +324,7 @@ def _key_json(k: Optional[Keyframe]) -> Optional[dict]:
 
 
 def _key_from(d: Optional[dict]) -> Optional[Keyframe]:
-    if d is None:
-        return None
-    if not isinstance(d, dict):
-        raise PresetError(f"embedded keyframe: expected an object, got {type(d).__name__}")
-    if "seed" in d:
-        s = d["seed"]
-        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32:
-            raise PresetError(f"embedded keyframe: seed must be an integer 0..2**32-1, got {str(s)[:40]!r}")
-        return Keyframe(seed=s)
-    try:
-        w = np.asarray(d["w"], np.float32)
-    except (KeyError, TypeError, ValueError):
-        raise PresetError("embedded keyframe: expected a seed or a w array") from None
-    if w.ndim not in (1, 2) or w.size > 256 * 4096 or not np.isfinite(w).all():
-        raise PresetError(f"embedded keyframe: w must be a finite [w_dim] or [num_ws, w_dim] array, got shape {list(w.shape)}")
-    return Keyframe(w=w, w_file=d.get("w_file") if isinstance(d.get("w_file"), str) else None)
+    return None if d is None else parse_keyframe(d, "embedded keyframe")
 
 
 def preset_json(p: Preset) -> dict:

@@ -393,7 +393,7 @@ class Recorder:
 
     # -- the recorder thread ------------------------------------------------------------------------
     def _run(self, header: dict) -> None:
-        from .media import VideoSink
+        from .media import VideoSink, suffix_for
 
         log = None
         try:
@@ -405,7 +405,7 @@ class Recorder:
             folder = store.walk_dir(self.walk_id)
             header["walk_id"] = self.walk_id
             log = ControlLog(folder / LOG_NAME, header)
-            ext = {"prores": ".mov", "ffv1": ".mkv"}.get(self.codec, ".mp4")
+            ext = suffix_for(self.codec)
             ps = header.get("program_size") or (1024, 1024)
             depth = max(4, min(64, self.QUEUE_BYTES // 2 // (ps[0] * ps[1] * 3)))   # bytes, not only frames
             self.sink = VideoSink(folder / f"session{ext}", show.opts.fps, self.codec, maxsize=depth,

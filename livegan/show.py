@@ -14,7 +14,6 @@ import heapq
 import itertools
 import math
 import statistics
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+from .defaults import DEFAULT_NETWORK
 
 from .clock import Tempo, Transport
 from .params import NETWORK, UNIFORM, Command, Registry
@@ -30,8 +30,6 @@ from .load_policy import REMOTE_SOURCES, LoadPolicy
 from .presets import Preset, PresetError, check_for_network, list_presets, load_preset, preset_from, preset_json
 from .timeline import FrameRequest, KeyframeBank, frame_request
 from .console import say
-
-DEFAULT_NETWORK = "builtin:tiny"
 
 
 @dataclass

@@ -47,7 +47,7 @@ class Labels:
 
     def _images(self, where: str, args: tuple) -> list[dict]:
         if self.store is None:
-            raise DirectionError("store labels need --out (the store's folder)")
+            raise DirectionError("store labels need --store (the store's folder)")
         rows, _ = self.store.query_images(where, args, 0, 1_000_000)
         return rows
 

@@ -38,7 +38,8 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, JSON_SORT_KEYS=False)
-    net = network or os.environ.get("NETWORK_PKL") or "builtin:tiny"
+    from ..defaults import DEFAULT_NETWORK
+    net = network or os.environ.get("NETWORK_PKL") or DEFAULT_NETWORK
     app.extensions["studio"] = Studio(Path(outdir), net, presets, show)
     app.register_blueprint(views)
     app.register_blueprint(service)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from ..defaults import DEFAULT_NETWORK
 
 from ..store import Store
 
@@ -25,7 +26,7 @@ class Cursor:
 @dataclass
 class Studio:
     outdir: Path
-    network: str = "builtin:tiny"
+    network: str = DEFAULT_NETWORK
     presets: Optional[Path] = None
     show: Optional[str] = None                       # HOST:PORT of a running show (OSC)
     store: Store = field(init=False)

@@ -30,12 +30,7 @@ GROUPS = {
     "noise": ("noise",),
     "cutout": ("cutout",),
 }
-PIPES = {
-    "blit": ("blit",), "geom": ("geom",), "color": ("color",), "filter": ("filter",), "noise": ("noise",),
-    "cutout": ("cutout",), "bg": ("blit", "geom"), "bgc": ("blit", "geom", "color"),
-    "bgcf": ("blit", "geom", "color", "filter"), "bgcfn": ("blit", "geom", "color", "filter", "noise"),
-    "bgcfnc": ("blit", "geom", "color", "filter", "noise", "cutout"),
-}
+from .options import PIPES  # noqa: E402  (the pipelines by name, shared with the command line)
 ALL = tuple(a for g in GROUPS.values() for a in g)
 
 

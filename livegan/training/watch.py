@@ -1,7 +1,7 @@
 """`--network run:NAME`: play a training run's newest snapshot and, while the run goes on, crossfade
 to each new one as the trainer writes it (watching the network learn, on stage).
 
-A run is a trainer's --outdir: NAME is that folder, or a folder under recordings/training/.  Each
+A run is a trainer's --out folder: NAME is that folder, or a folder under recordings/training/.  Each
 snapshot's G_ema is `network-KIMG.safetensors`, renamed into place only when complete, so a file
 seen here is always whole."""
 from __future__ import annotations
@@ -19,7 +19,7 @@ def run_folder(name: str, root: Path = RUNS) -> Path:
     for cand in (Path(name), root / name):
         if cand.is_dir():
             return cand
-    raise ValueError(f"run:{name}: no training run there (a `livegan train --outdir` folder, or one under {root})")
+    raise ValueError(f"run:{name}: no training run there (a `livegan train --out` folder, or one under {root})")
 
 
 def newest_network(folder: Path) -> Optional[Path]:

@@ -1,0 +1,55 @@
+"""The `livegan` commands, one module each; each registers its own parser (`register(sub)`) and
+runs as `run(args)`.  `main` is `livegan`, `perform_main` is `perform.py`."""
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+from . import dataset, directions, gallery, generate, morph, networks, perform, render, train, walk
+from .options import Parser
+
+
+MODULES = (generate, morph, networks, render, walk, directions, gallery, dataset, train, perform)
+
+
+def build_parser() -> Parser:
+    ap = Parser(prog="livegan", description="Real-time StyleGAN visualiser: tools.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for m in MODULES:
+        m.register(sub)
+    return ap
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return _run(build_parser().parse_args(argv), "livegan")
+
+
+def perform_main(argv: Optional[Sequence[str]] = None) -> int:
+    """`perform.py`: the show's own command line (its --help names perform.py)."""
+    p = Parser(prog="perform.py", description="livegan: play a StyleGAN network live.")
+    perform.add_perform_args(p)
+    p.set_defaults(func=perform.run, cmd="perform")
+    return _run(p.parse_args(argv), "perform.py")
+
+
+def _run(args, prog: str) -> int:
+    from ..devices import keep_freed_memory
+
+    keep_freed_memory()
+    try:
+        if getattr(args, "cmd", None) != "perform":       # the show plans its own threads (with the encoder's)
+            from .. import threads
+            threads.apply(threads.plan(getattr(args, "threads", 0) or None))
+        return args.func(args)
+    except Exception as e:          # every failure is one line; LIVEGAN_DEBUG=1 shows the traceback
+        import os
+        if os.environ.get("LIVEGAN_DEBUG"):
+            raise
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        kind = "" if isinstance(e, (ValueError, OSError, RuntimeError)) else f"{type(e).__name__}: "
+        where = prog if prog == "perform.py" else f"{prog} {args.cmd}"
+        print(f"{where}: error: {kind}{msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
