@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from livegan.control.osc import FairQueue, cost_us
+from livegan.control.fairqueue import FairQueue, cost_us
 from livegan.intake import Intake
 from livegan.params import Command
 

@@ -23,7 +23,7 @@ from pythonosc.osc_packet import OscPacket
 from pythonosc.udp_client import SimpleUDPClient
 
 from livegan.app import App
-from livegan.control.midi import MidiMapError, load_map, parse_map
+from livegan.control.midimap import MidiMapError, load_map, parse_map
 from livegan.control.osc import OscReceiver
 from livegan.control.oscaddr import compile_pattern, matches
 from livegan.control.surfaces import ControlOptions, Controls

@@ -12,7 +12,8 @@ import mido
 import pytest
 
 from livegan.clock import Tempo
-from livegan.control.midi import (MidiInputs, MidiMapError, MidiMapper, load_map, parse_map, relative_delta)
+from livegan.control.midi import MidiInputs, MidiMapper
+from livegan.control.midimap import MidiMapError, load_map, parse_map, relative_delta
 from livegan.params import Command, Registry
 
 from jackserver import jack_server

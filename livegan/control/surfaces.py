@@ -67,7 +67,8 @@ class Controls:
         if o.osc_out:
             self.feedback = OscFeedback(o.osc_out)
         if o.midi:
-            from .midi import MidiInputs, MidiMapper, load_map
+            from .midi import MidiInputs, MidiMapper
+            from .midimap import load_map
             # Soft takeover compares the knob with the target (where the value is going), not the
             # smoothed value still gliding there.
             self.mapper = MidiMapper(load_map(o.midi_map), lambda: self.show.registry.target, self.show.tempo)
