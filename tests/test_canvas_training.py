@@ -98,7 +98,8 @@ def test_canvas_r_trains_a_new_r_network_that_loads_and_plays(tmp_path):
     from stylegan3 import load_network
 
     from livegan.training.dataset import make_dataset
-    from livegan.training.loop import Trainer, TrainOptions, is_canvas_r
+    from livegan.training.loop import Trainer, TrainOptions
+    from livegan.training.networks import is_canvas_r
 
     make_dataset([str(_circles(tmp_path / "pics", n=4))], tmp_path / "ds.zip", 128, progress=False)
     o = TrainOptions(data=str(tmp_path / "ds.zip"), outdir=str(tmp_path / "run"), cfg="canvas-r", batch=4, gamma=1,

@@ -24,7 +24,7 @@ def cmd_train(args) -> int:
     if args.resume and args.resume.endswith(".pkl"):
         print(f"fine-tuning {args.resume} as it was trained: {described(o)}", flush=True)
     if args.gpus > 1 or "WORLD_SIZE" in __import__("os").environ:
-        from ..training.loop import train_distributed
+        from ..training.distributed import train_distributed
         print(f"training {o.cfg} in {args.gpus} processes into {o.outdir}", flush=True)
         train_distributed(o, args.gpus)
         return 0

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .options import PIPES
+
 # The paper's groups (appendix B) and the pipelines the official --augpipe names.
 GROUPS = {
     "blit": ("xflip", "rotate90", "xint"),
@@ -30,7 +32,6 @@ GROUPS = {
     "noise": ("noise",),
     "cutout": ("cutout",),
 }
-from .options import PIPES  # noqa: E402  (the pipelines by name, shared with the command line)
 ALL = tuple(a for g in GROUPS.values() for a in g)
 
 
@@ -330,3 +331,33 @@ class AdaTuner:
         self.rt = float(tot[0] / tot[1])
         adjust = float(np.sign(self.rt - self.target)) * batch * self.interval / (self.ada_kimg * 1000)
         self.pipe.p.copy_((self.pipe.p + adjust).clamp(0, 1))
+
+
+def diff_augment(x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """DiffAugment (Zhao et al. 2020) colour, translation and cutout: differentiable, applied to
+    every image D sees, real and fake alike."""
+    n, _, h, w = x.shape
+    dev = x.device
+
+    def r(*shape):
+        return torch.rand(*shape, device=dev, generator=generator)
+    x = x + (r(n, 1, 1, 1) - 0.5)                                           # brightness
+    m = x.mean(dim=1, keepdim=True)
+    x = (x - m) * (r(n, 1, 1, 1) * 2) + m                                   # saturation
+    m = x.mean(dim=[1, 2, 3], keepdim=True)
+    x = (x - m) * (r(n, 1, 1, 1) + 0.5) + m                                 # contrast
+    sh, sw = int(h * 0.125 + 0.5), int(w * 0.125 + 0.5)                     # translation by 1/8
+    tx = (r(n) * (2 * sh + 1)).long() - sh
+    ty = (r(n) * (2 * sw + 1)).long() - sw
+    gy, gx = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
+    gy = (gy[None] + tx[:, None, None] + 1).clamp(0, h + 1)
+    gx = (gx[None] + ty[:, None, None] + 1).clamp(0, w + 1)
+    pad = torch.nn.functional.pad(x, [1, 1, 1, 1])
+    x = pad.permute(0, 2, 3, 1)[torch.arange(n, device=dev)[:, None, None], gy, gx].permute(0, 3, 1, 2)
+    ch, cw = int(h * 0.5 + 0.5), int(w * 0.5 + 0.5)                         # cutout of half the side
+    oy = (r(n) * (h + (1 - ch % 2))).long()
+    ox = (r(n) * (w + (1 - cw % 2))).long()
+    yy = (gy[:1] * 0 + torch.arange(h, device=dev)[None, :, None]) - oy[:, None, None] + ch // 2
+    xx = (gx[:1] * 0 + torch.arange(w, device=dev)[None, None, :]) - ox[:, None, None] + cw // 2
+    keep = ~((yy >= 0) & (yy < ch) & (xx >= 0) & (xx < cw))
+    return x * keep[:, None].to(x.dtype)
