@@ -393,7 +393,8 @@ class Recorder:
 
     # -- the recorder thread ------------------------------------------------------------------------
     def _run(self, header: dict) -> None:
-        from .media import VideoSink, suffix_for
+        from .codecs import suffix_for
+        from .media import VideoSink
 
         log = None
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..argtypes import host_port, ndi_name, number, port, ratio, size as size_type, stream_url
-from ..media import RECORD_CODECS
+from ..codecs import RECORD_CODECS
 
 
 def add_perform_args(p: argparse.ArgumentParser) -> None:

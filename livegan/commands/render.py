@@ -7,7 +7,7 @@ from pathlib import Path
 from ..argtypes import number, size as size_type
 from ..defaults import DEFAULT_NETWORK
 
-from ..media import RECORD_CODECS, suffix_for
+from ..codecs import RECORD_CODECS, suffix_for
 from .options import load
 
 
