@@ -134,26 +134,39 @@ class App:
                 self.show.error(f"trigger:{cmd.name}", f"{cmd.name}: {type(e).__name__}: {e}")
 
     def _trigger(self, cmd, display) -> None:
-        if cmd.name == "hud":
-            self.hud_on = not self.hud_on
-        elif cmd.name == "fullscreen" and hasattr(display, "toggle_fullscreen"):
-            display.toggle_fullscreen()
-        elif cmd.name == "snapshot":
-            self._snapshot()
-        elif cmd.name == "save_preset":
-            from .presets import check_preset_name
-            self._preset_pending = check_preset_name(cmd.value)   # written after this frame is drawn
-        elif cmd.name == "record":
-            self.record((not self.recording) if cmd.value is None else bool(int(cmd.value)))
-        elif cmd.name == "feedback_sync":
-            if self.controls is not None:
-                self.controls.sync(self.recording)
-        elif cmd.name == "learn":
-            if self.controls is None:
-                raise ValueError("MIDI learn needs a MIDI port (--midi NAME)")
-            self.controls.learn(str(cmd.value or self.selected))
-        else:
+        """One of the app's triggers (the command table, triggers.py: window and files)."""
+        handler = {"hud": self._toggle_hud, "fullscreen": self._toggle_fullscreen, "snapshot": self._snapshot_cmd,
+                   "save_preset": self._save_preset_cmd, "record": self._record_cmd,
+                   "feedback_sync": self._feedback_sync, "learn": self._learn}.get(cmd.name)
+        if handler is None:
             raise ValueError("not available in this version")
+        handler(cmd, display)
+
+    def _toggle_hud(self, cmd, display) -> None:
+        self.hud_on = not self.hud_on
+
+    def _toggle_fullscreen(self, cmd, display) -> None:
+        if hasattr(display, "toggle_fullscreen"):
+            display.toggle_fullscreen()
+
+    def _snapshot_cmd(self, cmd, display) -> None:
+        self._snapshot()
+
+    def _save_preset_cmd(self, cmd, display) -> None:
+        from .presets import check_preset_name
+        self._preset_pending = check_preset_name(cmd.value)   # written after this frame is drawn
+
+    def _record_cmd(self, cmd, display) -> None:
+        self.record((not self.recording) if cmd.value is None else bool(int(cmd.value)))
+
+    def _feedback_sync(self, cmd, display) -> None:
+        if self.controls is not None:
+            self.controls.sync(self.recording)
+
+    def _learn(self, cmd, display) -> None:
+        if self.controls is None:
+            raise ValueError("MIDI learn needs a MIDI port (--midi NAME)")
+        self.controls.learn(str(cmd.value or self.selected))
 
     @property
     def store(self):

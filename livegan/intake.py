@@ -23,6 +23,7 @@ import time
 from collections import Counter, OrderedDict, deque
 from typing import Optional
 
+from . import triggers
 from .params import Command
 
 
@@ -30,9 +31,6 @@ class Intake:
     MAX_PER_KIND = 32                 # commands of one kind waiting (a trigger flood keeps its newest)
     MAX_WAITING = 2048                # everything waiting; beyond it the most crowded kind loses its oldest
     IDEMPOTENT = {"feedback_sync"}    # triggers whose second copy adds nothing: coalesced like sets
-    # Costly triggers wait in shorter backlogs (each loads or writes files; the show rate-limits
-    # them too): a flood of them keeps only its newest few.
-    COSTLY = {"network": 2, "preset": 4, "input": 2, "record": 2, "save_preset": 2, "snapshot": 8}
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -78,7 +76,9 @@ class Intake:
             waiting = self._kinds[kind]
             # Time-tagged commands (an automation sent ahead) go on to the show's own bounded
             # schedule: only the whole backlog bounds them here.
-            if len(waiting) > self.COSTLY.get(cmd.name, self.MAX_PER_KIND) and not cmd.due:
+            # costly triggers wait in shorter backlogs (the command table's): a flood of them keeps
+            # only its newest few
+            if len(waiting) > triggers.backlog(cmd.name, self.MAX_PER_KIND) and not cmd.due:
                 self._drop_oldest(kind)
             if len(self._waiting) > self.MAX_WAITING:
                 self._drop_oldest(max(self._kinds, key=lambda k: len(self._kinds[k]) if k != "log" else -1))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Optional
 
+from . import triggers
+
 # What a change costs: a shader uniform only; new ws (timeline); a network reload.
 UNIFORM, WS, NETWORK = "uniform", "ws", "network"
 
@@ -115,9 +117,7 @@ def _grouped(params: tuple) -> tuple:
 
 PARAMS: tuple[Param, ...] = _grouped(_PARAMS)
 
-TRIGGERS = ("keyframe_next", "keyframe_prev", "keyframe_goto", "seed", "snapshot", "record",
-            "fullscreen", "hud", "tap", "learn", "network", "preset", "feedback_sync", "direction_pick",
-            "direction_zone", "input", "mod_route", "mod_clear", "lfo", "audio_trigger", "pad_corner", "save_preset")
+TRIGGERS = triggers.names()          # the command table (triggers.py): owner, cost, backlog of each
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
+from . import triggers
 from .presets import preset_from
 from .recorder import LOG_NAME, RecordingError, read_log
 from .store import network_identity
 
-# Triggers that change the picture are replayed; snapshot/record/learn/hud/fullscreen are not.
-# Presets, networks and taps are replayed from what they did (apply_preset, apply_network, set bpm).
-REPLAYED_TRIGGERS = {"keyframe_next", "keyframe_prev", "keyframe_goto", "seed"}
+# Triggers that change the picture are replayed (the command table says which); snapshot/record/
+# learn/hud/fullscreen are not.  Presets, networks and taps are replayed from what they did
+# (apply_preset, apply_network, set bpm).
+REPLAYED_TRIGGERS = {name for name, t in triggers.TABLE.items() if t.replayed}
 
 
 def restore_state(show, header: dict) -> None:

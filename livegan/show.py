@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+from . import triggers
 from .defaults import DEFAULT_NETWORK
 
 from .clock import Tempo, Transport
@@ -171,9 +172,8 @@ class Show:
         self.network_loader = LatestLoader("network-loader")
         self._held: deque = deque()                        # commands queued behind a preset load
         # Heavy triggers: at most this often; refusals are counted (and said once in the HUD).
-        self.limits = {"snapshot": RateLimit(4.0, 8), "record": RateLimit(2.0, 2),
-                       "network": RateLimit(0.5, 1), "feedback_sync": RateLimit(2.0, 2),
-                       "save_preset": RateLimit(1.0, 3)}      # each writes files: a flood cannot fill the disk
+        self.limits = {t.name: RateLimit(*t.rate) for t in triggers.TABLE.values() if t.rate is not None}
+        self._on = self._handlers()
         self.swapped = False
         self._sync_later: Optional[Command] = None         # a feedback sync asked for too soon
         self._last_now: Optional[float] = None
@@ -278,62 +278,86 @@ class Show:
             if any(self.registry.params[n].cost != UNIFORM for n in changed):
                 self._bump(cmd)
             return
-        name, q = cmd.name, bool(self.registry.target["quantize"])
-        if cmd.op == "apply_preset" or (name == "preset" and isinstance(cmd.value, dict)):
-            self._use_preset(preset_from(cmd.value), cmd)
-        elif name == "preset":
-            self._load_preset_async(cmd)
-        elif name == "keyframe_next":
-            self.transport.next(q)
-            self._bump(cmd)
-        elif name == "keyframe_prev":
-            self.transport.prev(q)
-            self._bump(cmd)
-        elif name == "keyframe_goto":
-            i, n = int(cmd.value), len(self.preset.keyframes)
-            if not 0 <= i < n:
-                raise ValueError(f"no keyframe {i}: this preset has {n} (0..{n - 1})")
-            self.transport.goto(i, q)
-            self._bump(cmd)
-        elif name == "tap":
-            bpm = self.tempo.tap(cmd.received or time.perf_counter())
-            if bpm is not None:          # as a command: logged (replay), fed back like any change
-                self._safe_handle(Command("set", "bpm", bpm, "tap", cmd.received))
-        elif name in ("direction_pick", "direction_zone"):
-            self.knobs.command(name, cmd.value)
-        elif cmd.op == "apply_direction":  # a slot's whole state, embedded (replay)
-            self.knobs.apply_logged(cmd.value)
-            self.generation += 1
-        elif cmd.op == "apply_network":  # replay: the switch happens at its logged frame
-            from stylegan3 import load_network
-            self._use_network(load_network(str(cmd.value), device=self.device, precision=self.opts.dtype),
-                              str(cmd.value))
-        elif name == "network":
-            self.load_network_async(str(cmd.value), cmd.source)
-        elif name == "seed":
-            self._replace_keyframe_seed(int(cmd.value))
-            self._bump(cmd)
-        elif name == "pad_corner":
-            k, seed = cmd.value
-            self._set_pad_corner(int(k), int(seed))
-            self._bump(cmd)
-        elif name == "input":
-            self._switch_input(cmd)
-        elif cmd.op == "condition":      # replay: which condition a frame used
-            self.conditioner.apply_logged(cmd.value)
-        elif cmd.op == "mod":            # replay: the modulation offsets a frame used
-            self.mod.matrix.apply_logged(cmd.value)
-        elif name in ("mod_route", "mod_clear", "lfo", "audio_trigger"):
-            self.mod.command(name, cmd.value)
-        else:
-            lim = self.limits.get(name)
-            if lim is not None and not lim.allow():
-                if name == "feedback_sync":              # asked again before it was due: answered then
-                    self._sync_later = cmd
-                    return
-                raise ValueError(f"too many {name} requests: at most {lim.rate:g} a second "
-                                 f"({lim.dropped} refused)")
-            self.triggers.append(cmd)
+        key = cmd.op if cmd.op in triggers.LOGGED_OPS else cmd.name
+        if key == "preset" and isinstance(cmd.value, dict):      # a preset sent whole, not by name
+            key = "apply_preset"
+        handler = self._on.get(key)
+        if handler is not None:
+            handler(cmd)
+            return
+        t = triggers.TABLE.get(cmd.name)
+        if cmd.op != "trigger" or t is None or t.owner != triggers.APP:
+            raise ValueError("not available in this version")
+        lim = self.limits.get(cmd.name)
+        if lim is not None and not lim.allow():
+            if cmd.name == "feedback_sync":              # asked again before it was due: answered then
+                self._sync_later = cmd
+                return
+            raise ValueError(f"too many {cmd.name} requests: at most {lim.rate:g} a second "
+                             f"({lim.dropped} refused)")
+        self.triggers.append(cmd)                        # the app's: after this frame (app.py)
+
+    # -- the show's own triggers and the control log's lines (the command table, triggers.py) ---
+    def _handlers(self) -> dict:
+        return {"preset": lambda c: self._load_preset_async(c),
+                "apply_preset": lambda c: self._use_preset(preset_from(c.value), c),
+                "keyframe_next": self._keyframe_next, "keyframe_prev": self._keyframe_prev,
+                "keyframe_goto": self._keyframe_goto, "tap": self._tap,
+                "seed": self._seed, "pad_corner": self._pad_corner,
+                "direction_pick": self._direction, "direction_zone": self._direction,
+                "apply_direction": self._apply_direction,
+                "network": lambda c: self.load_network_async(str(c.value), c.source),
+                "apply_network": self._apply_network,
+                "input": self._switch_input,
+                "condition": lambda c: self.conditioner.apply_logged(c.value),   # which condition a frame used
+                "mod": lambda c: self.mod.matrix.apply_logged(c.value),          # the offsets a frame used
+                **{n: self._modulation for n in ("mod_route", "mod_clear", "lfo", "audio_trigger")}}
+
+    def _quantize(self) -> bool:
+        return bool(self.registry.target["quantize"])
+
+    def _keyframe_next(self, cmd: Command) -> None:
+        self.transport.next(self._quantize())
+        self._bump(cmd)
+
+    def _keyframe_prev(self, cmd: Command) -> None:
+        self.transport.prev(self._quantize())
+        self._bump(cmd)
+
+    def _keyframe_goto(self, cmd: Command) -> None:
+        i, n = int(cmd.value), len(self.preset.keyframes)
+        if not 0 <= i < n:
+            raise ValueError(f"no keyframe {i}: this preset has {n} (0..{n - 1})")
+        self.transport.goto(i, self._quantize())
+        self._bump(cmd)
+
+    def _tap(self, cmd: Command) -> None:
+        bpm = self.tempo.tap(cmd.received or time.perf_counter())
+        if bpm is not None:              # as a command: logged (replay), fed back like any change
+            self._safe_handle(Command("set", "bpm", bpm, "tap", cmd.received))
+
+    def _seed(self, cmd: Command) -> None:
+        self._replace_keyframe_seed(int(cmd.value))
+        self._bump(cmd)
+
+    def _pad_corner(self, cmd: Command) -> None:
+        k, seed = cmd.value
+        self._set_pad_corner(int(k), int(seed))
+        self._bump(cmd)
+
+    def _direction(self, cmd: Command) -> None:
+        self.knobs.command(cmd.name, cmd.value)
+
+    def _apply_direction(self, cmd: Command) -> None:   # a slot's whole state, embedded (replay)
+        self.knobs.apply_logged(cmd.value)
+        self.generation += 1
+
+    def _apply_network(self, cmd: Command) -> None:     # replay: the switch happens at its logged frame
+        from stylegan3 import load_network
+        self._use_network(load_network(str(cmd.value), device=self.device, precision=self.opts.dtype), str(cmd.value))
+
+    def _modulation(self, cmd: Command) -> None:
+        self.mod.command(cmd.name, cmd.value)
 
     def _replace_keyframe_seed(self, seed: int) -> None:
         """The keyframe being left becomes `seed` (the show glides on from there)."""

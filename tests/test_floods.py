@@ -17,6 +17,7 @@ import pytest
 
 from conftest import ROOT
 from livegan.control.fairqueue import FairQueue, cost_us
+from livegan import triggers
 from livegan.intake import Intake
 from livegan.params import Command
 
@@ -68,7 +69,8 @@ def test_each_kind_waits_in_a_bounded_backlog_that_drops_its_oldest():
     assert it.dropped["trigger:seed"] == 500 - Intake.MAX_PER_KIND
     for k in range(50):                                      # costly triggers keep only their newest few
         it.post(cmd("trigger", "network", f"net{k}.pkl"))
-    assert [c.value for c in drain(it)] == [f"net{k}.pkl" for k in range(50 - Intake.COSTLY["network"], 50)]
+    keep = triggers.TABLE["network"].backlog
+    assert [c.value for c in drain(it)] == [f"net{k}.pkl" for k in range(50 - keep, 50)]
     # the whole backlog is bounded too: the most crowded kind gives way
     for k in range(Intake.MAX_WAITING + 100):
         it.post(cmd("add", f"p{k % 3}", 1.0, f"src{k}"))             # different sources: no folding
