@@ -80,7 +80,7 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args()
-    from livegan import threads
+    from livegan.engine import threads
     from stylegan3 import load_network
 
     threads.apply(threads.plan())

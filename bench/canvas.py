@@ -65,7 +65,7 @@ def main() -> int:
     ap.add_argument("--lookaheads", default="2,0", help="comma-separated frames planned ahead with a moving input (the show's default is 0)")
     ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args()
-    from livegan import threads
+    from livegan.engine import threads
     threads.apply(threads.plan())
     from interleave import interleaved_medians
 

@@ -56,12 +56,12 @@ def main() -> int:
         if args.json:
             import json
             Path(args.json).write_text(json.dumps(rows, indent=1))
-    from livegan.devices import keep_freed_memory
+    from livegan.engine.devices import keep_freed_memory
     keep_freed_memory()                       # as the app does
 
     import torch
     from stylegan3 import load_network
-    from livegan.devices import resolve_device
+    from livegan.engine.devices import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,7 +103,7 @@ def main() -> int:
                                 m.channels_last = kind == "nhwc"
                         fn = lambda: G.synthesis(ws)
                         if kind == "graph":
-                            from livegan.cuda_graphs import GraphedSynthesis
+                            from livegan.engine.cuda_graphs import GraphedSynthesis
                             fn = GraphedSynthesis(G, ws.shape).bound(ws)
                         t = timed(fn, sync, args.repeats, args.warmup)
                     print(f"{net:<22} {dev.type:<6} {dtype:<6} {label:<10} {b:>5} {t / b * 1e3:>9.2f} {b / t:>9.1f} {t * 1e3:>9.1f}",

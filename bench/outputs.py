@@ -55,8 +55,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--fps", type=float, default=30.0)
     a = ap.parse_args()
-    from livegan import threads
-    from livegan.devices import keep_freed_memory
+    from livegan.engine import threads
+    from livegan.engine.devices import keep_freed_memory
     from stylegan3 import load_network
 
     keep_freed_memory()

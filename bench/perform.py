@@ -62,7 +62,7 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file (rewritten after each row)")
     args = ap.parse_args()
     rows: list[dict] = []
-    from livegan.devices import keep_freed_memory
+    from livegan.engine.devices import keep_freed_memory
     keep_freed_memory()                       # as the app does
     graph_modes = {"off": [False], "on": [True], "both": [False, True]}[args.cuda_graphs]
     change = f"a psi change every {args.every:g} s" if args.every > 0 else "no injected changes"

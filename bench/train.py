@@ -38,7 +38,7 @@ def main() -> int:
 
     import torch
 
-    from livegan import threads
+    from livegan.engine import threads
     torch.set_num_threads(args.threads or threads.plan().generator)
 
     import numpy as np

@@ -14,7 +14,7 @@ def __getattr__(name: str) -> Any:
         from stylegan3 import load_network
         return load_network
     if name in ("Walk", "RandomWalk", "CustomWalk", "VideoManager", "sample_latents"):
-        from . import walks
+        from .offline import walks
         return getattr(walks, name)
     if name == "Store":
         from .store import Store

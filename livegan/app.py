@@ -1,51 +1,18 @@
-"""Wires the stages together and owns the one main loop: a `Show` (show.py), a display backend
-(display.py), control surfaces, the recorder and the snapshot writer."""
+"""The running show's app: a `Show` (show/), a display (display/), its control surfaces, the program's
+sinks (the recorder, the outputs) and what it keeps of itself (snapshots.py).  Each frame the one
+main loop (loop.py) calls `triggers` and `present`; `run_headless` and `run_window` pick the backend
+and the clock.  launch.py wires one from the command line."""
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
 
-from .show import Show
 from .console import say
-
-
-class FileWriter:
-    """Writes files (snapshots) on one thread from a bounded queue: the frame a snapshot was taken
-    on is never delayed, a flood is dropped and counted, and a failed write (disk full, read-only
-    folder) is a HUD error."""
-
-    def __init__(self, error: Callable[[str, str], None], capacity: int = 8):
-        self.error, self.capacity = error, capacity
-        self.queue: "queue.Queue" = queue.Queue(maxsize=capacity)
-        self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="livegan-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, job: Callable[[], None]) -> bool:
-        try:
-            self.queue.put_nowait(job)
-            return True
-        except queue.Full:
-            self.dropped += 1
-            return False
-
-    def _run(self) -> None:
-        while True:
-            job = self.queue.get()
-            try:
-                job()
-            except Exception as e:
-                self.error("snapshot", f"snapshot failed: {type(e).__name__}: {e}")
-            finally:
-                self.queue.task_done()
-
-    def drain(self) -> None:
-        self.queue.join()
+from .show import Show
+from .snapshots import FileWriter, Snapshots
 
 
 class App:
@@ -66,19 +33,16 @@ class App:
         self.recorder = None
         self.session_walk: Optional[int] = None
         self.writer = FileWriter(self.show.error)
+        thumbs = controls is not None and getattr(controls, "page", None) is not None
+        self.snapshots = Snapshots(show, lambda: self.store, self.out_dir, self.writer, thumbs)
+        if thumbs:                                      # for the control page's preset buttons
+            controls.page.thumb_dirs.append(self.snapshots.thumbs_dir)
         self._hud_cache: tuple = ((), None)
         self._hud_time = 0.0
-        self.snapshots: list[Path] = []
         self.frames_path = ""                           # CUDA: how frames reach GL (HUD)
         self._snap_pending = False
         self._preset_pending: Optional[str] = None     # "save as preset" NAME, after the frame is drawn
-        self._thumb_for: tuple = ("", 0.0, False)       # (preset, since when, thumbnail taken)
-        self._thumbs_on = controls is not None and getattr(controls, "page", None) is not None
-        if self._thumbs_on:                             # for the control page's preset buttons
-            controls.page.thumb_dirs.append(self.thumbs_dir)
-        self._snap_seq = 0
         self._finishing: list = []                       # stopped recorders still writing their files
-        self._net_ids: dict = {}
         self.display = None
         self._pic: Optional[int] = None                  # planned tick of the picture on screen
 
@@ -88,10 +52,10 @@ class App:
             return None
         t = time.perf_counter()
         if t - self._hud_time > 0.25 or self._hud_cache[1] is None:
-            from .display import hud_image
+            from .display import hud_image, hud_lines
 
             refused = self.controls.refused() if self.controls is not None else 0
-            lines = tuple(self.show.hud_lines(fps, refused)) + (self._selected_line(),)
+            lines = tuple(hud_lines(self.show.status, fps, refused)) + (self._selected_line(),)
             if self.controls is not None:
                 lines += tuple(self.controls.hud_lines())
             if self.frames_path:
@@ -123,7 +87,7 @@ class App:
                         "output/recorder/error": r.error or ""})
         return out
 
-    def _triggers(self, display) -> None:
+    def triggers(self, display) -> None:
         triggers, self.show.triggers = self.show.triggers, []
         for cmd in triggers:
             try:
@@ -182,7 +146,7 @@ class App:
         return self.recorder is not None and self.recorder.active
 
     def record(self, on: bool) -> None:
-        from .recorder import Recorder
+        from .record import Recorder
 
         if on and not self.recording:
             if self.recorder is not None:                # it finishes its files on its own thread
@@ -207,141 +171,6 @@ class App:
         """Taken after this frame is drawn (see `_present`): the program frame on screen and the
         raw generator frame, the ws and the full state that recreates it, written on a thread."""
         self._snap_pending = True
-
-    def _snapshot_state(self) -> Optional[dict]:
-        s = self.show
-        req = s.current
-        k = s.preset.keyframes[req.keyframe]
-        v = dict(s.registry.value)
-        p = s.preset
-        mix: dict = {"layer": v["mix_layer"], "amount": v["mix_amount"]}
-        src = p.mix_source if p.mix_source is not None else (
-            p.keyframes[p.mix_keyframe] if p.mix_keyframe is not None else None)
-        if src is not None:                       # what the mixed layers come from
-            mix["source"] = {"seed": src.seed} if src.seed is not None else {"w": np.asarray(src.w).tolist()}
-            if p.mix_keyframe is not None:
-                mix["source"]["keyframe"] = p.mix_keyframe
-        return {"network": s.network, "network_id": None, "preset": p.name, "keyframe": req.keyframe,
-                "seed": k.seed, "seeds": [kf.seed for kf in p.keyframes], "position": req.position,
-                "frame": req.frame, "time": req.frame / s.opts.fps, "psi": v["psi"],
-                "truncation_cutoff": v["truncation_cutoff"], "mix": mix,
-                "transform": {"rotate": v["rotate"], "translate": [v["translate_x"], v["translate_y"]],
-                              "zoom": v["zoom"], "matrix": req.transform.tolist()},
-                "effects": {n: v[n] for n in ("crossfade", "brightness", "contrast", "saturation", "hue",
-                                              "feedback", "kaleido", "view_zoom", "view_x", "view_y")},
-                "params": v, "directions": s.direction_state()}
-
-    def _take_snapshot(self, program: Optional[np.ndarray]) -> None:
-        s = self.show
-        if s.current is None:
-            return
-        req, raw = s.current, s.current_image
-        state = self._snapshot_state()
-        if self.recording and self.recorder.walk_id is not None:    # where it is in the session video
-            i = s.tick_index - self.recorder.start_tick - 1
-            state["recording"] = {"walk": self.recorder.walk_id, "frame": i, "time": i / s.opts.fps}
-        self._snap_seq += 1                      # two snapshots of one frame in one second differ
-        stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}-{self._snap_seq}"
-        network, preset_name = s.network, s.preset.name
-
-        def write():
-            from .imaging import save_png
-            from .safeio import atomic_write
-
-            st = self.store
-            net_id = self._network_id(network)
-            if self.session_walk is None:
-                self.session_walk = st.create_walk("session", time.strftime("live %Y-%m-%d %H:%M"),
-                                                   network=network, network_hash=net_id, preset=preset_name)
-            folder = st.walk_dir(self.session_walk)
-            pixels = raw if isinstance(raw, np.ndarray) else raw.cpu().numpy()   # CUDA frame
-            state["network_id"] = net_id
-            files = [folder / f"{stem}.npy", folder / f"{stem}-raw.png", folder / f"{stem}.png"]
-            try:
-                atomic_write(files[0], lambda f: np.save(f, req.ws))
-                save_png(files[1], pixels)
-                save_png(files[2], program if program is not None else pixels)
-                state.update(ws=f"{stem}.npy", program=f"{stem}.png", raw=f"{stem}-raw.png")
-                st.add_image(self.session_walk, f"{stem}.png", "snapshot", req.frame, state)
-            except BaseException:                # a full disk: no files without their row
-                for f in files:
-                    f.unlink(missing_ok=True)
-                raise
-            self.snapshots.append(folder / f"{stem}.png")
-            say(f"livegan: snapshot {folder / stem}.png")
-            s.notify(f"snapshot saved: {stem}.png")
-        if not self.writer.put(write):
-            s.error("snapshot-queue", f"snapshot dropped: {self.writer.capacity} already waiting to be written")
-
-    THUMB_AFTER_S = 1.0                  # a preset's look: its program frame after this long on screen
-
-    @property
-    def thumbs_dir(self) -> Path:
-        """Where the control page finds what each preset looked like when it last played."""
-        return self.out_dir / ".preset-thumbs"
-
-    def _preset_thumbnail(self, r) -> None:
-        """Once a preset has been on screen THUMB_AFTER_S, its program frame becomes its thumbnail
-        (written on the writer thread; no extra generator work, the show never waits)."""
-        s = self.show
-        name = s.preset.name
-        if not self._thumbs_on:
-            return
-        if name != self._thumb_for[0]:
-            self._thumb_for = (name, time.monotonic(), False)
-            return
-        _, since, done = self._thumb_for
-        if done or time.monotonic() - since < self.THUMB_AFTER_S or s.current is None:
-            return
-        self._thumb_for = (name, since, True)
-        if not name or len(name) > 64 or not all(c.isalnum() or c in "-_" for c in name):
-            return                                   # not a plain file name
-        program = r.read_program()
-        if program is None:
-            return
-        folder = self.thumbs_dir
-
-        def write():
-            from PIL import Image
-
-            from .safeio import atomic_write, remove_dead_temporaries
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                remove_dead_temporaries(folder)          # what a killed show left half written
-                im = Image.fromarray(np.asarray(program, np.uint8))
-                im.thumbnail((256, 256))
-                atomic_write(folder / f"{name}.png", lambda f: im.save(f, format="PNG"))
-            except OSError as e:                         # a read-only or full disk: said once, no thumbnail
-                s.error("preset-thumb", f"preset thumbnail {name}: {e.strerror or e}")
-        self.writer.put(write)
-
-    def _save_preset(self, name: str, program: Optional[np.ndarray]) -> None:
-        """The show as it is now as a new preset (and its thumbnail), written on the writer thread;
-        the outcome is the show's notice (the control page shows it) or a HUD error."""
-        from .presets import PRESET_DIR, save_state_preset
-
-        s = self.show
-        folder = Path(s.opts.save_dir) if s.opts.save_dir else PRESET_DIR
-        preset, values = s.preset, dict(s.registry.target)
-
-        def write():
-            try:
-                path = save_state_preset(folder, name, preset, values, program)
-            except Exception as e:                       # exists, disk full, read-only folder
-                s.notify(f"preset {name} not saved: {e}")
-                s.error("save-preset", f"preset {name} not saved: {e}")
-                return
-            s.notify(f"saved preset {name} ({path})")
-        if not self.writer.put(write):
-            s.error("preset-queue", f"preset {name} not saved: {self.writer.capacity} files already waiting")
-
-    def _network_id(self, network: str) -> str:
-        """The network file's hash, once per network (a large .pkl takes a while to hash)."""
-        from .store import network_identity
-
-        if network not in self._net_ids:
-            self._net_ids[network] = network_identity(network)
-        return self._net_ids[network]
 
     def flush(self) -> None:
         """Wait for pending snapshot writes and stop a running recording (end of the show)."""
@@ -373,7 +202,7 @@ class App:
         self.frames_path = "CUDA-GL sharing" if not why else f"pinned host copy ({why})"
         say(f"livegan: frames to GL: {self.frames_path}")
 
-    def _present(self, display, frame) -> None:
+    def present(self, display, frame) -> None:
         r, rec = display.renderer, (self.recorder if self.recording else None)
         if rec is not None and rec.needs_carried and self.show.tick_index > rec.start_tick:
             rec.carry(r.carried_state(), self._pic)     # before its first frame: what that frame inherits
@@ -398,11 +227,11 @@ class App:
         display.present(self.show.display_values(), self.show.opts.fit, self._hud(self.show.stats.fps()))
         if self._snap_pending:
             self._snap_pending = False
-            self._take_snapshot(r.read_program())
+            self.snapshots.take(r.read_program(), self.recorder if self.recording else None)
         if self._preset_pending is not None:
             name, self._preset_pending = self._preset_pending, None
-            self._save_preset(name, r.read_program())
-        self._preset_thumbnail(r)
+            self.snapshots.save_preset(name, r.read_program())
+        self.snapshots.thumbnail(r)
         cond = self.show.conditioner
         if self.recording or self.outputs or cond.wants_feedback:
             # One read-back of the program per frame, shared by the recorder, every output and a
@@ -422,7 +251,8 @@ class App:
         clock like the live show (the generator may lag; frames repeat); otherwise every frame
         waits for its own generator frame (fixed-step clock).  Returns a summary."""
         from .display import HeadlessDisplay
-        from .media import VideoSink
+        from .display.headless import HeadlessBackend
+        from .loop import FixedStepClock, LiveClock, run
 
         show = self.show
         G = show.G
@@ -433,59 +263,22 @@ class App:
         display.renderer.program_size = self.program_size or self._canvas_size()
         self.display = display
         self._share_frames(display)
-        # Fragmented: after a kill or a full disk the file still decodes up to its last second.
-        sink = VideoSink(video, show.opts.fps, live=realtime, fragmented=True) if video else None
-        show.start()
-        fps = show.opts.fps
+        backend = HeadlessBackend(display, video, show.opts.fps, realtime)
+        clock = LiveClock() if realtime else FixedStepClock(show.opts.fps)
         t0 = time.perf_counter()
-        last = None
-        interrupted = False
-        done = 0
         try:
-            for i in range(frames):
-                done = i
-                if realtime:
-                    delay = t0 + i / fps - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                try:
-                    # The first frame waits for the generator even in real time: never a black start.
-                    first = show.current is None
-                    frame = show.tick(time.perf_counter() - t0, wait=first) if realtime else show.tick(i / fps, wait=True)
-                    self._triggers(display)
-                    self._present(display, frame)
-                except TimeoutError:
-                    raise
-                except Exception as e:      # on stage: report in the HUD, keep presenting
-                    show.error(f"frame:{type(e).__name__}", f"frame failed: {type(e).__name__}: {e}")
-                if on_tick is not None:
-                    on_tick(i, show, display)
-                if sink is not None or i == frames - 1:
-                    last = display.renderer.read_program()   # the program: no HUD, no letterbox
-                    if last is None:
-                        last = display.read()
-                    if sink is not None:
-                        sink.put(last, block=not realtime)
-                done = i + 1
-        except KeyboardInterrupt:                       # Ctrl-C: finish the files, then the summary
-            interrupted = True
+            ran = run(self, backend, clock, frames=frames, on_tick=on_tick)
         finally:
-            self.flush()
-            show.stop()
-            written = sink.close() if sink else 0
-            # The EGL context and its GL objects go now, on this thread, not at the process's exit:
-            # left to libEGL's exit handlers and the interpreter's teardown, released in whatever
-            # order those run, they are a known source of heap corruption at exit.
             self.display = None
-            display.close()
         wall = time.perf_counter() - t0
+        sink, done = backend.sink, ran["frames"]
         if sink is not None and sink.error:
             show.error("video", sink.error)
         return {"frames": done, "wall_s": wall, "display_fps": done / wall if wall > 0 else 0.0,
-                "interrupted": interrupted, "shown": show.stats.shown,
+                "interrupted": ran["interrupted"], "shown": show.stats.shown,
                 "repeated": show.stats.repeated, "dropped": show.stats.dropped,
                 "discarded": show.stats.discarded + show.engine.stats.dropped_stale,
-                "video_frames": written, "video_dropped": sink.dropped if sink else 0, "last": last,
+                "video_frames": backend.written, "video_dropped": sink.dropped if sink else 0, "last": backend.last,
                 "video_error": sink.error if sink else None,
                 "errors": list(show.errors) + list(show.engine.stats.errors)}
 
@@ -508,10 +301,9 @@ class App:
         """The live window.  With `output_screen`, a second window shows the clean program there
         (the projector) and this one becomes the performer's monitor (HUD and preview).  Each
         frame is drawn, then flipped once: the output first, with vsync."""
-        import pyglet
-
-        from .control.keys import command_for
         from .display import WindowDisplay
+        from .display.window import WindowBackend
+        from .loop import LiveClock, run
 
         show = self.show
         # Two windows waiting for vblank each would halve the rate: only the projector's waits.
@@ -525,78 +317,31 @@ class App:
             except Exception as e:                      # an unknown screen: one line, one window
                 show.error("output-screen", f"output window off: {' '.join(str(e).split())}")
         self._share_frames(display)
-        win = display.window
+        backend = WindowBackend(display, self._key, screenshot, on_output_close=lambda: show.error(
+            "output-closed", "output window closed; the program shows in this window"))
         t0 = time.perf_counter()
-
-        def on_key_press(symbol, modifiers):
-            if symbol == pyglet.window.key.ESCAPE:
-                pyglet.app.exit()
-                return pyglet.event.EVENT_HANDLED
-            name = pyglet.window.key.symbol_string(symbol).lower()
-            if name in ("bracketleft", "bracketright"):      # choose what the arrows nudge
-                names = list(show.registry.params)
-                i = (names.index(self.selected) + (1 if name == "bracketright" else -1)) % len(names)
-                self.selected = names[i]
-                return pyglet.event.EVENT_HANDLED
-            p = show.registry.params[self.selected]
-            cmd = command_for(name, self.selected, (p.hi - p.lo) / 100.0, time.perf_counter())
-            if cmd is not None:
-                show.post(cmd)
-            return pyglet.event.EVENT_HANDLED
-
-        win.push_handlers(on_key_press=on_key_press)
-        if display.output is not None:
-            def on_output_close():
-                # Closing the projector's window leaves the show running on the monitor.
-                out, display.output = display.output, None
-                out.close()
-                win.switch_to()
-                show.error("output-closed", "output window closed; the program shows in this window")
-                return pyglet.event.EVENT_HANDLED
-            display.output.window.push_handlers(on_key_press=on_key_press, on_close=on_output_close)
-
-        def frame_cb(dt):
-            done = exit_after is not None and time.perf_counter() - t0 >= exit_after
-            try:
-                frame = show.tick(time.perf_counter() - t0)
-                self._triggers(display)
-                self._present(display, frame)
-            except Exception as e:          # on stage: report in the HUD, keep the window up
-                show.error(f"frame:{type(e).__name__}", f"frame failed: {type(e).__name__}: {e}")
-            if done:
-                if screenshot is not None:
-                    self._screenshots(display, screenshot)
-                pyglet.app.exit()
-                return
-            display.flip()
-
-        show.start()
-        pyglet.clock.schedule_interval(frame_cb, 1.0 / show.opts.fps)
-        how = "window"
+        ran = {"interrupted": False}
         try:
-            pyglet.app.run(None)                        # frame_cb draws and flips every window itself
-        except KeyboardInterrupt:
-            how = "window, stopped by Ctrl-C"
+            ran = run(self, backend, LiveClock(), seconds=exit_after)
         finally:
-            self.flush()
-            show.stop()
-            display.close()
+            self.display = None
+            how = "window, stopped by Ctrl-C" if ran["interrupted"] else "window"
             say(self.summary(show.tick_index + 1, time.perf_counter() - t0, how))
             for err in list(show.errors)[-6:]:
                 say(f"  error during the show: {err}")
             if self.recorder is not None and self.recorder.walk_id is not None:
                 say(f"  recorded walk {self.recorder.walk_id}: {self.recorder.frames} frames")
 
-    @staticmethod
-    def _screenshots(display, path: Path) -> None:
-        """The frame just drawn, before it is flipped: this window to PATH and, with an output
-        window, the output to PATH-output.png and the program itself to PATH-program.png."""
-        from .display import read_rgb
-        from .imaging import save_png
+    def _key(self, name: str) -> None:
+        """A key of the window, through the bindings in control/keys.py."""
+        from .control.keys import command_for, selection
 
-        save_png(path, read_rgb(display.ctx.detect_framebuffer(), display.size))
-        if display.output is not None:
-            save_png(path.with_name(path.stem + "-output.png"), display.output.read())
-            program = display.renderer.read_program()
-            if program is not None:
-                save_png(path.with_name(path.stem + "-program.png"), program)
+        show = self.show
+        chosen = selection(name, list(show.registry.params), self.selected)
+        if chosen is not None:
+            self.selected = chosen
+            return
+        p = show.registry.params[self.selected]
+        cmd = command_for(name, self.selected, (p.hi - p.lo) / 100.0, time.perf_counter())
+        if cmd is not None:
+            show.post(cmd)

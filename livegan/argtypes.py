@@ -9,22 +9,15 @@ from typing import Callable, Optional
 
 def number(lo: float, hi: float, integer: bool = False, allow_none: bool = False) -> Callable[[str], Optional[float]]:
     """A finite number in [lo, hi] (an integer when `integer`)."""
-    what = "an integer" if integer else "a number"
+    from .boundary import number as check
 
     def parse(text: str):
         if allow_none and text.lower() in ("none", ""):
             return None
         try:
-            v = float(text)
-            if integer:
-                if not v.is_integer():
-                    raise ValueError
-                v = int(v)
-        except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"must be {what} {lo:g}..{hi:g}, got {text!r}") from None
-        if not (math.isfinite(v) and lo <= v <= hi):
-            raise argparse.ArgumentTypeError(f"must be {what} {lo:g}..{hi:g}, got {text!r}")
-        return v
+            return check(text, "", lo, hi, integer, text=True)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     parse.__name__ = "integer" if integer else "number"
     return parse
 
@@ -61,10 +54,10 @@ def ratio(text: str) -> str:
 
 
 def host_port(text: str) -> str:
-    from .control.osc import parse_host_port
+    from .boundary import host_port as check
 
     try:
-        parse_host_port(text, "address")
+        check(text, "address")
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text

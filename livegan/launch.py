@@ -54,7 +54,7 @@ def launch(args) -> int:
                    cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()), directions=True,
                    allow_remote_load=args.allow_remote_load, inputs=tuple(args.input or ()),
                    save_dir=Path(args.preset_dir) if args.preset_dir else None)
-    from . import threads
+    from .engine import threads
     plan = threads.plan(args.threads or None)
     threads.apply(plan)
     say(f"livegan: {plan.describe()}")
@@ -68,7 +68,7 @@ def launch(args) -> int:
     if args.record or (args.headless and args.video):
         _check_writable(Path(args.out))
     show = Show(opts, preset)
-    from .devices import precision_notes
+    from .engine.devices import precision_notes
     for note in precision_notes(show.device, opts.dtype, opts.cuda_graphs, show.engine.canvas is not None):
         say(f"livegan: {note}")
     from .control.surfaces import ControlOptions, Controls

@@ -8,6 +8,7 @@ from typing import Iterable
 import numpy as np
 
 from .codecs import CODECS, codec_for
+from .worker import Worker
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 30,
@@ -89,7 +90,7 @@ def _mux(fobj, frames, fps, codec, name, pix, fmt, opts, crf, frag, live, first_
         stream = out.add_stream(name, rate=Fraction(fps).limit_denominator(1000))
         stream.pix_fmt = pix
         if live or frag:                    # the generator keeps the cores (see threads.py)
-            from .threads import encoder_threads
+            from .engine.threads import encoder_threads
             stream.codec_context.thread_count = encoder_threads()
         if codec == "h264":
             stream.options = {"crf": str(crf), "preset": "veryfast" if frag or live else "medium",
@@ -205,63 +206,39 @@ def read_video(path: str | os.PathLike) -> list[np.ndarray]:
         return [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
 
 
-class VideoSink:
+class VideoSink(Worker):
     """Encodes frames on its own thread from a bounded queue.  `put(block=False)` never waits:
     when the encoder falls behind the frame is dropped and counted (live); offline rendering
     passes block=True.  Errors (disk full...) stop the sink and are kept in `error`."""
 
+    name = "video"
+
     def __init__(self, path, fps: float, codec: str | None = None, maxsize: int = 32,
                  fragmented: bool = False, crf: int = 18, live: bool = False):
-        import queue
-        import threading
-
         self.path, self.fps, self.codec = Path(path), fps, codec
         self.fragmented, self.crf, self.live = fragmented, crf, live
-        self.queue: "queue.Queue" = queue.Queue(maxsize=maxsize)
-        self.dropped = 0
         self.written = 0
         self.error: str | None = None
-        self._ended = False                             # the end marker was read
-        self._thread = threading.Thread(target=self._run, name="livegan-video", daemon=True)
-        self._thread.start()
-
-    def _frames(self):
-        while True:
-            f = self.queue.get()
-            if f is None:
-                self._ended = True
-                return
-            yield f
+        super().__init__(maxsize)
 
     def _count(self, frames):
         for f in frames:
             yield f
             self.written += 1
 
-    def _run(self) -> None:
+    def work(self, items) -> None:
         try:
-            self.written = write_video(self.path, self._count(self._frames()), self.fps, self.codec,
+            self.written = write_video(self.path, self._count(items), self.fps, self.codec,
                                        self.crf, self.fragmented, self.live)
         except Exception as e:
             self.error = f"video {self.path.name}: {type(e).__name__}: {e}"
-            # Drain so producers never block, until the end marker - unless it already came (the
-            # error was in the final flush, after the last frame): then nobody will send another.
-            while not self._ended and self.queue.get() is not None:
-                pass
+            self.discard_rest()          # producers never block, until the end marker
 
     def put(self, frame: np.ndarray, block: bool = False) -> bool:
-        import queue
-
         if self.error:
             return False
-        try:
-            self.queue.put(frame, block=block)
-            return True
-        except queue.Full:
-            self.dropped += 1
-            return False
+        return super().put(frame, block)
 
     def close(self) -> int:
-        self.queue.put(None)
-        self._thread.join()
+        self.end()
         return self.written

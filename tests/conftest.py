@@ -16,7 +16,7 @@ def pytest_configure(config):
     gets its share of the cores instead."""
     import torch
 
-    from livegan import threads
+    from livegan.engine import threads
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     if workers > 1:
         os.environ["LIVEGAN_THREADS"] = str(max(1, threads.cores() // workers))
@@ -96,3 +96,30 @@ def xvfb():
     yield display
     proc.terminate()
     proc.wait(5)
+
+
+@pytest.fixture
+def osc_rig():
+    """A show's control surfaces on free loopback ports (OSC, OSCQuery, no mDNS) with OSC feedback to a
+    socket of the test's: `osc_rig(show, timeout=2.0, **ControlOptions) -> (controls, feedback)`.
+    Both are closed after the test."""
+    import socket
+
+    from livegan.control.surfaces import ControlOptions, Controls
+
+    made = []
+
+    def make(show, timeout: float = 2.0, log=None, **options):
+        fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        fb.bind(("127.0.0.1", 0))
+        fb.settimeout(timeout)
+        o = dict(osc_host="127.0.0.1", osc_port=0, oscquery_port=0, mdns=False,
+                 osc_out=f"127.0.0.1:{fb.getsockname()[1]}")
+        o.update(options)
+        ctl = Controls(show, ControlOptions(**o), log=log or (lambda m: None)).start()
+        made.append((ctl, fb))
+        return ctl, fb
+    yield make
+    for ctl, fb in made:
+        ctl.stop()
+        fb.close()

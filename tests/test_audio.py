@@ -16,17 +16,16 @@ import time
 import numpy as np
 import pytest
 
+from jackserver import jack_server
 from livegan.app import App
 from livegan.audio.analysis import AnalysisSettings
 from livegan.modulation.lfo import LFO
+from livegan.offline.replay import render_log
 from livegan.params import Command
 from livegan.presets import PresetError, parse_preset
-from livegan.recorder import LOG_NAME, read_log
-from livegan.replay import render_log
+from livegan.record import LOG_NAME, read_log
 from livegan.show import Options, Show
 from livegan.store import Store
-
-from jackserver import jack_server
 
 SR, BLOCK = 48000, 256
 SERVER = f"livegan-audio-{os.getpid()}"

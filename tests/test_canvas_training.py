@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
-
 from test_training import ROOT, train
 
 

@@ -16,10 +16,10 @@ from livegan.app import App
 from livegan.conditions import Conditioner
 from livegan.conditions.prep import to_tensor
 from livegan.conditions.sources import fit_to
+from livegan.offline.replay import render_log
 from livegan.params import Command
 from livegan.presets import parse_preset
-from livegan.recorder import LOG_NAME, read_log
-from livegan.replay import render_log
+from livegan.record import LOG_NAME, read_log
 from livegan.show import Options, Show
 from livegan.store import Store
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -20,9 +21,11 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from test_gallery_browser import CHROMIUM, FLAGS
-
 from livegan.params import PARAMS
+from livegan.presets import parse_preset
+from livegan.show import Options
+from livegan.show import Show
+from test_gallery_browser import CHROMIUM, FLAGS
 
 
 class Stop(Exception):
@@ -308,3 +311,56 @@ def test_phone_and_laptop_screenshots_have_content(live, browser):
         assert page.evaluate("document.documentElement.scrollWidth") <= w + 1   # no sideways scroll
         assert not errors, errors
         page.close()
+
+
+def free_port_pair() -> int:
+    """A port P with UDP P and TCP P+1 free (checked by binding them)."""
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        p = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port pair")
+
+
+PRESET = parse_preset({"keyframes": [1, 3, 6, 7], "speed": 0.0}, "corners.json")
+
+
+def test_the_terminal_and_the_page_hear_of_snapshots_and_recordings(tmp_path):
+    p = free_port_pair()
+    proc = subprocess.Popen([sys.executable, "perform.py", "--headless", "--duration", "8", "--video", "", "--record",
+                             "--osc-port", str(p), "--no-oscquery", "--out", str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        if "recording to" in line:
+            break
+    from pythonosc.udp_client import SimpleUDPClient
+    SimpleUDPClient("127.0.0.1", p).send_message("/livegan/snapshot", [])
+    rest, _ = proc.communicate(timeout=120)
+    text = "".join(out) + rest
+    assert proc.returncode == 0, text
+    assert re.search(r"livegan: snapshot \S+/snap-\S+\.png", text), text
+    assert re.search(r"livegan: recording \d+ stopped: \d+ frames \(\d+\.\d s\), in ", text), text
+
+
+def test_the_show_notifies_the_page_of_a_saved_snapshot(tmp_path, tiny):
+    from livegan.app import App
+    from livegan.params import Command
+    from realtime import realtime_run
+
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False)
+    before = show.notice[0]
+    realtime_run(app, 20, on_tick=lambda i, s, d: s.post(Command("trigger", "snapshot", None, "page")) if i == 5 else None)
+    app.writer.drain()
+    assert show.notice[0] > before and show.notice[1].startswith("snapshot saved: snap-"), show.notice

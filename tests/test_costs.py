@@ -22,6 +22,8 @@ from livegan.presets import parse_preset
 from livegan.show import Options, Show
 from stylegan3 import CheckpointError, load_network, save_safetensors
 
+pytestmark = pytest.mark.hostile
+
 PRESET = parse_preset({"keyframes": [1, 2], "speed": 0.2}, "costs.json")
 
 
@@ -140,7 +142,7 @@ def test_images_are_refused_by_their_declared_size_on_every_path(tmp_path):
 
 def _log(tmp_path, tiny, mutate):
     from livegan.app import App
-    from livegan.recorder import LOG_NAME
+    from livegan.record import LOG_NAME
     from livegan.store import Store
 
     show = Show(Options(fps=30), PRESET, G=tiny)
@@ -169,8 +171,8 @@ def _log(tmp_path, tiny, mutate):
     (lambda ls: ls[0].update(fps=0), "fps"),
 ])
 def test_tampered_control_logs_are_refused_in_one_line(tmp_path, tiny, mutate, why):
-    from livegan.recorder import RecordingError
-    from livegan.replay import render_log
+    from livegan.record import RecordingError
+    from livegan.offline.replay import render_log
 
     log = _log(tmp_path, tiny, mutate)
     with pytest.raises(RecordingError, match=why):
@@ -178,7 +180,7 @@ def test_tampered_control_logs_are_refused_in_one_line(tmp_path, tiny, mutate, w
 
 
 def test_the_download_deadline_covers_headers(tmp_path, monkeypatch):
-    from stylegan3.checkpoints import fetch_url
+    from stylegan3.download import fetch_url
 
     monkeypatch.setenv("LIVEGAN_CACHE", str(tmp_path / "cache"))
     stop = threading.Event()

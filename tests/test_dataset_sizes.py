@@ -17,6 +17,8 @@ from PIL import Image
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.hostile
+
 # Runs make_dataset in a fresh process and prints its report and its peak resident memory (MB).
 DATASET = """
 import json, sys

@@ -157,8 +157,8 @@ def test_a_live_slot_moves_only_its_zone_and_changes_the_picture(tiny, tmp_path)
 
 
 def test_pca_pick_over_osc_and_replay_is_exact(tiny, tmp_path, monkeypatch):
-    from livegan.recorder import LOG_NAME
-    from livegan.replay import render_log
+    from livegan.record import LOG_NAME
+    from livegan.offline.replay import render_log
     from livegan.store import Store
 
     monkeypatch.setenv("LIVEGAN_CACHE", str(tmp_path / "cache"))

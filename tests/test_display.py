@@ -204,7 +204,7 @@ def test_shared_texture_path_renders_like_the_host_path(gl):
 def test_a_failing_share_falls_back_to_host_upload_with_the_reason(gl):
     class Broken:
         def share(self, texture):
-            from livegan.gl_interop import InteropError
+            from livegan.display.interop import InteropError
             raise InteropError("CUDA could not register the GL texture: invalid graphics context")
     img = known()
     host, _, _ = render(gl, img)
@@ -220,7 +220,7 @@ def test_a_failing_share_falls_back_to_host_upload_with_the_reason(gl):
 
 
 def test_probe_either_shares_or_says_in_one_line_why_not(gl):
-    from livegan.gl_interop import probe
+    from livegan.display.interop import probe
     interop, why = probe(gl.ctx)
     if interop is None:
         assert why and "\n" not in why

@@ -24,13 +24,9 @@ PRESET = parse_preset({"keyframes": [1, 2], "speed": 0.0}, "fb.json")
 
 
 @pytest.fixture
-def rig(tiny):
-    fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    fb.bind(("127.0.0.1", 0))
-    fb.settimeout(0.02)
+def rig(tiny, osc_rig):
     show = Show(Options(fps=30), PRESET, G=tiny)
-    ctl = Controls(show, ControlOptions(osc_port=0, oscquery_port=0, mdns=False,
-                                        osc_out=f"127.0.0.1:{fb.getsockname()[1]}"), log=lambda m: None).start()
+    ctl, fb = osc_rig(show, timeout=0.02)
     got: dict = {}
     from livegan.app import App
     app = App(show, hud=False, controls=ctl)
@@ -39,7 +35,7 @@ def rig(tiny):
         end = time.time() + timeout
         while time.time() < end:
             show.tick(0.0)
-            app._triggers(None)
+            app.triggers(None)
             ctl.after_tick()
             try:
                 while True:
@@ -52,8 +48,6 @@ def rig(tiny):
                 return True
         return False
     yield show, ctl, got, pump
-    ctl.stop()
-    fb.close()
 
 
 def test_initial_state_preset_and_tap_reach_osc_feedback_and_oscquery(rig):

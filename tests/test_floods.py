@@ -16,13 +16,15 @@ import time
 import pytest
 
 from conftest import ROOT
-from livegan.control.fairqueue import FairQueue, cost_us
 from livegan import triggers
+from livegan.control.fairqueue import FairQueue, cost_us
 from livegan.intake import Intake
 from livegan.params import Command
 
 sys.path.insert(0, str(ROOT / "bench"))
 import floods  # noqa: E402  (the bench's flood makers: the same floods the bench measures)
+
+pytestmark = pytest.mark.hostile
 
 
 def cmd(op, name, value=None, source="osc", due=0.0):

@@ -2,10 +2,13 @@
 test client, the hostile requests, the walk service's API, render jobs and recall."""
 from __future__ import annotations
 
-import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ import pytest
 from PIL import Image
 
 from livegan.app import App
+from livegan.media import read_video
 from livegan.params import Command
 from livegan.presets import load_preset, parse_preset
 from livegan.show import Options, Show
@@ -369,3 +373,77 @@ def test_renders_are_bounded_uniquely_named_and_presets_not_silently_replaced(cl
     a, b = (c.post(f"/enqueue_walk/{wid}").json["render_id"] for _ in range(2))   # the same second
     paths = [st.videos.wait(r, 120)["path"] for r in (a, b)]
     assert all(paths) and paths[0] != paths[1]                  # two jobs never share a file
+
+
+def test_the_studio_runs_on_a_production_server(tmp_path):
+    from test_gallery_browser import start_gallery
+
+    store, presets = tmp_path / "store", tmp_path / "presets"
+    store.mkdir()
+    presets.mkdir()
+    base, proc = start_gallery(store, presets)
+    try:
+        for _ in range(5):
+            urllib.request.urlopen(base + "/").read()
+        port = int(base.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
+            head = s.recv(4096).decode("latin-1")
+        assert head.split()[1] in ("400", "421"), head
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0] or ""
+    assert "development server" not in out and "WARNING" not in out, out
+    assert not re.search(r'"GET / HTTP/1\.1" 200', out), out          # no line per request
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def livegan(*args, ok=True, cwd=ROOT):
+    r = subprocess.run([sys.executable, "-m", "livegan", *args], capture_output=True, text=True, cwd=cwd,
+                       timeout=300)
+    assert (r.returncode == 0) == ok, (r.stdout, r.stderr)
+    return r
+
+
+def test_cli_walks_load_in_the_service_and_every_walk_renders(tmp_path, tiny):
+    from livegan.gallery import create_app
+
+    out = tmp_path / "store"
+    livegan("walk", "random", "--steps", "9", "--keyframes", "3", "--outdir", str(out))
+    st = Store(out)
+    (walk,) = st.walks()
+    assert len(st.images(walk["id"])) == 9
+    app = create_app(out, network="builtin:tiny", presets=tmp_path / "presets")
+    c = app.test_client()
+    r = c.post(f"/load_walk/{walk['id']}")
+    assert r.status_code == 200 and r.json["frames"] == 9
+    r = c.post("/start_random_walk", json={"steps": 12, "keyframes": 3})
+    assert r.json["frames"] == 12
+    svc = r.json["walk_id"]
+    ids = [i["id"] for i in st.images(walk["id"])]
+    cur = c.post("/api/curate", json={"images": [ids[0], ids[-1]], "frames_per_key": 4, "render": False,
+                                      "name": "two keys"})
+    assert cur.status_code == 200, cur.json
+    curated = [w for w in Store(out).walks() if w["kind"] == "curated"]
+    for wid, n in [(walk["id"], 9), (svc, 12)] + [(w["id"], 5) for w in curated]:
+        video = tmp_path / f"walk{wid}.mp4"
+        r = livegan("render", str(wid), "--outdir", str(out), "--out", str(video))
+        assert len(read_video(video)) == n, r.stdout
+
+
+def test_gallery_says_when_the_show_cannot_find_what_it_sent(tmp_path):
+    import socket
+
+    from livegan.gallery import create_app
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    out = tmp_path / "store"
+    livegan("walk", "random", "--steps", "3", "--keyframes", "2", "--outdir", str(out))
+    app = create_app(out, presets=tmp_path / "elsewhere", show=f"127.0.0.1:{rx.getsockname()[1]}")
+    img = Store(out).images(1)[0]["id"]
+    r = app.test_client().post(f"/api/images/{img}/recall", json={}).json
+    rx.close()
+    assert "--load-dir" in r["note"] and str(tmp_path / "elsewhere") in r["note"]

@@ -3,7 +3,6 @@ headless show, driven in Debian's chromium by Playwright (no browser download); 
 service's two documented curl commands against the same live server."""
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import socket
@@ -16,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from test_gallery import make_store
 
 ROOT = Path(__file__).resolve().parents[1]

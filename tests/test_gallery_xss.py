@@ -8,10 +8,12 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from test_gallery import make_store
 
 from livegan.store import Store
-from test_gallery import make_store
 from test_gallery_browser import CHROMIUM, FLAGS, start_gallery
+
+pytestmark = pytest.mark.hostile
 
 PAYLOADS = ['<img src="/pwned-img-{k}" onerror="window.__pwned={k}">',
             '</script><script>window.__pwned={k}</script>',

@@ -3,10 +3,9 @@ range, recent problems that fade (their count stays), long lines wrapped inside 
 what the control surfaces are connected to."""
 from __future__ import annotations
 
-import numpy as np
 
 from livegan.app import App
-from livegan.display import hud_image, wrap_text
+from livegan.display import hud_image, hud_lines, wrap_text
 from livegan.params import Command
 from livegan.show import Options, Show
 
@@ -17,13 +16,13 @@ def test_selected_parameter_errors_fade_and_count(tiny, tmp_path):
     app.selected = "psi"
     show.post(Command("set", "psi", 0.55, "key"))
     app.run_headless(3, realtime=False)
-    lines = show.hud_lines(30.0) + [app._selected_line()]
+    lines = hud_lines(show.status, 30.0) + [app._selected_line()]
     sel = [ln for ln in lines if ln.startswith("[ ] psi")]
     assert sel and "-> 0.55" in sel[0] and "(-1 .. 2," in sel[0]
     show.error("x", "a problem that matters now")
-    assert any("a problem that matters now" in ln for ln in show.hud_lines(30.0))
-    show._error_times[-1] -= show.ERROR_FADE_S + 1              # a few seconds later
-    later = show.hud_lines(30.0)
+    assert any("a problem that matters now" in ln for ln in hud_lines(show.publish(), 30.0))
+    show.problems.times[-1] -= show.problems.FADE_S + 1         # a few seconds later
+    later = hud_lines(show.publish(), 30.0)
     assert not any("a problem that matters" in ln for ln in later)
     assert any(ln == f"{show.error_count} problem{'s' if show.error_count > 1 else ''} so far" for ln in later)
 

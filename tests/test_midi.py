@@ -11,12 +11,13 @@ import time
 import mido
 import pytest
 
+from jackserver import jack_server
 from livegan.clock import Tempo
 from livegan.control.midi import MidiInputs, MidiMapper
 from livegan.control.midimap import MidiMapError, load_map, parse_map, relative_delta
 from livegan.params import Command, Registry
-
-from jackserver import jack_server
+from livegan.show import Options
+from livegan.show import Show
 
 JACK = "mido.backends.rtmidi/UNIX_JACK"
 
@@ -442,3 +443,14 @@ def test_watching_ports_loses_no_message(jack):
         assert rig.mapper.handled == goal
     finally:
         rig.close()
+
+
+def test_learn_without_a_port_is_a_plain_line(tiny, tmp_path):
+    from livegan.app import App
+
+    show = Show(Options(fps=30), G=tiny)
+    app = App(show, tmp_path, hud=False)
+    show.post(Command("trigger", "learn", None, "key"))
+    app.run_headless(2, realtime=False)
+    (line,) = [e for e in show.errors if "learn" in e]
+    assert "--midi" in line and "ValueError" not in line

@@ -15,25 +15,21 @@ from pythonosc import osc_bundle_builder, osc_message_builder
 from pythonosc.udp_client import SimpleUDPClient
 
 from livegan.app import App
-from livegan.show import Options, Show
 from livegan.control.osc import OscReceiver, address_table
 from livegan.control.oscaddr import compile_pattern, matches
 from livegan.control.surfaces import ControlOptions, Controls
 from livegan.params import PARAMS
 from livegan.presets import parse_preset
+from livegan.show import Options, Show
 
 PRESET = parse_preset({"keyframes": [1, 2, 3, 4], "speed": 0.0}, "osc.json")
 
 
 @pytest.fixture
-def live(tiny):
+def live(tiny, osc_rig):
     """A show with OSC, OSCQuery and feedback on free loopback ports; ticks driven by the test."""
-    fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    fb.bind(("127.0.0.1", 0))
-    fb.settimeout(2)
     show = Show(Options(fps=30), PRESET, G=tiny)
-    ctl = Controls(show, ControlOptions(osc_host="127.0.0.1", osc_port=0, oscquery_port=0, mdns=False,
-                                        osc_out=f"127.0.0.1:{fb.getsockname()[1]}"), log=lambda m: None).start()
+    ctl, fb = osc_rig(show)
     show.start()
     t0 = time.perf_counter()
 
@@ -43,9 +39,7 @@ def live(tiny):
             ctl.after_tick()
             time.sleep(0.01)
     yield show, ctl, tick, fb
-    ctl.stop()
     show.stop()
-    fb.close()
 
 
 def settle(show, tick, cond, timeout=5.0):
@@ -284,3 +278,55 @@ def test_a_strict_oscquery_client_browses_every_node_and_sets_a_value(live):
     assert settle(show, tick, lambda: show.registry.target["psi"] == pytest.approx(0.37)
                   and show.registry.target["mod/3"] == pytest.approx(0.25))
     assert client.query_node("/livegan/psi").value == [pytest.approx(0.37)]
+
+
+def free_port_pair() -> int:
+    """A port P with UDP P and TCP P+1 free (checked by binding them)."""
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        p = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port pair")
+
+
+def test_a_second_show_on_taken_ports_listens_on_the_next_free_ones_and_says_so(tiny):
+    p = free_port_pair()
+    udp, tcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
+    udp.bind(("127.0.0.1", p))                       # the first show's OSC and OSCQuery ports
+    tcp.bind(("127.0.0.1", p + 1))
+    tcp.listen()
+    said = []
+    corners = parse_preset({"keyframes": [1, 3, 6, 7], "speed": 0.0}, "corners.json")
+    show = Show(Options(fps=30), corners, G=tiny)
+    try:
+        ctl = Controls(show, ControlOptions(osc_host="127.0.0.1", osc_port=p, oscquery_port=p + 1, mdns=False),
+                       log=said.append).start()
+        try:
+            assert ctl.osc.port == p + 2 and ctl.query.port == p + 3
+            assert f"livegan: OSC port {p} is taken (another show?): listening on {p + 2} instead" in said
+            assert f"livegan: OSCQuery port {p + 1} is taken (another show?): listening on {p + 3} instead" in said
+            assert f"OSC on 127.0.0.1:{p + 2}, OSCQuery on 127.0.0.1:{p + 3}" in "\n".join(said)
+            # OSCQuery reads the latent pad's corners as the page shows them (keyframes 0..3).
+            for k, seed in enumerate(k.seed for k in corners.keyframes):
+                node = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{p + 3}/livegan/pad/corner/{k}").read())
+                assert node["VALUE"] == [seed] and node["ACCESS"] == 3, node
+            from livegan.params import Command
+            show.post(Command("trigger", "pad_corner", [2, 4242], "osc"))
+            show.tick(0.0)
+            ctl.sync()
+            node = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{p + 3}/livegan/pad/corner/2").read())
+            assert node["VALUE"] == [4242]
+        finally:
+            ctl.stop()
+    finally:
+        udp.close()
+        tcp.close()

@@ -16,6 +16,13 @@ import urllib.request
 import pytest
 
 from livegan.control.oscquery import OscQueryServer
+from livegan.control.surfaces import ControlOptions
+from livegan.control.surfaces import Controls
+from livegan.presets import parse_preset
+from livegan.show import Options
+from livegan.show import Show
+
+pytestmark = pytest.mark.hostile
 
 
 @pytest.fixture
@@ -182,3 +189,20 @@ def test_hostile_frames_and_vanishing_clients_are_counted_lines(server, capfd):
     out = capfd.readouterr()
     assert "Traceback" not in out.out + out.err and not any("Traceback" in ln for ln in lines)
     assert len(lines) <= len(srv.problems.counts)                         # one line per kind, if any
+
+
+PRESET = parse_preset({"keyframes": [1, 3, 6, 7], "speed": 0.0}, "corners.json")
+
+
+def test_two_host_headers_are_a_bad_request_and_counted(tiny):
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    ctl = Controls(show, ControlOptions(osc_host="127.0.0.1", osc_port=0, oscquery_port=0, mdns=False),
+                   log=lambda m: None).start()
+    try:
+        with socket.create_connection(("127.0.0.1", ctl.query.port), timeout=5) as s:
+            s.sendall(b"GET /livegan HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
+            head = s.recv(4096).decode("latin-1")
+        assert head.startswith("HTTP/1.1 400"), head
+        assert ctl.refused() >= 1 and ctl.status()["errors"] >= 1
+    finally:
+        ctl.stop()

@@ -1,20 +1,25 @@
 """The live loop, headless on builtin:tiny: frames keep coming, changes show, stale frames never do."""
 from __future__ import annotations
 
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from livegan.app import App
-from livegan.show import Options, Show
 from livegan.engine import canvas_for
 from livegan.media import read_video
 from livegan.params import Command
 from livegan.presets import parse_preset
+from livegan.show import Options, Show
+from livegan.store import Store
 
 
 def test_ten_second_headless_run(tmp_path, tiny):
@@ -149,3 +154,102 @@ def test_fullscreen_at_start_fills_the_screen(tmp_path):
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_headless_single_frame_is_a_picture(tmp_path):
+    res = subprocess.run([sys.executable, str(ROOT / "perform.py"), "--headless", "--frames", "1", "--no-osc",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-1000:]
+    from PIL import Image
+    img = np.asarray(Image.open(tmp_path / "perform.png"))
+    assert img.std() > 10                                    # not a black frame
+    assert "frames to GL:" in res.stdout                      # the frame path, on every device
+    assert "--dtype auto on the CPU" in res.stdout
+
+
+def test_headless_video_is_the_program_not_the_view(tmp_path, tiny):
+    from livegan.media import read_video
+
+    show = Show(Options(fps=30), parse_preset({"keyframes": [1, 2], "speed": 0.5}, "v.json"), G=tiny)
+    shown = []
+    res = App(show, tmp_path, hud=True).run_headless(
+        12, size=(400, 300), realtime=False, video=tmp_path / "v.mp4",
+        on_tick=lambda i, s, d: shown.append(d.renderer.read_program()))
+    frames = read_video(tmp_path / "v.mp4")
+    assert res["video_frames"] == len(frames) == 12
+    assert frames[0].shape == (256, 256, 3)                  # the canvas, not the 400x300 letterboxed view
+    # H.264 of the program, not of the HUD: close to the program frame everywhere, HUD corner included
+    assert np.abs(frames[5].astype(int) - shown[5].astype(int)).mean() < 4
+    assert np.abs(frames[5][:60, :200].astype(int) - shown[5][:60, :200].astype(int)).mean() < 6
+
+
+def free_port_pair() -> int:
+    """A port P with UDP P and TCP P+1 free (checked by binding them)."""
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        p = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port pair")
+
+
+def test_the_summary_counts_what_the_surfaces_refused(tmp_path):
+    """Three datagrams to an unknown address: the HUD counted them; the summary must too."""
+    p = free_port_pair()
+    proc = subprocess.Popen([sys.executable, "perform.py", "--headless", "--duration", "6", "--video", "",
+                             "--osc-port", str(p), "--no-oscquery", "--out", str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        if "controls: OSC on" in line:
+            break
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _ in range(3):
+            s.sendto(b"/livegan/nope\x00\x00\x00,\x00\x00\x00", ("127.0.0.1", p))
+    rest, _ = proc.communicate(timeout=120)
+    text = "".join(out) + rest
+    assert proc.returncode == 0, text
+    assert re.search(r"; 3 problems reported$", text.strip().splitlines()[-1]), text
+
+
+def test_ctrl_c_ends_a_headless_show_with_its_summary_and_valid_files(tmp_path):
+    p = subprocess.Popen([sys.executable, "perform.py", "--headless", "--no-osc", "--duration", "600", "--record",
+                          "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    for line in p.stdout:                            # wait for events, not for a time
+        if "livegan: recording to" in line:
+            log = Path(line.split("recording to", 1)[1].strip()) / "control.jsonl"
+            break
+    deadline = time.monotonic() + 120
+    while '"type":"mark"' not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)                             # the log's one-second mark: frames were written
+    p.send_signal(signal.SIGINT)
+    try:
+        rest, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:            # where is it?  every thread's stack, then the failure
+        p.send_signal(signal.SIGUSR1)
+        try:
+            rest, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rest, err = p.communicate()
+        raise AssertionError(f"the show did not end within 120 s of Ctrl-C:\n{err[-8000:]}") from None
+    assert p.returncode == 130, err
+    summary = [ln for ln in rest.splitlines() if ln.startswith("rendered ")]
+    assert len(summary) == 1 and "stopped by Ctrl-C" in summary[0] and "Traceback" not in err
+    (walk,) = Store(tmp_path).walks("recording")
+    assert walk["status"] == "done"
+    assert len(read_video(tmp_path / "perform.mp4")) >= 30
+    assert len(read_video(Path(log).parent / "session.mp4")) >= 30

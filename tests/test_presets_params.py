@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from livegan.params import PARAMS, Command, Registry
 from livegan.presets import PresetError, list_presets, load_preset
+from livegan.show import Options
+from livegan.show import Show
 
 
 def test_shipped_presets_load():
@@ -72,3 +75,34 @@ def test_registry_clamps_counts_slews_and_toggles():
         r.apply(Command("set", "psi", float("nan")))
     names = [p.name for p in PARAMS]
     assert len(names) == len(set(names))
+
+
+def test_presets_resolve_only_in_preset_folders(tmp_path, tiny):
+    """A name the gallery wrote into a --load-dir is found by name over OSC; a name never reads
+    the working directory for a peer; the command line still takes a file there."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "recall-7.json").write_text('{"keyframes": [11, 12], "psi": 0.4}')
+    (tmp_path / "local.json").write_text('{"keyframes": [3]}')
+    show = Show(Options(fps=30, load_roots=(str(folder),)), G=tiny)
+    show.start()
+    try:
+        for ref in ("recall-7", "README.md", "local.json", "pyproject.toml"):
+            show.post(Command("trigger", "preset", ref, "osc"))
+            for _ in range(400):
+                show.tick(0.0)
+                if not show.preset_loader.busy:
+                    break
+        assert show.preset.name == "recall-7" and show.registry.target["psi"] == pytest.approx(0.4)
+        errs = " ".join(show.errors)
+        assert "README.md: no such preset" in errs and "pyproject.toml: no such preset" in errs
+    finally:
+        show.stop()
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        assert len(load_preset("local.json").keyframes) == 1            # the command line's own file
+        with pytest.raises(PresetError, match="no such preset"):
+            load_preset("local.json", cwd=False)
+    finally:
+        os.chdir(cwd)

@@ -10,10 +10,10 @@ import pytest
 
 from livegan.app import App
 from livegan.media import read_video
+from livegan.offline.replay import render_log
 from livegan.params import Command
 from livegan.presets import parse_preset
-from livegan.recorder import LOG_NAME, read_log
-from livegan.replay import render_log
+from livegan.record import LOG_NAME, read_log
 from livegan.show import Options, Show
 from livegan.store import Store
 

@@ -16,14 +16,14 @@ import pytest
 import torch
 
 from livegan.app import App
-from livegan.show import Options, Show
 from livegan.media import read_video
+from livegan.offline.replay import render_log
+from livegan.offline.walks import CustomWalk, RandomWalk, VideoManager, sample_latents
 from livegan.params import Command
 from livegan.presets import parse_preset
-from livegan.recorder import LOG_NAME, read_log
-from livegan.replay import render_log
+from livegan.record import LOG_NAME, read_log
+from livegan.show import Options, Show
 from livegan.store import MIGRATIONS, Store
-from livegan.walks import CustomWalk, RandomWalk, VideoManager, sample_latents
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = parse_preset({"keyframes": [1, 2, 3], "interpolation": "spline", "speed": 0.5,

@@ -5,6 +5,10 @@ import pytest
 
 from livegan.clock import Tempo, Transport
 from livegan.control.keys import BINDINGS, command_for
+from livegan.presets import list_presets
+from livegan.presets import parse_preset
+from livegan.show import Options
+from livegan.show import Show
 
 
 def test_tap_tempo_and_reset_after_a_pause():
@@ -48,6 +52,26 @@ def test_keys_map_to_commands():
     assert {"r", "f", "h", "t", "l"} <= set(BINDINGS)
 
 
+def test_brackets_choose_what_the_arrows_nudge_and_wrap():
+    from livegan.control.keys import selection
+
+    names = ["speed", "psi", "zoom"]
+    assert selection("bracketright", names, "psi") == "zoom"
+    assert selection("bracketright", names, "zoom") == "speed"               # wraps around
+    assert selection("bracketleft", names, "speed") == "zoom"
+    assert selection("up", names, "psi") is None                            # not a selection key
+
+
 def test_osc_docs_are_generated_from_the_registry():
     from livegan.docs import DOCS, osc_markdown
     assert (DOCS / "osc.md").read_text() == osc_markdown(), "run: python -m livegan.docs"
+
+
+def test_digit_keys_follow_the_keyboard_and_say_what_is_missing(tiny):
+    assert command_for("_1", "psi", 0.1, 0.0).value == 0 and command_for("_0", "psi", 0.1, 0.0).value == 9
+    show = Show(Options(fps=30), parse_preset({"keyframes": [1, 2]}, "k.json"), G=tiny)
+    n = len(list_presets())
+    show.post(command_for(f"_{n + 1}", "psi", 0.1, 0.0))
+    show.tick(0.0)
+    msg = " ".join(show.errors)
+    assert f"no preset {n + 1}" in msg and f"there are {n}" in msg and list_presets()[0].stem in msg

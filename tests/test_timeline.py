@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livegan.show import make_bank
 from livegan.params import Command, Registry
 from livegan.presets import parse_preset
+from livegan.show import Options
+from livegan.show import Show
+from livegan.show import make_bank
 from livegan.timeline import frame_request, input_transform
 
 
@@ -178,3 +180,10 @@ def test_save_preset_requests_are_rate_limited(tiny):
     show.tick(0.0)
     assert [t.value for t in show.triggers if t.name == "save_preset"] == ["p18", "p19"]
     assert show.intake.dropped["trigger:save_preset"] == 18
+
+
+def test_keyframe_goto_out_of_range_is_refused_not_wrapped(tiny):
+    show = Show(Options(fps=30), parse_preset({"keyframes": [1, 2, 3], "speed": 0.0}, "g.json"), G=tiny)
+    show.post(Command("trigger", "keyframe_goto", 99, "osc"))
+    show.tick(0.0)
+    assert show.transport.position == 0.0 and any("no keyframe 99" in e for e in show.errors)

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -499,7 +500,9 @@ def test_a_non_finite_step_is_stepped_over_and_counted(tmp_path):
     t.step()
     assert t.nan_steps == 1 and all(torch.isfinite(p).all() for p in t.D.parameters())
     assert any(not torch.equal(before[k], v) for k, v in t.D.state_dict().items())
-    assert 0 <= t.augment_p <= 1 and t._tick_stats(1.0, 0.04)["nan_steps"] == 1
+    from livegan.training.stats import tick_stats
+    assert 0 <= t.augment_p <= 1
+    assert tick_stats(t.loss, t.tick, t.cur_nimg, 1.0, 0.04, t.augment_p, t.nan_steps)["nan_steps"] == 1
 
 
 def test_a_full_disk_mid_snapshot_keeps_the_last_one_and_says_which(tmp_path):
@@ -560,3 +563,17 @@ def test_stylegan3_configurations_train_and_their_snapshot_plays(tmp_path, cfg):
     G = load_network(str(sorted((tmp_path / "run").glob("network-*.safetensors"))[-1]))
     with torch.no_grad():
         assert torch.allclose(G(z, None, noise_mode="const"), t.G_ema(z, None, noise_mode="const"), atol=1e-5)
+
+
+def test_keep_leaves_the_newest_resumable_snapshots_and_every_network(tmp_path):
+    from test_training import TRAIN, _pictures, train
+    from livegan.training.dataset import make_dataset
+
+    make_dataset([str(_pictures(tmp_path / "pics", size=16))], tmp_path / "ds.zip", 16, progress=False)
+    r = train("--data", tmp_path / "ds.zip", "--outdir", tmp_path / "run", *TRAIN, "--keep", "2")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "run").glob("snapshot-*.pt"))) == 2
+    assert len(list((tmp_path / "run").glob("network-*.safetensors"))) == 4
+    assert sorted(p.name for p in (tmp_path / "run").glob("snapshot-*.pt")) == \
+        ["snapshot-00000.048kimg.pt", "snapshot-00000.064kimg.pt"]
+    assert re.search(r"ETA \d+ s$", [ln for ln in r.stdout.splitlines() if ln.startswith("tick ")][0]), r.stdout

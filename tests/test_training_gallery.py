@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from pathlib import Path
+
+from test_training import TRAIN, _pictures, train
 
 from test_gallery_browser import CHROMIUM, FLAGS, start_gallery
-from test_training import TRAIN, _pictures, train
 
 
 def test_a_training_run_is_a_walk_the_studio_plots(tmp_path):

@@ -31,7 +31,7 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from livegan.devices import resolve_device
+    from livegan.engine.devices import resolve_device
     from stylegan3 import load_network
     from stylegan3.checkpoints import set_precision
 
@@ -51,7 +51,7 @@ def main() -> int:
                          "ok": bool(e < TOL[prec])})
         set_precision(G, "fp32")
         if cuda:
-            from livegan.cuda_graphs import GraphedSynthesis
+            from livegan.engine.cuda_graphs import GraphedSynthesis
             out = GraphedSynthesis(G, ws.shape).bound(ws)()
             d = float((out.float() - ref.float()).abs().max())
             rows.append({"check": "CUDA graph vs eager (fp32)", "network": args.network, "max_abs": d,

@@ -33,12 +33,13 @@ def perform_main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args, prog: str) -> int:
-    from ..devices import keep_freed_memory
+    from ..engine.devices import keep_freed_memory
 
     keep_freed_memory()
+    _where_on_usr1()
     try:
         if getattr(args, "cmd", None) != "perform":       # the show plans its own threads (with the encoder's)
-            from .. import threads
+            from ..engine import threads
             threads.apply(threads.plan(getattr(args, "threads", 0) or None))
         return args.func(args)
     except Exception as e:          # every failure is one line; LIVEGAN_DEBUG=1 shows the traceback
@@ -53,3 +54,14 @@ def _run(args, prog: str) -> int:
     except KeyboardInterrupt:
         return 130
 
+
+def _where_on_usr1() -> None:
+    """`kill -USR1 PID` prints every thread's stack to stderr: a show that seems stuck says where."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        try:
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+        except (AttributeError, OSError, ValueError):      # no real stderr to write to
+            pass

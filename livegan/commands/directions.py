@@ -55,7 +55,7 @@ def cmd_directions_sheet(args) -> int:
 
     from ..directions.catalog import Catalog
     from ..directions.slots import make_slot
-    from ..explore import label_columns, label_rows
+    from ..offline.explore import label_columns, label_rows
     from ..imaging import grid, save_png, to_uint8
     from ..latents import parse_floats, parse_seeds, z_from_seed
     from ..store import network_identity

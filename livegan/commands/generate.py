@@ -9,13 +9,13 @@ from .options import load, network_options
 
 
 def run(args) -> int:
-    from ..explore import seed_grid, truncation_sheet
+    from ..offline.explore import seed_grid, truncation_sheet
     from ..imaging import parse_grid, save_png
     from ..latents import parse_floats, parse_seeds
 
     seeds, psis = parse_seeds(args.seeds), parse_floats(args.psi, "psi")
     G, dev = load(args)
-    from ..explore import condition_for
+    from ..offline.explore import condition_for
     kw = dict(cutoff=args.trunc_cutoff, class_idx=args.class_idx, noise_mode=args.noise_mode, device=dev,
               cond=condition_for(G, args.input))
     if len(psis) > 1:

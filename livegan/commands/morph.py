@@ -7,7 +7,7 @@ from .render import video_path
 
 
 def run(args) -> int:
-    from ..explore import morph_frames
+    from ..offline.explore import morph_frames
     from ..latents import parse_seeds
     from ..media import write_video
 
@@ -16,7 +16,7 @@ def run(args) -> int:
         raise ValueError("--seeds needs at least two seeds to morph between, e.g. 3,7")
     out = video_path(args.out)
     G, dev = load(args)
-    from ..explore import condition_for
+    from ..offline.explore import condition_for
     cond = condition_for(G, args.input)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = write_video(args.out, morph_frames(G, seeds, args.frames, space=args.space, psi=args.psi,

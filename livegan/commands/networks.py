@@ -10,7 +10,7 @@ def cmd_networks(args) -> int:
     published networks by short name (downloaded on first use, licence shown)."""
     from stylegan3 import builtin
     from stylegan3.catalog import CATALOG, LICENCE
-    from stylegan3.checkpoints import cache_dir, cached_path
+    from stylegan3.download import cache_dir, cached_path
 
     print("built in (no download), lightest first:")
     for name in builtin.names():

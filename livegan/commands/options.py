@@ -33,7 +33,7 @@ def network_options(p: argparse.ArgumentParser) -> None:
 def load(args):
     from stylegan3 import load_network
 
-    from ..devices import resolve_device
+    from ..engine.devices import resolve_device
 
     dev = resolve_device(args.device)
     return load_network(args.network, device=dev, precision=getattr(args, "dtype", "auto")), dev

@@ -13,8 +13,8 @@ from .options import load
 
 def run(args) -> int:
     """Replay a recorded session's control log and render every frame again."""
-    from ..recorder import RecordingError
-    from ..replay import find_log, render_log
+    from ..record import RecordingError
+    from ..offline.replay import find_log, render_log
 
     try:
         log = find_log(args.ref, Path(args.outdir))
@@ -42,7 +42,7 @@ def _render_walk(args) -> int:
     interpolated as the walk was made, to video."""
     from ..media import write_video
     from ..store import DB_NAME, Store
-    from ..walks import walk_from_store
+    from ..offline.walks import walk_from_store
 
     if not (Path(args.outdir) / DB_NAME).exists():
         raise ValueError(f"walk {args.ref}: no store in {args.outdir}")

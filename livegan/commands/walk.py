@@ -7,7 +7,7 @@ from .options import load, network_options
 
 def run(args) -> int:
     from ..store import Store
-    from ..walks import RandomWalk
+    from ..offline.walks import RandomWalk
 
     G, dev = load(args)
     store = Store(args.outdir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Callable, Iterable, Optional
+from typing import Iterable, Optional
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -89,79 +89,3 @@ class SenderPolicy:
         if not self.extra:
             return "this machine only (add senders with --osc-allow HOST|CIDR|any)"
         return "this machine and " + ", ".join(str(n) for n in self.extra)
-
-
-def own_names() -> set[str]:
-    """The names by which this machine may be addressed in a Host header (lower case)."""
-    import socket
-
-    names = {"localhost", "localhost.localdomain"}
-    for n in (socket.gethostname(), socket.getfqdn()):
-        if n:
-            names |= {n.lower(), n.lower().split(".")[0] + ".local"}
-    return names
-
-
-def split_host(value: str) -> tuple[str, str]:
-    """'name:port', '[v6]:port', 'v4' -> (host in lower case, port or '')."""
-    v = (value or "").strip().lower()
-    if v.startswith("["):
-        host, _, rest = v[1:].partition("]")
-        return host, rest[1:] if rest.startswith(":") else ""
-    host, sep, port = v.rpartition(":") if v.count(":") == 1 else (v, "", "")
-    return (host, port) if sep else (v, "")
-
-
-class OwnNames:
-    """This machine's names, looked up at most once a minute: `socket.getfqdn()` can wait on a
-    resolver, and a server asked it on every request."""
-
-    REFRESH_S = 60.0
-
-    def __init__(self):
-        import threading
-
-        self._names: set[str] = set()
-        self._at = -self.REFRESH_S
-        self._lock = threading.Lock()
-
-    def __call__(self) -> set[str]:
-        import time
-
-        with self._lock:
-            if time.monotonic() - self._at >= self.REFRESH_S:
-                self._names, self._at = own_names(), time.monotonic()
-            return self._names
-
-
-def single_header(headers, name: str) -> Optional[str]:
-    """A header that may appear at most once (Host, Origin); two of them is a malformed request
-    (ValueError), never an exception deeper in."""
-    values = headers.get_all(name) if hasattr(headers, "get_all") else headers.getlist(name)
-    if len(values) > 1:
-        raise ValueError(f"{len(values)} {name} headers")
-    return values[0] if values else None
-
-
-def host_allowed(value: Optional[str], extra_names: Iterable[str] = (), own: Optional[Callable[[], set]] = None) -> bool:
-    """A request's Host must name this machine: an IP literal, localhost, its own host name, or a
-    name the user admitted.  Anything else is DNS rebinding (evil.example resolving to us) or a
-    confused client, and is refused before anything is read or changed.  `own`: this machine's
-    names (an `OwnNames`, so servers do not look them up per request)."""
-    host, _ = split_host(value or "")
-    if not host:
-        return False
-    try:
-        ipaddress.ip_address(host.split("%")[0])
-        return True
-    except ValueError:
-        pass
-    return host in (own() if own is not None else own_names()) or host in {n.lower() for n in extra_names}
-
-
-def origin_allowed(origin: Optional[str], host_value: Optional[str]) -> bool:
-    """A browser's Origin must be this server's own (scheme http, the Host it asked for): a page
-    elsewhere may not read the show's state or drive it.  No Origin: not a browser."""
-    if origin is None:
-        return True
-    return origin.strip().lower() in (f"http://{(host_value or '').strip().lower()}",)

@@ -24,6 +24,15 @@ for _d in range(1, 10):
 BINDINGS["_0"] = ("trigger", "preset", 9)
 
 NUDGE = {"up": 1, "down": -1, "right": 1, "left": -1}     # arrows nudge the selected parameter
+SELECT = {"bracketright": 1, "bracketleft": -1}          # [ and ] choose what the arrows nudge
+
+
+def selection(key: str, names: list[str], selected: str) -> Optional[str]:
+    """The parameter [ or ] moves the selection to (None: not a selection key)."""
+    step = SELECT.get(key.lower())
+    if step is None:
+        return None
+    return names[(names.index(selected) + step) % len(names)]
 
 
 def command_for(key: str, selected: str, step: float, now: float) -> Optional[Command]:

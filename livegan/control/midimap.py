@@ -4,12 +4,12 @@ and the curves and encoder arithmetic the mapper applies."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..boundary import number
 from ..params import PARAMS, TRIGGERS
 
 MAP_DIR = Path(__file__).resolve().parents[2] / "presets" / "midi"
@@ -92,15 +92,17 @@ class MidiMap:
 
 
 def _int_in(v, lo: int, hi: int, where: str, path: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise MidiMapError(f"{path}: {where}: must be an integer {lo}..{hi}, got {v!r}")
-    return v
+    try:
+        return number(v, f"{path}: {where}", lo, hi, integer=True)
+    except ValueError as e:
+        raise MidiMapError(str(e)) from None
 
 
 def _num_in(v, lo: float, hi: float, where: str, path: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-        raise MidiMapError(f"{path}: {where}: must be a number {lo:g}..{hi:g}, got {v!r}")
-    return float(v)
+    try:
+        return number(v, f"{path}: {where}", lo, hi)
+    except ValueError as e:
+        raise MidiMapError(str(e)) from None
 
 
 def _list(data: dict, key: str, path: str) -> list:

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
+from ..boundary import number
 from ..params import PARAMS, Command, Param
 from .fairqueue import FairQueue, cost_us
 
@@ -40,17 +41,9 @@ def _num(args: list, what: str) -> float:
     if len(args) != 1 or isinstance(args[0], (str, bytes)) or args[0] is None:
         raise ValueError(f"{what} takes one number, got {str(args)[:40]}")
     v = args[0]
-    if isinstance(v, bool):
+    if isinstance(v, bool):                          # OSC's T and F tags: a switch's 1 and 0
         return float(v)
-    if not isinstance(v, (int, float)):
-        raise ValueError(f"{what} takes one number, got {type(v).__name__}")
-    try:
-        f = float(v)
-    except OverflowError:
-        raise ValueError(f"{what}: {v} is out of range") from None
-    if not math.isfinite(f):
-        raise ValueError(f"{what} takes a finite number, got {f}")
-    return f
+    return number(v, what)
 
 
 def _int(args: list, what: str) -> int:
@@ -402,26 +395,15 @@ class OscReceiver:
         return self._pattern_cache[address]
 
 
-def parse_host_port(spec: str, what: str) -> tuple[str, int]:
-    """'HOST:PORT' (or '[v6]:PORT') with a port 1..65535; ValueError naming `what` otherwise."""
-    host, sep, port = str(spec).rpartition(":")
-    host = host.strip("[]")
-    try:
-        p = int(port)
-    except ValueError:
-        p = -1
-    if not sep or not host or not 1 <= p <= 65535:
-        raise ValueError(f"bad {what} {spec!r}: expected HOST:PORT with a port 1..65535")
-    return host, p
-
-
 class OscFeedback:
     """Sends parameter changes and status to `host:port` so panels and motor faders follow."""
 
     def __init__(self, target: str):
         from pythonosc.udp_client import SimpleUDPClient
 
-        host, port = parse_host_port(target, "--osc-out")
+        from ..boundary import host_port
+
+        host, port = host_port(target, "--osc-out")
         try:
             self.client = SimpleUDPClient(host, port)
         except (ValueError, OSError) as e:

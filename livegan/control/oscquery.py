@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
-from .access import OwnNames, host_allowed, origin_allowed, single_header
+from ..boundary import PAGE_CSP, OwnNames, host_allowed, origin_allowed, single_header
 from .listener import BoundedListener, ClientProblems
 from .osc import PREFIX, STATUS, address_table
 
@@ -260,10 +260,7 @@ class OscQueryServer:
         if got is None:
             return self._reply(connection, 404, {"error": "no such page"})
         data, kind = got
-        # Everything comes from this server; scripts only from app.js (no inline code, no eval).
-        csp = (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-               f"connect-src 'self' ws://{host}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-        return self._raw(200, data, kind, [("Content-Security-Policy", csp)])
+        return self._raw(200, data, kind, [("Content-Security-Policy", PAGE_CSP.format(host=host))])
 
     @staticmethod
     def _raw(status: int, data: bytes, kind: str, extra: list = ()):

@@ -63,15 +63,15 @@ class Controls:
                                           o.oscquery_port, "OSCQuery").start()
                 if self.page is not None:
                     self.page.problems = self.query.problems
-                self.query.publish(self.show.registry.target)
+                self.query.publish(self.show.status.values)
         if o.osc_out:
             self.feedback = OscFeedback(o.osc_out)
         if o.midi:
             from .midi import MidiInputs, MidiMapper
             from .midimap import load_map
             # Soft takeover compares the knob with the target (where the value is going), not the
-            # smoothed value still gliding there.
-            self.mapper = MidiMapper(load_map(o.midi_map), lambda: self.show.registry.target, self.show.tempo)
+            # smoothed value still gliding there; the MIDI thread reads the frozen status's.
+            self.mapper = MidiMapper(load_map(o.midi_map), lambda: self.show.status.values, self.show.tempo)
             self.midi = MidiInputs(o.midi, self.mapper, post, o.midi_backend, self.log,
                                    budget=getattr(self.show, "budget", None)).start()
         self.log(self.exposure())
@@ -113,16 +113,14 @@ class Controls:
         return n
 
     def status(self, recording: bool = False) -> dict:
-        show = self.show
-        return {"fps": round(show.stats.fps(), 2), "frame": show.tick_index,
-                "keyframe": show.current.keyframe if show.current else 0, "recording": int(recording),
-                "preset": show.preset.name, "network": show.network,
-                "errors": show.error_count + self.refused(), **self.outputs}
+        st = self.show.status                           # the show's frozen status of this tick
+        return {"fps": st.fps, "frame": st.tick, "keyframe": st.keyframe, "recording": int(recording),
+                "preset": st.preset, "network": st.network, "errors": st.problems + self.refused(), **self.outputs}
 
     def sync(self, recording: bool = False) -> None:
         """Every parameter and status value, now: at start, when a target asks
         (/livegan/status/sync), when a MIDI output appears."""
-        values = self.show.registry.target
+        values = self.show.status.values
         if self.query is not None:
             self.query.publish(values)
             self.query.publish_status(self.status(recording))
@@ -179,14 +177,14 @@ class Controls:
             why = self.osc.last_crash or "unknown reason"
             self.osc.restart()
             show.error("osc-restart", f"OSC receiver stopped ({why}); restarted")
-        changed, show.changed = show.changed, {}
-        values = show.registry.target
+        status = show.status                            # frozen at the end of this tick (status.py)
+        changed, values = status.changed, status.values
         if self.query is not None and changed:
             self.query.publish(values, changed)
         if self.page is not None:
             if changed:
                 self.page.publish(values, changed)
-            self.page.publish_meters(show.mod.feedback())
+            self.page.publish_meters(status.meters)
         if changed and self.mapper is not None:
             # Moved by something else (OSC, a preset, tap...): knobs pick up again, and LEDs and
             # motor faders follow.  A knob's own moves neither reset its pick-up nor echo back.
@@ -197,10 +195,10 @@ class Controls:
         if self.feedback is not None and changed:
             self.feedback.params(values, sorted(changed))
         if self.feedback is not None:                   # the analysed audio, every frame (TouchDesigner...)
-            for k, v in show.mod.feedback().items():
+            for k, v in status.meters.items():
                 self.feedback.send(f"/livegan/audio/{k}", v)
         now = time.perf_counter()
-        noticed = self.page is not None and show.notice[0] != self._notice_n
+        noticed = self.page is not None and status.notice[0] != self._notice_n
         if now - self._status_t > 0.5 or noticed:        # status twice a second (and news at once)
             self._status_t = now
             st = self.status(recording)
@@ -210,7 +208,7 @@ class Controls:
                 self.query.publish_status(st)
                 self.query.publish_state(self.command_state())
             if self.page is not None:
-                self._notice_n = show.notice[0]
+                self._notice_n = status.notice[0]
                 self.page.publish_status(self.page_status(st))
 
     def command_state(self) -> dict:
@@ -218,28 +216,18 @@ class Controls:
         0..3, as the page shows them) and the seed of the keyframe being played."""
         from .osc import PREFIX
 
-        show = self.show
-        keys = show.preset.keyframes
-        out = {f"{PREFIX}/pad/corner/{k}": [int(keys[k % len(keys)].seed)] for k in range(4)
-               if keys[k % len(keys)].seed is not None}
-        playing = keys[show.current.keyframe if show.current else 0]
-        if playing.seed is not None:
-            out[f"{PREFIX}/seed"] = [int(playing.seed)]
+        st = self.show.status
+        out = {f"{PREFIX}/pad/corner/{k}": [int(s)] for k, s in enumerate(st.corners()) if s is not None}
+        if st.playing_seed is not None:
+            out[f"{PREFIX}/seed"] = [int(st.playing_seed)]
         return out
 
     def page_status(self, st: dict) -> dict:
         """The control page's status: the OSC status plus what its panels show (keyframes and pad
         corners, direction slots, modulation routes and LFOs, recent problems, the last notice)."""
-        from dataclasses import asdict
-
-        show = self.show
-        keys = show.preset.keyframes
-        mod = show.mod.matrix
-        return {**st, "keyframes": len(keys),
-                "corners": [keys[i % len(keys)].seed for i in range(4)],
-                "directions": show.direction_state(), "routes": mod.describe_routes(),
-                "lfos": [asdict(lfo) for lfo in mod.lfos], "messages": show.recent_errors(),
-                "notice": show.notice[1], "notice_n": show.notice[0]}
+        status = self.show.status
+        return {**st, "keyframes": len(status.seeds), "corners": status.corners(), **status.panels,
+                "messages": list(status.messages), "notice": status.notice[1], "notice_n": status.notice[0]}
 
     def stop(self) -> None:
         for part in (self.osc, self.query, self.midi):

@@ -1,5 +1,5 @@
 """The show's direction knobs: what each slot holds, picks waiting for pca/sefa to be computed,
-and the catalog they are picked from.  The show (show.py) owns one and passes it its network's
+and the catalog they are picked from.  The show (show/core.py) owns one and passes it its network's
 shape; every change calls `changed(slot)` so the show can start a new generation and log the
 slot's whole state (vector included) for exact replay."""
 from __future__ import annotations

@@ -4,7 +4,6 @@ stops at its mean.  Saved as NAME.npz (arrays) + NAME.json (how it was made)."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path

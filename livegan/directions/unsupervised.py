@@ -99,7 +99,7 @@ def sefa(G, layers: Optional[Sequence[int]] = None) -> tuple[np.ndarray, np.ndar
 
 
 def cache_folder() -> Path:
-    from stylegan3.checkpoints import cache_dir
+    from stylegan3.download import cache_dir
 
     return cache_dir() / "directions"
 

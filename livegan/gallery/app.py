@@ -11,20 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, request
 
 from ..store import WalkBusy
-from ..walks import QueueFull
+from ..offline.walks import QueueFull
 from .http import BadRequest
 from .studio import Studio
 
 MAX_BODY = 1 << 20
 
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 WRITING_GETS = {"walk_service.next_image"}          # a GET the seed's API made stateful
 
 
@@ -45,13 +42,11 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
     app.register_blueprint(service)
     app.register_blueprint(training)
 
-    from ..control.access import OwnNames
+    from ..boundary import STUDIO_CSP, OwnNames, host_allowed, origin_allowed, single_header
     own = OwnNames()
 
     @app.before_request
     def same_origin():
-        from ..control.access import host_allowed, single_header
-
         try:
             single_header(request.headers, "Host")
             single_header(request.headers, "Origin")
@@ -65,17 +60,15 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
                 return jsonify(error="cross-site request refused: this GET saves a frame"), 403
             return None
         origin = request.headers.get("Origin")
-        if origin is not None:
-            o, h = urlsplit(origin), urlsplit(request.host_url)
-            if (o.scheme, o.netloc) != (h.scheme, h.netloc):
-                return jsonify(error=f"cross-origin {request.method} refused (from {origin[:80]})"), 403
+        if not origin_allowed(origin, request.host):
+            return jsonify(error=f"cross-origin {request.method} refused (from {origin[:80]})"), 403
         if site not in (None, "same-origin", "none"):
             return jsonify(error=f"cross-site {request.method} refused"), 403
         return None
 
     @app.after_request
     def safe_headers(resp):
-        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("Content-Security-Policy", STUDIO_CSP)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "no-referrer")
         resp.headers.setdefault("X-Frame-Options", "DENY")

@@ -38,18 +38,15 @@ def body() -> dict:
 
 
 def number(data: dict, name: str, default, lo: float, hi: float, integer: bool = False):
-    import math
+    from ..boundary import number as check
 
     v = data.get(name, default)
     if v is None:
         return None
     try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name}: expected a number, got {str(v)[:40]!r}") from None
-    if not math.isfinite(f) or not lo <= f <= hi or (integer and not f.is_integer()):
-        raise BadRequest(f"{name}: expected {'an integer' if integer else 'a number'} {lo:g}..{hi:g}, got {str(v)[:40]}")
-    return int(f) if integer else f
+        return check(v, name, lo, hi, integer, text=True)
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
 
 
 def serve(path: Path, mimetype: Optional[str] = None):

@@ -62,9 +62,9 @@ def send(target: str, messages: list[tuple]) -> int:
     """Send (address, tag, value) messages to a running show; returns how many went out."""
     from pythonosc.udp_client import SimpleUDPClient
 
-    from ..control.osc import parse_host_port
+    from ..boundary import host_port
 
-    host, port = parse_host_port(target, "--show")
+    host, port = host_port(target, "--show")
     c = SimpleUDPClient(host, port)
     for addr, _, value in messages:
         c.send_message(addr, value)

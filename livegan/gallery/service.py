@@ -17,7 +17,7 @@ MAX_STEPS = 10_000
 
 @service.post("/start_random_walk")
 def start_random_walk():
-    from ..walks import RandomWalk
+    from ..offline.walks import RandomWalk
 
     st = studio()
     data = body()
@@ -51,7 +51,7 @@ def _load(st, wid: int, walk) -> None:
 
 @service.post("/load_walk/<int:walk_id>")
 def load_walk(walk_id: int):
-    from ..walks import walk_from_store
+    from ..offline.walks import walk_from_store
 
     st = studio()
     walk = walk_from_store(st.store, walk_id)
@@ -106,7 +106,7 @@ def next_image():
 
 @service.post("/enqueue_walk/<int:walk_id>")
 def enqueue_walk(walk_id: int):
-    from ..walks import walk_from_store
+    from ..offline.walks import walk_from_store
 
     st = studio()
     walk = walk_from_store(st.store, walk_id)

@@ -54,7 +54,7 @@ class Studio:
 
     @property
     def videos(self):
-        from ..walks import VideoManager
+        from ..offline.walks import VideoManager
 
         G = self.G
         with self._lock:

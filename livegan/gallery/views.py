@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, render_template, request
 from ..store import check_tag
 from . import recall
 from .http import BadRequest, body, number, serve, studio
-from .filters import FilterError, declaration, parse_filters
+from .filters import declaration, parse_filters
 from .thumbs import thumbnail
 
 views = Blueprint("studio", __name__, template_folder="templates", static_folder="static",
@@ -164,7 +164,7 @@ def api_delete_walk(walk_id: int):
 @views.post("/api/curate")
 def api_curate():
     """Selected snapshots, in order -> a curated walk: a preset file and/or a render job."""
-    from ..walks import INTERPOLATIONS, CustomWalk
+    from ..offline.walks import INTERPOLATIONS, CustomWalk
 
     st = studio()
     data = body()

@@ -4,15 +4,15 @@ back once and hands it to every sink (`App.outputs`); adding a sink does not tou
 A sink that falls behind drops frames (counted), never the display."""
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from typing import Callable, Optional
 
 import numpy as np
 
+from ..worker import Worker
 
-class Sink:
+
+class Sink(Worker):
     """Subclasses implement `open(width, height)`, `send(frame)` and `close()`.  An error closes the
     sink, is kept in `error`, and it opens again `retry_s` later (a receiver that went away)."""
 
@@ -21,17 +21,18 @@ class Sink:
 
     def __init__(self, fps: float, queue_size: int = 4):
         self.fps = fps
-        self.queue: "queue.Queue" = queue.Queue(maxsize=queue_size)
         self.sent = 0
-        self.dropped = 0
         self.errors = 0
         self.error: Optional[str] = None
         # Where errors go besides `error` (the app passes the show's HUD/log): (kind, message).
         self.report: Optional[Callable[[str, str], None]] = None
         self._open = False
         self._next_try = 0.0
-        self._thread = threading.Thread(target=self._run, name=f"livegan-{self.name}", daemon=True)
-        self._thread.start()
+        super().__init__(queue_size)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} output"
 
     # -- subclass interface --------------------------------------------------------------------
     def open(self, width: int, height: int) -> None:
@@ -44,31 +45,12 @@ class Sink:
         pass
 
     # -- the app's side ------------------------------------------------------------------------
-    def put(self, frame: np.ndarray) -> bool:
-        try:
-            self.queue.put_nowait(frame)
-            return True
-        except queue.Full:
-            self.dropped += 1
-            return False
+    def put(self, frame: np.ndarray, block: bool = False) -> bool:
+        return super().put(frame, block)
 
     def stop(self) -> None:
-        while True:
-            try:
-                self.queue.put_nowait(None)
-                break
-            except queue.Full:
-                try:
-                    self.queue.get_nowait()
-                except queue.Empty:
-                    pass
-        self._thread.join(timeout=10)
-        if self._thread.is_alive():
-            # Its encoder is inside native code (libav): leaving it running into the interpreter's
-            # teardown can corrupt the heap, so it is waited for, loudly.
-            from ..console import say
-            say(f"livegan: waiting for the {self.name} output to finish sending...")
-            self._thread.join()
+        """The end of the show: frames still queued are dropped, the one being sent finishes."""
+        self.end(discard=True)
 
     def status(self) -> str:
         err = f", {self.error[:60]}" if self.error else ""
@@ -79,26 +61,25 @@ class Sink:
         return {"sent": self.sent, "dropped": self.dropped, "error": self.error or ""}
 
     # -- the sink's thread ---------------------------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            frame = self.queue.get()
-            if frame is None:
-                break
-            if not self._open:
-                if time.monotonic() < self._next_try:
-                    self.dropped += 1
-                    continue
-                try:
-                    self.open(frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2)
-                    self._open, self.error = True, None
-                except Exception as e:
-                    self._failed(e)
-                    continue
+    def handle(self, frame: np.ndarray) -> None:
+        if not self._open:
+            if time.monotonic() < self._next_try:
+                self.dropped += 1
+                return
             try:
-                self.send(frame)
-                self.sent += 1
+                self.open(frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2)
+                self._open, self.error = True, None
             except Exception as e:
                 self._failed(e)
+                return
+        try:
+            self.send(frame)
+            self.sent += 1
+        except Exception as e:
+            self._failed(e)
+
+    def work(self, items) -> None:
+        super().work(items)
         if self._open:
             try:
                 self.close()

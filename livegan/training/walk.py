@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 STATS = "training_stats.jsonl"
 

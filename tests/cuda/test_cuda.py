@@ -43,7 +43,7 @@ def test_cuda_fp32_and_fp16_agree_with_the_cpu(pair):
 
 @pytest.mark.parametrize("batch", [1, 4])
 def test_cuda_graph_replay_equals_eager(pair, batch):
-    from livegan.cuda_graphs import GraphedSynthesis
+    from livegan.engine.cuda_graphs import GraphedSynthesis
     _, gpu = pair
     ws = _ws(gpu, batch).cuda()
     with torch.inference_mode():

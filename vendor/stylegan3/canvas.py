@@ -15,7 +15,6 @@ reference outputs depend on that rounding.
 """
 from __future__ import annotations
 
-import math
 import re
 from typing import Optional, Sequence
 
@@ -24,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mapping import MappingNetwork, check_latents
+from .mapping import MappingNetwork
 from .sg3 import SynthesisLayer, layer_geometry
 
 SKIP_PAD = 10                 # reflect padding of a skip to the conv output's size (fixed in the design)

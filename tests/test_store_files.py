@@ -173,7 +173,7 @@ def test_snapshots_of_one_frame_in_one_second_keep_their_own_names(tmp_path, tin
         if i == 3:
             for _ in range(2):                               # the same displayed frame, twice
                 app._snapshot()
-                app._present(d, None)
+                app.present(d, None)
     app.run_headless(6, realtime=False, on_tick=on_tick)
     app.writer.drain()
     st = Store(tmp_path)
@@ -221,3 +221,16 @@ def test_repair_reconciles_old_orphan_snapshots(tmp_path):
     names = {p.name for p in folder.iterdir()}
     assert "snap-2-000002-1.npy" not in names                # an old orphan: removed
     assert {"snap-1-000001-1.npy", "snap-1-000001-1.png", "snap-3-000003-1.npy"} <= names   # rows / too recent
+
+
+def test_a_killed_writers_leftovers_go_when_the_store_opens(tmp_path):
+    from livegan.store import Store
+
+    thumbs = tmp_path / ".preset-thumbs"
+    thumbs.mkdir()
+    dead = thumbs / ".default.png.999999.abcd.part"      # no process 999999: a killed show's
+    dead.write_bytes(b"")
+    live = thumbs / f".other.png.{__import__('os').getpid()}.efgh.part"   # a live writer's stays
+    live.write_bytes(b"")
+    Store(tmp_path).close()
+    assert not dead.exists() and live.exists()

@@ -13,9 +13,9 @@ from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from .latents import slerp, z_from_seed
-from .store import Store, network_identity
-from .timeline import catmull_rom
+from ..latents import slerp, z_from_seed
+from ..store import Store, network_identity
+from ..timeline import catmull_rom
 
 
 INTERPOLATIONS = ("linear", "slerp", "spline")
@@ -113,7 +113,7 @@ class Walk(ABC):
         """HWC uint8 images."""
         import torch
 
-        from .imaging import to_uint8
+        from ..imaging import to_uint8
 
         buf = []
         dev = next(G.parameters()).device
@@ -134,7 +134,7 @@ class Walk(ABC):
     def save_spec(self, store: Store, walk_id: int) -> None:
         """Keep what makes this walk in its walk folder (keys) and row (spec), so it can be loaded
         again (`walk_from_store`) by the walk service or rendered later."""
-        from .safeio import atomic_write
+        from ..safeio import atomic_write
 
         atomic_write(store.walk_dir(walk_id) / SPEC, lambda f: np.save(f, np.stack(self.keys)))
         info = dict(store.walk(walk_id)["info"] or {})
@@ -143,12 +143,12 @@ class Walk(ABC):
 
     def save(self, store: Store, G, network: str, every: int = 1) -> int:
         """Write the walk's frames (every n-th) into a new walk of the store; returns its id."""
-        from .imaging import save_png
+        from ..imaging import save_png
 
         wid = store.create_walk(self.kind, self.name or f"{self.kind} walk", network=network,
                                 network_hash=network_identity(network), status="rendering",
                                 info={"frames": len(self), "psi": self.psi, "space": self.space})
-        from .safeio import atomic_write
+        from ..safeio import atomic_write
 
         folder = store.walk_dir(wid)
         try:
@@ -222,7 +222,7 @@ class StoredWalk(Walk):
 
 
 def walk_from_store(store: Store, walk_id: int) -> Walk:
-    from .safeio import read_regular
+    from ..safeio import read_regular
 
     row = store.walk(walk_id)
     if row is None:
@@ -307,7 +307,7 @@ class VideoManager:
         raise TimeoutError(f"render {render_id} still {r['status']} after {timeout:.0f} s")
 
     def _work(self) -> None:
-        from .media import write_video
+        from ..media import write_video
 
         while True:
             rid, wid, walk, fps, name = self._q.get()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from .params import PARAMS
+from ..params import PARAMS
 
 
 @dataclass(frozen=True)

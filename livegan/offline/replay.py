@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import triggers
-from .presets import preset_from
-from .recorder import LOG_NAME, RecordingError, read_log
-from .store import network_identity
+from .. import triggers
+from ..presets import preset_from
+from ..record import LOG_NAME, RecordingError, read_log
+from ..store import network_identity
 
 # Triggers that change the picture are replayed (the command table says which); snapshot/record/
 # learn/hud/fullscreen are not.  Presets, networks and taps are replayed from what they did
@@ -22,7 +22,7 @@ REPLAYED_TRIGGERS = {name for name, t in triggers.TABLE.items() if t.replayed}
 
 def restore_state(show, header: dict) -> None:
     show.preset = preset_from(header["preset"])
-    from .clock import Transport
+    from ..clock import Transport
     show.transport = Transport(len(show.preset.keyframes))
     show.transport.restore(header["transport"])
     show.registry.target.update(header["target"])
@@ -60,10 +60,10 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
     each tick the picture the live show showed (repeats and late frames included) and writes only
     the frames the recording holds, so its video equals the recording's frame for frame.
     Returns a summary; `on_frame(i, request, image)` sees each written frame."""
-    from .app import App
-    from .display import HeadlessDisplay
-    from .media import VideoSink
-    from .show import Options, Show
+    from ..app import App
+    from ..display import HeadlessDisplay
+    from ..media import VideoSink
+    from ..show import Options, Show
 
     log_path = Path(log_path)
     header, cmds, end = read_log(log_path)
@@ -116,14 +116,14 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
                 if c.op != "trigger" or c.name in REPLAYED_TRIGGERS:
                     show.post(c)
             frame = show.tick(i / rec_fps, wait=True)
-            app._triggers(display)
+            app.triggers(display)
             if as_shown:
                 pictures[i] = frame
                 frame = None if p == pic else _picture(pictures, p, header, log_path.parent, frame)
                 pic = p
                 for k in [k for k in pictures if k < p]:
                     del pictures[k]
-            app._present(display, frame)
+            app.present(display, frame)
             if not write:
                 continue
             image = display.renderer.read_program()
@@ -168,7 +168,7 @@ def _restore_carried(renderer, header: dict, folder: Path, frame_size: tuple[int
     """Start the renderer from what the first recorded frame inherited (when it was made at the
     frame size this replay renders: another network may have another); the tick of the picture
     that was on screen (None: nothing was)."""
-    from .recorder import load_carried
+    from ..record import load_carried
 
     carried = header.get("carried")
     if not carried:
@@ -190,7 +190,7 @@ def _picture(pictures: dict, p: int, header: dict, folder: Path, fresh):
     from PIL import Image
     import numpy as np
 
-    from .engine import Frame
+    from ..engine import Frame
 
     with Image.open(_inside(folder, file)) as im:
         pixels = np.asarray(im.convert("RGB"))

@@ -5,8 +5,8 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from .imaging import grid, to_uint8
-from .latents import lerp, slerp, smoothstep, z_from_seed
+from ..imaging import grid, to_uint8
+from ..latents import lerp, slerp, smoothstep, z_from_seed
 
 
 def _z(G, seeds: Sequence[int]):
@@ -34,7 +34,7 @@ def _c(G, n: int, class_idx: Optional[int]):
 def condition_for(G, image: Optional[str] = None) -> Optional[np.ndarray]:
     """A StyleGAN-Canvas network's condition picture: `image` fitted to its size, or the show's
     default pattern; None for other networks (an image for one of those is refused)."""
-    from .conditions import condition_size, is_canvas, pattern, read_image
+    from ..conditions import condition_size, is_canvas, pattern, read_image
 
     if not is_canvas(G):
         if image:
@@ -49,7 +49,7 @@ def synthesize(G, ws, cond: Optional[np.ndarray] = None, noise_mode: str = "cons
     condition (as the show combines them: 4 rows, the official default)."""
     if cond is None:
         return G.synthesis(ws, noise_mode=noise_mode)
-    from .conditions.prep import to_tensor
+    from ..conditions.prep import to_tensor
 
     enc_ws, skips = G.encoder(to_tensor(cond, 0, 0.0, ws.device))
     n = ws.shape[0]

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .timeline import FrameRequest
+from ..timeline import FrameRequest
 
 
 @dataclass
@@ -194,7 +194,7 @@ class Engine:
         preprocessing), its ws replacing the first cond_ws rows."""
         import torch
 
-        from .conditions.prep import to_tensor
+        from ..conditions.prep import to_tensor
 
         G, enc = self.G, []
         for r in reqs:

@@ -1,0 +1,60 @@
+"""The one main loop, for the window and headless alike: `run(app, backend, clock)`.
+
+Each display frame: wait until it is due on the clock (a live clock paces by the wall; a
+fixed-step clock never waits, and every frame waits for its own generator frame instead), tick the
+show, run the app's triggers, present, and hand the frame to the backend (flip the window, or
+read the program into the video).  A failing frame is a HUD line, never the end of the show.
+The backends live with their displays: display/headless.py and display/window.py (pyglet only there).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .clock import FixedStepClock, LiveClock
+
+
+def run(app, backend, clock, frames: Optional[int] = None, seconds: Optional[float] = None,
+        on_tick: Optional[Callable] = None) -> dict:
+    """Drive `app` (app.py) on `backend` until `frames` frames, `seconds` on the clock, the backend
+    stops (a closed window, Esc) or Ctrl-C; then finish the files.  Returns what it did."""
+    show, fixed = app.show, isinstance(clock, FixedStepClock)
+    fps = show.opts.fps
+    done, interrupted = 0, False
+    try:
+        show.start()                                # inside: a Ctrl-C from here on finishes the files
+        while frames is None or done < frames:
+            if not fixed:
+                backend.pace(done / fps, clock)
+            if backend.stopped:
+                break
+            now = clock.now()
+            last = (frames is not None and done == frames - 1) or (seconds is not None and now >= seconds)
+            try:
+                # A fixed-step frame waits for its own picture; a live one only at the start, if
+                # the backend asks (never a black first frame).
+                wait = fixed or (backend.wait_first and show.current is None)
+                frame = show.tick(now, wait=wait)
+                app.triggers(backend.display)
+                app.present(backend.display, frame)
+            except TimeoutError:
+                raise
+            except Exception as e:                  # on stage: report in the HUD, keep presenting
+                show.error(f"frame:{type(e).__name__}", f"frame failed: {type(e).__name__}: {e}")
+            if on_tick is not None:
+                on_tick(done, show, backend.display)
+            backend.finish(done, last)
+            done += 1
+            if fixed:
+                clock.advance()
+            if last:
+                break
+    except KeyboardInterrupt:                       # Ctrl-C: finish the files, then the summary
+        interrupted = True
+    finally:
+        app.flush()
+        show.stop()
+        backend.close()
+    return {"frames": done, "interrupted": interrupted}
+
+
+__all__ = ["run", "LiveClock", "FixedStepClock"]
