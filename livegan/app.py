@@ -275,7 +275,8 @@ class App:
         if sink is not None and sink.error:
             show.error("video", sink.error)
         return {"frames": done, "wall_s": wall, "display_fps": done / wall if wall > 0 else 0.0,
-                "interrupted": ran["interrupted"], "shown": show.stats.shown,
+                "interrupted": ran["interrupted"], "stopped_by": ran["stopped_by"], "code": ran["code"],
+                "shown": show.stats.shown,
                 "repeated": show.stats.repeated, "dropped": show.stats.dropped,
                 "discarded": show.stats.discarded + show.engine.stats.dropped_stale,
                 "video_frames": backend.written, "video_dropped": sink.dropped if sink else 0, "last": backend.last,
@@ -325,7 +326,7 @@ class App:
             ran = run(self, backend, LiveClock(), seconds=exit_after)
         finally:
             self.display = None
-            how = "window, stopped by Ctrl-C" if ran["interrupted"] else "window"
+            how = f"window, stopped by {ran['stopped_by']}" if ran["interrupted"] else "window"
             say(self.summary(show.tick_index + 1, time.perf_counter() - t0, how))
             for err in list(show.errors)[-6:]:
                 say(f"  error during the show: {err}")

@@ -180,7 +180,7 @@ def _run_show(app, args, show, opts, size) -> int:
             release_claim(png)
     mode = "offline, every frame" if args.offline else "real time"
     if res["interrupted"]:
-        mode += ", stopped by Ctrl-C"
+        mode += f", stopped by {res['stopped_by']}"
     print(app.summary(res["frames"], res["wall_s"], mode))
     if video and not video.exists():
         print(f"no video: no frame was written ({video.name} not created)")
@@ -193,4 +193,4 @@ def _run_show(app, args, show, opts, size) -> int:
         print(f"  error during the show: {e}")
     for f in failed:
         print(f"livegan perform: output incomplete: {f}", file=sys.stderr)
-    return 130 if res["interrupted"] else 1 if failed else 0
+    return res["code"] if res["interrupted"] else 1 if failed else 0

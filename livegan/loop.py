@@ -13,13 +13,21 @@ from typing import Callable, Optional
 from .clock import FixedStepClock, LiveClock
 
 
+class Stopped(KeyboardInterrupt):
+    """A stop asked for from outside (a signal): the show finishes its files and says why."""
+
+    def __init__(self, why: str = "Ctrl-C", code: int = 130):
+        super().__init__(why)
+        self.why, self.code = why, code
+
+
 def run(app, backend, clock, frames: Optional[int] = None, seconds: Optional[float] = None,
         on_tick: Optional[Callable] = None) -> dict:
     """Drive `app` (app.py) on `backend` until `frames` frames, `seconds` on the clock, the backend
     stops (a closed window, Esc) or Ctrl-C; then finish the files.  Returns what it did."""
     show, fixed = app.show, isinstance(clock, FixedStepClock)
     fps = show.opts.fps
-    done, interrupted = 0, False
+    done, interrupted = 0, None
     try:
         show.start()                                # inside: a Ctrl-C from here on finishes the files
         while frames is None or done < frames:
@@ -48,13 +56,14 @@ def run(app, backend, clock, frames: Optional[int] = None, seconds: Optional[flo
                 clock.advance()
             if last:
                 break
-    except KeyboardInterrupt:                       # Ctrl-C: finish the files, then the summary
-        interrupted = True
+    except KeyboardInterrupt as e:                  # Ctrl-C, SIGTERM: finish the files, then the summary
+        interrupted = e if isinstance(e, Stopped) else Stopped()
     finally:
         app.flush()
         show.stop()
         backend.close()
-    return {"frames": done, "interrupted": interrupted}
+    return {"frames": done, "interrupted": interrupted is not None,
+            "stopped_by": interrupted.why if interrupted else None, "code": interrupted.code if interrupted else 0}
 
 
-__all__ = ["run", "LiveClock", "FixedStepClock"]
+__all__ = ["run", "Stopped", "LiveClock", "FixedStepClock"]

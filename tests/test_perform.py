@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from livegan.app import App
@@ -224,10 +225,18 @@ def test_the_summary_counts_what_the_surfaces_refused(tmp_path):
     assert re.search(r"; 3 problems reported$", text.strip().splitlines()[-1]), text
 
 
-def test_ctrl_c_ends_a_headless_show_with_its_summary_and_valid_files(tmp_path):
+def _started_where_sigint_is_ignored():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)          # as a background job of a script starts it
+
+
+@pytest.mark.parametrize("sig, why, code", [(signal.SIGINT, "Ctrl-C", 130), (signal.SIGTERM, "SIGTERM", 143)])
+def test_ctrl_c_ends_a_headless_show_with_its_summary_and_valid_files(tmp_path, sig, why, code):
+    """Ctrl-C (SIGINT, even where the show was started with SIGINT ignored) and a service manager's
+    SIGTERM both finish the files and say the summary."""
     p = subprocess.Popen([sys.executable, "perform.py", "--headless", "--no-osc", "--duration", "600", "--record",
                           "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                         text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                         preexec_fn=_started_where_sigint_is_ignored)
     for line in p.stdout:                            # wait for events, not for a time
         if "livegan: recording to" in line:
             log = Path(line.split("recording to", 1)[1].strip()) / "control.jsonl"
@@ -235,7 +244,7 @@ def test_ctrl_c_ends_a_headless_show_with_its_summary_and_valid_files(tmp_path):
     deadline = time.monotonic() + 120
     while '"type":"mark"' not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)                             # the log's one-second mark: frames were written
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     try:
         rest, err = p.communicate(timeout=120)
     except subprocess.TimeoutExpired:            # where is it?  every thread's stack, then the failure
@@ -245,10 +254,10 @@ def test_ctrl_c_ends_a_headless_show_with_its_summary_and_valid_files(tmp_path):
         except subprocess.TimeoutExpired:
             p.kill()
             rest, err = p.communicate()
-        raise AssertionError(f"the show did not end within 120 s of Ctrl-C:\n{err[-8000:]}") from None
-    assert p.returncode == 130, err
+        raise AssertionError(f"the show did not end within 120 s of {why}:\n{err[-8000:]}") from None
+    assert p.returncode == code, err
     summary = [ln for ln in rest.splitlines() if ln.startswith("rendered ")]
-    assert len(summary) == 1 and "stopped by Ctrl-C" in summary[0] and "Traceback" not in err
+    assert len(summary) == 1 and f"stopped by {why}" in summary[0] and "Traceback" not in err
     (walk,) = Store(tmp_path).walks("recording")
     assert walk["status"] == "done"
     assert len(read_video(tmp_path / "perform.mp4")) >= 30

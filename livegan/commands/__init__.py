@@ -36,7 +36,7 @@ def _run(args, prog: str) -> int:
     from ..engine.devices import keep_freed_memory
 
     keep_freed_memory()
-    _where_on_usr1()
+    restore = _stop_signals() if getattr(args, "cmd", None) == "perform" else {}
     try:
         if getattr(args, "cmd", None) != "perform":       # the show plans its own threads (with the encoder's)
             from ..engine import threads
@@ -51,17 +51,48 @@ def _run(args, prog: str) -> int:
         where = prog if prog == "perform.py" else f"{prog} {args.cmd}"
         print(f"{where}: error: {kind}{msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:                     # Ctrl-C (130), SIGTERM (143: loop.Stopped)
+        return getattr(e, "code", 130)
+    finally:
+        _restore(restore)
 
 
-def _where_on_usr1() -> None:
-    """`kill -USR1 PID` prints every thread's stack to stderr: a show that seems stuck says where."""
+def _stop_signals() -> dict:
+    """A show stops cleanly (its files finished, its summary said) on Ctrl-C, SIGINT and SIGTERM,
+    even when started where SIGINT is ignored (a background job of a script, some launchers) or
+    stopped by a service manager (SIGTERM); `kill -USR1 PID` prints every thread's stack, so a
+    show that seems stuck says where.  Returns what to put back (in-process callers, tests)."""
     import faulthandler
     import signal
+    import threading
 
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, frame):
+        from ..loop import Stopped
+        raise Stopped("SIGTERM", 143)
+
+    before = {}
+    for name, handler in (("SIGINT", signal.default_int_handler), ("SIGTERM", stop)):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            before[sig] = signal.signal(sig, handler)
     if hasattr(signal, "SIGUSR1"):
         try:
             faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+            before["usr1"] = True
         except (AttributeError, OSError, ValueError):      # no real stderr to write to
             pass
+    return before
+
+
+def _restore(before: dict) -> None:
+    import faulthandler
+    import signal
+
+    for sig, handler in before.items():
+        if sig == "usr1":
+            faulthandler.unregister(signal.SIGUSR1)
+        elif handler is not None:
+            signal.signal(sig, handler)
