@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 
 import numpy as np
@@ -71,3 +72,34 @@ def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 def smoothstep(t: float) -> float:
     return t * t * (3 - 2 * t)
+
+
+def class_vector(c_dim: int, cls: float):
+    """A conditional network's c for class `cls`: [1, c_dim], one-hot; a fraction blends class K
+    and K+1 (a knob sweeps through the classes).  None for an unconditional network (c_dim 0)."""
+    if not c_dim:
+        return None
+    cls = min(max(float(cls), 0.0), float(c_dim - 1))
+    k = int(math.floor(cls))
+    f = cls - k
+    c = np.zeros((1, c_dim), np.float32)
+    c[0, k] = 1.0 - f
+    if f > 0:
+        c[0, k + 1] = f
+    return c
+
+
+def classes_for(G, n: int, cls: Optional[float] = None, rng: Optional[np.random.RandomState] = None):
+    """c for `n` samples of a conditional network, as a tensor on G's device: class `cls` for all
+    (a fraction blends two), or else classes drawn uniformly by `rng` (sampling the whole W: the
+    directions, a walk without a class).  None for an unconditional network."""
+    c_dim = int(getattr(G, "c_dim", 0) or 0)
+    if not c_dim:
+        return None
+    import torch
+
+    if cls is not None:
+        c = np.repeat(class_vector(c_dim, cls), n, axis=0)
+    else:
+        c = np.eye(c_dim, dtype=np.float32)[(rng or np.random.RandomState(0)).randint(c_dim, size=n)]
+    return torch.from_numpy(c).to(next(G.parameters()).device)

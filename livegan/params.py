@@ -16,6 +16,7 @@ from . import triggers
 
 # What a change costs: a shader uniform only; new ws (timeline); a network reload.
 UNIFORM, WS, NETWORK = "uniform", "ws", "network"
+MAX_CLASS = 1023.0                    # classes 0..1023 (a network's own c_dim bounds it further)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ _PARAMS: tuple[Param, ...] = (
     Param("translate_y", "float", 0.0, -4.0, 4.0, 0.2, WS, "StyleGAN3 input translation, y"),
     Param("zoom", "float", 1.0, 0.25, 4.0, 0.2, WS, "StyleGAN3 input zoom"),
     Param("noise", "float", 1.0, 0.0, 2.0, 0.2, WS, "StyleGAN2 noise strength multiplier"),
+    Param("class", "float", 0.0, 0.0, MAX_CLASS, 0.0, WS,
+          "class of a conditional network, for keyframes without their own (a fraction blends two)"),
     Param("loop", "bool", 1.0, 0.0, 1.0, 0.0, WS, "wrap around after the last keyframe"),
     Param("quantize", "bool", 0.0, 0.0, 1.0, 0.0, WS, "keyframe jumps wait for the next beat"),
     Param("bpm", "float", 120.0, 20.0, 300.0, 0.0, WS, "tempo"),
@@ -95,7 +98,7 @@ _PARAMS: tuple[Param, ...] = (
 # How control surfaces group the parameters (the control page's sections), and their units.
 GROUPS = {
     "motion": ("speed", "loop", "quantize", "bpm", "beat_sync"),
-    "latent": ("psi", "truncation_cutoff", "mix_layer", "mix_amount", "noise"),
+    "latent": ("psi", "truncation_cutoff", "mix_layer", "mix_amount", "noise", "class"),
     "transform": ("rotate", "translate_x", "translate_y", "zoom"),
     "pad": ("pad", "pad_x", "pad_y"),
     "canvas": ("cond_mode", "cond_blur", "cond_ws"),

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .params import PARAMS
+from .params import MAX_CLASS, PARAMS
 from .safeio import read_regular
 
 INTERPOLATIONS = ("linear", "slerp", "spline")
@@ -34,9 +34,12 @@ class Keyframe:
     seed: Optional[int] = None
     w: Optional[np.ndarray] = field(default=None, compare=False, repr=False)   # [w_dim] or [num_ws, w_dim]
     w_file: Optional[str] = None
+    cls: Optional[float] = None      # a conditional network's class for this seed (None: the `class` parameter)
 
     def label(self) -> str:
-        return f"seed {self.seed}" if self.seed is not None else f"w {Path(self.w_file).name}"
+        if self.seed is None:
+            return f"w {Path(self.w_file).name}"
+        return f"seed {self.seed}" + ("" if self.cls is None else f" class {self.cls:g}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def _fail(path: str, where: str, problem: str) -> PresetError:
     return PresetError(f"{path}: {where}: {problem}")
 
 
-KEYFRAME_FORMS = "a seed (integer) or {\"seed\": N} or {\"w\": \"file.npy\"}"
+KEYFRAME_FORMS = "a seed (integer) or {\"seed\": N[, \"class\": K]} or {\"w\": \"file.npy\"}"
 
 
 def parse_keyframe(raw: Any, where: str, base: Optional[Path] = None) -> Keyframe:
@@ -72,11 +75,23 @@ def parse_keyframe(raw: Any, where: str, base: Optional[Path] = None) -> Keyfram
         raw = {"seed": raw}
     if not isinstance(raw, dict) or len(set(raw) & {"seed", "w"}) != 1:
         raise PresetError(f"{where}: expected {KEYFRAME_FORMS}")
+    extra = sorted(set(raw) - {"seed", "class", "w", "w_file"})
+    if extra:
+        raise PresetError(f"{where}.{extra[0]}: unknown field (a keyframe has seed and class, or w)")
     if "seed" in raw:
         s = raw["seed"]
         if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32:
             raise PresetError(f"{where}.seed: must be an integer 0..2**32-1, got {str(s)[:40]!r}")
-        return Keyframe(seed=s)
+        cls = raw.get("class")
+        if cls is not None:
+            from .boundary import number
+            try:
+                cls = number(cls, f"{where}.class", 0, MAX_CLASS)
+            except ValueError as e:
+                raise PresetError(str(e)) from None
+        return Keyframe(seed=s, cls=cls)
+    if "class" in raw:
+        raise PresetError(f"{where}.class: a class goes with a seed (a stored w already has its class)")
     value, w_file = raw["w"], raw.get("w_file")
     if isinstance(value, str) and base is not None:
         f = base / value
@@ -105,7 +120,7 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
     if not isinstance(data, dict):
         raise _fail(path, "top level", "expected a JSON object")
     known = {"name", "network", "keyframes", "interpolation", "easing", "loop", "speed",
-             "beats_per_keyframe", "psi", "truncation_cutoff", "mix", "transform", "effects", "params", "directions",
+             "beats_per_keyframe", "psi", "truncation_cutoff", "class", "mix", "transform", "effects", "params", "directions",
              "modulation", "lfos", "audio_triggers"}
     extra = sorted(set(data) - known)
     if extra:
@@ -151,6 +166,8 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
         values["beat_sync"] = 1.0
     if "psi" in data:
         put("psi", data["psi"], "psi")
+    if "class" in data:                          # keyframes without their own class take this one
+        put("class", data["class"], "class")
     if data.get("truncation_cutoff") is not None:
         put("truncation_cutoff", data["truncation_cutoff"], "truncation_cutoff")
     mix_source, mix_keyframe = None, None
@@ -319,7 +336,7 @@ def _key_json(k: Optional[Keyframe]) -> Optional[dict]:
     if k is None:
         return None
     if k.seed is not None:
-        return {"seed": k.seed}
+        return {"seed": k.seed} if k.cls is None else {"seed": k.seed, "class": k.cls}
     return {"w": np.asarray(k.w, np.float32).tolist(), "w_file": k.w_file}
 
 
@@ -396,7 +413,7 @@ def save_state_preset(folder: Path, name: str, preset: Preset, values: dict, thu
     keys, arrays = [], {}
     for i, k in enumerate(preset.keyframes):
         if k.seed is not None:
-            keys.append({"seed": int(k.seed)})
+            keys.append({"seed": int(k.seed)} if k.cls is None else {"seed": int(k.seed), "class": k.cls})
         else:
             arrays[f"{name}-k{i}.npy"] = np.asarray(k.w, np.float32)
             keys.append({"w": f"{name}-k{i}.npy"})

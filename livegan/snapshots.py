@@ -56,8 +56,9 @@ class Snapshots:
             mix["source"] = {"seed": src.seed} if src.seed is not None else {"w": np.asarray(src.w).tolist()}
             if p.mix_keyframe is not None:
                 mix["source"]["keyframe"] = p.mix_keyframe
+        cls = s.bank.class_of(k, v["class"]) if s.bank.c_dim and k.seed is not None else None
         return {"network": s.network, "network_id": None, "preset": p.name, "keyframe": req.keyframe,
-                "seed": k.seed, "seeds": [kf.seed for kf in p.keyframes], "position": req.position,
+                "seed": k.seed, "class": cls, "seeds": [kf.seed for kf in p.keyframes], "position": req.position,
                 "frame": req.frame, "time": req.frame / s.opts.fps, "psi": v["psi"],
                 "truncation_cutoff": v["truncation_cutoff"], "mix": mix,
                 "transform": {"rotate": v["rotate"], "translate": [v["translate_x"], v["translate_y"]],

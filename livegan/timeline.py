@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .latents import slerp, smoothstep, z_from_seed
+from .latents import class_vector, slerp, smoothstep, z_from_seed
 from .params import FrameParams
 from .presets import Keyframe, Preset
 
@@ -33,27 +33,35 @@ class FrameRequest:
 class KeyframeBank:
     """Untruncated ws for keyframes and mix sources, mapped once and cached.
 
-    `mapper(z [1, z_dim] float32) -> ws [num_ws, w_dim]` is the network's mapping (psi 1)."""
+    `mapper(z [1, z_dim] float32, c [1, c_dim] float32 or None) -> ws [num_ws, w_dim]` is the
+    network's mapping (psi 1).  A conditional network's seed keyframe is mapped with its own class,
+    or else with `cls` (the `class` parameter): each (seed, class) once."""
 
     MAX_BYTES = 64 << 20               # mapped keyframes kept; the least recently used go first
 
-    def __init__(self, mapper, z_dim: int, num_ws: int, w_dim: int, w_avg: np.ndarray):
+    def __init__(self, mapper, z_dim: int, num_ws: int, w_dim: int, w_avg: np.ndarray, c_dim: int = 0):
         from collections import OrderedDict
 
-        self.mapper, self.z_dim, self.num_ws, self.w_dim = mapper, z_dim, num_ws, w_dim
+        self.mapper, self.z_dim, self.num_ws, self.w_dim, self.c_dim = mapper, z_dim, num_ws, w_dim, c_dim
         self.w_avg = np.asarray(w_avg, np.float64)
         self._cache: "OrderedDict" = OrderedDict()
         self._bytes = 0
 
-    def ws(self, k: Keyframe) -> np.ndarray:
+    def class_of(self, k: Keyframe, cls: float) -> float:
+        """The class a keyframe is mapped with (0 for an unconditional network)."""
+        if not self.c_dim:
+            return 0.0
+        return min(max(float(k.cls if k.cls is not None else cls), 0.0), float(self.c_dim - 1))
+
+    def ws(self, k: Keyframe, cls: float = 0.0) -> np.ndarray:
         # A stored w is known by its content: two keyframes from one file name (or none) differ.
-        key = ("seed", k.seed) if k.seed is not None else \
+        key = ("seed", k.seed, self.class_of(k, cls)) if k.seed is not None else \
             ("w", hashlib.blake2b(np.ascontiguousarray(k.w).tobytes(), digest_size=16).digest())
         if key in self._cache:
             self._cache.move_to_end(key)
         else:
             if k.seed is not None:
-                w = self.map_z(z_from_seed(k.seed, self.z_dim))
+                w = self.map_z(z_from_seed(k.seed, self.z_dim), class_vector(self.c_dim, key[2]))
             else:
                 w = np.asarray(k.w, np.float64)
                 if w.ndim == 1:
@@ -70,8 +78,12 @@ class KeyframeBank:
                 self._bytes -= old.nbytes
         return self._cache[key]
 
-    def map_z(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(self.mapper(np.asarray(z, np.float32).reshape(1, -1)), np.float64).reshape(self.num_ws, self.w_dim)
+    def map_z(self, z: np.ndarray, c=None) -> np.ndarray:
+        """`c`: [1, c_dim] for a conditional network (class 0 when not given)."""
+        if self.c_dim and c is None:
+            c = class_vector(self.c_dim, 0.0)
+        return np.asarray(self.mapper(np.asarray(z, np.float32).reshape(1, -1), c),
+                          np.float64).reshape(self.num_ws, self.w_dim)
 
 
 def ease(t: float, kind: str) -> float:
@@ -111,47 +123,53 @@ def input_transform(rotate_deg: float, tx: float, ty: float, zoom: float) -> np.
     return np.linalg.inv(m).astype(np.float32)
 
 
-def interpolate(preset: Preset, bank: KeyframeBank, position: float, loop: bool) -> tuple[np.ndarray, int]:
-    """Untruncated ws at a position, and the keyframe index it is leaving."""
+def interpolate(preset: Preset, bank: KeyframeBank, position: float, loop: bool,
+                cls: float = 0.0) -> tuple[np.ndarray, int]:
+    """Untruncated ws at a position, and the keyframe index it is leaving (`cls`: the class of
+    keyframes without their own, for a conditional network)."""
     keys = preset.keyframes
     n = len(keys)
     k, t = segment(position, n, loop)
     if n == 1:
-        return bank.ws(keys[0]), 0
+        return bank.ws(keys[0], cls), 0
     nxt = (k + 1) % n
     te = ease(t, preset.easing)
     if preset.interpolation == "linear":
-        a, b = bank.ws(keys[k]), bank.ws(keys[nxt])
+        a, b = bank.ws(keys[k], cls), bank.ws(keys[nxt], cls)
         return a + (b - a) * te, k
     if preset.interpolation == "slerp" and (keys[k].seed is None or keys[nxt].seed is None):
         # A stored w has no z: slerp in W instead, per layer, around the average w (W's centre,
         # where truncation pulls), so the path keeps its distance from it as Z's slerp does.
-        a, b = bank.ws(keys[k]), bank.ws(keys[nxt])
+        a, b = bank.ws(keys[k], cls), bank.ws(keys[nxt], cls)
         if te in (0.0, 1.0):
             return (a if te == 0.0 else b), k
         c = bank.w_avg
         return np.stack([c + slerp(a[i] - c, b[i] - c, te) for i in range(a.shape[0])]), k
     if preset.interpolation == "slerp":
         if te == 0.0:
-            return bank.ws(keys[k]), k
+            return bank.ws(keys[k], cls), k
         if te == 1.0:
-            return bank.ws(keys[nxt]), k
+            return bank.ws(keys[nxt], cls), k
         z = slerp(z_from_seed(keys[k].seed, bank.z_dim), z_from_seed(keys[nxt].seed, bank.z_dim), te)
-        return bank.map_z(z), k
+        c = None
+        if bank.c_dim:                              # the class travels with the keyframes, as z does
+            ca, cb = (class_vector(bank.c_dim, bank.class_of(keys[i], cls)) for i in (k, nxt))
+            c = ca + (cb - ca) * np.float32(te)
+        return bank.map_z(z, c), k
     # spline: neighbours wrap when looping, repeat at the ends otherwise
     idx = [(k - 1) % n if loop else max(k - 1, 0), k, nxt, (k + 2) % n if loop else min(k + 2, n - 1)]
-    p = [bank.ws(keys[i]) for i in idx]
+    p = [bank.ws(keys[i], cls) for i in idx]
     return catmull_rom(*p, te), k
 
 
-def pad_blend(preset: Preset, bank: KeyframeBank, x: float, y: float) -> tuple[np.ndarray, int]:
+def pad_blend(preset: Preset, bank: KeyframeBank, x: float, y: float, cls: float = 0.0) -> tuple[np.ndarray, int]:
     """The latent pad: keyframes 0, 1 on its top corners and 2, 3 on the bottom ones (a preset
     with fewer repeats them), blended bilinearly in W as NVIDIA's visualizer blends its seeds;
     the keyframe reported is the nearest corner."""
     keys = preset.keyframes
     x, y = min(max(float(x), 0.0), 1.0), min(max(float(y), 0.0), 1.0)
     weights = ((1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y)
-    ws = sum(w * bank.ws(keys[i % len(keys)]) for i, w in enumerate(weights) if w)
+    ws = sum(w * bank.ws(keys[i % len(keys)], cls) for i, w in enumerate(weights) if w)
     return np.asarray(ws, np.float32), int(np.argmax(weights)) % len(keys)
 
 
@@ -159,10 +177,11 @@ def frame_request(preset: Preset, params: FrameParams, position: float, bank: Ke
                   frame: int = 0, generation: int = 0, slots: tuple = ()) -> FrameRequest:
     """What to render at `position` with `params`: the pure heart of the show."""
     loop = bool(params.loop)
+    cls = params.values.get("class", 0.0)
     if params.pad:
-        ws, k = pad_blend(preset, bank, params.pad_x, params.pad_y)
+        ws, k = pad_blend(preset, bank, params.pad_x, params.pad_y, cls)
     else:
-        ws, k = interpolate(preset, bank, position, loop)
+        ws, k = interpolate(preset, bank, position, loop, cls)
     psi = params.psi
     cutoff = int(params.truncation_cutoff) or bank.num_ws
     out = ws.copy()
@@ -170,7 +189,7 @@ def frame_request(preset: Preset, params: FrameParams, position: float, bank: Ke
     mix_layer = int(params.mix_layer)
     if mix_layer < bank.num_ws and (preset.mix_source is not None or preset.mix_keyframe is not None):
         src = preset.mix_source if preset.mix_source is not None else preset.keyframes[preset.mix_keyframe]
-        m = bank.ws(src).copy()
+        m = bank.ws(src, cls).copy()
         m[:cutoff] = bank.w_avg + psi * (m[:cutoff] - bank.w_avg)
         a = params.mix_amount
         out[mix_layer:] = out[mix_layer:] + (m[mix_layer:] - out[mix_layer:]) * a

@@ -103,7 +103,7 @@ def test_filters_parse_in_one_place_and_filter(client):
         r = c.get(f"/api/images?{bad}")
         assert r.status_code == 400 and "error" in r.json and "\n" not in r.json["error"], bad
     decl = c.get("/api/filters").json                          # what the page builds its controls from
-    assert [f["name"] for f in decl] == ["liked", "walk", "kind", "network", "tag", "since", "until"]
+    assert [f["name"] for f in decl] == ["liked", "walk", "kind", "network", "class", "tag", "since", "until"]
 
 
 def test_walk_edit_archive_delete(client, tmp_path):

@@ -57,7 +57,7 @@ def cmd_directions_sheet(args) -> int:
     from ..directions.slots import make_slot
     from ..offline.explore import label_columns, label_rows
     from ..imaging import grid, save_png, to_uint8
-    from ..latents import parse_floats, parse_seeds, z_from_seed
+    from ..latents import classes_for, parse_floats, parse_seeds, z_from_seed
     from ..store import network_identity
 
     G, dev = load(args)
@@ -78,7 +78,7 @@ def cmd_directions_sheet(args) -> int:
         for ref in refs:
             slot = make_slot(cat.resolve(ref), args.zone, G.num_ws, G.w_dim)
             for seed in seeds:
-                w = G.mapping(torch.from_numpy(z_from_seed(seed, G.z_dim)).float().to(dev), None,
+                w = G.mapping(torch.from_numpy(z_from_seed(seed, G.z_dim)).float().to(dev), classes_for(G, 1, 0.0),
                               truncation_psi=args.psi)[0].cpu().numpy()
                 ws = []
                 for a in amounts:

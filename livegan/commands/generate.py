@@ -15,7 +15,7 @@ def run(args) -> int:
 
     seeds, psis = parse_seeds(args.seeds), parse_floats(args.psi, "psi")
     G, dev = load(args)
-    from ..offline.explore import condition_for
+    from ..conditions.render import condition_for
     kw = dict(cutoff=args.trunc_cutoff, class_idx=args.class_idx, noise_mode=args.noise_mode, device=dev,
               cond=condition_for(G, args.input))
     if len(psis) > 1:

@@ -16,7 +16,7 @@ def run(args) -> int:
         raise ValueError("--seeds needs at least two seeds to morph between, e.g. 3,7")
     out = video_path(args.out)
     G, dev = load(args)
-    from ..offline.explore import condition_for
+    from ..conditions.render import condition_for
     cond = condition_for(G, args.input)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = write_video(args.out, morph_frames(G, seeds, args.frames, space=args.space, psi=args.psi,

@@ -17,7 +17,8 @@ def cmd_train(args) -> int:
                      ada_kimg=args.ada_kimg, resume=args.resume, freezed=args.freezed, fp32=args.fp32,
                      cbase=args.cbase, cmax=args.cmax, glr=args.glr, dlr=args.dlr, map_depth=args.map_depth,
                      mbstd_group=args.mbstd_group, w_dim=args.w_dim, device=args.device,
-                     store=args.store or None, cond=args.cond, cond_blur=args.cond_blur, euclidean=args.euclidean,
+                     store=args.store or None, labels=args.cond == "labels",
+                     cond="blur" if args.cond == "labels" else args.cond, cond_blur=args.cond_blur, euclidean=args.euclidean,
                      perceptual=args.perceptual, vgg=args.vgg)
     from ..training.arch import described, resolve
     o = resolve(o)                     # an official --resume snapshot's architecture, where not given
@@ -62,8 +63,9 @@ def register(sub) -> None:
     tr.add_argument("--cfg", choices=CFGS, default=None,
                     help="architecture; canvas-t/canvas-r: StyleGAN-Canvas (T or R), image in, image out "
                          "(default: stylegan2, or an official --resume snapshot's)")
-    tr.add_argument("--cond", choices=CONDS, default="blur",
-                    help="canvas: the condition made from each real picture, by the show's own preprocessing "
+    tr.add_argument("--cond", choices=CONDS + ("labels",), default="blur",
+                    help="labels: condition G and D on the dataset's labels (classes; the official --cond=1); "
+                         "canvas: the condition made from each real picture, by the show's own preprocessing "
                          "(default: %(default)s)")
     tr.add_argument("--cond-blur", type=number(0.5, 64), default=21.0,
                     help="canvas: blur sigma in pixels of a 256-high picture, as the show's cond_blur (default: %(default)s)")

@@ -13,6 +13,7 @@ def run(args) -> int:
     store = Store(args.outdir)
     walk = RandomWalk(G.z_dim, keyframes=args.keyframes, steps=args.steps, extent=args.extent,
                       sobol=args.sobol, seed=args.seed, psi=args.psi, name=f"random walk seed {args.seed}")
+    walk.cls = args.cls
     wid = walk.save(store, G, args.network, every=args.every)
     print(f"wrote walk {wid}: {len(store.images(wid))} frames into {store.walk_dir(wid)} ({store.path})")
     return 0
@@ -31,6 +32,8 @@ def register(sub) -> None:
     w.add_argument("--sobol", type=number(0, 1), default=0.0, help="share of keyframes from a Sobol sequence, 0..1 (default: %(default)s)")
     w.add_argument("--seed", type=number(0, 2 ** 32 - 1, integer=True), default=0, help="random seed (default: %(default)s)")
     w.add_argument("--psi", type=number(-10, 10), default=1.0, help="truncation (default: %(default)s)")
+    w.add_argument("--class", dest="cls", type=number(0, 1023), default=0.0,
+                   help="a conditional network's class, 0..1023 (a fraction blends two; default: %(default)s)")
     w.add_argument("--every", type=number(1, 1_000_000, integer=True), default=1,
                    help="store every n-th frame, at least 1 (default: %(default)s)")
     w.add_argument("--store", "--outdir", dest="outdir", default="recordings",

@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..latents import z_from_seed
+from ..latents import classes_for, z_from_seed
 from ..store import Store
 from .model import DirectionError
 
@@ -75,7 +75,7 @@ class Labels:
             return z.astype(np.float64)
         import torch
         with torch.inference_mode():
-            return self.G.mapping(torch.from_numpy(z), None)[:, 0].double().numpy()
+            return self.G.mapping(torch.from_numpy(z), classes_for(self.G, len(z), cls=0.0))[:, 0].double().numpy()
 
     def resolve(self, spec: str, positive: bool = True) -> np.ndarray:
         """Latents [n, dim] for a spec; for a CSV, its truthy rows (positive) or falsy rows."""

@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..latents import classes_for
 from .model import Direction, DirectionError
 
 DEFAULT_SAMPLES = 20_000
@@ -29,7 +30,7 @@ class OwnedCopy:
     def __init__(self, G):
         import copy
 
-        self.z_dim = G.z_dim
+        self.z_dim, self.c_dim = G.z_dim, int(getattr(G, "c_dim", 0) or 0)
         self.mapping = copy.deepcopy(G.mapping).to("cpu").float().eval()
         self.affines = style_affines(G)
 
@@ -52,7 +53,7 @@ def ganspace(G, samples: int = DEFAULT_SAMPLES, seed: int = 0, batch: int = 2000
         for i in range(0, samples, batch):
             n = min(batch, samples - i)
             z = torch.from_numpy(rng.randn(n, G.z_dim).astype(np.float32)).to(dev)
-            ws.append(G.mapping(z, None)[:, 0].float().cpu().numpy())
+            ws.append(G.mapping(z, classes_for(G, n, rng=rng))[:, 0].float().cpu().numpy())
             if progress is not None:
                 progress((i + n) / samples)
     w = np.concatenate(ws).astype(np.float64)
@@ -141,7 +142,7 @@ def _spread(G, comps: np.ndarray, samples: int = 2000) -> np.ndarray:
     rng = np.random.RandomState(1)
     with torch.inference_mode():
         z = torch.from_numpy(rng.randn(samples, G.z_dim).astype(np.float32)).to(next(G.parameters()).device)
-        w = G.mapping(z, None)[:, 0].float().cpu().numpy().astype(np.float64)
+        w = G.mapping(z, classes_for(G, samples, rng=rng))[:, 0].float().cpu().numpy().astype(np.float64)
     return (w @ comps.T).std(0)
 
 

@@ -31,6 +31,8 @@ FIELDS: tuple[Field, ...] = (
     Field("walk", "int", "walk", "i.walk_id = ?"),
     Field("kind", "choice", "kind of walk", "w.kind = ?", choices=WALK_KINDS),
     Field("network", "text", "network hash", "w.network_hash LIKE ?", prefix=True),
+    # A conditional network's class (a blend of K and K+1 counts as K)
+    Field("class", "int", "class", "CAST(json_extract(i.state, '$.class') AS INTEGER) = ?"),
     Field("tag", "text", "tag", "EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.tag = ?)"),
     Field("since", "date", "since", "i.created >= ?"),
     Field("until", "date", "until", "i.created < ?"),

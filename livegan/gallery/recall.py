@@ -43,6 +43,8 @@ def osc_messages(state: dict, preset_name: str) -> dict:
         out["on_the_playing_preset"].append(("/livegan/keyframe/goto", "i", int(state["keyframe"])))
     if state.get("seed") is not None:
         out["on_the_playing_preset"].append(("/livegan/seed", "i", int(state["seed"])))
+    if state.get("class") is not None:                  # a conditional network's class for that seed
+        out["on_the_playing_preset"].append(("/livegan/class", "f", float(state["class"])))
     out["on_the_playing_preset"] += params
     return out
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..imaging import grid, to_uint8
 from ..latents import lerp, slerp, smoothstep, z_from_seed
+from ..conditions.render import synthesize
 
 
 def _z(G, seeds: Sequence[int]):
@@ -29,32 +30,6 @@ def _c(G, n: int, class_idx: Optional[int]):
     c = torch.zeros(n, G.c_dim)
     c[:, class_idx] = 1
     return c
-
-
-def condition_for(G, image: Optional[str] = None) -> Optional[np.ndarray]:
-    """A StyleGAN-Canvas network's condition picture: `image` fitted to its size, or the show's
-    default pattern; None for other networks (an image for one of those is refused)."""
-    from ..conditions import condition_size, is_canvas, pattern, read_image
-
-    if not is_canvas(G):
-        if image:
-            raise ValueError(f"--input needs a StyleGAN-Canvas network; this {G.family} network takes no condition")
-        return None
-    size = condition_size(G)
-    return read_image(image, size) if image else pattern(size)
-
-
-def synthesize(G, ws, cond: Optional[np.ndarray] = None, noise_mode: str = "const"):
-    """G.synthesis for any network: a Canvas network's first rows and skips come from its
-    condition (as the show combines them: 4 rows, the official default)."""
-    if cond is None:
-        return G.synthesis(ws, noise_mode=noise_mode)
-    from ..conditions.prep import to_tensor
-
-    enc_ws, skips = G.encoder(to_tensor(cond, 0, 0.0, ws.device))
-    n = ws.shape[0]
-    mixed = G.combine(ws, enc_ws.expand(n, -1, -1), min(G.replace_w_num, G.num_ws))
-    return G.synthesis(mixed, [s.expand(n, *s.shape[1:]) for s in skips], noise_mode=noise_mode)
 
 
 def render_seeds(G, seeds: Sequence[int], psi: float = 1.0, cutoff: Optional[int] = None,

@@ -13,7 +13,7 @@ from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from ..latents import slerp, z_from_seed
+from ..latents import classes_for, slerp, z_from_seed
 from ..store import Store, network_identity
 from ..timeline import catmull_rom
 
@@ -53,6 +53,8 @@ class Walk(ABC):
     def kind(self) -> str:
         """The store's walk kind."""
 
+    cls: float = 0.0                  # a conditional network's class for the z keys (a fraction blends two)
+
     def __init__(self, keys: Sequence[np.ndarray], frames_per_key: int = 30, space: str = "z",
                  interpolation: str = "linear", loop: bool = False, psi: float = 1.0, name: str = "",
                  steps: Optional[int] = None):
@@ -82,7 +84,7 @@ class Walk(ABC):
         if self.space == "z":
             dev = next(G.parameters()).device
             with torch.inference_mode():
-                return [G.mapping(torch.from_numpy(k.reshape(1, -1)).to(dev), None,
+                return [G.mapping(torch.from_numpy(k.reshape(1, -1)).to(dev), classes_for(G, 1, self.cls),
                                   truncation_psi=self.psi)[0].float().cpu().numpy() for k in self.keys]
         return [np.broadcast_to(k, (G.num_ws, G.w_dim)) if k.ndim == 1 else k for k in self.keys]
 

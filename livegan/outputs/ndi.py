@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import Sink
+from .sink import Sink
 
 NAME_RE = re.compile(r"^[A-Za-z0-9 _.\-]{1,63}$")
 

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from . import Sink
+from .sink import Sink
 
 LOAD_HINT = ("load the v4l2loopback kernel module first: sudo modprobe v4l2loopback video_nr={n} "
              "card_label=livegan exclusive_caps=1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -17,15 +17,16 @@ from ..timeline import KeyframeBank
 from ..clock import Transport
 
 
-def cpu_mapper(G) -> Callable[[np.ndarray], np.ndarray]:
-    """A CPU copy of the mapping network, owned by the main thread (the engine owns G)."""
+def cpu_mapper(G) -> Callable[[np.ndarray, Optional[np.ndarray]], np.ndarray]:
+    """A CPU copy of the mapping network, owned by the main thread (the engine owns G):
+    z [1, z_dim] and, for a conditional network, c [1, c_dim] -> ws [num_ws, w_dim]."""
     import torch
 
     m = copy.deepcopy(G.mapping).to("cpu").float().eval()
 
-    def run(z: np.ndarray) -> np.ndarray:
+    def run(z: np.ndarray, c: Optional[np.ndarray] = None) -> np.ndarray:
         with torch.inference_mode():
-            return m(torch.from_numpy(z), None)[0].numpy()
+            return m(torch.from_numpy(z), None if c is None else torch.from_numpy(c))[0].numpy()
     return run
 
 
@@ -39,7 +40,7 @@ def first_frame(G, source: str) -> None:
 
     import torch
 
-    from ..offline.explore import condition_for, synthesize
+    from ..conditions.render import condition_for, synthesize
 
     try:
         limit = float(os.environ.get("LIVEGAN_FIRST_FRAME_S", FIRST_FRAME_S))
@@ -60,7 +61,7 @@ def first_frame(G, source: str) -> None:
 
 def make_bank(G) -> KeyframeBank:
     return KeyframeBank(cpu_mapper(G), G.z_dim, G.num_ws, G.w_dim,
-                        G.mapping.w_avg.detach().float().cpu().numpy())
+                        G.mapping.w_avg.detach().float().cpu().numpy(), c_dim=int(getattr(G, "c_dim", 0) or 0))
 
 
 class Loading:

@@ -236,7 +236,7 @@ def read_bounded(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_FIL
     return bytes(out)
 
 
-def _check_label(f: Path, name: str, v):
+def check_label(f: Path, name: str, v):
     """The official labels: a class index (int) or a vector of finite numbers."""
     if isinstance(v, bool):
         v = int(v)
@@ -263,7 +263,7 @@ def _labels(paths: Sequence[str]) -> Optional[dict]:
                 pairs = [(str(k), v) for k, v in (data.get("labels") or [])]
             except (ValueError, AttributeError, TypeError):
                 raise ValueError(f"{f}: not a dataset.json (expected {{\"labels\": [[name, label], ...]}})") from None
-            return {k: _check_label(f, k, v) for k, v in pairs}
+            return {k: check_label(f, k, v) for k, v in pairs}
     return None
 
 
@@ -378,48 +378,3 @@ def make_dataset(sources: Sequence[str], out: str | os.PathLike, res: int, crop:
         if bar is not None:
             bar.close()
     return report
-
-
-class ImageSet:
-    """A dataset `livegan dataset` (or the official dataset_tool) wrote: zip or folder of PNGs."""
-
-    def __init__(self, path: str):
-        import zipfile
-
-        self.path = Path(path)
-        if not self.path.exists():
-            raise ValueError(f"--data {path}: no such dataset")
-        if self.path.suffix.lower() == ".zip":
-            try:
-                z = zipfile.ZipFile(self.path)
-            except zipfile.BadZipFile:
-                raise ValueError(f"--data {path}: not a zip archive") from None
-            from .dataset import read_bounded
-            names = sorted(n for n in z.namelist() if n.lower().endswith(".png"))
-            self._read = lambda n, z=z: read_bounded(z, z.getinfo(n))      # never beyond what it declares
-        else:
-            names = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*.png"))
-            self._read = lambda n: (self.path / n).read_bytes()
-        if not names:
-            raise ValueError(f"--data {path}: no images (make one with `livegan dataset`)")
-        self.names = names
-        first = self.image(0)
-        self.resolution, self.channels = first.shape[1], first.shape[0]
-        if first.shape[1] != first.shape[2] or self.resolution & (self.resolution - 1) or self.resolution < 8:
-            raise ValueError(f"--data {path}: images are {first.shape[2]}x{first.shape[1]}; training needs square, "
-                             "power-of-two sizes of at least 8 (`livegan dataset --res N`)")
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def image(self, i: int) -> np.ndarray:
-        import io
-
-        from ..safeio import open_image
-
-        try:
-            with open_image(io.BytesIO(self._read(self.names[i])), self.names[i], max_pixels=4096 * 4096) as im:
-                im = im.convert("RGB")          # refused by its declared size (a network is at most 4096 px)
-        except Exception as e:
-            raise ValueError(f"--data {self.path}: {self.names[i]} is unreadable ({type(e).__name__})") from None
-        return np.asarray(im).transpose(2, 0, 1)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .augment import diff_augment
-from .dataset import ImageSet
+from .imageset import ImageSet
 from .loss import LossOptions, StyleGAN2Loss
 from .networks import build_d, build_networks, canvas_generator
 from .options import TrainOptions
@@ -49,14 +49,14 @@ class Trainer(Streams, Snapshotting, CanvasTraining):
         self.bg = bg
         torch.manual_seed(o.seed)                         # the same networks in every process
         np.random.seed(o.seed)
-        self.data = ImageSet(o.data)
+        self.data = ImageSet(o.data, labels=o.labels)
         self.dev = torch.device(o.device)
         self.canvas = o.cfg.startswith("canvas")
         if self.canvas:
             self.G = self._canvas_from_snapshot() or canvas_generator(o, self.data.resolution, self.data.channels)
             self.D = build_d(o, self.data.resolution, self.data.channels)
         else:
-            self.G, self.D = build_networks(o, self.data.resolution, self.data.channels)
+            self.G, self.D = build_networks(o, self.data.resolution, self.data.channels, self.data.label_dim)
         self.G, self.D = self.G.to(self.dev), self.D.to(self.dev)
         self.G_ema = copy.deepcopy(self.G).eval()
         sg2 = o.cfg == "stylegan2"
@@ -92,24 +92,38 @@ class Trainer(Streams, Snapshotting, CanvasTraining):
                 for t in list(net.parameters()) + list(net.buffers()):
                     dist.broadcast(t.data, 0)
         self.grid_z = torch.randn([64, self.G.z_dim], generator=torch.Generator().manual_seed(123)).to(self.dev)
+        self.grid_c = None                                 # a conditional run's fakes: each row of the grid a class
+        if self.data.labels is not None:
+            classes = torch.from_numpy(np.unique(self.data.labels, axis=0))
+            self.grid_c = classes[torch.arange(64) // 8 % len(classes)].to(self.dev)
         if o.resume:
             self._resume(o.resume)
 
     # -- the loop -------------------------------------------------------------------------------
-    def _reals(self) -> torch.Tensor:
+    def _labels(self, idx) -> torch.Tensor:
+        return torch.from_numpy(self.data.labels[idx]).to(self.dev)
+
+    def _reals(self) -> tuple:
+        """This step's real images, and their labels (None for an unconditional run)."""
         idx = torch.randint(len(self.data), [self.rank_batch], generator=self.sampler).tolist()
         imgs = np.stack([self.data.image(i) for i in idx]).astype(np.float32)
         x = torch.from_numpy(imgs) / 127.5 - 1
         if self.o.mirror:
             flip = torch.rand(self.rank_batch, generator=self.sampler) < 0.5
             x[flip] = x[flip].flip(3)
-        return x.to(self.dev)
+        return x.to(self.dev), None if self.data.labels is None else self._labels(idx)
 
     def _inputs(self) -> tuple:
-        real = self._reals().split(self.bg)
+        x, c = self._reals()
+        real = x.split(self.bg)
         zs = torch.randn([len(self.phases) * self.rank_batch, self.G.z_dim], device=self.dev)
         zs = [z.split(self.bg) for z in zs.split(self.rank_batch)]
-        return real, [None] * len(real), zs, [[None] * len(real)] * len(self.phases)
+        if c is None:
+            return real, [None] * len(real), zs, [[None] * len(real)] * len(self.phases)
+        # The fakes' labels are drawn from the dataset's, as the official loop draws them.
+        gi = torch.randint(len(self.data), [len(self.phases) * self.rank_batch], generator=self.sampler).tolist()
+        gen_c = [g.split(self.bg) for g in self._labels(gi).split(self.rank_batch)]
+        return real, list(c.split(self.bg)), zs, gen_c
 
     def step(self) -> None:
         o = self.o

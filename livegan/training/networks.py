@@ -8,11 +8,12 @@ import copy
 from .options import TrainOptions
 
 
-def build_networks(o: TrainOptions, res: int, channels: int) -> tuple:
-    """G and D as the official train.py configures them for --cfg (our classes)."""
+def build_networks(o: TrainOptions, res: int, channels: int, c_dim: int = 0) -> tuple:
+    """G and D as the official train.py configures them for --cfg (our classes); `c_dim`: the
+    labels' length for a conditional run (both mappings take them)."""
     from stylegan3 import build_generator
 
-    common = dict(z_dim=o.w_dim, c_dim=0, w_dim=o.w_dim, img_resolution=res, img_channels=channels,
+    common = dict(z_dim=o.w_dim, c_dim=c_dim, w_dim=o.w_dim, img_resolution=res, img_channels=channels,
                   channel_base=o.cbase, channel_max=o.cmax, num_fp16_res=0 if o.fp32 else 4,
                   conv_clamp=None if o.fp32 else 256,
                   mapping_kwargs={"num_layers": o.map_depth or (8 if o.cfg == "stylegan2" else 2)})
@@ -23,13 +24,13 @@ def build_networks(o: TrainOptions, res: int, channels: int) -> tuple:
         if o.cfg == "stylegan3-r":
             kw.update(conv_kernel=1, channel_base=o.cbase * 2, channel_max=o.cmax * 2, use_radial_filters=True)
         G = build_generator("stylegan3", kw)
-    return G.train().requires_grad_(False), build_d(o, res, channels)
+    return G.train().requires_grad_(False), build_d(o, res, channels, c_dim)
 
 
-def build_d(o: TrainOptions, res: int, channels: int):
+def build_d(o: TrainOptions, res: int, channels: int, c_dim: int = 0):
     from stylegan3.discriminator import build_discriminator
 
-    D = build_discriminator({"c_dim": 0, "img_resolution": res, "img_channels": channels, "channel_base": o.cbase,
+    D = build_discriminator({"c_dim": c_dim, "img_resolution": res, "img_channels": channels, "channel_base": o.cbase,
                              "channel_max": o.cmax, "num_fp16_res": 0 if o.fp32 else 4,
                              "conv_clamp": None if o.fp32 else 256, "block_kwargs": {"freeze_layers": o.freezed},
                              "mapping_kwargs": {}, "epilogue_kwargs": {"mbstd_group_size": o.mbstd_group}})

@@ -49,6 +49,7 @@ class TrainOptions:
     w_dim: Optional[int] = None       # None: 512, or the --resume snapshot's (livegan: smaller for small data)
     device: str = "cpu"
     store: Optional[str] = None       # the store the run is a walk of (the gallery shows it); None: none
+    labels: bool = False              # condition G and D on the dataset's labels (the official --cond=1)
     cond: str = "blur"                # canvas: the condition made from each real picture
     cond_blur: float = 21.0           # canvas: blur sigma in pixels of a 256-high picture (the show's cond_blur)
     euclidean: float = 1.0            # canvas: weight of the L2 target loss
@@ -68,6 +69,8 @@ class TrainOptions:
             raise ValueError(f"--ada-kimg {self.ada_kimg}: must be a positive number")
         if self.cond not in CONDS:
             raise ValueError(f"--cond {self.cond!r}: one of {', '.join(CONDS)}")
+        if self.labels and self.cfg.startswith("canvas"):
+            raise ValueError("--cond labels: a Canvas network is conditioned on a picture, not on labels")
         bg = self.batch_gpu or self.batch
         if self.batch < 1 or bg < 1 or self.batch % bg:
             raise ValueError(f"--batch {self.batch} must be a multiple of --batch-gpu {bg}")

@@ -124,7 +124,7 @@ class Snapshotting:
             imgs = torch.cat([self.G_ema(self.grid_z[i:min(i + 8, n)], None, self.grid_cond[i:i + 8], noise_mode="const")
                               for i in range(0, n, 8)])
         else:
-            imgs = self.G_ema(self.grid_z, None, noise_mode="const")
+            imgs = self.G_ema(self.grid_z, self.grid_c, noise_mode="const")
         x = ((imgs.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         n = int(math.sqrt(len(x)))
         x = x[: n * n].reshape(n, n, *x.shape[1:]).transpose(0, 2, 1, 3, 4)
