@@ -44,7 +44,7 @@ demo: $(STAMP) demo-deps
 # (JACK audio, MIDI clock, mDNS: tests/conftest.py), which then run alone; about half the
 # serial time on two cores.
 test: $(STAMP) debian-deps
-	$(PY) -m pytest -q -n auto --maxprocesses 4 -m "not realtime"
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist worksteal -m "not realtime"
 	$(PY) -m pytest -q -m realtime
 
 # On a CUDA machine, with a CUDA build of torch in the environment: half precision, CUDA graphs,

@@ -35,12 +35,16 @@ def pytest_terminal_summary(terminalreporter):
 # core busy with another worker the peers themselves (jackd, the probe replies) run late.  Tests
 # that compare a real-time run with a baseline run just before it carry @pytest.mark.realtime
 # too: a neighbour worker's load changes between the two.
+# The real peers are these modules' JACK fixtures; their other tests (bad input, pure functions, maps)
+# run beside the rest, and a test with another real-time peer (Link, mDNS, a file played in real
+# time) carries the marker itself.
 REALTIME_MODULES = {"test_audio", "test_midi", "test_feedback"}
+REAL_PEERS = {"jack_audio", "jack"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.module.__name__.rsplit(".", 1)[-1] in REALTIME_MODULES:
+        if item.module.__name__.rsplit(".", 1)[-1] in REALTIME_MODULES and REAL_PEERS & set(item.fixturenames):
             item.add_marker(pytest.mark.realtime)
 
 

@@ -273,6 +273,7 @@ def test_bass_drives_psi_and_the_session_replays_without_audio(jack_audio, tiny,
         assert np.array_equal(frames[i], live[first + i]), f"replay frame {i} differs"
 
 
+@pytest.mark.realtime            # a Link peer on the network: its tempo messages arrive in real time
 def test_link_peer_leads_the_tempo_and_taps_reach_it(tiny):
     import asyncio
 
@@ -361,6 +362,7 @@ def test_bad_audio_input_and_routes_are_one_line(tmp_path, tiny):
     json.dumps(show.mod.matrix.describe_routes())
 
 
+@pytest.mark.realtime            # the file plays in real time beside the show
 def test_feedback_hud_and_triggers_from_a_played_file(tmp_path, tiny):
     """A sound file played along: the analysed values reach OSC feedback (/livegan/audio/*) and
     the HUD meters, and a beat trigger moves the keyframes."""
@@ -410,6 +412,7 @@ def test_feedback_hud_and_triggers_from_a_played_file(tmp_path, tiny):
     assert show.transport.jumps >= 2                                     # every 2nd onset: the next keyframe
 
 
+@pytest.mark.realtime            # the file plays in real time beside the show
 def test_beat_tracker_sets_the_show_tempo(tmp_path, tiny):
     """--audio-bpm: the tracked tempo becomes the show's, as a logged `set bpm` command."""
     from livegan.audio.input import FileInput

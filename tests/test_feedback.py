@@ -131,6 +131,7 @@ def test_oscquery_listen_streams_changes_over_a_websocket(rig):
     s.close()
 
 
+@pytest.mark.realtime            # mDNS probes and replies between two instances run in real time
 def test_two_instances_get_distinct_mdns_names_and_a_short_run_is_quiet(tiny):
     logs = []
     shows = [Show(Options(fps=30), PRESET, G=tiny) for _ in range(2)]
