@@ -70,6 +70,9 @@ _PARAMS: tuple[Param, ...] = (
     Param("cond_mode", "int", 0, 0, 2, 0.0, WS, "condition preprocessing: 0 as it is, 1 Gaussian blur, 2 edge map"),
     Param("cond_blur", "float", 21.0, 0.5, 64.0, 0.0, WS, "condition blur sigma, in pixels of a 256-high picture"),
     Param("cond_ws", "int", 4, 0, 32, 0.0, WS, "StyleGAN-Canvas: how many ws (from the first) the condition gives"),
+    # Playing the network itself (livegan/instrument)
+    Param("netmix", "float", 0.0, 0.0, 1.0, 0.0, WS,
+          "model mixing: 0 the playing network, 1 network B (/livegan/netmix/network) in the chosen layers"),
     # Display effects (shader uniforms)
     Param("crossfade", "float", 0.0, 0.0, 1.0, 0.0, UNIFORM, "blend of the previous frame into new ones"),
     Param("brightness", "float", 0.0, -1.0, 1.0, 0.1, UNIFORM, "added to every channel"),
@@ -102,6 +105,7 @@ GROUPS = {
     "transform": ("rotate", "translate_x", "translate_y", "zoom"),
     "pad": ("pad", "pad_x", "pad_y"),
     "canvas": ("cond_mode", "cond_blur", "cond_ws"),
+    "instrument": ("netmix",),
     "effects": ("crossfade", "brightness", "contrast", "saturation", "hue", "feedback", "kaleido"),
     "view": ("view_zoom", "view_x", "view_y"),
 }

@@ -57,6 +57,7 @@ class Preset:
     modulation: tuple = ()                      # routes (livegan/modulation): {"slot", "source", "target", ...}
     lfos: tuple = ()                            # up to 4 LFOs: {"shape", "rate", "sync", "phase"}
     audio_triggers: tuple = ()                  # {"on": onset|beat, "command": ..., "every": N}
+    netmix: Optional[dict] = None               # model mixing: {"network": B, "layers": "all" | "K" | "A-B"}
 
 
 def _fail(path: str, where: str, problem: str) -> PresetError:
@@ -121,7 +122,7 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
         raise _fail(path, "top level", "expected a JSON object")
     known = {"name", "network", "keyframes", "interpolation", "easing", "loop", "speed",
              "beats_per_keyframe", "psi", "truncation_cutoff", "class", "mix", "transform", "effects", "params", "directions",
-             "modulation", "lfos", "audio_triggers"}
+             "modulation", "lfos", "audio_triggers", "netmix"}
     extra = sorted(set(data) - known)
     if extra:
         raise _fail(path, extra[0], f"unknown field (known: {', '.join(sorted(known))})")
@@ -213,10 +214,32 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
     for r in modulation:                                 # a route's amount is its slot's parameter
         if r.get("amount") is not None:
             values[f"mod/{r['slot']}"] = float(r["amount"])
+    netmix = None
+    if data.get("netmix") is not None:
+        raw = data["netmix"]
+        if not isinstance(raw, dict) or set(raw) - {"network", "amount", "layers"}:
+            raise _fail(path, "netmix", "expected {\"network\": B, \"amount\": 0..1, \"layers\": \"all\" | \"A-B\"}")
+        if "amount" in raw:
+            put("netmix", raw["amount"], "netmix.amount")
+        try:
+            netmix = check_netmix(raw)
+        except ValueError as e:
+            raise _fail(path, "netmix", str(e)) from None
     name = data.get("name", Path(path).stem)
     return Preset(name=str(name), keyframes=keyframes, network=net, interpolation=interp, easing=easing,
                   mix_source=mix_source, mix_keyframe=mix_keyframe, params=values, path=path, directions=directions,
-                  modulation=modulation, lfos=lfos, audio_triggers=triggers)
+                  modulation=modulation, lfos=lfos, audio_triggers=triggers, netmix=netmix)
+
+
+def check_netmix(raw: dict) -> dict:
+    """A preset's model mix: network B (a string) and its layers (all, K or A-B)."""
+    from stylegan3.layers import parse_layers
+
+    net, layers = raw.get("network"), str(raw.get("layers", "all"))
+    if not isinstance(net, str) or not 0 < len(net) <= 4096:
+        raise ValueError("network must be a path, URL or builtin:NAME")
+    parse_layers(layers, 1 << 20)                         # the form; the network's own count is checked on use
+    return {"network": net, "layers": layers}
 
 
 def _modulation(path: str, data: dict, registry) -> tuple[tuple, tuple, tuple]:
@@ -348,7 +371,8 @@ def preset_json(p: Preset) -> dict:
     return {"name": p.name, "network": p.network, "interpolation": p.interpolation, "easing": p.easing,
             "keyframes": [_key_json(k) for k in p.keyframes], "mix_source": _key_json(p.mix_source),
             "mix_keyframe": p.mix_keyframe, "params": p.params, "path": p.path, "directions": list(p.directions),
-            "modulation": list(p.modulation), "lfos": list(p.lfos), "audio_triggers": list(p.audio_triggers)}
+            "modulation": list(p.modulation), "lfos": list(p.lfos), "audio_triggers": list(p.audio_triggers),
+            "netmix": p.netmix}
 
 
 def preset_from(d: dict) -> Preset:
@@ -377,11 +401,17 @@ def preset_from(d: dict) -> Preset:
     for k in ("directions", "modulation", "lfos", "audio_triggers"):
         if not isinstance(d.get(k) or [], list) or len(d.get(k) or []) > 256:
             raise PresetError(f"embedded preset: {k} must be a short list")
+    netmix = d.get("netmix")
+    if netmix is not None:
+        try:
+            netmix = check_netmix(netmix if isinstance(netmix, dict) else {})
+        except ValueError as e:
+            raise PresetError(f"embedded preset: netmix: {e}") from None
     return Preset(name=d["name"], keyframes=tuple(_key_from(k) for k in d["keyframes"]), network=d["network"],
                   interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d["mix_source"]),
                   mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"],
                   directions=tuple(d.get("directions") or ()), modulation=tuple(d.get("modulation") or ()),
-                  lfos=tuple(d.get("lfos") or ()), audio_triggers=tuple(d.get("audio_triggers") or ()))
+                  lfos=tuple(d.get("lfos") or ()), audio_triggers=tuple(d.get("audio_triggers") or ()), netmix=netmix)
 
 
 def list_presets(search: Path = PRESET_DIR) -> list[Path]:
@@ -430,6 +460,8 @@ def save_state_preset(folder: Path, name: str, preset: Preset, values: dict, thu
         else:
             arrays[f"{name}-mix.npy"] = np.asarray(src.w, np.float32)
             data["mix"] = {"layer": int(values.get("mix_layer", 0)), "source": {"w": f"{name}-mix.npy"}}
+    if preset.netmix:
+        data["netmix"] = {**preset.netmix, "amount": float(values.get("netmix", 0.0))}
     for part in ("directions", "modulation", "lfos", "audio_triggers"):
         if getattr(preset, part):
             data[part] = [dict(x) if isinstance(x, dict) else x for x in getattr(preset, part)]

@@ -35,6 +35,8 @@ TABLE: dict[str, Trigger] = {t.name: t for t in (
     Trigger("tap", SHOW),
     Trigger("preset", SHOW, backlog=4),
     Trigger("network", SHOW, rate=(0.5, 1), backlog=2),
+    Trigger("netmix_network", SHOW, rate=(0.5, 1), backlog=2),
+    Trigger("netmix_layers", SHOW, backlog=4),
     Trigger("input", SHOW, backlog=2),
     Trigger("direction_pick", SHOW),
     Trigger("direction_zone", SHOW),
@@ -54,7 +56,7 @@ TABLE: dict[str, Trigger] = {t.name: t for t in (
 # What a control log holds besides commands from controls: the show's own record of what it did
 # (a preset or network it loaded, a direction slot's state, the condition and modulation a frame
 # used).  Each replays through the show.
-LOGGED_OPS = ("apply_preset", "apply_network", "apply_direction", "condition", "mod")
+LOGGED_OPS = ("apply_preset", "apply_network", "apply_netmix", "apply_direction", "condition", "mod")
 
 
 def names() -> tuple[str, ...]:

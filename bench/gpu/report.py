@@ -35,6 +35,9 @@ def stages(dry: bool, out: Path) -> list[dict]:
             dict(name="canvas", budget=60,
                  cmd=[py, "bench/canvas.py", "--network", "builtin:canvas-tiny", "--device", "cpu", "--seconds", "1.5",
                       "--rounds", "1", "--lookaheads", "0"]),
+            dict(name="netmix", budget=30,
+                 cmd=[py, "bench/netmix.py", "--networks", "builtin:tiny", "--device", "cpu", "--changes", "2",
+                      "--frames", "1"]),
             dict(name="train", budget=90,
                  cmd=[py, "bench/train.py", "--device", "cpu", "--res", "16", "--cbase", "256", "--cmax", "32",
                       "--w-dim", "32", "--batches", "4", "--ticks", "2", "--tick-kimg", "0.004", "--cfgs", "stylegan2", "--augs", "noaug"]),
@@ -54,6 +57,10 @@ def stages(dry: bool, out: Path) -> list[dict]:
         dict(name="canvas", budget=60,
              cmd=[py, "bench/canvas.py", "--network", "builtin:canvas-r-512", "--device", "cuda", "--fps", "60",
                   "--seconds", "5", "--rounds", "1", "--lookaheads", "0,2"]),
+        # Model mixing at 1024 px: one knob change (a blended copy of the weights) and ms/frame A vs mix.
+        dict(name="netmix", budget=45,
+             cmd=[py, "bench/netmix.py", "--networks", "builtin:sg3t-1024", "--device", "cuda", "--changes", "9",
+                  "--frames", "20"]),
         # Training at the official channel counts: s/kimg for StyleGAN2 and StyleGAN3-T at 256 px
         # (the official 512 px figures need longer than a lent session; docs/gpu.md).
         dict(name="train", budget=90,

@@ -30,6 +30,10 @@ def restore_state(show, header: dict) -> None:
     for v in header.get("slots") or []:             # the direction knobs as they were
         if v is not None:
             show.knobs.apply_logged(v)
+    show.netmix.replaying = True                    # blends come from the log, at their frames
+    if header.get("netmix"):                        # a model mix already playing when recording began
+        from ..params import Command
+        show._safe_handle(Command("apply_netmix", "netmix", header["netmix"], "log"))
     # The first replayed tick advances by 1/fps, unless the recording began before the show's first
     # tick (which does not advance).
     show._last_now = 0.0 if header.get("started", True) else None
@@ -85,6 +89,9 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
         _check_logged_network(net, allow_remote_load, log_path)
     for c in (c for v in cmds.values() for c in v if c.op == "apply_network"):
         _check_logged_network(str(c.value), allow_remote_load, log_path)
+    for v in [c.value for cs in cmds.values() for c in cs if c.op == "apply_netmix"] + [header.get("netmix")]:
+        if isinstance(v, dict):                     # network B, by the same rule
+            _check_logged_network(str(v.get("network")), allow_remote_load, log_path)
     opts = Options(network=net, fps=rec_fps, device=device, lookahead=4, canvas=header.get("canvas"))
     show = Show(opts, preset_from(header["preset"]), G=G)
     restore_state(show, header)

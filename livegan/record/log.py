@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import triggers
 from ..params import Command
 from ..presets import PresetError, preset_from, preset_json
 from ..store import network_identity
@@ -82,7 +83,7 @@ def show_state(show) -> dict:
             "network_id": network_identity(show.network), "preset": preset_json(show.preset),
             "target": dict(show.registry.target), "value": dict(show.registry.value),
             "transport": show.transport.state(), "canvas": show.opts.canvas, "created": time.time(),
-            "slots": show.knobs.header(),
+            "slots": show.knobs.header(), "netmix": show.netmix.state(),
             # A show's very first tick does not advance its timeline; a recording started before it
             # (--record) must replay that too.
             "started": show._last_now is not None}
@@ -128,7 +129,7 @@ class ControlLog:
 
 
 MAX_LOG_FRAMES = 100_000_000            # a week at 120 fps
-LOGGED_OPS = {"set", "add", "toggle", "trigger", "apply_preset", "apply_network", "apply_direction", "condition", "mod"}
+LOGGED_OPS = {"set", "add", "toggle", "trigger", *triggers.LOGGED_OPS}
 
 
 def _count(v, what: str, path) -> int:

@@ -107,6 +107,8 @@ class Publisher:
         st, e = show.stats, show.engine.stats
         latency = (statistics.median(st.latency_ms), statistics.median(st.latency_frames)) if st.latency_ms else None
         inputs = [show.conditioner.status()] if show.G.family == "stylegan3-canvas" else []
+        if show.netmix.hud_line():
+            inputs.append(show.netmix.hud_line())
         if show.bank.c_dim:                            # a conditional network: the class the knob gives
             inputs.append(f"class {show.registry.value['class']:g} (classes 0..{show.bank.c_dim - 1})")
         keys, p = show.preset.keyframes, show.problems

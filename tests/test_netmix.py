@@ -1,0 +1,171 @@
+"""Model mixing through the real show: network B mixes into the playing network A by the `netmix`
+knob, in a chosen layer range; 0 is A and 1 is B (with A's mapping) bit for bit; a blend replays at
+the frame it took over; a network of another architecture is one line and the show goes on."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from livegan.app import App
+from livegan.params import Command
+from livegan.presets import parse_preset
+from livegan.show import Options, Show
+
+PRESET = parse_preset({"keyframes": [3, 8], "speed": 0.4}, "netmix.json")
+
+
+@pytest.fixture(scope="module")
+def network_b(tiny, tmp_path_factory):
+    """B: A's architecture with other synthesis weights (A's mapping), as a file the show loads."""
+    import copy
+
+    from stylegan3 import save_safetensors
+
+    B = copy.deepcopy(tiny)
+    torch.manual_seed(11)
+    with torch.no_grad():
+        for name, p in B.synthesis.named_parameters():
+            if p.ndim > 1:
+                p.mul_(1.0 + 0.5 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp("netmix") / "b.safetensors"
+    save_safetensors(B, path)
+    return str(path), B
+
+
+def synth(G, ws) -> np.ndarray:
+    from livegan.imaging import to_uint8
+
+    with torch.no_grad():
+        return to_uint8(G.synthesis(torch.from_numpy(ws[None]), noise_mode="const"))[0]
+
+
+def run_until(show, ticks, when):
+    """Tick the show offline (every frame waits for its own picture) until `when()`, then `ticks` more."""
+    show.start()
+    try:
+        for i in range(400):
+            show.tick(i / 30, wait=True)
+            if when():
+                break
+        else:
+            raise AssertionError("the blend never took over")
+        for k in range(ticks):
+            show.tick((i + 1 + k) / 30, wait=True)
+    finally:
+        show.stop()
+
+
+def test_blend_ends_are_exact_and_a_range_mixes_only_its_layers(tiny, network_b):
+    from stylegan3.layers import synthesis_layers
+
+    from livegan.instrument.netmix import blend
+
+    _, B = network_b
+    assert blend(tiny, B, 0.0) is tiny                                            # 0 is A itself
+    one = blend(tiny, B, 1.0)
+    assert all(torch.equal(v, B.synthesis.state_dict()[k]) for k, v in one.synthesis.state_dict().items())
+    assert all(torch.equal(v, tiny.mapping.state_dict()[k]) for k, v in one.mapping.state_dict().items())
+    names = synthesis_layers(tiny)
+    part = blend(tiny, B, 0.5, range(1, 3)).synthesis.state_dict()
+    for k, v in part.items():
+        inside = k.split(".")[0] in names[1:3]
+        a, b = tiny.synthesis.state_dict()[k], B.synthesis.state_dict()[k]
+        if not v.is_floating_point() or torch.equal(a, b):
+            continue
+        assert torch.equal(v, a) != inside, k                                     # only layers 1-2 moved
+        if inside:
+            assert torch.allclose(v, (a + b) / 2, atol=1e-6)
+
+
+def test_the_knob_mixes_b_into_the_playing_network(tiny, network_b):
+    path, B = network_b
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    show.post(Command("trigger", "netmix_network", path, "key"))
+    show.post(Command("set", "netmix", 1.0, "key"))
+    run_until(show, 3, lambda: show.netmix.amount == 1.0)
+    assert not show.errors, show.errors
+    assert np.abs(show.current_image.astype(int) - synth(B, show.current.ws).astype(int)).max() <= 1
+    assert np.abs(show.current_image.astype(int) - synth(tiny, show.current.ws).astype(int)).max() > 8
+    show = Show(Options(fps=30), PRESET, G=tiny)                                  # 0: A, bit for bit
+    show.post(Command("trigger", "netmix_network", path, "key"))
+    show.post(Command("set", "netmix", 0.0, "key"))
+    run_until(show, 3, lambda: show.netmix.b is not None)
+    assert show.engine.G is tiny and np.array_equal(show.current_image, synth(tiny, show.current.ws))
+
+
+def test_another_architecture_or_a_bad_range_is_one_line_and_the_show_goes_on(tiny, tmp_path):
+    from stylegan3 import load_network, save_safetensors
+
+    other = tmp_path / "other.safetensors"
+    save_safetensors(load_network("builtin:twemoji"), other)
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    show.post(Command("trigger", "netmix_network", str(other), "key"))
+    show.post(Command("trigger", "netmix_layers", "3-99", "osc"))
+    show.post(Command("set", "netmix", 0.5, "key"))
+    run_until(show, 2, lambda: any("netmix network" in e for e in show.errors))
+    text = " | ".join(show.errors)
+    assert "other layers than the playing network's" in text and "this network has layers 0..8" in text
+    assert show.netmix.b is None and show.engine.G is tiny and show.current is not None
+
+
+def test_a_recorded_mix_replays_frame_for_frame(tmp_path, tiny, network_b):
+    from livegan.media import read_video
+    from livegan.offline.replay import render_log
+    from livegan.record import LOG_NAME, read_log
+    from livegan.store import Store
+
+    path, _ = network_b
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False, codec="ffv1")
+    live, start = {}, {}
+
+    def on_tick(i, s, d):
+        if app.recording:
+            start.setdefault("tick", app.recorder.start_tick)
+        if i == 1:
+            s.post(Command("trigger", "netmix_network", path, "key"))
+            s.post(Command("set", "netmix", 0.4, "key"))
+        if i == 3:
+            s.post(Command("trigger", "record", 1, "key"))
+        if i == 14:
+            s.post(Command("trigger", "netmix_layers", "0-4", "osc"))
+            s.post(Command("set", "netmix", 0.9, "osc"))
+        if i == 30:
+            s.post(Command("trigger", "record", 0, "key"))
+        live[s.tick_index] = d.renderer.read_program()
+    app.run_headless(34, realtime=False, on_tick=on_tick)
+    assert not show.errors, show.errors
+    (walk,) = Store(tmp_path).walks("recording")
+    log = tmp_path / str(walk["id"]) / LOG_NAME
+    header, cmds, end = read_log(log)
+    mixes = [c.value for v in cmds.values() for c in v if c.op == "apply_netmix"]
+    assert header["netmix"] or mixes, "no blend was recorded"
+    frames = {}
+    res = render_log(log, tmp_path / "replay.mkv", progress=False, G=tiny,
+                     on_frame=lambda i, req, img: frames.__setitem__(i, img))
+    assert res["written"] == end == len(read_video(tmp_path / "replay.mkv"))
+    first = start["tick"] + 1
+    for i in range(end):
+        assert np.array_equal(frames[i], live[first + i]), f"replay frame {i} differs from live tick {first + i}"
+
+
+def test_a_preset_mixes_over_osc_addresses_and_the_forms_keep_it(tmp_path, tiny, network_b):
+    from livegan.control.osc import address_table
+    from livegan.presets import PresetError, preset_from, preset_json, save_state_preset
+
+    path, B = network_b
+    p = parse_preset({"keyframes": [3, 8], "speed": 0, "netmix": {"network": path, "amount": 1.0, "layers": "0-8"}},
+                     "mix.json")
+    assert p.netmix == {"network": path, "layers": "0-8"} and p.params["netmix"] == 1.0
+    assert preset_from(preset_json(p)).netmix == p.netmix                       # the control log's form
+    saved = save_state_preset(tmp_path, "kept", p, {"netmix": 0.25})
+    assert '"amount": 0.25' in saved.read_text()
+    for bad in ({"network": 3}, {"network": path, "layers": "9-2"}, {"network": path, "oops": 1}):
+        with pytest.raises(PresetError, match="netmix"):
+            parse_preset({"keyframes": [1], "netmix": bad}, "bad.json")
+    show = Show(Options(fps=30), p, G=tiny)
+    run_until(show, 2, lambda: show.netmix.amount == 1.0)
+    assert np.abs(show.current_image.astype(int) - synth(B, show.current.ws).astype(int)).max() <= 1
+    paths = {a.path for a in address_table()}
+    assert {"/livegan/netmix", "/livegan/netmix/network", "/livegan/netmix/layers"} <= paths
