@@ -60,6 +60,8 @@ _PARAMS: tuple[Param, ...] = (
     Param("translate_y", "float", 0.0, -4.0, 4.0, 0.2, WS, "StyleGAN3 input translation, y"),
     Param("zoom", "float", 1.0, 0.25, 4.0, 0.2, WS, "StyleGAN3 input zoom"),
     Param("noise", "float", 1.0, 0.0, 2.0, 0.2, WS, "StyleGAN2 noise strength multiplier"),
+    Param("noise_seed", "int", 0, 0, 65535, 0.0, WS,
+          "StyleGAN2 noise: 0 the network's own stored noise; N the constant noise drawn from seed N"),
     Param("class", "float", 0.0, 0.0, MAX_CLASS, 0.0, WS,
           "class of a conditional network, for keyframes without their own (a fraction blends two)"),
     Param("loop", "bool", 1.0, 0.0, 1.0, 0.0, WS, "wrap around after the last keyframe"),
@@ -101,7 +103,7 @@ _PARAMS: tuple[Param, ...] = (
 # How control surfaces group the parameters (the control page's sections), and their units.
 GROUPS = {
     "motion": ("speed", "loop", "quantize", "bpm", "beat_sync"),
-    "latent": ("psi", "truncation_cutoff", "mix_layer", "mix_amount", "noise", "class"),
+    "latent": ("psi", "truncation_cutoff", "mix_layer", "mix_amount", "noise", "noise_seed", "class"),
     "transform": ("rotate", "translate_x", "translate_y", "zoom"),
     "pad": ("pad", "pad_x", "pad_y"),
     "canvas": ("cond_mode", "cond_blur", "cond_ws"),

@@ -26,6 +26,7 @@ class FrameRequest:
     keyframe: int
     position: float
     noise: float = 1.0
+    noise_seed: int = 0         # StyleGAN2: 0 the stored noise, N the noise of seed N
     cond: object = None         # StyleGAN-Canvas: the condition frame (conditions.CondFrame)
     cond_prep: tuple = ()       # (cond_mode, cond_blur, cond_ws) of this frame
 
@@ -199,4 +200,5 @@ def frame_request(preset: Preset, params: FrameParams, position: float, bank: Ke
     tf = input_transform(params.rotate, params.translate_x, params.translate_y, params.zoom)
     return FrameRequest(frame=frame, generation=generation, ws=out.astype(np.float32), transform=tf,
                         keyframe=k, position=position, noise=params.noise,
+                        noise_seed=int(params.values.get("noise_seed", 0)),
                         cond_prep=(int(params.cond_mode), float(params.cond_blur), int(params.cond_ws)))

@@ -180,7 +180,9 @@ class Engine:
                 kw["canvas"] = self.canvas
         else:
             kw["noise_gain"] = float(reqs[0].noise)
-        if self.cuda_graphs and not self.canvas:
+            if reqs[0].noise_seed:
+                kw["noise_seed"] = int(reqs[0].noise_seed)
+        if self.cuda_graphs and not self.canvas and "noise_seed" not in kw:
             img = self._graphed(ws, kw.get("transform"))
         else:
             img = G.synthesis(ws, **kw)

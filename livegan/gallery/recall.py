@@ -14,7 +14,7 @@ from ..params import PARAMS
 
 # Parameters that are the look of a frame (not transport, tempo or display-only view state).
 LOOK = ("psi", "truncation_cutoff", "mix_layer", "mix_amount", "rotate", "translate_x", "translate_y", "zoom",
-        "noise", "crossfade", "brightness", "contrast", "saturation", "hue", "feedback", "kaleido")
+        "noise", "noise_seed", "crossfade", "brightness", "contrast", "saturation", "hue", "feedback", "kaleido")
 
 
 def preset_snippet(state: dict, name: str, w_file: str) -> dict:

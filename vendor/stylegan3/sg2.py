@@ -92,19 +92,31 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
-                gain: float = 1, noise_gain: float = 1.0) -> torch.Tensor:
+                gain: float = 1, noise_gain: float = 1.0, noise_seed: int = 0) -> torch.Tensor:
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         styles = self.affine(w)
         x = modulated_conv(x, self.weight, styles, demodulate=True, up=self.up,
                            resample_filter=self.resample_filter, training=self.training)
         if self.use_noise and noise_mode == "const":
-            x = x + (self.noise_const * (self.noise_strength * noise_gain)).to(x.dtype)
+            noise = self.noise_const if not noise_seed else self.seeded_noise(int(noise_seed), x.device)
+            x = x + (noise * (self.noise_strength * noise_gain)).to(x.dtype)
         elif self.use_noise and noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)
             x = x + (noise * (self.noise_strength * noise_gain)).to(x.dtype)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+
+    def seeded_noise(self, seed: int, device) -> torch.Tensor:
+        """Constant noise drawn from `seed` (and this layer's place), made once per seed: another
+        seed, another texture, the same every frame."""
+        cached = getattr(self, "_seeded", None)
+        if cached is None or cached[0] != (seed, str(device)):
+            g = torch.Generator().manual_seed(seed * 1_000_003 + getattr(self, "noise_salt", 0))
+            noise = torch.randn([self.resolution, self.resolution], generator=g).to(device)
+            self._seeded = cached = ((seed, str(device)), noise)
+        return cached[1]
 
 
 class ToRGBLayer(nn.Module):
@@ -213,21 +225,22 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], ws: torch.Tensor,
                 force_fp32: bool = False, noise_mode: str = "const", noise_gain: float = 1.0,
-                update_emas: bool = False):        # StyleGAN2 tracks nothing in synthesis (the official signature)
+                update_emas: bool = False, noise_seed: int = 0):   # StyleGAN2 tracks nothing in synthesis
         w_iter = iter(ws.unbind(dim=1))
+        nk = {"noise_gain": noise_gain, "noise_seed": noise_seed}
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, ws.device)
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = self.conv1(x, next(w_iter), noise_mode, noise_gain=noise_gain)
+            x = self.conv1(x, next(w_iter), noise_mode, **nk)
         elif self.architecture == "resnet":
             x = x.to(dtype)
             y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), noise_mode, noise_gain=noise_gain)
-            x = y + self.conv1(x, next(w_iter), noise_mode, gain=math.sqrt(0.5), noise_gain=noise_gain)
+            x = self.conv0(x, next(w_iter), noise_mode, **nk)
+            x = y + self.conv1(x, next(w_iter), noise_mode, gain=math.sqrt(0.5), **nk)
         else:
             x = x.to(dtype)
-            x = self.conv0(x, next(w_iter), noise_mode, noise_gain=noise_gain)
-            x = self.conv1(x, next(w_iter), noise_mode, noise_gain=noise_gain)
+            x = self.conv0(x, next(w_iter), noise_mode, **nk)
+            x = self.conv1(x, next(w_iter), noise_mode, **nk)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
@@ -260,6 +273,9 @@ class SynthesisNetwork(nn.Module):
                                    use_fp16=res >= fp16_resolution, **block_kwargs)
             self.num_ws += block.num_conv + (block.num_torgb if res == img_resolution else 0)
             setattr(self, f"b{res}", block)
+        noisy = [m for m in self.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
+        for k, m in enumerate(noisy):                   # each layer's own draw of a noise seed
+            m.noise_salt = k
 
     def forward(self, ws: torch.Tensor, **block_kwargs) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
