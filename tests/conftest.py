@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,3 +128,57 @@ def osc_rig():
     for ctl, fb in made:
         ctl.stop()
         fb.close()
+
+
+def free_port_pair() -> int:
+    """A port P with UDP P and TCP P+1 free (checked by binding them)."""
+    import socket
+
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        p = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port pair")
+
+
+def record_and_render(app, ticks: int, events: dict, G) -> dict:
+    """Run `app` offline for `ticks` frames, posting `events` ({tick: [Command, ...]}, a recording
+    started and stopped among them), then render the recording's control log again.  Returns the
+    log (header, cmds, end), the live program frames by tick, the rendered ones by index and the
+    recording's first tick: a replay is exact when rendered[i] equals live[first + i]."""
+    from livegan.offline.replay import render_log
+    from livegan.record import LOG_NAME, read_log
+    from livegan.store import Store
+
+    live, start = {}, {}
+
+    def on_tick(i, s, d):
+        if app.recording:
+            start.setdefault("tick", app.recorder.start_tick)
+        for cmd in events.get(i, ()):
+            s.post(cmd)
+        live[s.tick_index] = d.renderer.read_program()
+    app.run_headless(ticks, realtime=False, on_tick=on_tick)
+    (walk,) = Store(app.out_dir).walks("recording")
+    log = app.out_dir / str(walk["id"]) / LOG_NAME
+    header, cmds, end = read_log(log)
+    rendered = {}
+    res = render_log(log, app.out_dir / "replay.mkv", progress=False, G=G,
+                     on_frame=lambda i, req, img: rendered.__setitem__(i, img))
+    return {"header": header, "cmds": cmds, "end": end, "live": live, "rendered": rendered,
+            "first": start["tick"] + 1, "result": res, "video": app.out_dir / "replay.mkv"}
+
+
+def assert_replays_exactly(run: dict) -> None:
+    for i in range(run["end"]):
+        assert np.array_equal(run["rendered"][i], run["live"][run["first"] + i]), \
+            f"replay frame {i} differs from live tick {run['first'] + i}"

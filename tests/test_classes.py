@@ -98,49 +98,27 @@ def test_an_unconditional_network_plays_with_a_class_set(tiny):
 
 
 def test_the_class_goes_into_snapshots_the_filter_and_a_replay(tmp_path, cond_net):
+    from conftest import assert_replays_exactly, record_and_render
+    from livegan.gallery.filters import parse_filters
     from livegan.media import read_video
-    from livegan.offline.replay import render_log
-    from livegan.record import LOG_NAME, read_log
     from livegan.store import Store
 
     preset = parse_preset({"keyframes": [{"seed": 3, "class": 4}, 8, 9], "speed": 0.6, "psi": 1}, "classes.json")
     show = Show(Options(fps=30), preset, G=cond_net)
-    app = App(show, tmp_path, hud=False, codec="ffv1")
-    live, start = {}, {}
-
-    def on_tick(i, s, d):
-        if app.recording:
-            start.setdefault("tick", app.recorder.start_tick)
-        if i == 2:
-            s.post(Command("trigger", "record", 1, "key"))
-        if i == 10:
-            s.post(Command("set", "class", 1.5, "osc"))
-        if i == 16:
-            s.post(Command("trigger", "snapshot", None, "key"))
-        if i == 30:
-            s.post(Command("trigger", "record", 0, "key"))
-        live[s.tick_index] = d.renderer.read_program()
-    app.run_headless(36, realtime=False, on_tick=on_tick)
+    events = {2: [Command("trigger", "record", 1, "key")], 10: [Command("set", "class", 1.5, "osc")],
+              16: [Command("trigger", "snapshot", None, "key")], 30: [Command("trigger", "record", 0, "key")]}
+    run = record_and_render(App(show, tmp_path, hud=False, codec="ffv1"), 36, events, cond_net)
     assert not show.errors, show.errors
     st = Store(tmp_path)
     (snap,) = [im for w in st.walks("session") for im in st.images(w["id"])]
     assert snap["state"]["class"] in (1.5, 4.0)                  # the class that frame's keyframe used
-    from livegan.gallery.filters import parse_filters
     for cls, count in ((int(snap["state"]["class"]), 1), (0, 0)):               # the studio's class filter
         _, n = st.query_images(*parse_filters({"class": str(cls)}).where())
         assert n == count
-    (walk,) = st.walks("recording")
-    log = tmp_path / str(walk["id"]) / LOG_NAME
-    header, cmds, end = read_log(log)
-    assert ("set", "class") in [(c.op, c.name) for v in cmds.values() for c in v]
-    assert header["preset"]["keyframes"][0] == {"seed": 3, "class": 4}
-    frames = {}
-    res = render_log(log, tmp_path / "replay.mkv", progress=False, G=cond_net,
-                     on_frame=lambda i, req, img: frames.__setitem__(i, img))
-    assert res["written"] == end and len(read_video(tmp_path / "replay.mkv")) == end
-    first = start["tick"] + 1
-    for i in range(end):                                        # frame for frame, the class change included
-        assert np.array_equal(frames[i], live[first + i]), f"replay frame {i} differs from live tick {first + i}"
+    assert ("set", "class") in [(c.op, c.name) for v in run["cmds"].values() for c in v]
+    assert run["header"]["preset"]["keyframes"][0] == {"seed": 3, "class": 4}
+    assert run["result"]["written"] == run["end"] == len(read_video(run["video"]))
+    assert_replays_exactly(run)                                  # frame for frame, the class change included
 
 
 def test_a_run_conditioned_on_labels_plays_its_classes(tmp_path):

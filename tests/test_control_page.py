@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, free_port_pair
 from livegan.params import PARAMS
 from livegan.presets import parse_preset
 from livegan.show import Options
@@ -311,24 +311,6 @@ def test_phone_and_laptop_screenshots_have_content(live, browser):
         assert page.evaluate("document.documentElement.scrollWidth") <= w + 1   # no sideways scroll
         assert not errors, errors
         page.close()
-
-
-def free_port_pair() -> int:
-    """A port P with UDP P and TCP P+1 free (checked by binding them)."""
-    for _ in range(50):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        p = u.getsockname()[1]
-        t = socket.socket()
-        try:
-            t.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port pair")
 
 
 PRESET = parse_preset({"keyframes": [1, 3, 6, 7], "speed": 0.0}, "corners.json")

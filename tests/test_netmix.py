@@ -110,44 +110,21 @@ def test_another_architecture_or_a_bad_range_is_one_line_and_the_show_goes_on(ti
 
 
 def test_a_recorded_mix_replays_frame_for_frame(tmp_path, tiny, network_b):
+    from conftest import assert_replays_exactly, record_and_render
     from livegan.media import read_video
-    from livegan.offline.replay import render_log
-    from livegan.record import LOG_NAME, read_log
-    from livegan.store import Store
 
     path, _ = network_b
     show = Show(Options(fps=30), PRESET, G=tiny)
-    app = App(show, tmp_path, hud=False, codec="ffv1")
-    live, start = {}, {}
-
-    def on_tick(i, s, d):
-        if app.recording:
-            start.setdefault("tick", app.recorder.start_tick)
-        if i == 1:
-            s.post(Command("trigger", "netmix_network", path, "key"))
-            s.post(Command("set", "netmix", 0.4, "key"))
-        if i == 3:
-            s.post(Command("trigger", "record", 1, "key"))
-        if i == 14:
-            s.post(Command("trigger", "netmix_layers", "0-4", "osc"))
-            s.post(Command("set", "netmix", 0.9, "osc"))
-        if i == 30:
-            s.post(Command("trigger", "record", 0, "key"))
-        live[s.tick_index] = d.renderer.read_program()
-    app.run_headless(34, realtime=False, on_tick=on_tick)
+    events = {1: [Command("trigger", "netmix_network", path, "key"), Command("set", "netmix", 0.4, "key")],
+              3: [Command("trigger", "record", 1, "key")],
+              14: [Command("trigger", "netmix_layers", "0-4", "osc"), Command("set", "netmix", 0.9, "osc")],
+              30: [Command("trigger", "record", 0, "key")]}
+    run = record_and_render(App(show, tmp_path, hud=False, codec="ffv1"), 34, events, tiny)
     assert not show.errors, show.errors
-    (walk,) = Store(tmp_path).walks("recording")
-    log = tmp_path / str(walk["id"]) / LOG_NAME
-    header, cmds, end = read_log(log)
-    mixes = [c.value for v in cmds.values() for c in v if c.op == "apply_netmix"]
-    assert header["netmix"] or mixes, "no blend was recorded"
-    frames = {}
-    res = render_log(log, tmp_path / "replay.mkv", progress=False, G=tiny,
-                     on_frame=lambda i, req, img: frames.__setitem__(i, img))
-    assert res["written"] == end == len(read_video(tmp_path / "replay.mkv"))
-    first = start["tick"] + 1
-    for i in range(end):
-        assert np.array_equal(frames[i], live[first + i]), f"replay frame {i} differs from live tick {first + i}"
+    mixes = [c.value for v in run["cmds"].values() for c in v if c.op == "apply_netmix"]
+    assert run["header"]["netmix"] or mixes, "no blend was recorded"
+    assert run["result"]["written"] == run["end"] == len(read_video(run["video"]))
+    assert_replays_exactly(run)
 
 
 def test_a_preset_mixes_over_osc_addresses_and_the_forms_keep_it(tmp_path, tiny, network_b):
@@ -169,3 +146,34 @@ def test_a_preset_mixes_over_osc_addresses_and_the_forms_keep_it(tmp_path, tiny,
     assert np.abs(show.current_image.astype(int) - synth(B, show.current.ws).astype(int)).max() <= 1
     paths = {a.path for a in address_table()}
     assert {"/livegan/netmix", "/livegan/netmix/network", "/livegan/netmix/layers"} <= paths
+
+
+@pytest.mark.hostile
+def test_a_special_file_and_a_fader_moved_fast(tiny, network_b):
+    """B named by a device file is one line; a netmix fader swept through 300 values in a few frames
+    lands on its last value (the newest request wins), with no problem reported and the show playing."""
+    path, B = network_b
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    show.post(Command("trigger", "netmix_network", "/dev/zero", "key"))
+    run_until(show, 1, lambda: any("netmix network /dev/zero" in e for e in show.errors))
+    assert show.netmix.b is None and show.current is not None
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    show.post(Command("trigger", "netmix_network", path, "key"))
+    run_until(show, 0, lambda: show.netmix.b is not None)
+    show.start()
+    try:
+        for k in range(300):                                   # 100 values a frame for three frames
+            show.post(Command("set", "netmix", (k % 100) / 100, "midi"))
+            if k % 100 == 99:
+                show.tick(k / 3000, wait=True)
+        show.post(Command("set", "netmix", 0.75, "midi"))
+        for i in range(400):
+            show.tick(1 + i / 30, wait=True)
+            if show.netmix.amount == 0.75:
+                break
+    finally:
+        show.stop()
+    assert show.netmix.amount == 0.75 and not show.errors, show.errors
+    ws = show.current.ws
+    from livegan.instrument.netmix import blend
+    assert np.abs(show.current_image.astype(int) - synth(blend(tiny, B, 0.75), ws).astype(int)).max() <= 1

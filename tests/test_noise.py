@@ -47,30 +47,11 @@ def test_an_unsupported_network_ignores_it(tiny):
 
 
 def test_a_noise_seed_change_replays(tmp_path, sg2):
-    from livegan.offline.replay import render_log
-    from livegan.record import LOG_NAME, read_log
-    from livegan.store import Store
+    from conftest import assert_replays_exactly, record_and_render
 
     show = Show(Options(fps=30), parse_preset({"keyframes": [5, 9], "speed": 0.5}, "n.json"), G=sg2)
-    app = App(show, tmp_path, hud=False, codec="ffv1")
-    live, start = {}, {}
-
-    def on_tick(i, s, d):
-        if app.recording:
-            start.setdefault("tick", app.recorder.start_tick)
-        if i == 1:
-            s.post(Command("trigger", "record", 1, "key"))
-        if i == 6:
-            s.post(Command("set", "noise_seed", 42, "osc"))
-        if i == 14:
-            s.post(Command("trigger", "record", 0, "key"))
-        live[s.tick_index] = d.renderer.read_program()
-    app.run_headless(18, realtime=False, on_tick=on_tick)
-    (walk,) = Store(tmp_path).walks("recording")
-    log = tmp_path / str(walk["id"]) / LOG_NAME
-    _, cmds, end = read_log(log)
-    assert ("set", "noise_seed") in [(c.op, c.name) for v in cmds.values() for c in v]
-    frames = {}
-    render_log(log, tmp_path / "r.mkv", progress=False, G=sg2, on_frame=lambda i, req, img: frames.__setitem__(i, img))
-    first = start["tick"] + 1
-    assert all(np.array_equal(frames[i], live[first + i]) for i in range(end))
+    events = {1: [Command("trigger", "record", 1, "key")], 6: [Command("set", "noise_seed", 42, "osc")],
+              14: [Command("trigger", "record", 0, "key")]}
+    run = record_and_render(App(show, tmp_path, hud=False, codec="ffv1"), 18, events, sg2)
+    assert ("set", "noise_seed") in [(c.op, c.name) for v in run["cmds"].values() for c in v]
+    assert_replays_exactly(run)

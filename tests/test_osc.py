@@ -21,6 +21,7 @@ from livegan.control.surfaces import ControlOptions, Controls
 from livegan.params import PARAMS
 from livegan.presets import parse_preset
 from livegan.show import Options, Show
+from conftest import free_port_pair
 
 PRESET = parse_preset({"keyframes": [1, 2, 3, 4], "speed": 0.0}, "osc.json")
 
@@ -278,24 +279,6 @@ def test_a_strict_oscquery_client_browses_every_node_and_sets_a_value(live):
     assert settle(show, tick, lambda: show.registry.target["psi"] == pytest.approx(0.37)
                   and show.registry.target["mod/3"] == pytest.approx(0.25))
     assert client.query_node("/livegan/psi").value == [pytest.approx(0.37)]
-
-
-def free_port_pair() -> int:
-    """A port P with UDP P and TCP P+1 free (checked by binding them)."""
-    for _ in range(50):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        p = u.getsockname()[1]
-        t = socket.socket()
-        try:
-            t.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port pair")
 
 
 def test_a_second_show_on_taken_ports_listens_on_the_next_free_ones_and_says_so(tiny):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import free_port_pair
 from livegan.app import App
 from livegan.engine import canvas_for
 from livegan.media import read_video
@@ -185,24 +186,6 @@ def test_headless_video_is_the_program_not_the_view(tmp_path, tiny):
     # H.264 of the program, not of the HUD: close to the program frame everywhere, HUD corner included
     assert np.abs(frames[5].astype(int) - shown[5].astype(int)).mean() < 4
     assert np.abs(frames[5][:60, :200].astype(int) - shown[5][:60, :200].astype(int)).mean() < 6
-
-
-def free_port_pair() -> int:
-    """A port P with UDP P and TCP P+1 free (checked by binding them)."""
-    for _ in range(50):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        p = u.getsockname()[1]
-        t = socket.socket()
-        try:
-            t.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port pair")
 
 
 def test_the_summary_counts_what_the_surfaces_refused(tmp_path):

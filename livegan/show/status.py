@@ -95,6 +95,7 @@ class Publisher:
     def __init__(self):
         self._panels: Mapping = _empty()
         self._panels_t = 0.0
+        self._keys: tuple = (None, (), ())             # (preset, seeds, labels): made once per preset
 
     def publish(self, show) -> ShowStatus:
         now = time.monotonic()
@@ -111,10 +112,14 @@ class Publisher:
             inputs.append(show.netmix.hud_line())
         if show.bank.c_dim:                            # a conditional network: the class the knob gives
             inputs.append(f"class {show.registry.value['class']:g} (classes 0..{show.bank.c_dim - 1})")
-        keys, p = show.preset.keyframes, show.problems
+        if self._keys[0] is not show.preset:          # a preset has up to 4096 keyframes: not every tick
+            keys = show.preset.keyframes
+            self._keys = (show.preset, tuple(k.seed for k in keys), tuple(k.label() for k in keys))
+        _, seeds, labels = self._keys
+        p = show.problems
         return ShowStatus(
             tick=show.tick_index, fps=round(st.fps(), 2), keyframe=show.current.keyframe if show.current else 0,
-            seeds=tuple(k.seed for k in keys), labels=tuple(k.label() for k in keys), preset=show.preset.name,
+            seeds=seeds, labels=labels, preset=show.preset.name,
             network=show.network, bpm=float(show.registry.value["bpm"]), problems=p.count,
             values=MappingProxyType(dict(show.registry.target)), changed=MappingProxyType(changed),
             meters=MappingProxyType(dict(show.mod.feedback())), notice=p.notice, messages=tuple(p.recent()),
