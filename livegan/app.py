@@ -224,7 +224,8 @@ class App:
         if self.controls is not None:
             self.controls.outputs = self.output_counters()
             self.controls.after_tick(self.recording)
-        display.present(self.show.display_values(), self.show.opts.fit, self._hud(self.show.stats.fps()))
+        display.present(self.show.display_values(), self.show.opts.fit, self._hud(self.show.stats.fps()),
+                        inset=self.show.current_view)
         if self._snap_pending:
             self._snap_pending = False
             self.snapshots.take(r.read_program(), self.recorder if self.recording else None)

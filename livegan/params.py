@@ -75,6 +75,13 @@ _PARAMS: tuple[Param, ...] = (
     # Playing the network itself (livegan/instrument)
     Param("netmix", "float", 0.0, 0.0, 1.0, 0.0, WS,
           "model mixing: 0 the playing network, 1 network B (/livegan/netmix/network) in the chosen layers"),
+    # Layer views (engine/layerview.py): a synthesis layer's maps on the monitor
+    Param("layer_view", "int", -1, -1, 63, 0.0, WS, "layer view: the synthesis layer shown (livegan info numbers them); -1 off"),
+    Param("layer_channel", "int", 0, 0, 1023, 0.0, WS, "layer view: the first channel shown"),
+    Param("layer_mode", "int", 0, 0, 3, 0.0, WS, "layer view: 0 one channel, 1 three as RGB, 2 mean magnitude, 3 a grid of 16"),
+    Param("layer_gain", "float", 1.0, 0.1, 16.0, 0.0, WS, "layer view: brightness gain over the maps' own peak"),
+    Param("layer_fft", "bool", 0.0, 0.0, 1.0, 0.0, WS, "layer view: show each map's spectrum (log magnitude)"),
+    Param("layer_program", "bool", 0.0, 0.0, 1.0, 0.0, WS, "layer view: send it to the program instead of the picture"),
     # Display effects (shader uniforms)
     Param("crossfade", "float", 0.0, 0.0, 1.0, 0.0, UNIFORM, "blend of the previous frame into new ones"),
     Param("brightness", "float", 0.0, -1.0, 1.0, 0.1, UNIFORM, "added to every channel"),
@@ -98,6 +105,10 @@ _PARAMS: tuple[Param, ...] = (
     # Direction slots: the knob's amount in σ of the direction it holds (see livegan/directions).
     Param(f"direction/{k}", "float", 0.0, -5.0, 5.0, 0.15, WS,
           f"direction slot {k}: amount in σ (pick with /livegan/direction/{k}/pick)") for k in range(8)
+) + tuple(
+    # Bend slots: how much of the bent maps replaces the layer's own (livegan/instrument/bends.py).
+    Param(f"bend/{k}", "float", 0.0, 0.0, 1.0, 0.0, WS,
+          f"bend slot {k}: amount, 0 the layer as it is, 1 fully bent (set it with /livegan/bend/{k}/op)") for k in range(8)
 )
 
 # How control surfaces group the parameters (the control page's sections), and their units.
@@ -107,7 +118,8 @@ GROUPS = {
     "transform": ("rotate", "translate_x", "translate_y", "zoom"),
     "pad": ("pad", "pad_x", "pad_y"),
     "canvas": ("cond_mode", "cond_blur", "cond_ws"),
-    "instrument": ("netmix",),
+    "instrument": ("netmix", *(f"bend/{k}" for k in range(8))),
+    "layer view": ("layer_view", "layer_channel", "layer_mode", "layer_gain", "layer_fft", "layer_program"),
     "effects": ("crossfade", "brightness", "contrast", "saturation", "hue", "feedback", "kaleido"),
     "view": ("view_zoom", "view_x", "view_y"),
 }

@@ -58,6 +58,7 @@ class Preset:
     lfos: tuple = ()                            # up to 4 LFOs: {"shape", "rate", "sync", "phase"}
     audio_triggers: tuple = ()                  # {"on": onset|beat, "command": ..., "every": N}
     netmix: Optional[dict] = None               # model mixing: {"network": B, "layers": "all" | "K" | "A-B"}
+    bends: tuple = ()                           # ({"slot", "op", "layer", "channels", "arg"}, ...); amounts are params
 
 
 def _fail(path: str, where: str, problem: str) -> PresetError:
@@ -122,7 +123,7 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
         raise _fail(path, "top level", "expected a JSON object")
     known = {"name", "network", "keyframes", "interpolation", "easing", "loop", "speed",
              "beats_per_keyframe", "psi", "truncation_cutoff", "class", "mix", "transform", "effects", "params", "directions",
-             "modulation", "lfos", "audio_triggers", "netmix"}
+             "modulation", "lfos", "audio_triggers", "netmix", "bends"}
     extra = sorted(set(data) - known)
     if extra:
         raise _fail(path, extra[0], f"unknown field (known: {', '.join(sorted(known))})")
@@ -209,8 +210,9 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
             if k not in registry:
                 raise _fail(path, f"{group}.{k}", "unknown parameter")
             put(k, v, f"{group}.{k}")
-    directions = _directions(path, data.get("directions"))
-    modulation, lfos, triggers = _modulation(path, data, registry)
+    from .preset_parts import check_netmix, directions_of, modulation_of
+    directions = directions_of(path, data.get("directions"))
+    modulation, lfos, triggers = modulation_of(path, data, registry)
     for r in modulation:                                 # a route's amount is its slot's parameter
         if r.get("amount") is not None:
             values[f"mod/{r['slot']}"] = float(r["amount"])
@@ -225,83 +227,18 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
             netmix = check_netmix(raw)
         except ValueError as e:
             raise _fail(path, "netmix", str(e)) from None
+    from .instrument.bends import preset_bends
+    try:
+        bends = preset_bends(data.get("bends"))
+    except ValueError as e:
+        raise _fail(path, "bends", str(e)) from None
+    for b in bends:                                      # a bend's amount is its slot's parameter
+        if "amount" in b:
+            put(f"bend/{b['slot']}", b.pop("amount"), f"bends[{b['slot']}].amount")
     name = data.get("name", Path(path).stem)
     return Preset(name=str(name), keyframes=keyframes, network=net, interpolation=interp, easing=easing,
                   mix_source=mix_source, mix_keyframe=mix_keyframe, params=values, path=path, directions=directions,
-                  modulation=modulation, lfos=lfos, audio_triggers=triggers, netmix=netmix)
-
-
-def check_netmix(raw: dict) -> dict:
-    """A preset's model mix: network B (a string) and its layers (all, K or A-B)."""
-    from stylegan3.layers import parse_layers
-
-    net, layers = raw.get("network"), str(raw.get("layers", "all"))
-    if not isinstance(net, str) or not 0 < len(net) <= 4096:
-        raise ValueError("network must be a path, URL or builtin:NAME")
-    parse_layers(layers, 1 << 20)                         # the form; the network's own count is checked on use
-    return {"network": net, "layers": layers}
-
-
-def _modulation(path: str, data: dict, registry) -> tuple[tuple, tuple, tuple]:
-    """The preset's modulation routes, LFOs and audio triggers, checked (livegan/modulation)."""
-    from .modulation.lfo import LFO
-    from .modulation.matrix import NUM_LFOS, SLOTS, check_route, check_trigger
-
-    out = []
-    for field_, limit in (("modulation", SLOTS), ("lfos", NUM_LFOS), ("audio_triggers", 16)):
-        raw = data.get(field_) or []
-        if not isinstance(raw, list) or len(raw) > limit:
-            raise _fail(path, field_, f"expected a list of at most {limit}")
-        items, seen = [], set()
-        for i, d in enumerate(raw):
-            try:
-                if field_ == "modulation":
-                    slot, route, amount = check_route(dict(d, slot=d.get("slot", i)) if isinstance(d, dict) else d,
-                                                      registry)
-                    if slot in seen:
-                        raise ValueError(f"slot {slot} is used twice")
-                    seen.add(slot)
-                    items.append(dict(route.to_json(slot), amount=amount))
-                elif field_ == "lfos":
-                    items.append(LFO.from_json(d).to_json())
-                else:
-                    items.append(check_trigger(d))
-            except (ValueError, TypeError) as e:
-                raise _fail(path, f"{field_}[{i}]", str(e)) from None
-        out.append(tuple(items))
-    return out[0], out[1], out[2]
-
-
-def _directions(path: str, raw: Any) -> tuple:
-    """The preset's direction slots: [{"slot": k, "pick": "NAME|pca:K|sefa:K", "zone": "coarse"}];
-    amounts are parameters (params: {"direction/k": amount})."""
-    from .directions.slots import SLOTS, ZONES
-
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or len(raw) > SLOTS:
-        raise _fail(path, "directions", f"expected a list of at most {SLOTS} slots")
-    out, seen = [], set()
-    for i, d in enumerate(raw):
-        where = f"directions[{i}]"
-        if not isinstance(d, dict) or set(d) - {"slot", "pick", "zone"} or "pick" not in d:
-            raise _fail(path, where, "expected {\"slot\": k, \"pick\": NAME|pca:K|sefa:K, \"zone\": coarse|middle|fine|all|A-B}")
-        k = d.get("slot", i)
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < SLOTS or k in seen:
-            raise _fail(path, f"{where}.slot", f"must be a distinct integer 0..{SLOTS - 1}")
-        pick, zone = d["pick"], d.get("zone", "all")
-        if not isinstance(pick, str) or not 0 < len(pick) <= 100:
-            raise _fail(path, f"{where}.pick", "must be a direction name, pca:K or sefa:K")
-        if not isinstance(zone, str) or (zone not in ZONES and not _range_like(zone)):
-            raise _fail(path, f"{where}.zone", f"must be one of {', '.join(ZONES)} or A-B")
-        seen.add(k)
-        out.append({"slot": k, "pick": pick, "zone": zone})
-    return tuple(out)
-
-
-def _range_like(z: str) -> bool:
-    a, sep, b = z.partition("-")
-    return bool(sep) and a.isdigit() and b.isdigit() and int(a) <= int(b)
+                  modulation=modulation, lfos=lfos, audio_triggers=triggers, netmix=netmix, bends=tuple(bends))
 
 
 def resolve_preset(ref: Union[str, os.PathLike], folders: Sequence[Path] = (PRESET_DIR,), cwd: bool = True) -> Path:
@@ -372,7 +309,7 @@ def preset_json(p: Preset) -> dict:
             "keyframes": [_key_json(k) for k in p.keyframes], "mix_source": _key_json(p.mix_source),
             "mix_keyframe": p.mix_keyframe, "params": p.params, "path": p.path, "directions": list(p.directions),
             "modulation": list(p.modulation), "lfos": list(p.lfos), "audio_triggers": list(p.audio_triggers),
-            "netmix": p.netmix}
+            "netmix": p.netmix, "bends": list(p.bends)}
 
 
 def preset_from(d: dict) -> Preset:
@@ -398,9 +335,15 @@ def preset_from(d: dict) -> Preset:
     for k in ("network", "path"):
         if d.get(k) is not None and (not isinstance(d[k], str) or len(d[k]) > 4096):
             raise PresetError(f"embedded preset: {k} must be a string")
-    for k in ("directions", "modulation", "lfos", "audio_triggers"):
+    for k in ("directions", "modulation", "lfos", "audio_triggers", "bends"):
         if not isinstance(d.get(k) or [], list) or len(d.get(k) or []) > 256:
             raise PresetError(f"embedded preset: {k} must be a short list")
+    from .instrument.bends import preset_bends
+    try:
+        bends = tuple(preset_bends(d.get("bends")))
+    except ValueError as e:
+        raise PresetError(f"embedded preset: bends: {e}") from None
+    from .preset_parts import check_netmix
     netmix = d.get("netmix")
     if netmix is not None:
         try:
@@ -411,7 +354,8 @@ def preset_from(d: dict) -> Preset:
                   interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d["mix_source"]),
                   mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"],
                   directions=tuple(d.get("directions") or ()), modulation=tuple(d.get("modulation") or ()),
-                  lfos=tuple(d.get("lfos") or ()), audio_triggers=tuple(d.get("audio_triggers") or ()), netmix=netmix)
+                  lfos=tuple(d.get("lfos") or ()), audio_triggers=tuple(d.get("audio_triggers") or ()), netmix=netmix,
+                  bends=bends)
 
 
 def list_presets(search: Path = PRESET_DIR) -> list[Path]:
@@ -462,7 +406,7 @@ def save_state_preset(folder: Path, name: str, preset: Preset, values: dict, thu
             data["mix"] = {"layer": int(values.get("mix_layer", 0)), "source": {"w": f"{name}-mix.npy"}}
     if preset.netmix:
         data["netmix"] = {**preset.netmix, "amount": float(values.get("netmix", 0.0))}
-    for part in ("directions", "modulation", "lfos", "audio_triggers"):
+    for part in ("directions", "modulation", "lfos", "audio_triggers", "bends"):
         if getattr(preset, part):
             data[part] = [dict(x) if isinstance(x, dict) else x for x in getattr(preset, part)]
     for fname, arr in arrays.items():

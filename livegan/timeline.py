@@ -29,6 +29,8 @@ class FrameRequest:
     noise_seed: int = 0         # StyleGAN2: 0 the stored noise, N the noise of seed N
     cond: object = None         # StyleGAN-Canvas: the condition frame (conditions.CondFrame)
     cond_prep: tuple = ()       # (cond_mode, cond_blur, cond_ws) of this frame
+    bends: tuple = ()           # network bending: (BendSpec, amount) of each slot not at 0
+    view: tuple = ()            # layer view: (layer, channel, mode, gain, fft, to program), () off
 
 
 class KeyframeBank:
@@ -175,8 +177,11 @@ def pad_blend(preset: Preset, bank: KeyframeBank, x: float, y: float, cls: float
 
 
 def frame_request(preset: Preset, params: FrameParams, position: float, bank: KeyframeBank,
-                  frame: int = 0, generation: int = 0, slots: tuple = ()) -> FrameRequest:
-    """What to render at `position` with `params`: the pure heart of the show."""
+                  frame: int = 0, generation: int = 0, slots: tuple = (), bends=None,
+                  layers: int = 0) -> FrameRequest:
+    """What to render at `position` with `params`: the pure heart of the show.  `slots`: the
+    direction knobs; `bends`: the bend slots (instrument/bends.py), or None; `layers`: how many
+    synthesis layers a layer view may choose from."""
     loop = bool(params.loop)
     cls = params.values.get("class", 0.0)
     if params.pad:
@@ -201,4 +206,15 @@ def frame_request(preset: Preset, params: FrameParams, position: float, bank: Ke
     return FrameRequest(frame=frame, generation=generation, ws=out.astype(np.float32), transform=tf,
                         keyframe=k, position=position, noise=params.noise,
                         noise_seed=int(params.values.get("noise_seed", 0)),
-                        cond_prep=(int(params.cond_mode), float(params.cond_blur), int(params.cond_ws)))
+                        cond_prep=(int(params.cond_mode), float(params.cond_blur), int(params.cond_ws)),
+                        bends=bends.active(params.values) if bends is not None else (),
+                        view=view_request(params.values, layers))
+
+
+def view_request(values, layers: int) -> tuple:
+    """The layer view a frame carries: () when off; the layer clamped to the network's own."""
+    layer = int(values.get("layer_view", -1))
+    if layer < 0 or layers <= 0:
+        return ()
+    return (min(layer, layers - 1), int(values["layer_channel"]), int(values["layer_mode"]),
+            float(values["layer_gain"]), bool(values["layer_fft"]), bool(values["layer_program"]))

@@ -38,6 +38,7 @@ TABLE: dict[str, Trigger] = {t.name: t for t in (
     Trigger("netmix_network", SHOW, rate=(0.5, 1), backlog=2),
     Trigger("netmix_layers", SHOW, backlog=4),
     Trigger("input", SHOW, backlog=2),
+    Trigger("bend_op", SHOW),
     Trigger("direction_pick", SHOW),
     Trigger("direction_zone", SHOW),
     Trigger("mod_route", SHOW),
@@ -56,7 +57,7 @@ TABLE: dict[str, Trigger] = {t.name: t for t in (
 # What a control log holds besides commands from controls: the show's own record of what it did
 # (a preset or network it loaded, a direction slot's state, the condition and modulation a frame
 # used).  Each replays through the show.
-LOGGED_OPS = ("apply_preset", "apply_network", "apply_netmix", "apply_direction", "condition", "mod")
+LOGGED_OPS = ("apply_preset", "apply_network", "apply_netmix", "apply_direction", "apply_bend", "condition", "mod")
 
 
 def names() -> tuple[str, ...]:

@@ -38,6 +38,9 @@ def stages(dry: bool, out: Path) -> list[dict]:
             dict(name="netmix", budget=30,
                  cmd=[py, "bench/netmix.py", "--networks", "builtin:tiny", "--device", "cpu", "--changes", "2",
                       "--frames", "1"]),
+            dict(name="bend", budget=30,
+                 cmd=[py, "bench/bend.py", "--networks", "builtin:tiny", "--device", "cpu", "--ops", "rotate,sobel",
+                      "--rounds", "1"]),
             dict(name="train", budget=90,
                  cmd=[py, "bench/train.py", "--device", "cpu", "--res", "16", "--cbase", "256", "--cmax", "32",
                       "--w-dim", "32", "--batches", "4", "--ticks", "2", "--tick-kimg", "0.004", "--cfgs", "stylegan2", "--augs", "noaug"]),
@@ -61,6 +64,9 @@ def stages(dry: bool, out: Path) -> list[dict]:
         dict(name="netmix", budget=45,
              cmd=[py, "bench/netmix.py", "--networks", "builtin:sg3t-1024", "--device", "cuda", "--changes", "9",
                   "--frames", "20"]),
+        # Network bending at 1024 px: every op on one middle layer, half its channels, against unbent.
+        dict(name="bend", budget=45,
+             cmd=[py, "bench/bend.py", "--networks", "builtin:sg3t-1024", "--device", "cuda", "--rounds", "15"]),
         # Training at the official channel counts: s/kimg for StyleGAN2 and StyleGAN3-T at 256 px
         # (the official 512 px figures need longer than a lent session; docs/gpu.md).
         dict(name="train", budget=90,

@@ -51,12 +51,12 @@ def cmd_info(args) -> int:
     G, dev = load(args)
     n = sum(p.numel() for p in G.parameters())
     from stylegan3 import describe_config
-    from stylegan3.layers import synthesis_layers
+    from stylegan3.layers import layer_channels, synthesis_layers
     print(f"{args.network}: {describe_config(G)}, {G.img_resolution}x{G.img_resolution}x{G.img_channels}, "
           f"z_dim {G.z_dim}, c_dim {G.c_dim}, w_dim {G.w_dim}, num_ws {G.num_ws}, {n:,} parameters")
-    layers = synthesis_layers(G)
-    print("synthesis layers (as /livegan/netmix/layers numbers them): "
-          + ", ".join(f"{i} {name}" for i, name in enumerate(layers)))
+    layers, chans = synthesis_layers(G), layer_channels(G)
+    print("synthesis layers (as /livegan/netmix/layers, bends and layer views number them; channels): "
+          + ", ".join(f"{i} {name} ({c})" for i, (name, c) in enumerate(zip(layers, chans))))
     return 0
 
 

@@ -133,6 +133,10 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
                   "'none' empties it", trig("direction_pick", lambda a, k=k: [k, str_arg("pick")(a)])) for k in range(8)],
         *[Address(f"{PREFIX}/direction/{k}/zone", "s", f"direction slot {k}: layers it moves: coarse, middle, fine, "
                   "all or A-B", trig("direction_zone", lambda a, k=k: [k, str_arg("zone")(a)])) for k in range(8)],
+        *[Address(f"{PREFIX}/bend/{k}/op", "s|si|sis|sisf", f"bend slot {k}: OP LAYER [CHANNELS [ARG]] bends that "
+                  "synthesis layer's maps (ops: translate rotate scale flip invert multiply threshold erode dilate "
+                  "ablate sobel noise; channels: all, A-B, random:F[:SEED], cluster:K); 'none' empties it; its "
+                  f"amount is /livegan/bend/{k}", trig("bend_op", lambda a, k=k: [k, _bend_args(a)])) for k in range(8)],
         *[Address(f"{PREFIX}/pad/corner/{k}", "i", f"latent pad corner {k} (keyframe {k}) becomes this seed",
                   trig("pad_corner", lambda a, k=k: [k, _int(a, f"pad/corner/{k}")])) for k in range(4)],
         Address(f"{PREFIX}/save_preset", "s", "save the show as it is now as a new preset NAME in the presets "
@@ -149,6 +153,15 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
     out += [Address(f"{a.path}/value", a.types, a.doc, a.make, a.param) for a in list(out)
             if a.param is not None and a.path == f"{PREFIX}/{a.param.name}" and a.path in parents]
     return out
+
+
+def _bend_args(a: list):
+    """OSC's bend arguments: ['none'] or [OP, LAYER, CHANNELS?, ARG?] (checked by the bend slots)."""
+    if len(a) == 1 and isinstance(a[0], str):
+        return a[0][:20]
+    if not 2 <= len(a) <= 4 or not isinstance(a[0], str):
+        raise ValueError(f"bend/op takes OP LAYER [CHANNELS [ARG]] or none, got {str(a)[:40]}")
+    return [a[0][:20], _int([a[1]], "bend layer"), *a[2:]]
 
 
 def _args(a: list, kinds: str, what: str) -> list:

@@ -38,9 +38,9 @@ class HeadlessDisplay:
         current on exit, so it cannot nest: entering alone is what is wanted.)"""
         self.ctx.__enter__()
 
-    def present(self, values, fit: str = "fit", hud=None) -> None:
+    def present(self, values, fit: str = "fit", hud=None, inset=None) -> None:
         self.make_current()
-        self.renderer.render(values, self.fbo, self.size, fit, hud)
+        self.renderer.render(values, self.fbo, self.size, fit, hud, inset=inset)
 
     def read(self) -> np.ndarray:
         self.make_current()

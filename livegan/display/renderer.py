@@ -34,6 +34,7 @@ class Renderer:
         self._ping: list = []
         self.prev_output = None        # last chain output (feedback)
         self._hud_tex = None
+        self._inset_tex = None
         self.swap_fade = 0.0
         self._moderngl = moderngl
         self.interop = None            # interop.CudaInterop, once textures are shared with CUDA
@@ -187,9 +188,11 @@ class Renderer:
         vao.render(self._moderngl.TRIANGLES, vertices=3)
 
     def render(self, values: Mapping[str, float], target, size: tuple[int, int], fit: str = "fit",
-               hud: Optional[np.ndarray] = None, area: Optional[tuple[int, int, int, int]] = None) -> None:
+               hud: Optional[np.ndarray] = None, area: Optional[tuple[int, int, int, int]] = None,
+               inset: Optional[np.ndarray] = None) -> None:
         """Draw the current frame through every active effect, then to `target` (w x h), fitted
-        into `area` (x, y, w, h from the bottom left; default: all of it)."""
+        into `area` (x, y, w, h from the bottom left; default: all of it).  `inset` (the layer
+        view, HWC uint8) goes in the lower right of the target only: the program stays clean."""
         self.shaders.reload_changed()
         ctx = self.ctx
         ctx.disable(self._moderngl.BLEND)
@@ -238,8 +241,27 @@ class Renderer:
             ctx.viewport = (0, 0, size[0], size[1])
             target.clear(0.0, 0.0, 0.0, 1.0, viewport=(0, 0, size[0], size[1]))
             self.view_program(target, area or (0, 0, size[0], size[1]), fit)
+        if inset is not None:
+            self._draw_inset(inset, target, size)
         if hud is not None:
             self._draw_hud(hud, target, size)
+
+    def _draw_inset(self, view: np.ndarray, target, size) -> None:
+        """The layer view, opaque, in the lower right: as tall as a third of the target at most,
+        in whole multiples of its own pixels where it is small (nearest neighbour)."""
+        h, w = view.shape[:2]
+        if self._inset_tex is None or self._inset_tex.size != (w, h):
+            if self._inset_tex is not None:
+                self._inset_tex.release()
+            self._inset_tex = self.ctx.texture((w, h), 3)
+            self._inset_tex.filter = (self._moderngl.NEAREST, self._moderngl.NEAREST)
+        self._inset_tex.write(np.ascontiguousarray(view).tobytes())
+        box = max(1, size[1] // 3)
+        k = box / max(w, h)
+        k = float(int(k)) if k >= 1 else k
+        iw, ih = max(1, int(w * k)), max(1, int(h * k))
+        self._run("hud.frag", self._inset_tex, target, {}, viewport=(max(0, size[0] - iw - 8), 8, iw, ih))
+        self.ctx.viewport = (0, 0, size[0], size[1])
 
     def view_program(self, target, area: tuple[int, int, int, int], fit: str = "fit", shaders=None,
                      texture=None) -> None:

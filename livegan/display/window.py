@@ -54,8 +54,8 @@ class WindowDisplay:
         w, h = self.size
         return (int(w * 0.4), 0, w - int(w * 0.4), int(h * 0.6))
 
-    def present(self, values, fit: str = "fit", hud=None) -> None:
-        self.renderer.render(values, self.ctx.detect_framebuffer(), self.size, fit, hud, self.preview_area())
+    def present(self, values, fit: str = "fit", hud=None, inset=None) -> None:
+        self.renderer.render(values, self.ctx.detect_framebuffer(), self.size, fit, hud, self.preview_area(), inset)
         if self.output is not None:
             self.output.draw(self.renderer, fit)
 

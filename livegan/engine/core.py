@@ -27,6 +27,7 @@ class Frame:
     started: float                      # perf_counter when its batch started
     done: float                         # perf_counter when it was ready
     network: str = ""
+    view: object = None                 # the layer view (HWC uint8), when the request asked for one
 
     @property
     def id(self) -> int:
@@ -71,6 +72,9 @@ class Engine:
         self.device_frames = False    # CUDA: hand out device tensors (the display shares them with GL)
         self.network_name = getattr(G, "source", "")
         self._encoded: dict = {}      # StyleGAN-Canvas: (condition key, prep) -> (ws, skips), newest few
+        self._bend_cache: dict = {}   # network bending: index tensors, grids, noise per spec
+        self._bender = None           # the last batch's (its taps hold the layer views' maps)
+        self.last_views: list = []
 
     # -- main-thread API ------------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -149,6 +153,7 @@ class Engine:
             try:
                 with torch.inference_mode():
                     images = self.render(reqs)
+                    views = self.last_views
             except Exception as e:                    # shown in the HUD; the show goes on
                 self.stats.errors.append(f"generator: {type(e).__name__}: {e}")
                 time.sleep(0.05)
@@ -156,23 +161,48 @@ class Engine:
             t1 = time.perf_counter()
             self.stats.gen_ms.append((t1 - t0) * 1000 / len(reqs))
             with self._cond:
-                for r, img in zip(reqs, images):
+                for r, img, view in zip(reqs, images, views):
                     if r.generation == self._generation:
-                        self._out.append(Frame(r, img, t0, t1, self.network_name))
+                        self._out.append(Frame(r, img, t0, t1, self.network_name, view))
                         self.stats.produced += 1
                     else:
                         self.stats.dropped_stale += 1
 
     def render(self, reqs: Sequence[FrameRequest]) -> list:
-        """Synthesise a batch of requests -> HWC uint8 images (numpy on CPU)."""
+        """Synthesise a batch of requests -> HWC uint8 images (numpy on CPU); their layer views
+        (or None) are left in `last_views`."""
+        frames = self._render(reqs)
+        self.last_views = [None] * len(reqs)
+        bend = self._bender
+        if bend is not None and bend.taps:
+            from .layerview import fit_to, view_image
+            for i, r in enumerate(reqs):
+                if r.view:
+                    layer, channel, mode, gain, fft, to_program = r.view
+                    self.last_views[i] = v = view_image(bend.tapped[layer][i], channel, mode, gain, fft)
+                    if to_program:                       # the program shows the view (and records it)
+                        f = frames[i]
+                        frames[i] = fit_to(v, f.shape[0], f.shape[1]) if isinstance(f, np.ndarray) else \
+                            _device_fit(f, v)
+        return frames
+
+    def _render(self, reqs: Sequence[FrameRequest]) -> list:
         import torch
 
         G = self.G
         ws = torch.from_numpy(np.stack([r.ws for r in reqs])).to(self.device)
         kw = {}
+        self._bender = None
+        taps = {r.view[0] for r in reqs if r.view}
+        if taps or any(r.bends for r in reqs):          # bending, layer views: inside the synthesis loop
+            from stylegan3.bending import Bender
+            if len(self._bend_cache) > 256:             # specs of arguments long gone
+                self._bend_cache.clear()
+            kw["bend"] = self._bender = Bender.for_batch([r.bends for r in reqs], self.device, taps=taps,
+                                                         cache=self._bend_cache)
         if G.family == "stylegan3-canvas":
             ws, skips = self._conditioned(ws, reqs)
-            img = G.synthesis(ws, skips)
+            img = G.synthesis(ws, skips, **kw)
             return self._to_frames(img)
         if G.family == "stylegan3":
             kw["transform"] = torch.from_numpy(np.stack([r.transform for r in reqs])).to(self.device)
@@ -182,7 +212,7 @@ class Engine:
             kw["noise_gain"] = float(reqs[0].noise)
             if reqs[0].noise_seed:
                 kw["noise_seed"] = int(reqs[0].noise_seed)
-        if self.cuda_graphs and not self.canvas and "noise_seed" not in kw:
+        if self.cuda_graphs and not self.canvas and "noise_seed" not in kw and "bend" not in kw:
             img = self._graphed(ws, kw.get("transform"))
         else:
             img = G.synthesis(ws, **kw)
@@ -242,6 +272,14 @@ class Engine:
         if key not in self._graphs:
             self._graphs[key] = GraphedSynthesis(self.G, key, with_transform=transform is not None)
         return self._graphs[key](ws, transform).clone()
+
+
+def _device_fit(frame, view: np.ndarray):
+    """A CUDA frame (shared with GL) replaced by the view at its size."""
+    import torch
+
+    from .layerview import fit_to
+    return torch.from_numpy(fit_to(view, frame.shape[0], frame.shape[1])).to(frame.device)
 
 
 def canvas_for(G, aspect: Optional[str]) -> tuple[Optional[tuple[int, int]], Optional[int]]:

@@ -30,6 +30,9 @@ def restore_state(show, header: dict) -> None:
     for v in header.get("slots") or []:             # the direction knobs as they were
         if v is not None:
             show.knobs.apply_logged(v)
+    show.bends.pending.clear()                      # the bend slots as they were, channels resolved
+    for k, v in enumerate(header.get("bends") or [None] * len(show.bends.slots)):
+        show.bends.apply_logged(v if v is not None else {"slot": k, "bend": None})
     show.netmix.replaying = True                    # blends come from the log, at their frames
     if header.get("netmix"):                        # a model mix already playing when recording began
         from ..params import Command

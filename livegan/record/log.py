@@ -83,7 +83,7 @@ def show_state(show) -> dict:
             "network_id": network_identity(show.network), "preset": preset_json(show.preset),
             "target": dict(show.registry.target), "value": dict(show.registry.value),
             "transport": show.transport.state(), "canvas": show.opts.canvas, "created": time.time(),
-            "slots": show.knobs.header(), "netmix": show.netmix.state(),
+            "slots": show.knobs.header(), "netmix": show.netmix.state(), "bends": show.bends.header(),
             # A show's very first tick does not advance its timeline; a recording started before it
             # (--record) must replay that too.
             "started": show._last_now is not None}

@@ -26,12 +26,13 @@ from ..presets import Preset, load_preset, preset_from
 from ..timeline import FrameRequest
 from .loaders import Loading, make_bank
 from .options import Options, Stats
+from .instrument import Instrument
 from .planner import Picker, Planner
 from .queue import CommandQueue
 from .status import Problems, Publisher, ShowStatus
 
 
-class Show(Loading, Planner):
+class Show(Loading, Planner, Instrument):
     """Parameter state, transport, timeline and engine: everything but the window.
 
     `tick(now)` advances one display frame and returns the frame to show (or None to keep the
@@ -65,8 +66,6 @@ class Show(Loading, Planner):
         canvas, crop = canvas_for(self.G, opts.canvas)
         self.engine = Engine(self.G, self.device, batch=opts.batch, canvas=canvas, crop_width=crop,
                              cuda_graphs=opts.cuda_graphs)
-        from ..instrument.netmix import NetMix
-        self.netmix = NetMix(self.G, self.error)
         self.tempo = Tempo()
         self.transport = Transport(len(self.preset.keyframes))
         self._apply_preset_params(self.preset)
@@ -75,6 +74,7 @@ class Show(Loading, Planner):
         self.tick_index = -1
         self.current: Optional[FrameRequest] = None
         self.current_image: Optional[np.ndarray] = None
+        self.current_view: Optional[np.ndarray] = None
         self.stats = Stats()
         self.picker = Picker(self.stats)
         self.triggers: list[Command] = []                  # for the app: hud, fullscreen, snapshot...
@@ -90,10 +90,11 @@ class Show(Loading, Planner):
         self._last_now: Optional[float] = None
         self.applied = 0
         self.command_log: Optional[Callable[[int, Command], None]] = None   # the session recorder
+        self._setup_instrument()
         if opts.directions:
             self.knobs.start_unsupervised()
         self.knobs.pick_preset(self.preset)
-        self._netmix_preset(self.preset, "preset")
+        self._instrument_preset(self.preset, "preset")
         from ..modulation.live import Modulation
         self.mod = Modulation(self.registry.params, self.post, self.error, log=self._log_mod)
         self.mod.use_preset(self.preset)
@@ -221,9 +222,7 @@ class Show(Loading, Planner):
                 "apply_direction": self._apply_direction,
                 "network": lambda c: self.load_network_async(str(c.value), c.source),
                 "apply_network": self._apply_network,
-                "netmix_network": self._netmix_network,
-                "netmix_layers": lambda c: self.netmix.set_layers(str(c.value)),
-                "apply_netmix": self._apply_netmix,
+                **self._instrument_handlers(),
                 "input": self._switch_input,
                 "condition": lambda c: self.conditioner.apply_logged(c.value),   # which condition a frame used
                 "mod": lambda c: self.mod.matrix.apply_logged(c.value),          # the offsets a frame used
@@ -271,44 +270,6 @@ class Show(Loading, Planner):
     def _apply_network(self, cmd: Command) -> None:     # replay: the switch happens at its logged frame
         from stylegan3 import load_network
         self._use_network(load_network(str(cmd.value), device=self.device, precision=self.opts.dtype), str(cmd.value))
-
-    # -- model mixing (instrument/netmix.py) ------------------------------------------------------
-    def _netmix_network(self, cmd: Command) -> None:
-        source = str(cmd.value)
-        self.policy.check("network", source, cmd.source)
-        lim = self.limits["netmix_network"]
-        if not lim.allow():
-            raise ValueError(f"netmix networks: at most one every {1 / lim.rate:g} s ({lim.dropped} refused)")
-        self.netmix.load(source, self._load_checked)
-
-    def _load_checked(self, source: str):
-        from stylegan3 import load_network
-
-        G = load_network(source, device=self.device, precision=self.opts.dtype)
-        self.check_runtime(G, source)
-        return G
-
-    def _follow_netmix(self) -> None:
-        self.netmix.follow(self.registry.value["netmix"])
-        got = self.netmix.poll()
-        if got is None:
-            return
-        M, (source, layers, amount) = got
-        self._render_with(M)
-        if self.command_log is not None:                 # replayed at this very frame
-            self.command_log(self.tick_index, Command("apply_netmix", "netmix",
-                                                      {"network": source, "layers": layers, "amount": amount}, "log"))
-
-    def _apply_netmix(self, cmd: Command) -> None:       # replay, a recording's header
-        v = cmd.value
-        if not isinstance(v, dict):
-            raise ValueError("apply_netmix: expected {network, layers, amount}")
-        self._render_with(self.netmix.apply(str(v["network"]), str(v["layers"]), float(v["amount"]), self._load_checked))
-
-    def _render_with(self, M) -> None:
-        """The engine renders M (a blend of the playing network's) from the next batch on."""
-        self.generation += 1
-        self.engine.swap_network(M, self.engine.canvas, self.engine.crop_width)
 
     def _modulation(self, cmd: Command) -> None:
         self.mod.command(cmd.name, cmd.value)
@@ -367,6 +328,8 @@ class Show(Loading, Planner):
         self._finish_preset()
         if self.knobs.pending:
             self.knobs.retry()
+        if self.bends.pending:
+            self.bends.retry()
         self.queue.drain(self._safe_handle, lambda: self.preset_loader.busy)
         self._follow_netmix()
         if self._sync_later is not None and self.limits["feedback_sync"].allow():
@@ -397,6 +360,8 @@ class Show(Loading, Planner):
         frame = self.picker.pick(self.engine, n, self.generation, self.current is not None)
         if frame is not None:
             self.current, self.current_image = frame.request, frame.image
+            # the layer view, for the monitor (none when it is off or already the program)
+            self.current_view = frame.view if frame.request.view and not frame.request.view[5] else None
         self.publish()
         return frame
 
@@ -425,3 +390,4 @@ class Show(Loading, Planner):
         self.conditioner.stop()
         self.mod.stop()
         self.knobs.catalog.stop()
+        self.clusters.stop()

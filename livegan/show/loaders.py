@@ -115,21 +115,10 @@ class Loading:
         self.transport = Transport(len(preset.keyframes))
         self._apply_preset_params(preset)
         self.mod.use_preset(preset)
-        if cmd.source != "log":                          # a replay has its apply_direction and apply_netmix lines
+        if cmd.source != "log":                          # a replay has its apply_direction, apply_netmix and apply_bend lines
             self.knobs.pick_preset(preset)
-            self._netmix_preset(preset, cmd.source)
+            self._instrument_preset(preset, cmd.source)
         self._bump(cmd)
-
-    def _netmix_preset(self, preset: Preset, origin: str) -> None:
-        """A preset's model mix: its network B loads (by the network load rule) and its layers apply."""
-        if not preset.netmix:
-            return
-        try:
-            self.policy.check("network", preset.netmix["network"], origin)
-            self.netmix.set_layers(preset.netmix["layers"])
-            self.netmix.load(preset.netmix["network"], self._load_checked)
-        except ValueError as e:
-            self.error("netmix", f"preset {preset.name}: netmix: {e}")
 
     def load_network_async(self, source: str, origin: str = "") -> None:
         """Hot-swap: load in the background while the old network keeps playing."""
@@ -196,4 +185,4 @@ class Loading:
         self.engine.swap_network(G, canvas, crop)
         self.swapped = True
         self.knobs.network_switched(G.w_dim, self.opts.directions)
-        self.netmix.network_switched(G)
+        self._instrument_network(G, source)

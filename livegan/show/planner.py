@@ -32,11 +32,13 @@ class Planner:
             pos = next_position(pos, n, dt, vals["speed"], vals["bpm"], bool(vals["beat_sync"]), bool(vals["loop"]))
             if tick >= first:                        # (modulation adds the offsets this frame keeps)
                 out.append(frame_request(self.preset, FrameParams(self.mod.values_for(tick, vals), reg.version), pos,
-                                         self.bank, frame=tick, generation=self.generation, slots=tuple(self.knobs.slots)))
+                                         self.bank, frame=tick, generation=self.generation, slots=tuple(self.knobs.slots), bends=self.bends,
+                                         layers=len(self.bends.channels)))
         if first <= self.tick_index:                 # the current tick itself (start-up)
             now = FrameParams(self.mod.values_for(self.tick_index, dict(reg.value)), reg.version)
             out.insert(0, frame_request(self.preset, now, self.transport.position, self.bank,
-                                        frame=self.tick_index, generation=self.generation, slots=tuple(self.knobs.slots)))
+                                        frame=self.tick_index, generation=self.generation, slots=tuple(self.knobs.slots), bends=self.bends,
+                                         layers=len(self.bends.channels)))
         if self.G.family == "stylegan3-canvas":      # each frame keeps the condition it was first planned with
             from dataclasses import replace
             out = [replace(r, cond=self.conditioner.for_frame(r.frame)) for r in out]

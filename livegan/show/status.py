@@ -101,7 +101,8 @@ class Publisher:
         now = time.monotonic()
         if now - self._panels_t >= self.PANELS_S or not self._panels:
             mod = show.mod.matrix
-            self._panels = MappingProxyType({"directions": show.direction_state(), "routes": mod.describe_routes(),
+            self._panels = MappingProxyType({"directions": show.direction_state(), "bends": show.bend_state(),
+                                             "routes": mod.describe_routes(),
                                              "lfos": [asdict(lfo) for lfo in mod.lfos]})
             self._panels_t = now
         changed, show.changed = show.changed, {}
@@ -110,6 +111,14 @@ class Publisher:
         inputs = [show.conditioner.status()] if show.G.family == "stylegan3-canvas" else []
         if show.netmix.hud_line():
             inputs.append(show.netmix.hud_line())
+        bent = [f"{b['slot']}:{b['op']}@{b['layer']}" for b in show.bend_state() if b["amount"]]
+        if bent:                                       # the slots playing now
+            inputs.append("bend " + " ".join(bent))
+        view = show.current.view if show.current is not None else ()
+        if view:
+            from ..engine.layerview import MODES
+            inputs.append(f"layer view {view[0]} ch {view[1]} {MODES[view[2]]}{' fft' if view[4] else ''}"
+                          f"{' on the program' if view[5] else ''}")
         if show.bank.c_dim:                            # a conditional network: the class the knob gives
             inputs.append(f"class {show.registry.value['class']:g} (classes 0..{show.bank.c_dim - 1})")
         if self._keys[0] is not show.preset:          # a preset has up to 4096 keyframes: not every tick

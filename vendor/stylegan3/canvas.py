@@ -187,18 +187,22 @@ class CanvasSynthesis(nn.Module):
         return bool(getattr(self, self.layer_names[-1]).use_fp16)
 
     def forward(self, ws: torch.Tensor, skips: Sequence[torch.Tensor], noise_mode: str = "const",
-                **layer_kwargs) -> torch.Tensor:
+                bend=None, **layer_kwargs) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         ws = ws.to(torch.float32).unbind(dim=1)
         x = self.input(skips[0])
+        if bend is not None:                   # network bending (bending.py): layer 0 is the input
+            x = bend(0, x)
         j = 1
-        for name, w, sc in zip(self.layer_names, ws[1:], self.skip_channels):
+        for idx, (name, w, sc) in enumerate(zip(self.layer_names, ws[1:], self.skip_channels), 1):
             skip = None
             if sc:
                 skip = F.pad(skips[j], [SKIP_PAD] * 4, mode="reflect")
                 j += 1
             x = getattr(self, name)(x, w, noise_mode=noise_mode, skip=skip, **layer_kwargs)
+            if bend is not None:
+                x = bend(idx, x)
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(torch.float32)

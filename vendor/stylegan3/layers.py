@@ -35,3 +35,20 @@ def parse_layers(spec: str, count: int) -> range:
     if not 0 <= a <= b < count:
         raise ValueError(f"layers {spec!r}: this network has layers 0..{count - 1}")
     return range(a, b + 1)
+
+
+def layer_channels(G) -> list[int]:
+    """Each synthesis layer's output channels, in `synthesis_layers` order (read off the modules:
+    the Fourier input its channel count, a layer its bias or, without one, its weight)."""
+    out = []
+    for name in synthesis_layers(G):
+        m = G.synthesis.get_submodule(name)
+        if hasattr(m, "channels"):
+            out.append(int(m.channels))
+        elif getattr(m, "bias", None) is not None and m.bias.ndim == 1:
+            out.append(int(m.bias.shape[0]))
+        elif getattr(m, "weight", None) is not None:
+            out.append(int(m.weight.shape[0]))
+        else:
+            out.append(int(m.conv.out_channels))
+    return out

@@ -225,26 +225,28 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], ws: torch.Tensor,
                 force_fp32: bool = False, noise_mode: str = "const", noise_gain: float = 1.0,
-                update_emas: bool = False, noise_seed: int = 0):   # StyleGAN2 tracks nothing in synthesis
+                update_emas: bool = False, noise_seed: int = 0, bend=None):   # StyleGAN2 tracks nothing in synthesis
         w_iter = iter(ws.unbind(dim=1))
         nk = {"noise_gain": noise_gain, "noise_seed": noise_seed}
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, ws.device)
+        # Network bending (bending.py): each layer's output, by its index in the whole network.
+        b = (lambda name, t: t) if bend is None else (lambda name, t: bend(self.layer_index[name], t))
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = self.conv1(x, next(w_iter), noise_mode, **nk)
+            x = b("conv1", self.conv1(x, next(w_iter), noise_mode, **nk))
         elif self.architecture == "resnet":
             x = x.to(dtype)
-            y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), noise_mode, **nk)
-            x = y + self.conv1(x, next(w_iter), noise_mode, gain=math.sqrt(0.5), **nk)
+            y = b("skip", self.skip(x, gain=math.sqrt(0.5)))
+            x = b("conv0", self.conv0(x, next(w_iter), noise_mode, **nk))
+            x = y + b("conv1", self.conv1(x, next(w_iter), noise_mode, gain=math.sqrt(0.5), **nk))
         else:
             x = x.to(dtype)
-            x = self.conv0(x, next(w_iter), noise_mode, **nk)
-            x = self.conv1(x, next(w_iter), noise_mode, **nk)
+            x = b("conv0", self.conv0(x, next(w_iter), noise_mode, **nk))
+            x = b("conv1", self.conv1(x, next(w_iter), noise_mode, **nk))
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter)).to(torch.float32)
+            y = b("torgb", self.torgb(x, next(w_iter))).to(torch.float32)
             img = y if img is None else img + y
         return x, img
 
@@ -273,6 +275,12 @@ class SynthesisNetwork(nn.Module):
                                    use_fp16=res >= fp16_resolution, **block_kwargs)
             self.num_ws += block.num_conv + (block.num_torgb if res == img_resolution else 0)
             setattr(self, f"b{res}", block)
+        index = 0                                       # layer numbers as layers.synthesis_layers gives them
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            block.layer_index = {}
+            for name, _ in block.named_children():
+                block.layer_index[name], index = index, index + 1
         noisy = [m for m in self.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
         for k, m in enumerate(noisy):                   # each layer's own draw of a noise seed
             m.noise_salt = k

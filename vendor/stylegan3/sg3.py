@@ -238,10 +238,10 @@ class SynthesisNetwork(nn.Module):
             self.layer_names.append(name)
 
     def forward(self, ws: torch.Tensor, transform: Optional[torch.Tensor] = None,
-                canvas: Optional[Sequence[int]] = None, **layer_kwargs) -> torch.Tensor:
+                canvas: Optional[Sequence[int]] = None, bend=None, **layer_kwargs) -> torch.Tensor:
         """`canvas` = (extra_w, extra_h) input samples added on each side (wide canvas, see
         `wide_canvas_extra`); the output grows by that many trained-scale pixels times the
-        ratio of output to input sampling rate."""
+        ratio of output to input sampling rate.  `bend`: a bending.Bender, or None."""
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         ws = ws.to(torch.float32).unbind(dim=1)
@@ -249,8 +249,12 @@ class SynthesisNetwork(nn.Module):
         if canvas is not None:
             size = [int(self.input.size[0]) + 2 * canvas[0], int(self.input.size[1]) + 2 * canvas[1]]
         x = self.input(ws[0], transform=transform, size=size)
-        for name, w in zip(self.layer_names, ws[1:]):
+        if bend is not None:                   # network bending (bending.py): layer 0 is the input
+            x = bend(0, x)
+        for idx, (name, w) in enumerate(zip(self.layer_names, ws[1:]), 1):
             x = getattr(self, name)(x, w, **layer_kwargs)
+            if bend is not None:
+                x = bend(idx, x)
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(torch.float32)
