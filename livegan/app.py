@@ -234,7 +234,9 @@ class App:
             self.snapshots.save_preset(name, r.read_program())
         self.snapshots.thumbnail(r)
         cond = self.show.conditioner
-        if self.recording or self.outputs or cond.wants_feedback:
+        page = self.controls.page if self.controls is not None else None
+        preview = page is not None and page.wants_preview()
+        if self.recording or self.outputs or cond.wants_feedback or preview:
             # One read-back of the program per frame, shared by the recorder, every output and a
             # feedback condition.  Its tag says which tick it is and which planned tick's picture
             # it shows (a late generator repeats one): the recording logs both.
@@ -245,6 +247,8 @@ class App:
                 for sink in self.outputs:
                     sink.put(got[0])
                 cond.feedback(got[0])
+                if preview:                              # the control page's monitor
+                    page.preview.offer(got[0], self.show.current_view)
 
     def run_headless(self, frames: int, size: Optional[tuple[int, int]] = None, realtime: bool = True,
                      video: Optional[Path] = None, on_tick: Optional[Callable] = None) -> dict:
@@ -289,9 +293,10 @@ class App:
         st, e = self.show.stats, self.show.engine.stats
         discarded = st.discarded + e.dropped_stale
         extra = f", {discarded} planned ahead and discarded after changes" if discarded else ""
+        outs = "".join(f"; {s.name}: {s.sent} frames sent, {s.dropped} dropped" for s in self.outputs)
         return (f"rendered {frames} frames in {wall:.1f} s ({frames / wall if wall > 0 else 0:.1f} display fps, "
                 f"{mode}); {st.shown} generator frames shown, {st.repeated} repeats, {st.dropped} dropped{extra}; "
-                f"generator {e.median_ms():.1f} ms/frame; {self.problems()} problem{'' if self.problems() == 1 else 's'} reported")
+                f"generator {e.median_ms():.1f} ms/frame{outs}; {self.problems()} problem{'' if self.problems() == 1 else 's'} reported")
 
     def problems(self) -> int:
         """Every problem of the show so far: its own, and what its control surfaces refused."""

@@ -17,6 +17,7 @@ from . import triggers
 # What a change costs: a shader uniform only; new ws (timeline); a network reload.
 UNIFORM, WS, NETWORK = "uniform", "ws", "network"
 MAX_CLASS = 1023.0                    # classes 0..1023 (a network's own c_dim bounds it further)
+MAX_NOISE_LAYERS = 18                 # StyleGAN2 at 1024 px has 17 noisy layers
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ _PARAMS: tuple[Param, ...] = (
     Param("translate_y", "float", 0.0, -4.0, 4.0, 0.2, WS, "StyleGAN3 input translation, y"),
     Param("zoom", "float", 1.0, 0.25, 4.0, 0.2, WS, "StyleGAN3 input zoom"),
     Param("noise", "float", 1.0, 0.0, 2.0, 0.2, WS, "StyleGAN2 noise strength multiplier"),
+    *(Param(f"noise/{k}", "float", 1.0, 0.0, 4.0, 0.2, WS,
+            f"StyleGAN2 noise strength of noisy layer {k} (b4.conv1 is 0, then each block's conv0, conv1), times noise")
+      for k in range(MAX_NOISE_LAYERS)),
     Param("noise_seed", "int", 0, 0, 65535, 0.0, WS,
           "StyleGAN2 noise: 0 the network's own stored noise; N the constant noise drawn from seed N"),
     Param("class", "float", 0.0, 0.0, MAX_CLASS, 0.0, WS,
@@ -115,6 +119,7 @@ _PARAMS: tuple[Param, ...] = (
 GROUPS = {
     "motion": ("speed", "loop", "quantize", "bpm", "beat_sync"),
     "latent": ("psi", "truncation_cutoff", "mix_layer", "mix_amount", "noise", "noise_seed", "class"),
+    "noise layers": tuple(f"noise/{k}" for k in range(MAX_NOISE_LAYERS)),
     "transform": ("rotate", "translate_x", "translate_y", "zoom"),
     "pad": ("pad", "pad_x", "pad_y"),
     "canvas": ("cond_mode", "cond_blur", "cond_ws"),

@@ -27,6 +27,7 @@ class FrameRequest:
     position: float
     noise: float = 1.0
     noise_seed: int = 0         # StyleGAN2: 0 the stored noise, N the noise of seed N
+    noise_layers: tuple = ()    # StyleGAN2: each noisy layer's own strength (times noise); () all 1
     cond: object = None         # StyleGAN-Canvas: the condition frame (conditions.CondFrame)
     cond_prep: tuple = ()       # (cond_mode, cond_blur, cond_ws) of this frame
     bends: tuple = ()           # network bending: (BendSpec, amount) of each slot not at 0
@@ -206,9 +207,18 @@ def frame_request(preset: Preset, params: FrameParams, position: float, bank: Ke
     return FrameRequest(frame=frame, generation=generation, ws=out.astype(np.float32), transform=tf,
                         keyframe=k, position=position, noise=params.noise,
                         noise_seed=int(params.values.get("noise_seed", 0)),
+                        noise_layers=noise_layers(params.values),
                         cond_prep=(int(params.cond_mode), float(params.cond_blur), int(params.cond_ws)),
                         bends=bends.active(params.values) if bends is not None else (),
                         view=view_request(params.values, layers))
+
+
+def noise_layers(values) -> tuple:
+    """The per-layer noise strengths (noise/K), or () when every one is 1 (the common case)."""
+    from .params import MAX_NOISE_LAYERS
+
+    g = tuple(float(values.get(f"noise/{k}", 1.0)) for k in range(MAX_NOISE_LAYERS))
+    return () if all(v == 1.0 for v in g) else g
 
 
 def view_request(values, layers: int) -> tuple:

@@ -346,3 +346,30 @@ def test_the_show_notifies_the_page_of_a_saved_snapshot(tmp_path, tiny):
     realtime_run(app, 20, on_tick=lambda i, s, d: s.post(Command("trigger", "snapshot", None, "page")) if i == 5 else None)
     app.writer.drain()
     assert show.notice[0] > before and show.notice[1].startswith("snapshot saved: snap-"), show.notice
+
+
+def test_the_page_monitor_shows_the_program_and_the_layer_view(live, browser):
+    """The page's monitor: a JPEG of the program from the shared read-back (a few a second, only
+    while a page is open) and the layer view when one is on; the program itself stays clean."""
+    page, errors = open_page(browser, live.base + "/control", 390, 844)
+    page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=30000)
+    jpg = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(live.base + "/control/preview.jpg", timeout=10).read())))
+    program, _ = live.latest()
+    assert jpg.shape[1] <= 320 and jpg.shape[2] == 3 and jpg.std() > 5
+    small = np.asarray(Image.fromarray(program).resize(jpg.shape[1::-1], Image.BILINEAR), float)
+    assert np.abs(small - jpg).mean() < 20                                     # the picture on stage
+    assert page.is_hidden("#layerview")
+    live.osc("/livegan/layer_view", 3)
+    page.wait_for_function("!document.getElementById('layerview').hidden && "
+                           "document.getElementById('layerview').naturalWidth > 0", timeout=30000)
+    png = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(live.base + "/control/layerview.png", timeout=10).read())))
+    assert png.shape[1] >= 72 and png.std() > 1
+    live.osc("/livegan/layer_view", -1)
+    page.wait_for_selector("#layerview", state="hidden", timeout=30000)
+    assert not errors, errors
+    page.close()
+    gone = live.controls.page.preview.offered
+    wait_for(lambda: not live.controls.page._clients, 30, "the page to close")
+    n = live.show.tick_index
+    wait_for(lambda: live.show.tick_index > n + 15, 30, "more frames")
+    assert live.controls.page.preview.offered <= gone + 2                      # no page, no previews

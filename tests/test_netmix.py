@@ -94,7 +94,7 @@ def test_the_knob_mixes_b_into_the_playing_network(tiny, network_b):
     assert show.engine.G is tiny and np.array_equal(show.current_image, synth(tiny, show.current.ws))
 
 
-def test_another_architecture_or_a_bad_range_is_one_line_and_the_show_goes_on(tiny, tmp_path):
+def test_a_network_sharing_nothing_or_a_bad_range_is_one_line_and_the_show_goes_on(tiny, tmp_path):
     from stylegan3 import load_network, save_safetensors
 
     other = tmp_path / "other.safetensors"
@@ -105,8 +105,46 @@ def test_another_architecture_or_a_bad_range_is_one_line_and_the_show_goes_on(ti
     show.post(Command("set", "netmix", 0.5, "key"))
     run_until(show, 2, lambda: any("netmix network" in e for e in show.errors))
     text = " | ".join(show.errors)
-    assert "other layers than the playing network's" in text and "this network has layers 0..8" in text
+    assert ("shares no synthesis layer" in text or "dimensions" in text) and "this network has layers 0..8" in text
     assert show.netmix.b is None and show.engine.G is tiny and show.current is not None
+
+
+def test_another_architecture_mixes_where_the_layers_agree():
+    """A 16 px StyleGAN2 and a 32 px one of the same channel plan share every layer up to 16 px
+    (Autolume's per-layer A/B choice): those mix, the output stays 16 px; with fewer channels at
+    16 px, B's 16 px layers differ in shape and stay A's, said in one line."""
+    from stylegan3.layers import synthesis_layers
+    from stylegan3.sg2 import Generator
+
+    from livegan.instrument.netmix import NetMix, blend, shared_layers
+
+    torch.manual_seed(0)
+    A = Generator(z_dim=32, c_dim=0, w_dim=32, img_resolution=16, img_channels=3,
+                  mapping_kwargs={"num_layers": 2}, channel_base=256, channel_max=32).eval()
+    B = Generator(z_dim=32, c_dim=0, w_dim=32, img_resolution=32, img_channels=3,
+                  mapping_kwargs={"num_layers": 2}, channel_base=256, channel_max=32).eval()
+    narrow = Generator(z_dim=32, c_dim=0, w_dim=32, img_resolution=16, img_channels=3,
+                       mapping_kwargs={"num_layers": 2}, channel_base=128, channel_max=32).eval()
+    for G in (A, B, narrow):
+        G.family = "stylegan2"                         # what the loader sets
+    assert all(shared_layers(A, B)) and not all(shared_layers(A, narrow)) and any(shared_layers(A, narrow))
+    M = blend(A, B, 1.0)
+    for k, v in M.synthesis.state_dict().items():
+        if v.is_floating_point():
+            assert torch.equal(v, B.synthesis.state_dict()[k]), k
+    ws = A.mapping(torch.randn(1, 32), None)
+    with torch.no_grad():
+        assert M.synthesis(ws).shape[-1] == 16 and not torch.equal(M.synthesis(ws), A.synthesis(ws))
+    names, shared = synthesis_layers(A), shared_layers(A, narrow)
+    N = blend(A, narrow, 1.0).synthesis.state_dict()
+    for k, v in N.items():
+        owner = next((i for i, n in enumerate(names) if k.startswith(n + ".")), None)
+        if owner is not None and v.is_floating_point():
+            assert torch.equal(v, (narrow if shared[owner] else A).synthesis.state_dict()[k]), k
+    said = []
+    mix = NetMix(A, lambda kind, msg: said.append(msg))
+    assert mix._checked("narrow.pkl", narrow) is narrow
+    assert len(said) == 1 and "stay the playing network's" in said[0] and "b16" in said[0]
 
 
 def test_a_recorded_mix_replays_frame_for_frame(tmp_path, tiny, network_b):

@@ -121,8 +121,8 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
         Address(f"{PREFIX}/snapshot", "", "save the frame on screen with its state", trig("snapshot")),
         Address(f"{PREFIX}/record", "i", "start (1) or stop (0) recording the session", trig("record", lambda a: _int(a, "record"))),
         Address(f"{PREFIX}/network", "s", "load a network (path or URL) and crossfade to it", trig("network", str_arg("network"))),
-        Address(f"{PREFIX}/netmix/network", "s", "model mixing: network B (path, or a URL with --allow-remote-load), "
-                "of the playing network's architecture", trig("netmix_network", str_arg("netmix/network"))),
+        Address(f"{PREFIX}/netmix/network", "s", "model mixing: network B (path, or a URL with --allow-remote-load); "
+                "of another architecture it mixes only in the layers the two share", trig("netmix_network", str_arg("netmix/network"))),
         Address(f"{PREFIX}/netmix/layers", "s", "model mixing: the synthesis layers B mixes into: all, K or A-B "
                 "(numbered as `livegan info` lists them)", trig("netmix_layers", str_arg("netmix/layers"))),
         Address(f"{PREFIX}/input", "s", "StyleGAN-Canvas condition source: v4l2:/dev/videoN, a video, an image, a "

@@ -251,6 +251,11 @@ class OscQueryServer:
         token = (parse_qs(url.query).get("token") or [""])[0]
         if url.path == "/control/state":
             return self._reply(connection, 200, self.page.state())
+        if url.path in ("/control/preview.jpg", "/control/layerview.png"):
+            got = self.page.preview.picture("preview" if url.path.endswith(".jpg") else "layerview")
+            if got is None:
+                return self._reply(connection, 404, {"error": "nothing to show yet"})
+            return self._raw(200, *got)
         if url.path.startswith("/control/thumb/"):
             data = self.page.thumbnail(unquote(url.path[len("/control/thumb/"):]))
             if data is None:

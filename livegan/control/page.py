@@ -92,6 +92,14 @@ class ControlPage:
         self._lock = threading.Lock()
         self._sender: Optional[threading.Thread] = None
         self.received = self.refused = 0
+        from .preview import Preview
+        self.preview = Preview()                 # the monitor: program and layer view (preview.py)
+
+    def wants_preview(self) -> bool:
+        """A page is open and its next preview is due (the app then shares its read-back)."""
+        with self._lock:
+            open_ = bool(self._clients)
+        return open_ and self.preview.due()
 
     # -- what the page is built from (HTTP threads) ----------------------------------------------
     def state(self) -> dict:

@@ -209,10 +209,19 @@ class Engine:
             if self.canvas:
                 kw["canvas"] = self.canvas
         else:
-            kw["noise_gain"] = float(reqs[0].noise)
-            if reqs[0].noise_seed:
-                kw["noise_seed"] = int(reqs[0].noise_seed)
-        if self.cuda_graphs and not self.canvas and "noise_seed" not in kw and "bend" not in kw:
+            r0 = reqs[0]
+            kw["noise_gain"] = float(r0.noise)
+            if any((r.noise, r.noise_layers) != (r0.noise, r0.noise_layers) for r in reqs):
+                # a glide inside the batch: each frame its own strengths, as it would have alone
+                kw["noise_gain"] = torch.tensor([_noise_gains(r) for r in reqs], device=self.device)
+            elif r0.noise_layers:                       # per-layer strengths
+                kw["noise_gain"] = _noise_gains(r0)
+            if r0.noise_seed:
+                kw["noise_seed"] = int(r0.noise_seed)
+        # A graph holds what it was captured with: eager whenever the frame asks for more.
+        ng = kw.get("noise_gain", 1.0)
+        if self.cuda_graphs and not self.canvas and isinstance(ng, float) and ng == 1.0 and \
+                not {"noise_seed", "bend"} & set(kw):
             img = self._graphed(ws, kw.get("transform"))
         else:
             img = G.synthesis(ws, **kw)
@@ -272,6 +281,12 @@ class Engine:
         if key not in self._graphs:
             self._graphs[key] = GraphedSynthesis(self.G, key, with_transform=transform is not None)
         return self._graphs[key](ws, transform).clone()
+
+
+def _noise_gains(r: FrameRequest) -> tuple:
+    """One request's noise strength per noisy layer (layers past noise/K at `noise`)."""
+    layers = r.noise_layers or ()
+    return tuple(float(r.noise) * g for g in layers) + (float(r.noise),) * (64 - len(layers))
 
 
 def _device_fit(frame, view: np.ndarray):

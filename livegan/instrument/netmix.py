@@ -1,6 +1,8 @@
 """Model mixing: a second network B mixes into the playing one A.  Same architecture (a fine-tune and
 its base): the knob `netmix` interpolates the synthesis weights of a layer range between A and B;
-the mapping stays A's, so the keyframes keep their ws.
+the mapping stays A's, so the keyframes keep their ws.  Another architecture (another resolution,
+other channel counts): only the layers B shares with A (same name, same shapes: the same layer at
+the same resolution) mix; the others stay A's, and so does the output size.
 
 Blended weights are made once per change of the knob, on a loader thread (the newest request wins),
 never per frame; the engine takes the blended copy like a hot-swapped network.  netmix 0 is A and 1
@@ -14,28 +16,33 @@ from typing import Callable, Optional
 from ..jobs import LatestLoader
 
 
-def same_synthesis(A, B) -> Optional[str]:
-    """None when B's synthesis has A's parameters and shapes; else what differs (one line)."""
+def shared_layers(A, B) -> list[bool]:
+    """For each of A's synthesis layers: whether B has it, every weight of the same name and shape
+    (the same layer at the same resolution).  Networks of another architecture mix only there,
+    as Autolume's per-layer A/B choice does; the rest stays A's (so the output size is A's)."""
+    from stylegan3.layers import layer_owner, synthesis_layers
+
+    names = synthesis_layers(A)
     sa, sb = A.synthesis.state_dict(), B.synthesis.state_dict()
-    if set(sa) != set(sb):
-        k = sorted(set(sa) ^ set(sb))[0]
-        return f"its synthesis has other layers than the playing network's (first difference: {k})"
+    ok = {n: True for n in names}
     for k, v in sa.items():
-        if tuple(v.shape) != tuple(sb[k].shape):
-            return f"its synthesis differs in shape at {k} ({list(sb[k].shape)} against {list(v.shape)})"
-    return None
+        owner = layer_owner(names, k)
+        if owner and (k not in sb or tuple(sb[k].shape) != tuple(v.shape)):
+            ok[owner] = False
+    return [ok[n] for n in names]
 
 
 def blend(A, B, amount: float, layers: Optional[range] = None):
     """A copy of A whose synthesis weights in `layers` (indices into synthesis_layers; None: all) are
-    lerp(A, B, amount); A itself at amount 0."""
+    lerp(A, B, amount) where B has the same layer (shared_layers); A itself at amount 0."""
     import torch
     from stylegan3.layers import layer_owner, synthesis_layers
 
     if amount <= 0.0:
         return A
     names = synthesis_layers(A)
-    chosen = set(names if layers is None else (names[i] for i in layers))
+    shared = shared_layers(A, B)
+    chosen = {n for i, n in enumerate(names) if shared[i] and (layers is None or i in layers)}
     M = copy.deepcopy(A)
     own, other = M.synthesis.state_dict(), B.synthesis.state_dict()
     with torch.no_grad():
@@ -81,9 +88,22 @@ class NetMix:
         self.loads.submit(source, lambda: self._checked(source, loader(source)))
 
     def _checked(self, source: str, B):
-        why = same_synthesis(self.base, B)
-        if why:
-            raise ValueError(f"{why}; netmix mixes networks of one architecture")
+        """B of another architecture mixes where it has A's layers; none in common: one line."""
+        from stylegan3.layers import synthesis_layers
+
+        A = self.base
+        if getattr(B, "w_dim", None) != A.w_dim:
+            raise ValueError(f"its w has {getattr(B, 'w_dim', '?')} dimensions, the playing network's {A.w_dim}: "
+                             "no layer can take the other's styles")
+        shared = shared_layers(A, B)
+        if not any(shared):
+            raise ValueError("it shares no synthesis layer with the playing network (same name and shapes); "
+                             "nothing to mix")
+        if not all(shared):
+            names = synthesis_layers(A)
+            kept = [f"{i} {names[i]}" for i, ok in enumerate(shared) if not ok]
+            self.error("netmix", f"netmix {source[-40:]}: another architecture; layers {', '.join(kept)[:120]} "
+                                 "stay the playing network's")
         return B
 
     def set_layers(self, spec: str) -> None:
@@ -137,7 +157,7 @@ class NetMix:
     def network_switched(self, G) -> None:
         """A new playing network: B stays if it still fits (the blend is made again), else it goes."""
         self.base, self.wanted, self.amount = G, None, 0.0
-        if self.b is not None and same_synthesis(G, self.b):
+        if self.b is not None and (G.w_dim != self.b.w_dim or not any(shared_layers(G, self.b))):
             self.error("netmix", f"netmix off: {self.source} does not fit the new network")
             self.b, self.source = None, ""
 

@@ -92,7 +92,14 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
-                gain: float = 1, noise_gain: float = 1.0, noise_seed: int = 0) -> torch.Tensor:
+                gain: float = 1, noise_gain=1.0, noise_seed: int = 0) -> torch.Tensor:
+        """noise_gain: one factor for every layer's noise; a sequence with one per noisy layer (in
+        synthesis order, as `noise_salt` numbers them: the per-layer noise strengths); or a tensor
+        [N, layers], each sample's own."""
+        if isinstance(noise_gain, torch.Tensor):
+            noise_gain = noise_gain[:, self.noise_salt].view(-1, 1, 1, 1) if self.use_noise else 1.0
+        elif not isinstance(noise_gain, (int, float)):
+            noise_gain = float(noise_gain[self.noise_salt]) if self.use_noise else 1.0
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         styles = self.affine(w)
@@ -224,7 +231,7 @@ class SynthesisBlock(nn.Module):
         self.precision = "auto"
 
     def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], ws: torch.Tensor,
-                force_fp32: bool = False, noise_mode: str = "const", noise_gain: float = 1.0,
+                force_fp32: bool = False, noise_mode: str = "const", noise_gain=1.0,
                 update_emas: bool = False, noise_seed: int = 0, bend=None):   # StyleGAN2 tracks nothing in synthesis
         w_iter = iter(ws.unbind(dim=1))
         nk = {"noise_gain": noise_gain, "noise_seed": noise_seed}

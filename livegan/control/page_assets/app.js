@@ -327,4 +327,21 @@ async function fetchState(first) {
   if (first) { document.body.dataset.ready = "1"; connect(); }
 }
 
+// The monitor: the program and the layer view, a few times a second while the page is shown and
+// connected; the next picture is asked for when the last one has arrived (a slow phone gets fewer).
+function watch(img, path, every) {
+  let n = 0;
+  const again = () => setTimeout(load, every);
+  function load() {
+    if (document.visibilityState !== "visible" || !ws || ws.readyState !== WebSocket.OPEN) { again(); return; }
+    const probe = new Image();
+    probe.onload = () => { img.src = probe.src; img.hidden = false; again(); };
+    probe.onerror = () => { img.hidden = true; again(); };
+    probe.src = path + (Q ? Q + "&" : "?") + "n=" + (n++);
+  }
+  load();
+}
+
 fetchState(true);
+watch($("preview"), "/control/preview.jpg", 250);
+watch($("layerview"), "/control/layerview.png", 250);
