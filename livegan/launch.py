@@ -53,6 +53,7 @@ def launch(args) -> int:
                    device=args.device, canvas=args.canvas, fit=args.fit, dev=args.dev, hud=not args.no_hud,
                    cuda_graphs=args.cuda_graphs, load_roots=tuple(args.load_dir or ()), directions=True,
                    allow_remote_load=args.allow_remote_load, inputs=tuple(args.input or ()),
+                   mirror=getattr(args, "mirror", None),
                    save_dir=Path(args.preset_dir) if args.preset_dir else None)
     from .engine import threads
     plan = threads.plan(args.threads or None)

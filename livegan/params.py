@@ -77,6 +77,10 @@ _PARAMS: tuple[Param, ...] = (
     Param("cond_blur", "float", 21.0, 0.5, 64.0, 0.0, WS, "condition blur sigma, in pixels of a 256-high picture"),
     Param("cond_ws", "int", 4, 0, 32, 0.0, WS, "StyleGAN-Canvas: how many ws (from the first) the condition gives"),
     # Playing the network itself (livegan/instrument)
+    Param("mirror", "float", 0.0, 0.0, 1.0, 0.2, WS,
+          "live mirror (--mirror): how far the ws are pulled toward the encoded input picture"),
+    Param("mirror_smooth", "float", 0.8, 0.0, 0.99, 0.0, WS,
+          "live mirror: per frame, the share of the way to a new picture still to go (0 jumps)"),
     Param("netmix", "float", 0.0, 0.0, 1.0, 0.0, WS,
           "model mixing: 0 the playing network, 1 network B (/livegan/netmix/network) in the chosen layers"),
     # Layer views (engine/layerview.py): a synthesis layer's maps on the monitor
@@ -123,7 +127,7 @@ GROUPS = {
     "transform": ("rotate", "translate_x", "translate_y", "zoom"),
     "pad": ("pad", "pad_x", "pad_y"),
     "canvas": ("cond_mode", "cond_blur", "cond_ws"),
-    "instrument": ("netmix", *(f"bend/{k}" for k in range(8))),
+    "instrument": ("netmix", "mirror", "mirror_smooth", *(f"bend/{k}" for k in range(8))),
     "layer view": ("layer_view", "layer_channel", "layer_mode", "layer_gain", "layer_fft", "layer_program"),
     "effects": ("crossfade", "brightness", "contrast", "saturation", "hue", "feedback", "kaleido"),
     "view": ("view_zoom", "view_x", "view_y"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -179,10 +180,11 @@ def pad_blend(preset: Preset, bank: KeyframeBank, x: float, y: float, cls: float
 
 def frame_request(preset: Preset, params: FrameParams, position: float, bank: KeyframeBank,
                   frame: int = 0, generation: int = 0, slots: tuple = (), bends=None,
-                  layers: int = 0) -> FrameRequest:
+                  layers: int = 0, mirror: Optional[tuple] = None) -> FrameRequest:
     """What to render at `position` with `params`: the pure heart of the show.  `slots`: the
     direction knobs; `bends`: the bend slots (instrument/bends.py), or None; `layers`: how many
-    synthesis layers a layer view may choose from."""
+    synthesis layers a layer view may choose from; `mirror`: (ws, amount) the live mirror pulls
+    toward (instrument/mirror.py), or None."""
     loop = bool(params.loop)
     cls = params.values.get("class", 0.0)
     if params.pad:
@@ -200,6 +202,9 @@ def frame_request(preset: Preset, params: FrameParams, position: float, bank: Ke
         m[:cutoff] = bank.w_avg + psi * (m[:cutoff] - bank.w_avg)
         a = params.mix_amount
         out[mix_layer:] = out[mix_layer:] + (m[mix_layer:] - out[mix_layer:]) * a
+    if mirror is not None:                          # the live mirror: toward the encoded picture
+        m, a = mirror
+        out = out + (m - out) * np.float32(a)
     if slots:                                       # direction knobs, in W after truncation and mixing
         from .directions.slots import apply_slots
         out = apply_slots(out, slots, params.values)

@@ -57,7 +57,8 @@ TABLE: dict[str, Trigger] = {t.name: t for t in (
 # What a control log holds besides commands from controls: the show's own record of what it did
 # (a preset or network it loaded, a direction slot's state, the condition and modulation a frame
 # used).  Each replays through the show.
-LOGGED_OPS = ("apply_preset", "apply_network", "apply_netmix", "apply_direction", "apply_bend", "condition", "mod")
+LOGGED_OPS = ("apply_preset", "apply_network", "apply_netmix", "apply_direction", "apply_bend", "apply_mirror",
+              "condition", "mod")
 
 
 def names() -> tuple[str, ...]:

@@ -50,7 +50,7 @@ def test_dry_run_installs_runs_every_stage_and_reports(tmp_path):
     rep = json.loads((tmp_path / "out" / "gpu-report.json").read_text())
     assert rep["dry_run"] and "livegan_kitprobe" in rep["setup"] and "none in" in rep["setup"]
     st = {s["name"]: s for s in rep["stages"]}
-    assert list(st) == ["tests/cuda", "generator", "perform", "numerics", "canvas", "netmix", "bend", "train"]
+    assert list(st) == ["tests/cuda", "generator", "perform", "numerics", "canvas", "netmix", "bend", "encoder", "train"]
     # no GPU here: the CUDA tests refuse to run, the report says why, and the next stages still run
     assert st["tests/cuda"]["status"] == "failed" and "CUDA" in st["tests/cuda"]["reason"]
     for name in ("generator", "perform", "numerics"):
@@ -62,6 +62,7 @@ def test_dry_run_installs_runs_every_stage_and_reports(tmp_path):
     assert st["canvas"]["status"] == "ok" and "condition-to-photon ms" in st["canvas"]["output"]
     assert st["netmix"]["status"] == "ok" and "change ms" in st["netmix"]["output"]
     assert st["bend"]["status"] == "ok" and "rotate" in st["bend"]["output"] and "bent ms" in st["bend"]["output"]
+    assert st["encoder"]["status"] == "ok" and "enc/gen" in st["encoder"]["output"]
     assert st["train"]["status"] == "ok" and "s/kimg" in st["train"]["output"] and "stylegan2" in st["train"]["output"]
     md = (tmp_path / "out" / "gpu-report.md").read_text()
     assert "DRY RUN" in md and "## numerics: ok" in md and "| ms_per_frame |" in md

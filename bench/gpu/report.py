@@ -41,6 +41,9 @@ def stages(dry: bool, out: Path) -> list[dict]:
             dict(name="bend", budget=30,
                  cmd=[py, "bench/bend.py", "--networks", "builtin:tiny", "--device", "cpu", "--ops", "rotate,sobel",
                       "--rounds", "1"]),
+            dict(name="encoder", budget=60,
+                 cmd=[py, "bench/encoder.py", "--networks", "builtin:twemoji", "--device", "cpu", "--kimg", "0.1",
+                      "--rounds", "1", "--steps", "5", "--seconds", "1", "--show-rounds", "1"]),
             dict(name="train", budget=90,
                  cmd=[py, "bench/train.py", "--device", "cpu", "--res", "16", "--cbase", "256", "--cmax", "32",
                       "--w-dim", "32", "--batches", "4", "--ticks", "2", "--tick-kimg", "0.004", "--cfgs", "stylegan2", "--augs", "noaug"]),
@@ -67,6 +70,11 @@ def stages(dry: bool, out: Path) -> list[dict]:
         # Network bending at 1024 px: every op on one middle layer, half its channels, against unbent.
         dict(name="bend", budget=45,
              cmd=[py, "bench/bend.py", "--networks", "builtin:sg3t-1024", "--device", "cuda", "--rounds", "15"]),
+        # A picture into the network at 1024 px: encoder against generator ms, projection s/100 steps,
+        # the mirrored show's frame rate against the plain one.
+        dict(name="encoder", budget=75,
+             cmd=[py, "bench/encoder.py", "--networks", "builtin:sg3t-1024", "--device", "cuda", "--kimg", "0.5",
+                  "--rounds", "15", "--steps", "100", "--seconds", "4", "--show-rounds", "1", "--fps", "60"]),
         # Training at the official channel counts: s/kimg for StyleGAN2 and StyleGAN3-T at 256 px
         # (the official 512 px figures need longer than a lent session; docs/gpu.md).
         dict(name="train", budget=90,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from . import dataset, directions, gallery, generate, morph, networks, perform, render, train, walk
+from . import dataset, directions, gallery, generate, morph, networks, perform, project, render, train, walk
 from .options import Parser
 
 
-MODULES = (generate, morph, networks, render, walk, directions, gallery, dataset, train, perform)
+MODULES = (generate, morph, networks, render, walk, directions, gallery, dataset, train, project, perform)
 
 
 def build_parser() -> Parser:

@@ -38,6 +38,10 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
                    help="StyleGAN-Canvas condition: v4l2:/dev/videoN (camera), a video file (looped), an image, a "
                         "folder of images (one per keyframe), ndi:NAME, feedback (the show's own output) or pattern; "
                         "repeatable, 'i' and /livegan/input switch live (default: pattern)")
+    p.add_argument("--mirror", default=None, metavar="ENC",
+                   help="the live mirror: an encoder (`livegan train encoder`) of this network; the knob mirror "
+                        "pulls the show toward what it makes of the --input picture (camera, video, NDI, image, "
+                        "folder, feedback)")
     p.add_argument("--audio", default=None, metavar="NAME",
                    help="analyse this audio input (PortAudio device name substring; 'default'); see --audio-list")
     p.add_argument("--audio-list", action="store_true", help="list audio input devices and exit")

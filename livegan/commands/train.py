@@ -36,6 +36,28 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_encoder(args) -> int:
+    from pathlib import Path
+
+    from ..console import say
+    from ..projection.train_encoder import EncoderRun, train
+    from ..store import network_identity
+    from .options import load
+
+    out = Path(args.encoder_out)
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out {out}: name a .safetensors file")
+    G, _ = load(args)
+    if getattr(G, "family", "") == "stylegan3-canvas":
+        raise ValueError(f"{args.network}: a StyleGAN-Canvas network has no w space to encode into")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run = EncoderRun(out, kimg=args.kimg, batch=args.encoder_batch, lr=args.lr, tick_kimg=args.tick,
+                     snap_ticks=args.snap, seed=args.encoder_seed, resume=args.encoder_resume)
+    last = train(G, network_identity(args.network), run, say=say)
+    say(f"wrote {out} ({last.get('kimg', 0):.1f} kimg, loss {last.get('loss', float('nan')):.4f})")
+    return 0
+
+
 def cmd_train_check(args) -> int:
     """Each case of a training fixture (the official trainer's results): ours against theirs."""
     from ..training.check import run_fixture
@@ -122,7 +144,7 @@ def register(sub) -> None:
                     help="data-parallel processes on this machine (one per GPU; gloo on the CPU); across machines "
                          "start each with torchrun (default: %(default)s)")
     tr.set_defaults(func=cmd_train)
-    tsub = tr.add_subparsers(dest="train_cmd", metavar="{check}")
+    tsub = tr.add_subparsers(dest="train_cmd", metavar="{check,encoder}")
     tc = tsub.add_parser("check", help="run a training fixture folder; exit 0 only when every case is within its limit")
     tc.add_argument("folder", help="fixture folder with cases.json, cases.npz and D_state_dict.npz "
                                    "(e.g. ../shared/golden/train-sg2-tiny)")
@@ -131,3 +153,18 @@ def register(sub) -> None:
     tc.add_argument("-v", "--verbose", action="store_true",
                     help="print every measure of each case with the name of its limit (cases.json tolerances)")
     tc.set_defaults(func=cmd_train_check)
+    te = tsub.add_parser("encoder", help="train an encoder from picture to ws for one network, on its own samples "
+                                         "(`livegan project --encoder`, `perform.py --mirror`)")
+    from .options import network_options
+    network_options(te)
+    te.add_argument("--out", dest="encoder_out", required=True, metavar="ENC.safetensors", help="ENC.safetensors (its state for --resume beside it)")
+    te.add_argument("--kimg", type=number(0.01, 1e5), default=20.0, help="thousands of samples to learn from (default: %(default)s)")
+    te.add_argument("--batch", dest="encoder_batch", type=number(1, 1024, integer=True), default=16, metavar="N",
+                    help="samples per step (default: %(default)s)")
+    te.add_argument("--lr", type=number(1e-6, 1.0), default=1e-3, help="Adam learning rate (default: %(default)s)")
+    te.add_argument("--tick", type=number(0.01, 1e4), default=1.0, help="kimg between progress lines (default: %(default)s)")
+    te.add_argument("--snap", type=number(1, 1e6, integer=True), default=5, help="ticks between snapshots (default: %(default)s)")
+    te.add_argument("--seed", dest="encoder_seed", type=number(0, 2 ** 31 - 1, integer=True), default=0, metavar="N",
+                    help="(default: %(default)s)")
+    te.add_argument("--resume", dest="encoder_resume", action="store_true", help="go on from OUT's saved state")
+    te.set_defaults(func=cmd_train_encoder)

@@ -74,6 +74,9 @@ class Engine:
         self._encoded: dict = {}      # StyleGAN-Canvas: (condition key, prep) -> (ws, skips), newest few
         self._bend_cache: dict = {}   # network bending: index tensors, grids, noise per spec
         self._bender = None           # the last batch's (its taps hold the layer views' maps)
+        self.encoder = None           # the live mirror's encoder (instrument/mirror.py), run between batches
+        self._encode_job: Optional[tuple] = None     # (key, pixels): the newest picture to encode
+        self._encoding: Optional[tuple] = None       # (key, ws): the last one encoded, not yet taken
         self.last_views: list = []
 
     # -- main-thread API ------------------------------------------------------------------------
@@ -121,6 +124,18 @@ class Engine:
             self._pending_net = (G, canvas, crop_width)
             self._cond.notify_all()
 
+    def encode(self, key, pixels) -> None:
+        """The live mirror: encode this picture between batches (a newer one replaces it)."""
+        with self._cond:
+            self._encode_job = (key, pixels)
+            self._cond.notify_all()
+
+    def take_encoding(self) -> Optional[tuple]:
+        """(key, ws [num_ws, w_dim]) of the newest picture encoded since the last call, or None."""
+        with self._cond:
+            got, self._encoding = self._encoding, None
+            return got
+
     def queue_depth(self) -> int:
         with self._cond:
             return sum(1 for r in self._plan if (r.generation, r.frame) not in self._done)
@@ -135,7 +150,8 @@ class Engine:
 
         while True:
             with self._cond:
-                while self._running and not self._next_batch() and self._pending_net is None:
+                while self._running and not self._next_batch() and self._pending_net is None \
+                        and self._encode_job is None:
                     self._cond.wait(0.1)
                 if not self._running:
                     return
@@ -144,9 +160,12 @@ class Engine:
                     self.network_name = getattr(self.G, "source", "")
                     self._graphs.clear()
                     self._encoded.clear()
+                job, self._encode_job = self._encode_job, None
                 reqs = self._next_batch()
                 for r in reqs:
                     self._done.add((r.generation, r.frame))
+            if job is not None and self.encoder is not None:
+                self._encode(job)
             if not reqs:
                 continue
             t0 = time.perf_counter()
@@ -167,6 +186,19 @@ class Engine:
                         self.stats.produced += 1
                     else:
                         self.stats.dropped_stale += 1
+
+    def _encode(self, job: tuple) -> None:
+        import torch
+
+        key, pixels = job
+        try:
+            with torch.inference_mode():
+                ws = self.encoder.guess(pixels)
+        except Exception as e:                       # shown in the HUD; the show goes on
+            self.stats.errors.append(f"mirror encoder: {type(e).__name__}: {e}")
+            return
+        with self._cond:
+            self._encoding = (key, ws)
 
     def render(self, reqs: Sequence[FrameRequest]) -> list:
         """Synthesise a batch of requests -> HWC uint8 images (numpy on CPU); their layer views

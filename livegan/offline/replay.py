@@ -33,6 +33,9 @@ def restore_state(show, header: dict) -> None:
     show.bends.pending.clear()                      # the bend slots as they were, channels resolved
     for k, v in enumerate(header.get("bends") or [None] * len(show.bends.slots)):
         show.bends.apply_logged(v if v is not None else {"slot": k, "bend": None})
+    show.mirror.replaying = True                    # the mirror's targets come from the log, with their ws
+    for v in header.get("mirror") or []:            # targets as they were (ages from the tick before the first)
+        show.mirror.apply_logged(v, show.tick_index)
     show.netmix.replaying = True                    # blends come from the log, at their frames
     if header.get("netmix"):                        # a model mix already playing when recording began
         from ..params import Command

@@ -84,6 +84,7 @@ def show_state(show) -> dict:
             "target": dict(show.registry.target), "value": dict(show.registry.value),
             "transport": show.transport.state(), "canvas": show.opts.canvas, "created": time.time(),
             "slots": show.knobs.header(), "netmix": show.netmix.state(), "bends": show.bends.header(),
+            "mirror": show.mirror.header(show.tick_index),
             # A show's very first tick does not advance its timeline; a recording started before it
             # (--record) must replay that too.
             "started": show._last_now is not None}

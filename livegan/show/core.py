@@ -75,6 +75,7 @@ class Show(Loading, Planner, Instrument):
         self.current: Optional[FrameRequest] = None
         self.current_image: Optional[np.ndarray] = None
         self.current_view: Optional[np.ndarray] = None
+        self.planned_until = -1                            # the furthest tick a frame was planned for
         self.stats = Stats()
         self.picker = Picker(self.stats)
         self.triggers: list[Command] = []                  # for the app: hud, fullscreen, snapshot...
@@ -99,10 +100,11 @@ class Show(Loading, Planner, Instrument):
         self.mod = Modulation(self.registry.params, self.post, self.error, log=self._log_mod)
         self.mod.use_preset(self.preset)
         from ..conditions import Conditioner, condition_size, is_canvas
-        self.conditioner = Conditioner(condition_size(self.G, opts.canvas) if is_canvas(self.G) else (64, 64),
+        side = self.mirror.encoder.side if self.mirror.encoder is not None else 64     # the mirror's pictures
+        self.conditioner = Conditioner(condition_size(self.G, opts.canvas) if is_canvas(self.G) else (side, side),
                                        opts.fps, log=self._log_condition)
-        if opts.inputs and not is_canvas(self.G):
-            self.error("input", f"--input needs a StyleGAN-Canvas network; {self.network} takes no condition")
+        if opts.inputs and not is_canvas(self.G) and self.mirror.encoder is None:
+            self.error("input", f"--input needs a StyleGAN-Canvas network or --mirror; {self.network} takes no condition")
         elif opts.inputs:
             try:                                        # a bad input: one line, the show starts on the pattern
                 self.conditioner.open(opts.inputs[0])
@@ -124,8 +126,8 @@ class Show(Loading, Planner, Instrument):
 
     def _switch_input(self, cmd: Command) -> None:
         """A new condition source: by spec, or (None) the next of --input, then the pattern."""
-        if self.G.family != "stylegan3-canvas":
-            raise ValueError(f"an input needs a StyleGAN-Canvas network; {self.network} takes no condition")
+        if self.G.family != "stylegan3-canvas" and self.mirror.encoder is None:
+            raise ValueError(f"an input needs a StyleGAN-Canvas network or --mirror; {self.network} takes no condition")
         spec = cmd.value
         if spec is None:
             choices = list(self.opts.inputs) + ["pattern"]
@@ -332,6 +334,7 @@ class Show(Loading, Planner, Instrument):
             self.bends.retry()
         self.queue.drain(self._safe_handle, lambda: self.preset_loader.busy)
         self._follow_netmix()
+        self._follow_mirror()
         if self._sync_later is not None and self.limits["feedback_sync"].allow():
             self.triggers.append(self._sync_later)
             self._sync_later = None

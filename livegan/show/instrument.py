@@ -20,13 +20,23 @@ class Instrument:
         self.clusters.network_changed(self.network, network_identity(self.network))
         self.bends = BendSlots(self._bend_changed, self.error, self.clusters)
         self.bends.channels = layer_channels(self.G)
+        from ..instrument.mirror import Mirror
+        self.mirror = Mirror(None, self._log_mirror)
+        if self.opts.mirror:                             # a bad encoder file: one line, the show plays unmirrored
+            from ..projection.encoder import load_encoder
+            try:
+                self.mirror.encoder = self.engine.encoder = load_encoder(self.opts.mirror, self.G,
+                                                                         network_identity(self.network))
+            except (ValueError, OSError) as e:
+                self.error("mirror", f"--mirror {self.opts.mirror}: {e}; mirror off")
 
     def _instrument_handlers(self) -> dict:
         return {"netmix_network": self._netmix_network,
                 "netmix_layers": lambda c: self.netmix.set_layers(str(c.value)),
                 "apply_netmix": self._apply_netmix,
                 "bend_op": lambda c: self.bends.command(c.value),
-                "apply_bend": self._apply_bend}
+                "apply_bend": self._apply_bend,
+                "apply_mirror": self._apply_mirror}
 
     def _instrument_network(self, G, source: str) -> None:
         """A new network plays: B must match it again; bends are resolved against its layers."""
@@ -36,6 +46,11 @@ class Instrument:
 
         self.netmix.network_switched(G)
         self.clusters.network_changed(source, network_identity(source))
+        enc = self.mirror.encoder
+        if enc is not None and (getattr(enc, "network_id", "") != network_identity(source) or enc.num_ws != G.num_ws):
+            self.mirror.encoder = self.engine.encoder = None
+            self.mirror.targets = []
+            self.error("mirror", f"mirror off: the encoder is for another network than {source[-40:]}")
         self.bends.network(layer_channels(G))
 
     def _instrument_preset(self, preset, origin: str) -> None:
@@ -52,6 +67,20 @@ class Instrument:
             self.netmix.load(preset.netmix["network"], self._load_checked)
         except ValueError as e:
             self.error("netmix", f"preset {preset.name}: netmix: {e}")
+
+    # -- the live mirror (instrument/mirror.py) --------------------------------------------------
+    def _log_mirror(self, tick: int, value: dict) -> None:
+        if self.command_log is not None:
+            self.command_log(self.tick_index, Command("apply_mirror", "mirror", value, "log"))
+
+    def _follow_mirror(self) -> None:
+        """Each tick: the input's newest picture to the encoder, a finished encoding as the target."""
+        if self.mirror.encoder is not None:
+            self.mirror.tick(self.tick_index, self.conditioner.current(), self.engine, self.registry.value,
+                             self.planned_until)
+
+    def _apply_mirror(self, cmd: Command) -> None:       # replay, a recording's header
+        self.mirror.apply_logged(cmd.value, self.tick_index)   # from a tick not planned yet: no new generation
 
     # -- bend slots (instrument/bends.py) --------------------------------------------------------
     def _bend_changed(self, k: int) -> None:

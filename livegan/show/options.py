@@ -28,6 +28,7 @@ class Options:
     allow_remote_load: bool = False   # OSC may load any path or URL
     inputs: tuple = ()                # StyleGAN-Canvas condition sources (--input), the first one live
     live_lookahead: int = 0           # frames planned ahead while a moving input (camera, audio) drives them
+    mirror: Optional[str] = None      # the live mirror's encoder file (livegan train encoder)
 
 
 @dataclass

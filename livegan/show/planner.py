@@ -31,14 +31,17 @@ class Planner:
             vals = glide(reg.params, vals, reg.target, dt)
             pos = next_position(pos, n, dt, vals["speed"], vals["bpm"], bool(vals["beat_sync"]), bool(vals["loop"]))
             if tick >= first:                        # (modulation adds the offsets this frame keeps)
-                out.append(frame_request(self.preset, FrameParams(self.mod.values_for(tick, vals), reg.version), pos,
+                fv = self.mod.values_for(tick, vals)
+                out.append(frame_request(self.preset, FrameParams(fv, reg.version), pos,
                                          self.bank, frame=tick, generation=self.generation, slots=tuple(self.knobs.slots), bends=self.bends,
-                                         layers=len(self.bends.channels)))
+                                         layers=len(self.bends.channels), mirror=self.mirror.for_tick(tick, fv)))
         if first <= self.tick_index:                 # the current tick itself (start-up)
             now = FrameParams(self.mod.values_for(self.tick_index, dict(reg.value)), reg.version)
             out.insert(0, frame_request(self.preset, now, self.transport.position, self.bank,
                                         frame=self.tick_index, generation=self.generation, slots=tuple(self.knobs.slots), bends=self.bends,
-                                         layers=len(self.bends.channels)))
+                                        layers=len(self.bends.channels), mirror=self.mirror.for_tick(self.tick_index, now.values)))
+        if out:                                      # the live mirror's targets start after this
+            self.planned_until = max(self.planned_until, out[-1].frame)
         if self.G.family == "stylegan3-canvas":      # each frame keeps the condition it was first planned with
             from dataclasses import replace
             out = [replace(r, cond=self.conditioner.for_frame(r.frame)) for r in out]

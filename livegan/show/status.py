@@ -119,6 +119,8 @@ class Publisher:
             from ..engine.layerview import MODES
             inputs.append(f"layer view {view[0]} ch {view[1]} {MODES[view[2]]}{' fft' if view[4] else ''}"
                           f"{' on the program' if view[5] else ''}")
+        if show.mirror.encoder is not None:
+            inputs += [show.conditioner.status(), show.mirror.status()]
         if show.bank.c_dim:                            # a conditional network: the class the knob gives
             inputs.append(f"class {show.registry.value['class']:g} (classes 0..{show.bank.c_dim - 1})")
         if self._keys[0] is not show.preset:          # a preset has up to 4096 keyframes: not every tick

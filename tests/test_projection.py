@@ -1,0 +1,174 @@
+"""A picture into the network, through the real commands: `livegan project` brings the network's own
+picture back close (PSNR far above the average picture's), writes W.npy/W.png, keeps it in the
+store and plays it as a keyframe; `livegan train encoder` learns the way back from the network's own
+samples and beats w_avg; the live mirror follows an input and a mirrored session replays exactly
+with no camera and no encoder; bad input is one line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from livegan.app import App
+from livegan.params import Command
+from livegan.presets import parse_preset
+from livegan.show import Options, Show
+
+
+@pytest.fixture(scope="module")
+def sg2():
+    from stylegan3 import load_network
+    return load_network("builtin:twemoji")
+
+
+def own_picture(G, seed: int) -> np.ndarray:
+    from livegan.imaging import to_uint8
+
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim).astype(np.float32))
+    with torch.no_grad():
+        return to_uint8(G.synthesis(G.mapping(z, None, truncation_psi=0.7), noise_mode="const"))[0]
+
+
+@pytest.fixture(scope="module")
+def encoder(sg2, tmp_path_factory):
+    """An encoder for builtin:twemoji, trained here by the command (3 kimg, about 10 s)."""
+    from livegan.commands import main
+
+    out = tmp_path_factory.mktemp("enc") / "twemoji.safetensors"
+    assert main(["train", "encoder", "-n", "builtin:twemoji", "--out", str(out), "--kimg", "3", "--tick", "1",
+                 "--snap", "2", "--device", "cpu"]) == 0
+    return out
+
+
+def test_a_projection_comes_back_close_is_stored_and_plays(tmp_path, sg2, capsys):
+    from livegan.commands import main
+    from livegan.imaging import save_png
+    from livegan.media import read_video
+    from livegan.projection.search import psnr
+    from livegan.store import Store
+
+    target = own_picture(sg2, 5)
+    save_png(tmp_path / "face.png", target)
+    rc = main(["project", str(tmp_path / "face.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "w.npy"),
+               "--steps", "120", "--video", "--store", str(tmp_path / "store"), "--device", "cpu"])
+    said = capsys.readouterr()
+    assert rc == 0, said.err
+    ws = np.load(tmp_path / "w.npy")
+    assert ws.shape == (sg2.num_ws, sg2.w_dim) and ws.dtype == np.float32
+    m = [float(x) for x in __import__("re").findall(r"PSNR ([\d.]+) dB \(the average picture: ([\d.]+) dB", said.out)[0]]
+    assert m[0] > m[1] + 10, said.out                                          # far above the average picture
+    from PIL import Image
+    png = np.asarray(Image.open(tmp_path / "w.png"))
+    assert psnr(png, target) == pytest.approx(m[0], abs=0.1)
+    assert len(read_video(tmp_path / "w.mp4")) > 10 and "step 120/120" in said.err
+    store = Store(tmp_path / "store")
+    (walk,) = [w for w in store.walks("curated") if w["name"] == "projections"]
+    target_row, result = store.images(walk["id"])
+    state = json.loads(result["state"]) if isinstance(result["state"], str) else result["state"]
+    assert target_row["kind"] == "target" and result["kind"] == "projection" and state["projection"]["steps"] == 120
+    store.close()
+    preset = parse_preset({"keyframes": [{"w": "w.npy"}], "speed": 0, "psi": 1}, str(tmp_path / "p.json"), base=tmp_path)
+    show = Show(Options(fps=30), preset, G=sg2)
+    App(show, tmp_path / "rec", hud=False).run_headless(2, realtime=False)
+    assert np.abs(show.current_image.astype(int) - png.astype(int)).max() <= 1    # the keyframe plays it
+
+
+def test_the_encoder_beats_the_average_and_starts_a_projection(tmp_path, sg2, encoder, capsys):
+    from livegan.commands import main
+    from livegan.imaging import save_png, to_uint8
+    from livegan.projection.encoder import load_encoder, sample_batch
+    from livegan.projection.search import psnr, synth, w_stats
+
+    enc = load_encoder(str(encoder), sg2)
+    img, _ = sample_batch(sg2, 12, np.random.RandomState(777))               # pictures it never saw
+    avg, _ = w_stats(sg2)
+    with torch.no_grad():
+        target, guess = to_uint8(img), to_uint8(synth(sg2, enc(img)))
+        average = to_uint8(synth(sg2, avg[None, None].repeat(1, sg2.num_ws, 1)))[0]
+    ours = np.mean([psnr(guess[i], target[i]) for i in range(12)])
+    floor = np.mean([psnr(average, target[i]) for i in range(12)])
+    assert ours > floor + 3, (ours, floor)
+    save_png(tmp_path / "t.png", target[0])
+    assert main(["project", str(tmp_path / "t.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "g.npy"),
+                 "--encoder", str(encoder), "--steps", "0", "--store", "", "--device", "cpu"]) == 0
+    assert np.allclose(np.load(tmp_path / "g.npy"), enc.guess(target[0]), atol=1e-5)   # 0 steps: the guess alone
+    capsys.readouterr()
+
+
+def test_resume_goes_on_from_the_saved_state(tmp_path, capsys):
+    from livegan.commands import main
+
+    out = tmp_path / "e.safetensors"
+    args = ["train", "encoder", "-n", "builtin:twemoji", "--out", str(out), "--tick", "0.25", "--snap", "1", "--device", "cpu"]
+    assert main(args + ["--kimg", "0.5"]) == 0
+    assert main(args + ["--kimg", "1", "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert "resumed at 0.5 kimg" in said and "wrote" in said and "kimg 1.0" in said
+
+
+@pytest.mark.hostile
+def test_bad_input_is_one_line(tmp_path, encoder, capsys):
+    from livegan.commands import main
+    from livegan.imaging import save_png
+
+    (tmp_path / "junk.png").write_bytes(b"not a picture at all")
+    save_png(tmp_path / "ok.png", np.zeros((32, 32, 3), np.uint8))
+    cases = [(["project", str(tmp_path / "junk.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "a.npy")],
+              "not a readable image"),
+             (["project", str(tmp_path / "ok.png"), "-n", "builtin:canvas-tiny", "--out", str(tmp_path / "b.npy")],
+              "no w space"),
+             (["project", str(tmp_path / "ok.png"), "-n", "builtin:tiny", "--out", str(tmp_path / "c.npy"),
+               "--encoder", str(encoder), "--steps", "0"], "an encoder for another network"),
+             (["project", str(tmp_path / "ok.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "d.npy"),
+               "--encoder", str(tmp_path / "ok.png"), "--steps", "0"], "not an encoder file"),
+             (["project", str(tmp_path / "ok.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "e.txt")], ".npy")]
+    for argv, words in cases:
+        assert main(argv + ["--store", "", "--device", "cpu"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], (argv, err)
+
+
+def test_the_mirror_follows_its_input_and_replays_without_it(tmp_path, sg2, encoder):
+    from conftest import assert_replays_exactly, record_and_render
+    from livegan.imaging import save_png
+    from livegan.projection.search import psnr
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    pics = [own_picture(sg2, s) for s in (21, 22)]
+    for i, p in enumerate(pics):
+        save_png(folder / f"{i}.png", p)
+    preset = parse_preset({"keyframes": [3, 8], "speed": 2.0, "psi": 0.7,
+                           "params": {"mirror": 1.0, "mirror_smooth": 0.5}}, "m.json")
+    plain = Show(Options(fps=30), preset, G=sg2)
+    App(plain, tmp_path / "plain", hud=False).run_headless(44, realtime=False)
+    show = Show(Options(network="builtin:twemoji", fps=30, mirror=str(encoder), inputs=(str(folder),)), preset, G=sg2)
+    events = {2: [Command("trigger", "record", 1, "key")], 40: [Command("trigger", "record", 0, "key")]}
+    run = record_and_render(App(show, tmp_path, hud=False, codec="ffv1"), 44, events, sg2)
+    assert not show.errors, show.errors
+    targets = [c.value for v in run["cmds"].values() for c in v if c.op == "apply_mirror"]
+    assert show.mirror.encoded >= 2 and targets                                # a new picture: a new target
+    assert np.allclose(show.current.ws, show.mirror.target.at(show.current.frame), atol=1e-5)   # mirror 1: all of it
+    k = show.current.keyframe                                                  # the slideshow follows the keyframe
+    assert psnr(show.current_image, pics[k]) > psnr(plain.current_image, pics[k]) + 2
+    assert_replays_exactly(run)                                                 # no camera, no encoder
+
+
+@pytest.mark.hostile
+def test_a_malformed_mirror_line_is_one_line_and_the_replay_goes_on(sg2):
+    from livegan.instrument.mirror import Target
+
+    good = Target(5, np.zeros((sg2.num_ws, sg2.w_dim), np.float32), np.ones((sg2.num_ws, sg2.w_dim), np.float32), 0.5)
+    v = good.to_log(7)
+    assert v["age"] == 2 and Target.from_log(v, 100).tick == 98
+    assert np.array_equal(Target.from_log(v, 100).at(99), good.at(6))
+    show = Show(Options(fps=30), parse_preset({"keyframes": [3], "speed": 0}, "m.json"), G=sg2)
+    for bad in ({**v, "ws": "!!not base64"}, {**v, "shape": [1 << 20, 512]}, {**v, "smooth": 1.5},
+                {**v, "ws": v["ws"][:40]}, {k: x for k, x in v.items() if k != "start"}, [1, 2]):
+        show.post(Command("apply_mirror", "mirror", bad, "log"))
+    App(show, hud=False).run_headless(2, realtime=False)
+    lines = [e for e in show.errors if "apply_mirror" in e]
+    assert len(lines) == 6 and all("\n" not in e for e in lines) and show.mirror.target is None
+    assert show.current is not None
