@@ -245,3 +245,32 @@ def test_ctrl_c_ends_a_headless_show_with_its_summary_and_valid_files(tmp_path, 
     assert walk["status"] == "done"
     assert len(read_video(tmp_path / "perform.mp4")) >= 30
     assert len(read_video(Path(log).parent / "session.mp4")) >= 30
+
+
+def test_a_frame_finished_late_never_runs_time_back():
+    """When the planning lead shrinks, an earlier tick's frame can finish after a later one was shown
+    (seen once in a loaded suite run): it is dropped, never shown, so frame ids only increase."""
+    from types import SimpleNamespace
+
+    from livegan.show.options import Stats
+    from livegan.show.planner import Picker
+
+    class Engine:
+        def __init__(self):
+            self.out = []
+
+        def take(self):
+            out, self.out = self.out, []
+            return out
+
+    def frame(i):
+        return SimpleNamespace(id=i, generation=0)
+    stats, eng = Stats(), Engine()
+    picker = Picker(stats)
+    eng.out = [frame(10)]
+    assert picker.pick(eng, 10, 0, True).id == 10
+    eng.out = [frame(9)]                                      # the shorter lead's frame, late
+    assert picker.pick(eng, 11, 0, True) is None and stats.dropped == 1
+    eng.out = [frame(12)]
+    assert picker.pick(eng, 12, 0, True).id == 12
+    assert [f for _, f, _ in stats.shown_ids] == [10, 12]

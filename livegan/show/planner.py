@@ -60,6 +60,7 @@ class Picker:
         self.stats = stats
         self.ready: dict[int, object] = {}
         self.marks: dict[int, tuple[float, int]] = {}     # generation -> (received, tick)
+        self.last_id = -1                                  # the frame shown last: time never runs back
 
     def mark(self, generation: int, received: float, tick: int) -> None:
         self.marks[generation] = (received, tick)
@@ -82,6 +83,12 @@ class Picker:
         for k in stale:
             del self.ready[k]
         self.stats.discarded += len(stale)
+        # A frame older than the one on screen is never shown: when the planning lead shrinks, an
+        # earlier tick's frame can be finished after a later one was shown (a busy machine).
+        late = [k for k in self.ready if k <= self.last_id]
+        for k in late:
+            del self.ready[k]
+        self.stats.dropped += len(late)
         due = [k for k in self.ready if k <= n]
         if not due:
             self.stats.repeated += showing
@@ -92,6 +99,7 @@ class Picker:
         for k in due:
             self.ready.pop(k, None)
         self.stats.shown += 1
+        self.last_id = frame.id
         self.stats.shown_ids.append((n, frame.id, frame.generation))
         for g in [g for g in self.marks if g <= frame.generation]:
             received, tick = self.marks.pop(g)
