@@ -66,13 +66,17 @@ def _record(mod: nn.Module, fn, EasyDict, source: str, init_kwargs: Any = None) 
     return _Record(fn, meta)
 
 
-def write_official_pickle(G: nn.Module, path, source: str = "# source omitted", extra: Any = None) -> None:
+def write_official_pickle(G: nn.Module, path, source: str = "# source omitted", extra: Any = None,
+                          D: Any = None) -> None:
+    """G (as G and G_ema) and, when given, D (our Discriminator, with its init_kwargs) in the
+    official pickle layout."""
     with fake_official_modules(source) as (pers, EasyDict, src):
         kw = dict(G.init_kwargs)
         if "mapping_kwargs" in kw:
             kw["mapping_kwargs"] = EasyDict(kw["mapping_kwargs"])
         rec = _record(G, pers._reconstruct_persistent_obj, EasyDict, src, kw)
-        data = {"G": rec, "D": None, "G_ema": rec, "augment_pipe": None, "training_set_kwargs": {}}
+        drec = None if D is None else _record(D, pers._reconstruct_persistent_obj, EasyDict, src, dict(D.init_kwargs))
+        data = {"G": rec, "D": drec, "G_ema": rec, "augment_pipe": None, "training_set_kwargs": {}}
         if extra is not None:
             data["extra"] = extra
         with open(path, "wb") as f:

@@ -138,3 +138,40 @@ def test_the_seed_curl_commands(server, tmp_path):
     subprocess.run([curl, "-s", "-o", str(png), f"{base}/next_image"], check=True, timeout=60)
     im = Image.open(png)
     assert im.format == "PNG" and im.size == (256, 256) and np.asarray(im).std() > 10
+
+
+def test_a_picture_dropped_on_the_gallery_is_projected(server, tmp_path):
+    """The images page takes a picture (its file input, as a drop does) and projects it; the result
+    and its target land in the store's projections walk and open in the studio.  A body that is not
+    a picture is one line."""
+    from playwright.sync_api import sync_playwright
+
+    from livegan.imaging import save_png
+    from livegan.store import Store
+
+    base, store, _ = server
+    save_png(tmp_path / "venue.png", (np.random.RandomState(1).rand(96, 128, 3) * 255).astype(np.uint8))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})          # the studio's own CSP
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/images")
+        page.fill("#dropsteps", "8")
+        page.set_input_files("#dropfile", str(tmp_path / "venue.png"))
+        page.wait_for_selector("#projected", timeout=180000)
+        page.click("#projected")
+        page.wait_for_load_state()
+        assert "/image/" in page.url and not errors, errors
+        browser.close()
+    s = Store(store)
+    (walk,) = [w for w in s.walks("curated") if w["name"] == "projections"]
+    kinds = sorted(i["kind"] for i in s.images(walk["id"]))
+    s.close()
+    assert kinds == ["projection", "target"]
+    for body, kind in ((b"not a picture", "image/png"), (b"x", "text/plain")):
+        req = urllib.request.Request(base + "/project", data=body, method="POST", headers={"Content-Type": kind})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        msg = json.loads(e.value.read())["error"]
+        assert e.value.code == 400 and "\n" not in msg and ("picture" in msg or "image" in msg), msg

@@ -172,3 +172,82 @@ def test_a_malformed_mirror_line_is_one_line_and_the_replay_goes_on(sg2):
     lines = [e for e in show.errors if "apply_mirror" in e]
     assert len(lines) == 6 and all("\n" not in e for e in lines) and show.mirror.target is None
     assert show.current is not None
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")          # torch.jit.trace makes the file
+def test_a_vgg16_torchscript_file_is_read_without_its_code(tmp_path):
+    """A VGG16 scripted here (random weights, LPIPS's five channel weights) and saved as TorchScript:
+    our reader takes its weights from data.pkl alone, and our VGG16 computes the same features; a
+    file asking for anything but weights is refused in one line."""
+    import pickle
+    import zipfile
+
+    import torch.nn as nn
+
+    from livegan.projection.vgg16 import PLAN, TAPS, load_vgg16, read_weights
+
+    class Scripted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, cin = [], 3
+            for c in PLAN:
+                layers += [nn.MaxPool2d(2)] if c == "M" else [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU()]
+                cin = cin if c == "M" else c
+            self.features = nn.Sequential(*layers)
+            self.lin = nn.ParameterList([nn.Parameter(torch.rand(1, c, 1, 1)) for c in (64, 128, 256, 512, 512)])
+
+        def forward(self, x):
+            return self.features(x)
+
+    torch.manual_seed(3)
+    ref = Scripted().eval()
+    torch.jit.trace(ref, torch.zeros(1, 3, 32, 32)).save(str(tmp_path / "vgg16.pt"))
+    vgg, lins = load_vgg16(tmp_path / "vgg16.pt")
+    assert len(read_weights(tmp_path / "vgg16.pt")) == 26 + 5 and [w.shape[1] for w in lins] == [64, 128, 256, 512, 512]
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        ours = vgg(x)
+        y, k, theirs = (x - vgg.shift) / vgg.scale, 0, []
+        for m in ref.features:
+            y = m(y)
+            if isinstance(m, nn.ReLU):
+                if k in TAPS:
+                    theirs.append(y)
+                k += 1
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(ours, theirs)) and len(ours) == 5
+    evil = tmp_path / "evil.pt"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("evil/data.pkl", b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.")
+    with pytest.raises(ValueError, match="refused: the file asks for os.system"):
+        read_weights(evil)
+    (tmp_path / "junk.pt").write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ValueError, match="not a TorchScript file"):
+        read_weights(tmp_path / "junk.pt")
+
+
+def test_the_files_own_discriminator_is_the_distance(tmp_path, sg2, capsys):
+    """An official-layout pickle with D: `--perceptual auto` uses D's features (no code from the
+    file runs) and the projection beats the average picture; D asked of a file without one is a line."""
+    import re
+
+    from official_format import write_official_pickle
+    from stylegan3 import save_safetensors
+    from stylegan3.discriminator import build_discriminator
+
+    from livegan.commands import main
+    from livegan.imaging import save_png
+
+    torch.manual_seed(0)
+    D = build_discriminator({"c_dim": 0, "img_resolution": 32, "img_channels": 3, "channel_base": 1024,
+                             "channel_max": 64}).eval()
+    write_official_pickle(sg2, tmp_path / "net.pkl", D=D)
+    save_png(tmp_path / "t.png", own_picture(sg2, 9))
+    assert main(["project", str(tmp_path / "t.png"), "-n", str(tmp_path / "net.pkl"), "--out", str(tmp_path / "w.npy"),
+                 "--steps", "100", "--store", "", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    got, floor = map(float, re.findall(r"PSNR ([\d.]+) dB \(the average picture: ([\d.]+) dB", out)[0])
+    assert "discriminator features" in out and got > floor + 5, out
+    save_safetensors(sg2, tmp_path / "net.safetensors")
+    assert main(["project", str(tmp_path / "t.png"), "-n", str(tmp_path / "net.safetensors"), "--out",
+                 str(tmp_path / "x.npy"), "--perceptual", "d", "--store", ""]) == 2
+    assert "no discriminator in this file" in capsys.readouterr().err

@@ -24,37 +24,12 @@ def outputs_for(out: str, images: list[str]) -> list[Path]:
     return [base.with_name(f"{base.stem}-{s}.npy") for s in stems]
 
 
-def perceptual(args, G, target):
-    """The distance: the network file's discriminator when it has one (or --perceptual d), else
-    pixels and multi-scale SSIM."""
-    from ..projection.losses import DFeatures, Structural
-    from ..projection.search import to_tensor
+def perceptual_kind(s: str) -> str:
+    import argparse
 
-    t = to_tensor(target, next(G.parameters()).device)
-    if args.perceptual == "pixels":
-        return Structural(t)
-    D = discriminator_of(args.network, next(G.parameters()).device)
-    if D is None:
-        if args.perceptual == "d":
-            raise ValueError(f"{args.network}: no discriminator in this file (official pickles and training "
-                             "snapshots carry one); use --perceptual pixels")
-        return Structural(t)
-    return DFeatures(D, t)
-
-
-def discriminator_of(source: str, device):
-    """D from an official network pickle or snapshot that carries one, else None (no code runs)."""
-    p = Path(source)
-    if p.suffix != ".pkl" or not p.is_file():
-        return None
-    from stylegan3.checkpoints import _check_file, discriminator_from_record
-    from stylegan3.pickle_safe import PersistentRecord, safe_load_pickle
-
-    _check_file(p)
-    with open(p, "rb") as f:
-        data = safe_load_pickle(f, str(p))
-    rec = data.get("D") if isinstance(data, dict) else None
-    return discriminator_from_record(rec, f"{p} D").to(device) if isinstance(rec, PersistentRecord) else None
+    if s in ("auto", "d", "pixels") or (s.startswith("vgg:") and len(s) > 4):
+        return s
+    raise argparse.ArgumentTypeError(f"{s!r}: expected auto, d, pixels or vgg:PATH")
 
 
 def cmd_project(args) -> int:
@@ -63,6 +38,7 @@ def cmd_project(args) -> int:
     from ..conditions.sources import read_image
     from ..console import say
     from ..imaging import save_png
+    from ..projection.distance import distance_for
     from ..projection.search import project
     from ..safeio import atomic_write
     from .options import load
@@ -91,7 +67,7 @@ def cmd_project(args) -> int:
                 bar = "#" * int(20 * (i + 1) / args.steps)
                 sys.stderr.write(f"\r{Path(path).name[:30]}: [{bar:<20s}] step {i + 1}/{args.steps} loss {loss:.4f}")
                 sys.stderr.flush()
-        res = project(G, image, perceptual(args, G, image), steps=args.steps, seed=args.seed,
+        res = project(G, image, distance_for(args.perceptual, args.network, G, image), steps=args.steps, seed=args.seed,
                       noise=args.optimise_noise, start=start, on_step=step)
         if args.steps:
             sys.stderr.write("\n")
@@ -118,9 +94,10 @@ def register(sub) -> None:
                                                 "(several images: W-IMAGENAME.npy each)")
     p.add_argument("--steps", type=number(0, 100_000, integer=True), default=300,
                    help="search steps, 0..100000 (0 with --encoder: its guess alone; default: %(default)s)")
-    p.add_argument("--perceptual", default="auto", choices=["auto", "d", "pixels"],
+    p.add_argument("--perceptual", default="auto", type=perceptual_kind, metavar="auto|d|pixels|vgg:PATH",
                    help="the distance: d = the file's own discriminator (official .pkl), pixels = pixels and "
-                        "multi-scale SSIM; auto: d when the file has one (default: %(default)s)")
+                        "multi-scale SSIM, vgg:PATH = a VGG16 TorchScript file you name (NVIDIA's vgg16.pt; read "
+                        "without running its code); auto: d when the file has one (default: %(default)s)")
     p.add_argument("--encoder", default=None, help="ENC.safetensors from `livegan train encoder`: start from its guess")
     p.add_argument("--optimise-noise", action="store_true",
                    help="StyleGAN2: search the noise maps too (the show plays the stored ones; the .png uses them)")

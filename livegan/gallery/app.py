@@ -29,6 +29,7 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
                show: Optional[str] = None, host_names: tuple = ()) -> Flask:
     import os
 
+    from .projections import projections
     from .service import service
     from .training import training
     from .views import views
@@ -41,6 +42,7 @@ def create_app(outdir: str | Path = "recordings", network: Optional[str] = None,
     app.register_blueprint(views)
     app.register_blueprint(service)
     app.register_blueprint(training)
+    app.register_blueprint(projections)
 
     from ..boundary import STUDIO_CSP, OwnNames, host_allowed, origin_allowed, single_header
     own = OwnNames()
@@ -142,8 +144,9 @@ def serve(app, host: str, port: int, started: str) -> None:
     lg = logging.getLogger("waitress")
     lg.handlers, lg.propagate, lg.level = [Once()], False, logging.WARNING
     try:
+        from .projections import MAX_PICTURE            # Flask holds every other route to MAX_BODY
         server = create_server(app, host=host, port=port, threads=8, ident="livegan", channel_timeout=60,
-                               connection_limit=100, max_request_body_size=MAX_BODY)
+                               connection_limit=100, max_request_body_size=MAX_PICTURE)
     except OSError as e:
         raise OSError(f"gallery: cannot listen on {host}:{port} ({e.strerror or e}); choose another --port") from None
     say(started)

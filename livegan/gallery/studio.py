@@ -32,6 +32,7 @@ class Studio:
     store: Store = field(init=False)
     _G: object = field(default=None, init=False)
     _videos: object = field(default=None, init=False)
+    _projector: object = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     cursor: Optional[Cursor] = field(default=None, init=False)
     cursor_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -51,6 +52,16 @@ class Studio:
                 from stylegan3 import load_network
                 self._G = load_network(self.network, device="cpu")
             return self._G
+
+    @property
+    def projector(self):
+        """Projections of dropped pictures (projection/jobs.py), made on first use."""
+        from ..projection.jobs import Projector
+
+        with self._lock:
+            if self._projector is None:
+                self._projector = Projector(self.outdir, self.network)
+            return self._projector
 
     @property
     def videos(self):

@@ -27,7 +27,7 @@ def keep(outdir: Path, res, ws_file: Path, network: str) -> tuple[int, int]:
         save_png(folder / f"{stem}-target.png", res.target)
         save_png(folder / f"{stem}.png", res.image)
         atomic_write(folder / f"{stem}.npy", lambda f: np.save(f, res.ws))
-        state = {"projection": {**res.settings, "psnr": round(res.psnr, 2), "psnr_average": round(res.psnr_average, 2),
+        state = {"ws": f"{stem}.npy", "projection": {**res.settings, "psnr": round(res.psnr, 2), "psnr_average": round(res.psnr_average, 2),
                                 "ws_file": f"{stem}.npy", "target": f"{stem}-target.png", "exported": str(ws_file)},
                  "network": network}
         t = store.add_image(wid, f"{stem}-target.png", kind="target", state={"projection_target": True, "network": network})

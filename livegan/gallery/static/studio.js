@@ -84,6 +84,7 @@ const Studio = (() => {
   }
 
   function imagesPage(decl) {
+    dropZone();
     const params = new URLSearchParams(location.search);
     filterControls(decl, params);
     const grid = $("#grid"), more = $("#more");
@@ -188,6 +189,35 @@ const Studio = (() => {
   }
 
   let polling = null;
+  // A dropped picture is projected (POST /project, then followed until its image is in the store).
+  function dropZone() {
+    const zone = $("#drop"), file = $("#dropfile"), say = $("#dropstatus");
+    if (!zone) return;
+    async function send(f) {
+      if (!f || !f.type.startsWith("image/")) { toast("drop a picture (PNG, JPEG...)"); return; }
+      const name = f.name.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_-]/g, "").slice(0, 60) || "dropped";
+      const steps = Math.max(0, Math.min(2000, Number($("#dropsteps").value) || 200));
+      const r = await fetch(`/project?name=${encodeURIComponent(name)}&steps=${steps}`, { method: "POST", headers: { "Content-Type": f.type }, body: f });
+      const j = await r.json().catch(() => ({ error: `${r.status}` }));
+      if (!r.ok) { toast(j.error); say.textContent = ` ${j.error}`; return; }
+      for (;;) {
+        const s = await api("GET", `/project/${j.job}`);
+        say.textContent = ` ${name}: ${s.status} ${Math.round(100 * s.progress)}%`;
+        if (s.status === "done") {
+          say.textContent = ` ${name}: done `;
+          say.append(h("a", { href: `/image/${s.image}`, id: "projected", text: "open the projection" }));
+          return;
+        }
+        if (s.status === "failed") { say.textContent = ` ${name}: ${s.error}`; return; }
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    }
+    zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+    zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); send(e.dataTransfer.files[0]); });
+    file.addEventListener("change", () => send(file.files[0]));
+  }
+
   async function pollRenders() {
     clearTimeout(polling);
     const j = await api("GET", "/api/renders");
