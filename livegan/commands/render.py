@@ -27,9 +27,16 @@ def run(args) -> int:
     else:                                # claimed with O_EXCL: two renders never share a name
         from ..safeio import claim_unique
         out = claim_unique(log.parent, f"render-{time.strftime('%Y%m%d-%H%M%S')}{suffix_for(args.codec)}")
-    res = render_log(log, out, fps=args.fps, size=args.size, codec=args.codec, device=args.device,
-                     network=args.network, progress=not args.quiet, as_shown=args.as_shown,
-                     allow_remote_load=args.allow_remote_load)
+    from ..offline.distributed import Ranks
+    ranks = Ranks(args.gpus, args.device)
+    with ranks as pool:
+        if ranks.served:                              # a torchrun rank other than 0: it served frames
+            return 0
+        res = render_log(log, out, fps=args.fps, size=args.size, codec=args.codec, device=args.device,
+                         network=args.network, progress=not args.quiet, as_shown=args.as_shown,
+                         allow_remote_load=args.allow_remote_load, pool=pool)
+    if pool is not None:
+        print(f"frames rendered by rank: {', '.join(str(n) for n in pool.sent)}")
     note = "" if res["complete"] else " (the recording ended without its end line: rendered what was logged)"
     print(f"wrote {out} ({res['written']} frames, {res['size'][0]}x{res['size'][1]}){note}")
     for e in res["errors"]:
@@ -99,4 +106,7 @@ def register(sub) -> None:
                    help="let the log's networks be URLs or published names that download (off: a log from "
                         "elsewhere could make the render connect anywhere)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--gpus", type=number(1, 64, integer=True), default=1,
+                   help="processes sharing the generator frames (one per GPU; on the CPU, gloo processes sharing "
+                        "the cores); across machines start each with torchrun (default: %(default)s)")
     r.set_defaults(func=run)

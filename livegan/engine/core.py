@@ -202,7 +202,12 @@ class Engine:
 
     def render(self, reqs: Sequence[FrameRequest]) -> list:
         """Synthesise a batch of requests -> HWC uint8 images (numpy on CPU); their layer views
-        (or None) are left in `last_views`."""
+        (or None) are left in `last_views`.  (`render --gpus N` replaces it on its replay's engine:
+        offline/distributed.py.)"""
+        return self.render_local(reqs)
+
+    def render_local(self, reqs: Sequence[FrameRequest]) -> list:
+        """`render`, in this process."""
         frames = self._render(reqs)
         self.last_views = [None] * len(reqs)
         bend = self._bender

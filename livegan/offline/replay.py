@@ -64,12 +64,13 @@ def find_log(ref: str, outdir: Path) -> Path:
 def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Optional[tuple[int, int]] = None,
                codec: Optional[str] = None, device: str = "auto", progress: bool = True,
                network: Optional[str] = None, on_frame: Optional[Callable] = None, G=None,
-               as_shown: bool = False, allow_remote_load: bool = False) -> dict:
+               as_shown: bool = False, allow_remote_load: bool = False, pool=None) -> dict:
     """Replay a control log with a fixed-step clock.  By default every tick gets its own fresh
     picture (what was meant: smooth even where the live generator was late); `as_shown` shows at
     each tick the picture the live show showed (repeats and late frames included) and writes only
     the frames the recording holds, so its video equals the recording's frame for frame.
-    Returns a summary; `on_frame(i, request, image)` sees each written frame."""
+    Returns a summary; `on_frame(i, request, image)` sees each written frame.  `pool`: ranks that
+    share the generator frames (offline/distributed.py), or None."""
     from ..app import App
     from ..display import HeadlessDisplay
     from ..media import VideoSink
@@ -98,11 +99,18 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
     for v in [c.value for cs in cmds.values() for c in cs if c.op == "apply_netmix"] + [header.get("netmix")]:
         if isinstance(v, dict):                     # network B, by the same rule
             _check_logged_network(str(v.get("network")), allow_remote_load, log_path)
+    if pool is not None and (header.get("netmix") or any(c.op == "apply_netmix" for v in cmds.values() for c in v)):
+        raise RecordingError(f"{log_path}: this recording mixes networks (netmix), made in the show and not in "
+                             "the log: render it in one process (without --gpus)")
     opts = Options(network=net, fps=rec_fps, device=device, lookahead=4, canvas=header.get("canvas"))
-    show = Show(opts, preset_from(header["preset"]), G=G)
-    restore_state(show, header)
-    show.conditioner.replay_dir = log_path.parent         # conditions come from the log, not a live input
-    show.mod.matrix.replaying = True                      # modulation offsets too, not the audio
+
+    def replay_show(G):
+        show = Show(opts, preset_from(header["preset"]), G=G)
+        restore_state(show, header)
+        show.conditioner.replay_dir = log_path.parent     # conditions come from the log, not a live input
+        show.mod.matrix.replaying = True                  # modulation offsets too, not the audio
+        return show
+    show = replay_show(G)
     if network_identity(net) != header["network_id"]:
         show.error("network", f"network {net} is not the recorded one ({header['network_id'][:12]}); rendering anyway")
     app = App(show, Path(out).parent, hud=False)
@@ -115,6 +123,9 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
     pic = _restore_carried(display.renderer, header, log_path.parent, frame_size)
     # The ticks to step through, and what each one shows and writes.
     plan = _as_shown_plan(shown, frames) if as_shown else [(i, i, True) for i in range(frames)]
+    if pool is not None:                                  # the ranks render what a first pass asks for
+        from .distributed import SharedFrames, collect_requests
+        show.engine.render = SharedFrames(pool, show.engine, collect_requests(replay_show(show.G), cmds, plan, rec_fps))
     sink = VideoSink(out, rec_fps, codec, maxsize=8)
     bar = None
     if progress:

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""How close the generator runs to this machine's own limit (issue 35 §1).
+
+Per network and batch: GFLOP per frame (torch's flop counter over one synthesis pass), ms per
+frame, GFLOP/s, and that rate as a share of a 2048x2048 float32 matrix product measured in the
+same run on the same threads (the machine's practical peak).  Then, per network at batch 1, where
+the time goes: each synthesis layer's ms and GFLOP/s, and the operators that take the most time
+(torch.profiler).  Medians; variants interleaved.
+
+    python bench/roofline.py                                    # builtin:tiny and builtin:twemoji
+    python bench/roofline.py --networks builtin:sg3t-1024 --batches 1 --rounds 3
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "vendor")]
+
+
+def matmul_peak(rounds: int, n: int = 2048) -> float:
+    """GFLOP/s of an n x n float32 matrix product (median)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def flops(fn) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        fn()
+    return float(fc.get_total_flops())
+
+
+def synth_fn(G, batch: int):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        ws = G.mapping(torch.randn(batch, G.z_dim, generator=g), None, truncation_psi=0.7)
+    kw = {"noise_mode": "const"} if G.family == "stylegan2" else {}
+
+    def run():
+        with torch.inference_mode():
+            return G.synthesis(ws, **kw)
+    return run, ws
+
+
+def layer_table(G, rounds: int) -> list[tuple]:
+    """(layer, ms, GFLOP, GFLOP/s) per synthesis layer at batch 1, timed through the bending hook
+    (the time between one layer's output and the next)."""
+    import torch
+    from stylegan3.layers import synthesis_layers
+
+    names = synthesis_layers(G)
+    run, ws = synth_fn(G, 1)
+    marks: dict = {}
+
+    class Clock:
+        taps = ()
+
+        def __call__(self, index, x):
+            marks[index] = time.perf_counter()
+            return x
+    kw = {"noise_mode": "const"} if G.family == "stylegan2" else {}
+    per = {i: [] for i in range(len(names))}
+    for _ in range(rounds):
+        marks.clear()
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            G.synthesis(ws, bend=Clock(), **kw)
+        prev = t0
+        for i in sorted(marks):
+            per[i].append((marks[i] - prev) * 1000)
+            prev = marks[i]
+    out = []
+    for i, name in enumerate(names):
+        ms = statistics.median(per[i]) if per[i] else float("nan")
+        out.append((f"{i} {name}", ms))
+    return out
+
+
+def top_ops(G, n: int = 8) -> list[tuple]:
+    from torch.profiler import ProfilerActivity, profile
+
+    run, _ = synth_fn(G, 1)
+    run()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            run()
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in rows) or 1
+    return [(e.key, e.self_cpu_time_total / 3 / 1000, e.self_cpu_time_total / total, e.count // 3) for e in rows[:n]]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--networks", default="builtin:tiny,builtin:twemoji", help="comma-separated networks")
+    ap.add_argument("--batches", default="1,4", help="comma-separated batch sizes (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=7, help="timed runs per variant (default: %(default)s)")
+    ap.add_argument("--no-layers", action="store_true", help="skip the per-layer and per-operator tables")
+    args = ap.parse_args()
+
+    import torch
+    from stylegan3 import load_network
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, ATen CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}")
+    peaks, rows = [], []
+    nets = {name: load_network(name, device="cpu").eval() for name in args.networks.split(",")}
+    batches = [int(b) for b in args.batches.split(",")]
+    for G in nets.values():
+        for b in batches:
+            synth_fn(G, b)[0]()                          # warm-up: caches, kernels
+    timing: dict = {}
+    for _ in range(args.rounds):                          # interleaved: the peak and every variant alike
+        peaks.append(matmul_peak(3))
+        for name, G in nets.items():
+            for b in batches:
+                run, _ = synth_fn(G, b)
+                t0 = time.perf_counter()
+                run()
+                timing.setdefault((name, b), []).append((time.perf_counter() - t0) * 1000 / b)
+    peak = statistics.median(peaks)
+    print(f"matrix-product peak (2048x2048 float32): {peak:.1f} GFLOP/s (median of {len(peaks)})")
+    print(f"{'network':18s} {'batch':>5s} {'GFLOP/frame':>11s} {'ms/frame':>9s} {'GFLOP/s':>8s} {'of peak':>8s}")
+    for name, G in nets.items():
+        for b in batches:
+            run, _ = synth_fn(G, b)
+            gf = flops(run) / b / 1e9
+            ms = statistics.median(timing[(name, b)])
+            rate = gf / (ms / 1000)
+            rows.append((name, b, gf, ms, rate, rate / peak))
+            print(f"{name:18s} {b:5d} {gf:11.3f} {ms:9.2f} {rate:8.1f} {rate / peak:8.1%}")
+    if args.no_layers:
+        return
+    for name, G in nets.items():
+        print(f"\n{name}, batch 1: time per synthesis layer (median of {args.rounds})")
+        for layer, ms in layer_table(G, args.rounds):
+            print(f"  {layer:28s} {ms:8.2f} ms")
+        print(f"{name}, batch 1: operators by own CPU time")
+        for key, ms, share, count in top_ops(G):
+            print(f"  {key[:40]:40s} {ms:8.2f} ms {share:6.1%} ({count} calls/frame)")
+
+
+if __name__ == "__main__":
+    main()
