@@ -368,8 +368,15 @@ def test_the_page_monitor_shows_the_program_and_the_layer_view(live, browser):
     page.wait_for_selector("#layerview", state="hidden", timeout=30000)
     assert not errors, errors
     page.close()
-    gone = live.controls.page.preview.offered
-    wait_for(lambda: not live.controls.page._clients, 30, "the page to close")
-    n = live.show.tick_index
-    wait_for(lambda: live.show.tick_index > n + 15, 30, "more frames")
-    assert live.controls.page.preview.offered <= gone + 2                      # no page, no previews
+
+
+def test_previews_are_made_only_while_a_page_is_open():
+    from livegan.control.page import ControlPage, PageAccess
+
+    page = ControlPage(lambda c: None, PageAccess([]))
+    assert not page.wants_preview()                                           # no page: no read-back for it
+    page._clients.add(object())
+    assert page.wants_preview()
+    page.preview.offer(np.zeros((8, 8, 3), np.uint8), None)
+    assert not page.wants_preview()                                           # a few a second, not every frame
+    assert page.preview.picture("layerview") is None and page.preview.picture("preview")[1] == "image/jpeg"

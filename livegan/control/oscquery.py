@@ -253,8 +253,8 @@ class OscQueryServer:
             return self._reply(connection, 200, self.page.state())
         if url.path in ("/control/preview.jpg", "/control/layerview.png"):
             got = self.page.preview.picture("preview" if url.path.endswith(".jpg") else "layerview")
-            if got is None:
-                return self._reply(connection, 404, {"error": "nothing to show yet"})
+            if got is None:                            # nothing yet (or no layer view): not an error
+                return self._raw(204, b"", "image/png")
             return self._raw(200, *got)
         if url.path.startswith("/control/thumb/"):
             data = self.page.thumbnail(unquote(url.path[len("/control/thumb/"):]))

@@ -329,10 +329,11 @@ async function fetchState(first) {
 
 // The monitor: the program and the layer view, a few times a second while the page is shown and
 // connected; the next picture is asked for when the last one has arrived (a slow phone gets fewer).
-function watch(img, path, every) {
+function watch(img, path, every, wanted = () => true) {
   let n = 0;
   const again = () => setTimeout(load, every);
   function load() {
+    if (!wanted()) { img.hidden = true; again(); return; }
     if (document.visibilityState !== "visible" || !ws || ws.readyState !== WebSocket.OPEN) { again(); return; }
     const probe = new Image();
     probe.onload = () => { img.src = probe.src; img.hidden = false; again(); };
@@ -344,4 +345,4 @@ function watch(img, path, every) {
 
 fetchState(true);
 watch($("preview"), "/control/preview.jpg", 250);
-watch($("layerview"), "/control/layerview.png", 250);
+watch($("layerview"), "/control/layerview.png", 250, () => (values.layer_view ?? -1) >= 0);
