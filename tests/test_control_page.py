@@ -354,10 +354,11 @@ def test_the_page_monitor_shows_the_program_and_the_layer_view(live, browser):
     page, errors = open_page(browser, live.base + "/control", 390, 844)
     page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=30000)
     jpg = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(live.base + "/control/preview.jpg", timeout=10).read())))
-    program, _ = live.latest()
     assert jpg.shape[1] <= 320 and jpg.shape[2] == 3 and jpg.std() > 5
-    small = np.asarray(Image.fromarray(program).resize(jpg.shape[1::-1], Image.BILINEAR), float)
-    assert np.abs(small - jpg).mean() < 20                                     # the picture on stage
+    # One of the program frames just presented (the show may be moving: which one depends on timing).
+    recent = [np.asarray(Image.fromarray(f).resize(jpg.shape[1::-1], Image.BILINEAR), float)
+              for f, _ in list(live.frames.copy().values())[-90:]]      # (copy: one C call, whole)
+    assert min(np.abs(f - jpg).mean() for f in recent) < 8                    # the picture on stage, as a JPEG
     assert page.is_hidden("#layerview")
     live.osc("/livegan/layer_view", 3)
     page.wait_for_function("!document.getElementById('layerview').hidden && "

@@ -215,3 +215,44 @@ def test_a_special_file_and_a_fader_moved_fast(tiny, network_b):
     ws = show.current.ws
     from livegan.instrument.netmix import blend
     assert np.abs(show.current_image.astype(int) - synth(blend(tiny, B, 0.75), ws).astype(int)).max() <= 1
+
+
+def test_in_bs_frame_a_larger_network_gives_its_larger_picture(tmp_path):
+    """netmix frame b: the blend is built on B (a 32 px StyleGAN2 beside a 16 px one of the same
+    channel plan): at 1 the show plays B's picture for its ws (the keyframes' ws extended to B's
+    layers by their last w), at 0 A's weights in every layer they share with B's top block B's own;
+    the recording replays it."""
+    from conftest import assert_replays_exactly, record_and_render
+    from stylegan3 import save_safetensors
+    from stylegan3.checkpoints import build_generator
+
+    from livegan.imaging import to_uint8
+
+    kw = dict(z_dim=32, c_dim=0, w_dim=32, img_channels=3, mapping_kwargs={"num_layers": 2}, channel_base=256,
+              channel_max=32)
+    torch.manual_seed(1)
+    A = build_generator("stylegan2", dict(kw, img_resolution=16))
+    B = build_generator("stylegan2", dict(kw, img_resolution=32))
+    with torch.no_grad():
+        for G in (A, B):
+            for p in G.parameters():
+                p.normal_(0, 0.5)
+    A.source = "a"
+    save_safetensors(B, tmp_path / "b.safetensors")
+    preset = parse_preset({"keyframes": [3, 8], "speed": 0.5, "netmix": {"network": str(tmp_path / "b.safetensors"),
+                                                                        "amount": 1.0, "frame": "b"}}, "f.json")
+    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), preset, G=A)
+    events = {1: [Command("trigger", "record", 1, "key")], 12: [Command("set", "netmix", 0.0, "osc")],
+              22: [Command("trigger", "record", 0, "key")]}
+    run = record_and_render(App(show, tmp_path, hud=False, codec="ffv1"), 26, events, A)
+    assert not [e for e in show.errors if "netmix" in e], show.errors
+    assert show.current_image.shape == (32, 32, 3)                             # B's frame: B's size
+    M = show.engine.G
+    ws = torch.from_numpy(show.current.ws[None])
+    full = torch.cat([ws, ws[:, -1:].expand(-1, M.num_ws - ws.shape[1], -1)], dim=1)
+    with torch.no_grad():
+        assert np.array_equal(show.current_image, to_uint8(M.synthesis(full, noise_mode="const"))[0])
+    a_state, m_state = A.synthesis.state_dict(), M.synthesis.state_dict()
+    assert all(torch.equal(m_state[k], v) for k, v in a_state.items() if k in m_state and m_state[k].shape == v.shape
+               and v.is_floating_point())                                       # at 0: A's weights where shared
+    assert_replays_exactly(run)

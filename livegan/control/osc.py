@@ -125,6 +125,8 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
                 "of another architecture it mixes only in the layers the two share", trig("netmix_network", str_arg("netmix/network"))),
         Address(f"{PREFIX}/netmix/layers", "s", "model mixing: the synthesis layers B mixes into: all, K or A-B "
                 "(numbered as `livegan info` lists them)", trig("netmix_layers", str_arg("netmix/layers"))),
+        Address(f"{PREFIX}/netmix/frame", "s", "model mixing: a = the playing network's layers and picture size, "
+                "b = network B's (A's weights mix into the layers B shares)", trig("netmix_frame", str_arg("netmix/frame"))),
         Address(f"{PREFIX}/input", "s", "StyleGAN-Canvas condition source: v4l2:/dev/videoN, a video, an image, a "
                 "folder, ndi:NAME, feedback or pattern", trig("input", str_arg("input"))),
         Address(f"{PREFIX}/tap", "", "tap tempo", trig("tap")),

@@ -228,6 +228,9 @@ class Engine:
 
         G = self.G
         ws = torch.from_numpy(np.stack([r.ws for r in reqs])).to(self.device)
+        if ws.shape[1] != G.num_ws:                      # netmix in B's frame: B has more (or fewer) layers
+            ws = ws[:, :G.num_ws] if ws.shape[1] > G.num_ws else \
+                torch.cat([ws, ws[:, -1:].expand(-1, G.num_ws - ws.shape[1], -1)], dim=1)
         kw = {}
         self._bender = None
         taps = {r.view[0] for r in reqs if r.view}

@@ -32,12 +32,16 @@ def shared_layers(A, B) -> list[bool]:
     return [ok[n] for n in names]
 
 
-def blend(A, B, amount: float, layers: Optional[range] = None):
+def blend(A, B, amount: float, layers: Optional[range] = None, frame: str = "a"):
     """A copy of A whose synthesis weights in `layers` (indices into synthesis_layers; None: all) are
-    lerp(A, B, amount) where B has the same layer (shared_layers); A itself at amount 0."""
+    lerp(A, B, amount) where B has the same layer (shared_layers); A itself at amount 0.  With
+    frame "b" the copy is of B (its layers, its output size; `layers` numbered as B's): the layers
+    it shares with A go from A's weights at 0 to B's at 1, the others are B's own."""
     import torch
     from stylegan3.layers import layer_owner, synthesis_layers
 
+    if frame == "b":
+        A, B, amount = B, A, 1.0 - float(amount)           # lerp(B, A, 1 - t): exact at both ends
     if amount <= 0.0:
         return A
     names = synthesis_layers(A)
@@ -63,6 +67,7 @@ class NetMix:
         self.b = None
         self.source = ""                             # where B came from
         self.layers = "all"
+        self.frame = "a"                             # whose layers and output size: the playing network's (a) or B's
         self.amount = 0.0                            # what the engine renders now
         self.wanted: Optional[tuple] = None          # (source, layers, amount) last asked for
         self.replaying = False
@@ -71,16 +76,19 @@ class NetMix:
 
     @property
     def active(self) -> bool:
-        return self.b is not None and self.amount > 0
+        return self.b is not None and (self.amount > 0 or self.frame == "b")
 
     def key(self, amount: float) -> tuple:
-        return (self.source, self.layers, float(amount))
+        return (self.source, self.layers, float(amount), self.frame)
 
     def state(self) -> Optional[dict]:
         """What the engine renders, for a recording's header (None: A alone)."""
         if not self.active:
             return None
-        return {"network": self.source, "layers": self.layers, "amount": self.amount}
+        return {"network": self.source, "layers": self.layers, "amount": self.amount, "frame": self.frame}
+
+    def _frame_net(self):
+        return self.b if self.frame == "b" and self.b is not None else self.base
 
     # -- what controls ask for (main thread) ------------------------------------------------------
     def load(self, source: str, loader: Callable[[str], object]) -> None:
@@ -109,8 +117,22 @@ class NetMix:
     def set_layers(self, spec: str) -> None:
         from stylegan3.layers import parse_layers, synthesis_layers
 
-        parse_layers(spec, len(synthesis_layers(self.base)))         # a bad range: one line, nothing changes
+        parse_layers(spec, len(synthesis_layers(self._frame_net())))  # a bad range: one line, nothing changes
         self.layers = str(spec).strip().lower() or "all"
+
+    def set_frame(self, spec: str) -> None:
+        """'a': the playing network's layers and output size (B mixes into it); 'b': B's (A's
+        weights mix into B's shared layers; a larger B gives its larger picture)."""
+        f = str(spec).strip().lower()
+        if f not in ("a", "b"):
+            raise ValueError(f"netmix frame {str(spec)[:20]!r}: a (the playing network's) or b (network B's)")
+        self.frame = f
+        if self.layers != "all":
+            try:
+                self.set_layers(self.layers)
+            except ValueError:
+                self.layers = "all"
+                self.error("netmix", f"netmix layers: the range does not fit the {f} frame's network; all layers")
 
     def follow(self, amount: float) -> None:
         """Each tick: a new blend when the knob, B or the layers changed (the newest request wins)."""
@@ -125,12 +147,12 @@ class NetMix:
         if key == self.wanted:
             return
         self.wanted = key
-        A, B, layers = self.base, self.b, self._range()
-        self.blends.submit(key, lambda: blend(A, B, key[2], layers))
+        A, B, layers, frame = self.base, self.b, self._range(), self.frame
+        self.blends.submit(key, lambda: blend(A, B, key[2], layers, frame))
 
     def _range(self) -> range:
         from stylegan3.layers import parse_layers, synthesis_layers
-        return parse_layers(self.layers, len(synthesis_layers(self.base)))
+        return parse_layers(self.layers, len(synthesis_layers(self._frame_net())))
 
     def poll(self) -> Optional[tuple]:
         """(network to render, its key) once a blend is ready and no newer one is on its way."""
@@ -145,14 +167,15 @@ class NetMix:
         self.amount = done[1][2]
         return done
 
-    def apply(self, source: str, layers: str, amount: float, loader: Callable[[str], object]):
+    def apply(self, source: str, layers: str, amount: float, loader: Callable[[str], object], frame: str = "a"):
         """A logged blend (replay, a recording's header): made here, now, on this thread."""
         if self.b is None or source != self.source:
             self.b, self.source = self._checked(source, loader(source)), source
+        self.set_frame(frame)
         self.set_layers(layers)
         self.amount = float(amount)
         self.wanted = self.key(amount)
-        return blend(self.base, self.b, self.amount, self._range())
+        return blend(self.base, self.b, self.amount, self._range(), self.frame)
 
     def network_switched(self, G) -> None:
         """A new playing network: B stays if it still fits (the blend is made again), else it goes."""
@@ -164,4 +187,5 @@ class NetMix:
     def hud_line(self) -> Optional[str]:
         if self.b is None:
             return None
-        return f"netmix {self.amount:.2f} of {self.source[-40:]} (layers {self.layers})"
+        return f"netmix {self.amount:.2f} of {self.source[-40:]} (layers {self.layers}" + \
+            (", B's frame)" if self.frame == "b" else ")")

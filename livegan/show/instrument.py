@@ -33,6 +33,7 @@ class Instrument:
     def _instrument_handlers(self) -> dict:
         return {"netmix_network": self._netmix_network,
                 "netmix_layers": lambda c: self.netmix.set_layers(str(c.value)),
+                "netmix_frame": lambda c: self.netmix.set_frame(str(c.value)),
                 "apply_netmix": self._apply_netmix,
                 "bend_op": lambda c: self.bends.command(c.value),
                 "apply_bend": self._apply_bend,
@@ -63,6 +64,7 @@ class Instrument:
             return
         try:
             self.policy.check("network", preset.netmix["network"], origin)
+            self.netmix.set_frame(preset.netmix.get("frame", "a"))
             self.netmix.set_layers(preset.netmix["layers"])
             self.netmix.load(preset.netmix["network"], self._load_checked)
         except ValueError as e:
@@ -118,17 +120,18 @@ class Instrument:
         got = self.netmix.poll()
         if got is None:
             return
-        M, (source, layers, amount) = got
+        M, (source, layers, amount, frame) = got
         self._render_with(M)
         if self.command_log is not None:                 # replayed at this very frame
-            self.command_log(self.tick_index, Command("apply_netmix", "netmix",
-                                                      {"network": source, "layers": layers, "amount": amount}, "log"))
+            self.command_log(self.tick_index, Command("apply_netmix", "netmix", {"network": source, "layers": layers,
+                                                                                 "amount": amount, "frame": frame}, "log"))
 
     def _apply_netmix(self, cmd: Command) -> None:       # replay, a recording's header
         v = cmd.value
         if not isinstance(v, dict):
             raise ValueError("apply_netmix: expected {network, layers, amount}")
-        self._render_with(self.netmix.apply(str(v["network"]), str(v["layers"]), float(v["amount"]), self._load_checked))
+        self._render_with(self.netmix.apply(str(v["network"]), str(v["layers"]), float(v["amount"]), self._load_checked,
+                                            str(v.get("frame", "a"))))
 
     def _render_with(self, M) -> None:
         """The engine renders M (a blend of the playing network's) from the next batch on."""
