@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def fail(path: str, where: str, problem: str):
-    from .presets import PresetError
+class PresetError(ValueError):
+    """A preset (file, embedded preset, or one of its parts) that cannot play: one line."""
 
+
+def fail(path: str, where: str, problem: str) -> PresetError:
     return PresetError(f"{path}: {where}: {problem}")
 
 

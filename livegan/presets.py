@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .params import MAX_CLASS, PARAMS
+from .preset_parts import PresetError  # defined with the parts that raise it too
 from .safeio import read_regular
 
 INTERPOLATIONS = ("linear", "slerp", "spline")
@@ -23,10 +24,6 @@ PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 MAX_PRESET_BYTES = 4 << 20          # a preset is a small JSON file
 MAX_W_BYTES = 64 << 20              # a w keyframe: [num_ws, w_dim] float32 is well under 1 MiB
 MAX_KEYFRAMES = 4096
-
-
-class PresetError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

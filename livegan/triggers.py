@@ -55,6 +55,9 @@ TABLE: dict[str, Trigger] = {t.name: t for t in (
     Trigger("learn", APP),
 )}
 
+# The triggers a render re-runs from a control log.
+REPLAYED = frozenset(name for name, t in TABLE.items() if t.replayed)
+
 # What a control log holds besides commands from controls: the show's own record of what it did
 # (a preset or network it loaded, a direction slot's state, the condition and modulation a frame
 # used).  Each replays through the show.

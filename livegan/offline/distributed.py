@@ -83,7 +83,7 @@ def collect_requests(show, cmds: dict, plan: list, fps: float) -> dict:
     frame comes back at once, blank), keeping what every tick asks the engine for: frame ->
     (network source, G, request).  A request never depends on a rendered picture, except a Canvas
     condition fed by the show's own output, which is refused here."""
-    from .replay import REPLAYED_TRIGGERS
+    from ..triggers import REPLAYED as REPLAYED_TRIGGERS
     from ..record import RecordingError
 
     eng, asked = show.engine, {}

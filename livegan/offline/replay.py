@@ -17,7 +17,7 @@ from ..store import network_identity
 # Triggers that change the picture are replayed (the command table says which); snapshot/record/
 # learn/hud/fullscreen are not.  Presets, networks and taps are replayed from what they did
 # (apply_preset, apply_network, set bpm).
-REPLAYED_TRIGGERS = {name for name, t in triggers.TABLE.items() if t.replayed}
+REPLAYED_TRIGGERS = triggers.REPLAYED
 
 
 def restore_state(show, header: dict) -> None:
