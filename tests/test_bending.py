@@ -262,3 +262,62 @@ def test_a_layer_view_on_the_monitor_keeps_the_program_clean_and_can_be_sent_to_
               12: [Command("set", "layer_fft", 1, "osc"), Command("set", "layer_mode", 3, "osc")],
               18: [Command("trigger", "record", 0, "key")]}
     assert_replays_exactly(record_and_render(App(show, tmp_path / "rec", hud=False, codec="ffv1"), 22, events, tiny))
+
+
+def test_a_static_bender_takes_new_amounts_in_place_as_a_graph_needs():
+    """What a CUDA graph captures: one bender per structure whose amounts change in place.  On the
+    CPU, here: it gives the pictures fresh benders give for every set of amounts, 0 and 1 included
+    (tests/cuda replays it in a captured graph)."""
+    from stylegan3 import load_network
+    from stylegan3.bending import Bender, BendSpec
+
+    G = load_network("builtin:twemoji")
+    a, b = BendSpec("rotate", 3, None, 40.0), BendSpec("sobel", 6, (0, 2, 4), 1.0)
+    with torch.inference_mode():
+        ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(4)), None)
+        batches = [[[(a, 1.0), (b, 0.5)], [(a, 0.25)]], [[(b, 1.0)], [(a, 0.0), (b, 0.0)]], [[(a, 0.7)], [(b, 0.3)]]]
+        struct = Bender.structure(batches[0] + batches[1], taps=(5,))
+        static = Bender.static(struct, 2, "cpu")
+        for bends in batches:
+            static.update(bends)
+            got = G.synthesis(ws, bend=static)
+            fresh = G.synthesis(ws, bend=Bender.for_batch([[(s, x) for s, x in smp if x] for smp in bends], "cpu")
+                                or None)
+            assert torch.allclose(got, fresh, atol=1e-6), bends
+        assert 5 in static.tapped and static.tapped[5].shape[0] == 2
+
+
+def test_the_engine_keeps_one_graph_per_bend_structure(tiny, monkeypatch):
+    """The engine's CUDA-graph path with bends and a layer view, its graph stood in for by a plain
+    call on the CPU (tests/cuda runs the real capture): one graph per structure, faders moved in
+    place, the same pictures and views as the eager engine."""
+    from stylegan3.bending import BendSpec
+
+    from livegan.engine import Engine, cuda_graphs
+    from livegan.timeline import FrameRequest
+
+    class Stand:                                          # what GraphedSynthesis does, minus the capture
+        def __init__(self, G, shape, with_transform=False, bend=None):
+            self.G, self.bend = G, bend
+            Stand.made += 1
+
+        def __call__(self, ws, transform=None):
+            return self.G.synthesis(ws, transform=transform, bend=self.bend)
+    Stand.made = 0
+    monkeypatch.setattr(cuda_graphs, "GraphedSynthesis", Stand)
+    with torch.inference_mode():
+        ws = tiny.mapping(torch.randn(2, tiny.z_dim, generator=torch.Generator().manual_seed(5)), None).numpy()
+    spec = BendSpec("scale", 3, (0, 5, 9), 1.5)
+
+    def reqs(amounts):
+        return [FrameRequest(frame=i, generation=0, ws=ws[i], transform=np.eye(3, dtype=np.float32), keyframe=0,
+                             position=0.0, bends=((spec, a),) if a else (), view=(2, 1, 3, 1.0, False, False))
+                for i, a in enumerate(amounts)]
+    graphed, eager = Engine(tiny, "cpu", batch=2), Engine(tiny, "cpu", batch=2)
+    graphed.cuda_graphs = True
+    for amounts in ((1.0, 0.5), (0.3, 0.6), (0.9, 0.2)):
+        with torch.inference_mode():
+            g, e = graphed.render(reqs(amounts)), eager.render(reqs(amounts))
+        assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 1 for a, b in zip(g, e)), amounts
+        assert all(np.array_equal(a, b) for a, b in zip(graphed.last_views, eager.last_views))
+    assert Stand.made == 1

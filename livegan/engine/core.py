@@ -260,9 +260,8 @@ class Engine:
                 kw["noise_seed"] = int(r0.noise_seed)
         # A graph holds what it was captured with: eager whenever the frame asks for more.
         ng = kw.get("noise_gain", 1.0)
-        if self.cuda_graphs and not self.canvas and isinstance(ng, float) and ng == 1.0 and \
-                not {"noise_seed", "bend"} & set(kw):
-            img = self._graphed(ws, kw.get("transform"))
+        if self.cuda_graphs and not self.canvas and isinstance(ng, float) and ng == 1.0 and "noise_seed" not in kw:
+            img = self._graphed(ws, kw.get("transform"), reqs if "bend" in kw else None)
         else:
             img = G.synthesis(ws, **kw)
         if self.crop_width and img.shape[-1] > self.crop_width:
@@ -313,14 +312,27 @@ class Engine:
         return [f.contiguous().numpy() for f in u8]
 
 
-    def _graphed(self, ws, transform):
-        """Replay a CUDA graph captured for this batch size (captured on first use)."""
+    def _graphed(self, ws, transform, bent=None):
+        """Replay a CUDA graph captured for this batch size (captured on first use); with bends or a
+        layer view, one per structure of the batch's slots (their amounts change in place)."""
         from .cuda_graphs import GraphedSynthesis
 
-        key = tuple(ws.shape)
+        key, bend = (tuple(ws.shape),), None
+        if bent is not None:
+            from stylegan3.bending import Bender
+            struct = Bender.structure([r.bends for r in bent], {r.view[0] for r in bent if r.view})
+            key += (struct,)
         if key not in self._graphs:
-            self._graphs[key] = GraphedSynthesis(self.G, key, with_transform=transform is not None)
-        return self._graphs[key](ws, transform).clone()
+            if len(self._graphs) >= 16:                  # structures long gone
+                del self._graphs[next(iter(self._graphs))]
+            if bent is not None:
+                bend = Bender.static(struct, ws.shape[0], self.device, self._bend_cache)
+            self._graphs[key] = GraphedSynthesis(self.G, key[0], with_transform=transform is not None, bend=bend)
+        g = self._graphs[key]
+        if bent is not None:
+            g.bend.update([r.bends for r in bent])
+            self._bender = g.bend                        # its taps: the layer views of this replay
+        return g(ws, transform).clone()
 
 
 def _noise_gains(r: FrameRequest) -> tuple:

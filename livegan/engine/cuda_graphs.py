@@ -11,16 +11,20 @@ from typing import Callable, Optional, Sequence
 
 
 class GraphedSynthesis:
-    def __init__(self, G, ws_shape: Sequence[int], with_transform: bool = False, warmup: int = 3):
+    def __init__(self, G, ws_shape: Sequence[int], with_transform: bool = False, warmup: int = 3, bend=None):
+        """`bend`: a static Bender (stylegan3.bending.Bender.static) captured with the graph: its
+        amounts change in place between replays; its taps (layer views) are read after one."""
         import torch
 
         dev = next(G.parameters()).device
         if dev.type != "cuda":
             raise ValueError("CUDA graphs need the network on a CUDA device")
-        self.G = G
+        self.G, self.bend = G, bend
         self.static_ws = torch.zeros(tuple(ws_shape), device=dev)
         self.static_tf = torch.eye(3, device=dev).repeat(ws_shape[0], 1, 1) if with_transform else None
         kw = {"transform": self.static_tf} if with_transform else {}
+        if bend is not None:
+            kw["bend"] = bend
         stream = torch.cuda.Stream(dev)
         stream.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(stream), torch.inference_mode():

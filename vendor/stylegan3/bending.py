@@ -130,6 +130,7 @@ class Bender:
         self.by_layer, self.taps, self.all_taps = by_layer, set(taps), all_taps
         self.cache = {} if cache is None else cache
         self.tapped: dict[int, torch.Tensor] = {}
+        self._static: dict = {}                    # static benders (CUDA graphs): spec -> amounts
 
     @classmethod
     def for_batch(cls, bends: Sequence[Sequence[tuple]], device, taps: Sequence[int] = (),
@@ -148,6 +149,36 @@ class Bender:
             w = None if all(a == 1.0 for a in amounts) else torch.tensor(amounts, dtype=torch.float32, device=device)
             by_layer.setdefault(spec.layer, []).append((spec, w))
         return cls(by_layer, taps, cache)
+
+    @staticmethod
+    def structure(bends: Sequence[Sequence[tuple]], taps: Sequence[int] = ()) -> tuple:
+        """What a captured graph depends on: the specs a batch uses and the layers it keeps (not
+        the amounts, which a static bender takes in place)."""
+        specs = {spec for sample in bends for spec, _ in sample}
+        return tuple(sorted(specs, key=repr)), tuple(sorted(taps))
+
+    @classmethod
+    def static(cls, structure: tuple, n: int, device, cache: Optional[dict] = None) -> "Bender":
+        """A bender for a CUDA graph: every spec of `structure` with its own amount tensor [n],
+        filled by `update` before each replay (a lerp at 0 or 1 is exact, so a sample whose slot
+        is at rest gets its maps back unchanged)."""
+        specs, taps = structure
+        by_layer: dict[int, list] = {}
+        for spec in specs:
+            by_layer.setdefault(spec.layer, []).append((spec, torch.zeros(n, device=device)))
+        b = cls(by_layer, taps, cache)
+        b._static = {spec: w for ws in by_layer.values() for spec, w in ws}
+        return b
+
+    def update(self, bends: Sequence[Sequence[tuple]]) -> None:
+        """A static bender's amounts for this batch, copied into its tensors in place."""
+        n = len(bends)
+        amounts = {spec: [0.0] * n for spec in self._static}
+        for i, sample in enumerate(bends):
+            for spec, a in sample:
+                amounts[spec][i] = float(a)
+        for spec, w in self._static.items():
+            w.copy_(torch.tensor(amounts[spec], dtype=w.dtype), non_blocking=True)
 
     def __call__(self, index: int, x: torch.Tensor) -> torch.Tensor:
         for spec, w in self.by_layer.get(index, ()):
