@@ -3,6 +3,7 @@
 without augmentation (ADA, DiffAugment), at batch sizes, in one run (median of the ticks after the first).
 
     python bench/train.py [--res 32] [--cbase 2048] [--cmax 64] [--ticks 4] [--device cpu]
+    python bench/train.py --phases 16 --augs noaug --batches 8     # where one iteration's time goes
 
 A synthetic dataset of --res pictures is made in a temporary folder; every variant trains from the
 same start for --ticks ticks of --tick-kimg.  The GPU kit runs it at 256 and 512 px.
@@ -33,6 +34,9 @@ def main() -> int:
                     help="augmentations: noaug, ada (its pipeline at a fixed p = 0.2, a typical running value), "
                          "diffaug (default: %(default)s)")
     ap.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    ap.add_argument("--phases", type=int, default=0,
+                    help="instead of ticks: this many iterations (16: every phase due at least once), timed per "
+                         "phase into forward, backward (backward passes and autograd.grad) and optimiser step")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = livegan's plan, the cores minus one (default: %(default)s)")
     args = ap.parse_args()
 
@@ -63,6 +67,9 @@ def main() -> int:
                                  gamma=1.0, kimg=1e6, tick=args.tick_kimg, snap=10 ** 6, aug="fixed" if aug == "ada" else aug, p=0.2, cbase=args.cbase,
                                  cmax=args.cmax, w_dim=args.w_dim, map_depth=2, device=args.device)
                 t = Trainer(o, log=lambda line: None)
+                if args.phases:
+                    print_phases(cfg, aug, batch, t, args.phases)
+                    continue
                 times = []
                 for _ in range(args.ticks):
                     start, n0 = time.perf_counter(), t.cur_nimg
@@ -72,6 +79,67 @@ def main() -> int:
                 s = statistics.median(times[1:]) if len(times) > 1 else times[0]
                 print(f"{cfg:12s} {aug:8s} {batch:5d} {s:8.1f} {1000 / s:7.1f}", flush=True)
     return 0
+
+
+def print_phases(cfg: str, aug: str, batch: int, t, iterations: int) -> None:
+    """One row per phase (Gmain, Greg, Dmain, Dreg): calls, and ms per call in forward, backward and
+    the optimiser step, over `iterations` whole iterations after one warm-up iteration."""
+    import torch
+
+    spent: dict = {}
+    phase = ["?"]
+
+    def add(kind: str, dt: float) -> None:
+        spent.setdefault(phase[0], {"calls": 0, "forward": 0.0, "backward": 0.0, "optimiser": 0.0})[kind] += dt
+
+    def timed(fn, kind):
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                add(kind, time.perf_counter() - t0)
+        return wrapper
+    accumulate = t.loss.accumulate_gradients
+
+    def accumulate_timed(name, *a, **k):
+        phase[0] = name
+        before = spent.get(name, {}).get("backward", 0.0)
+        t0 = time.perf_counter()
+        accumulate(name, *a, **k)
+        took = time.perf_counter() - t0
+        add("forward", took - (spent[name]["backward"] - before) if name in spent else took)
+    t.step()                                            # warm-up: allocations, kernels
+    backward, grad = torch.Tensor.backward, torch.autograd.grad
+    torch.Tensor.backward = timed(backward, "backward")
+    torch.autograd.grad = timed(grad, "backward")
+    t.loss.accumulate_gradients = accumulate_timed
+    steps = {}                                          # per optimiser (a main and its lazy regularisation share one)
+    for p in t.phases:
+        if id(p.opt) not in steps:
+            steps[id(p.opt)] = (p.opt, p.opt.step)
+            p.opt.step = timed(p.opt.step, "optimiser")     # charged to the phase whose gradients it applies
+    counted = set()
+    try:
+        start = time.perf_counter()
+        for _ in range(iterations):
+            for p in t.phases:                           # a phase's calls: once per iteration it is due
+                if t.batch_idx % p.interval == 0:
+                    counted.add(p.name)
+                    spent.setdefault(p.name, {"calls": 0, "forward": 0.0, "backward": 0.0, "optimiser": 0.0})["calls"] += 1
+            t.step()
+        whole = time.perf_counter() - start
+    finally:
+        torch.Tensor.backward, torch.autograd.grad = backward, grad
+        t.loss.accumulate_gradients = accumulate
+        for opt, step in steps.values():
+            opt.step = step
+    print(f"{cfg} {aug} batch {batch}: {iterations} iterations in {whole:.2f} s ({whole / iterations * 1000:.0f} ms each)")
+    print(f"  {'phase':8s} {'calls':>5s} {'forward ms':>11s} {'backward ms':>12s} {'optimiser ms':>13s}")
+    for name, v in spent.items():
+        n = max(1, v["calls"])
+        print(f"  {name:8s} {v['calls']:5d} {v['forward'] * 1000 / n:11.1f} {v['backward'] * 1000 / n:12.1f} "
+              f"{v['optimiser'] * 1000 / n:13.1f}")
 
 
 if __name__ == "__main__":
