@@ -22,10 +22,11 @@ def check_netmix(raw: dict) -> dict:
     if not isinstance(net, str) or not 0 < len(net) <= 4096:
         raise ValueError("network must be a path, URL or builtin:NAME")
     parse_layers(layers, 1 << 20)                         # the form; the network's own count is checked on use
-    frame = str(raw.get("frame", "a")).lower()
-    if frame not in ("a", "b"):
-        raise ValueError("frame must be a (the playing network's) or b (network B's)")
-    return {"network": net, "layers": layers, **({"frame": frame} if frame == "b" else {})}
+    frame, mapping = str(raw.get("frame", "a")).lower(), str(raw.get("mapping", "a")).lower()
+    if frame not in ("a", "b") or mapping not in ("a", "b"):
+        raise ValueError("frame and mapping must be a (the playing network's) or b (network B's)")
+    return {"network": net, "layers": layers, **({"frame": frame} if frame == "b" else {}),
+            **({"mapping": mapping} if mapping == "b" else {})}
 
 
 def modulation_of(path: str, data: dict, registry) -> tuple[tuple, tuple, tuple]:

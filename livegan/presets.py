@@ -216,7 +216,7 @@ def parse_preset(data: Any, path: str = "<preset>", base: Optional[Path] = None)
     netmix = None
     if data.get("netmix") is not None:
         raw = data["netmix"]
-        if not isinstance(raw, dict) or set(raw) - {"network", "amount", "layers", "frame"}:
+        if not isinstance(raw, dict) or set(raw) - {"network", "amount", "layers", "frame", "mapping"}:
             raise _fail(path, "netmix", "expected {\"network\": B, \"amount\": 0..1, \"layers\": \"all\" | \"A-B\"}")
         if "amount" in raw:
             put("netmix", raw["amount"], "netmix.amount")

@@ -38,6 +38,7 @@ TABLE: dict[str, Trigger] = {t.name: t for t in (
     Trigger("netmix_network", SHOW, rate=(0.5, 1), backlog=2),
     Trigger("netmix_layers", SHOW, backlog=4),
     Trigger("netmix_frame", SHOW, backlog=4),
+    Trigger("netmix_mapping", SHOW, backlog=4),
     Trigger("input", SHOW, backlog=2),
     Trigger("bend_op", SHOW),
     Trigger("direction_pick", SHOW),

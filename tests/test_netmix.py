@@ -256,3 +256,39 @@ def test_in_bs_frame_a_larger_network_gives_its_larger_picture(tmp_path):
     assert all(torch.equal(m_state[k], v) for k, v in a_state.items() if k in m_state and m_state[k].shape == v.shape
                and v.is_floating_point())                                       # at 0: A's weights where shared
     assert_replays_exactly(run)
+
+
+def test_bs_mapping_makes_the_keyframes_when_chosen(tmp_path):
+    """netmix mapping b: the keyframes' ws come from B's mapping (here B is the playing network with
+    another mapping), so the show plays what B itself plays; a mapping of another shape is one line;
+    the choice replays."""
+    import copy
+
+    from conftest import assert_replays_exactly, record_and_render
+    from stylegan3 import load_network, save_safetensors
+
+    A = load_network("builtin:twemoji")
+    B = copy.deepcopy(A)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in B.mapping.parameters():
+            p.mul_(1.0 + 0.3 * torch.randn_like(p))
+    save_safetensors(B, tmp_path / "b.safetensors")
+    keys = {"keyframes": [3, 8], "speed": 0.5}
+    alone = Show(Options(fps=30), parse_preset(keys, "alone.json"), G=load_network(str(tmp_path / "b.safetensors")))
+    App(alone, tmp_path / "alone", hud=False).run_headless(12, realtime=False)
+    preset = parse_preset(dict(keys, netmix={"network": str(tmp_path / "b.safetensors"), "amount": 0.0, "mapping": "b"}),
+                          "m.json")
+    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), preset, G=A)
+    events = {1: [Command("trigger", "record", 1, "key")], 9: [Command("trigger", "record", 0, "key")]}
+    run = record_and_render(App(show, tmp_path, hud=False, codec="ffv1"), 12, events, A)
+    assert not show.errors, show.errors
+    assert np.allclose(show.current.ws, alone.current.ws, atol=1e-6)          # B's mapping made them
+    assert np.abs(show.current_image.astype(int) - alone.current_image.astype(int)).max() <= 1
+    assert_replays_exactly(run)
+    from livegan.instrument.netmix import NetMix
+    said = []
+    mix = NetMix(A, lambda k, m: said.append(m))
+    mix.b = load_network("builtin:tiny")
+    with pytest.raises(ValueError, match="B's mapping takes"):
+        mix.set_mapping("b")

@@ -127,6 +127,8 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
                 "(numbered as `livegan info` lists them)", trig("netmix_layers", str_arg("netmix/layers"))),
         Address(f"{PREFIX}/netmix/frame", "s", "model mixing: a = the playing network's layers and picture size, "
                 "b = network B's (A's weights mix into the layers B shares)", trig("netmix_frame", str_arg("netmix/frame"))),
+        Address(f"{PREFIX}/netmix/mapping", "s", "model mixing: whose mapping makes the keyframes' ws: a = the playing "
+                "network's, b = network B's", trig("netmix_mapping", str_arg("netmix/mapping"))),
         Address(f"{PREFIX}/input", "s", "StyleGAN-Canvas condition source: v4l2:/dev/videoN, a video, an image, a "
                 "folder, ndi:NAME, feedback or pattern", trig("input", str_arg("input"))),
         Address(f"{PREFIX}/tap", "", "tap tempo", trig("tap")),

@@ -68,6 +68,7 @@ class NetMix:
         self.source = ""                             # where B came from
         self.layers = "all"
         self.frame = "a"                             # whose layers and output size: the playing network's (a) or B's
+        self.mapping = "a"                           # whose mapping makes the keyframes' ws: A's (a) or B's (b)
         self.amount = 0.0                            # what the engine renders now
         self.wanted: Optional[tuple] = None          # (source, layers, amount) last asked for
         self.replaying = False
@@ -76,16 +77,39 @@ class NetMix:
 
     @property
     def active(self) -> bool:
-        return self.b is not None and (self.amount > 0 or self.frame == "b")
+        return self.b is not None and (self.amount > 0 or self.frame == "b" or self.mapping == "b")
 
     def key(self, amount: float) -> tuple:
-        return (self.source, self.layers, float(amount), self.frame)
+        return (self.source, self.layers, float(amount), self.frame, self.mapping)
 
     def state(self) -> Optional[dict]:
         """What the engine renders, for a recording's header (None: A alone)."""
         if not self.active:
             return None
-        return {"network": self.source, "layers": self.layers, "amount": self.amount, "frame": self.frame}
+        return {"network": self.source, "layers": self.layers, "amount": self.amount, "frame": self.frame,
+                "mapping": self.mapping}
+
+    def mapping_network(self):
+        """The network whose mapping the keyframes use now: B (mapping b, B loaded), else None (A's)."""
+        return self.b if self.mapping == "b" and self.b is not None else None
+
+    def set_mapping(self, spec: str) -> None:
+        """'a': the playing network's mapping makes the keyframes' ws (the default); 'b': B's, when
+        it takes the same z, classes and w (one line otherwise)."""
+        f = str(spec).strip().lower()
+        if f not in ("a", "b"):
+            raise ValueError(f"netmix mapping {str(spec)[:20]!r}: a (the playing network's) or b (network B's)")
+        if f == "b" and self.b is not None:
+            self._check_mapping(self.b)
+        self.mapping = f
+
+    def _check_mapping(self, B) -> None:
+        A = self.base
+        mine = (A.z_dim, int(getattr(A, "c_dim", 0) or 0), A.w_dim, A.num_ws)
+        theirs = (B.z_dim, int(getattr(B, "c_dim", 0) or 0), B.w_dim, B.num_ws)
+        if mine != theirs:
+            raise ValueError(f"netmix mapping b: B's mapping takes z {theirs[0]}, classes {theirs[1]} and gives "
+                             f"{theirs[3]}x{theirs[2]} ws; the playing network's {mine[0]}, {mine[1]}, {mine[3]}x{mine[2]}")
 
     def _frame_net(self):
         return self.b if self.frame == "b" and self.b is not None else self.base
@@ -140,6 +164,12 @@ class NetMix:
             if err is not None:
                 self.error("netmix", f"netmix network {source}: {err}")
                 continue
+            if self.mapping == "b":
+                try:
+                    self._check_mapping(B)
+                except ValueError as e:
+                    self.mapping = "a"
+                    self.error("netmix", f"{e}; the playing network's mapping stays")
             self.b, self.source = B, source
         if self.replaying or self.b is None:
             return
@@ -167,11 +197,13 @@ class NetMix:
         self.amount = done[1][2]
         return done
 
-    def apply(self, source: str, layers: str, amount: float, loader: Callable[[str], object], frame: str = "a"):
+    def apply(self, source: str, layers: str, amount: float, loader: Callable[[str], object], frame: str = "a",
+              mapping: str = "a"):
         """A logged blend (replay, a recording's header): made here, now, on this thread."""
         if self.b is None or source != self.source:
             self.b, self.source = self._checked(source, loader(source)), source
         self.set_frame(frame)
+        self.set_mapping(mapping)
         self.set_layers(layers)
         self.amount = float(amount)
         self.wanted = self.key(amount)
@@ -188,4 +220,4 @@ class NetMix:
         if self.b is None:
             return None
         return f"netmix {self.amount:.2f} of {self.source[-40:]} (layers {self.layers}" + \
-            (", B's frame)" if self.frame == "b" else ")")
+            (", B's frame" if self.frame == "b" else "") + (", B's mapping" if self.mapping == "b" else "") + ")"

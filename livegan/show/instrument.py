@@ -20,6 +20,7 @@ class Instrument:
         self.clusters.network_changed(self.network, network_identity(self.network))
         self.bends = BendSlots(self._bend_changed, self.error, self.clusters)
         self.bends.channels = layer_channels(self.G)
+        self._bank_of = self.G                           # whose mapping the keyframe bank uses
         from ..instrument.mirror import Mirror
         self.mirror = Mirror(None, self._log_mirror)
         if self.opts.mirror:                             # a bad encoder file: one line, the show plays unmirrored
@@ -34,6 +35,7 @@ class Instrument:
         return {"netmix_network": self._netmix_network,
                 "netmix_layers": lambda c: self.netmix.set_layers(str(c.value)),
                 "netmix_frame": lambda c: self.netmix.set_frame(str(c.value)),
+                "netmix_mapping": lambda c: self.netmix.set_mapping(str(c.value)),
                 "apply_netmix": self._apply_netmix,
                 "bend_op": lambda c: self.bends.command(c.value),
                 "apply_bend": self._apply_bend,
@@ -46,6 +48,7 @@ class Instrument:
         from ..store import network_identity
 
         self.netmix.network_switched(G)
+        self._bank_of = G                                # _use_network made the bank from G
         self.clusters.network_changed(source, network_identity(source))
         enc = self.mirror.encoder
         if enc is not None and (getattr(enc, "network_id", "") != network_identity(source) or enc.num_ws != G.num_ws):
@@ -65,6 +68,7 @@ class Instrument:
         try:
             self.policy.check("network", preset.netmix["network"], origin)
             self.netmix.set_frame(preset.netmix.get("frame", "a"))
+            self.netmix.set_mapping(preset.netmix.get("mapping", "a"))
             self.netmix.set_layers(preset.netmix["layers"])
             self.netmix.load(preset.netmix["network"], self._load_checked)
         except ValueError as e:
@@ -120,21 +124,27 @@ class Instrument:
         got = self.netmix.poll()
         if got is None:
             return
-        M, (source, layers, amount, frame) = got
+        M, (source, layers, amount, frame, mapping) = got
         self._render_with(M)
         if self.command_log is not None:                 # replayed at this very frame
-            self.command_log(self.tick_index, Command("apply_netmix", "netmix", {"network": source, "layers": layers,
-                                                                                 "amount": amount, "frame": frame}, "log"))
+            self.command_log(self.tick_index, Command("apply_netmix", "netmix", {
+                "network": source, "layers": layers, "amount": amount, "frame": frame, "mapping": mapping}, "log"))
 
     def _apply_netmix(self, cmd: Command) -> None:       # replay, a recording's header
         v = cmd.value
         if not isinstance(v, dict):
             raise ValueError("apply_netmix: expected {network, layers, amount}")
         self._render_with(self.netmix.apply(str(v["network"]), str(v["layers"]), float(v["amount"]), self._load_checked,
-                                            str(v.get("frame", "a"))))
+                                            str(v.get("frame", "a")), str(v.get("mapping", "a"))))
 
     def _render_with(self, M) -> None:
-        """The engine renders M (a blend of the playing network's) from the next batch on."""
+        """The engine renders M (a blend of the playing network's) from the next batch on; the
+        keyframes' ws come from the mapping the mix chose (A's, or B's with mapping b)."""
+        from .loaders import make_bank
+
         self.generation += 1
         self.engine.swap_network(M, self.engine.canvas, self.engine.crop_width)
+        mapper = self.netmix.mapping_network() or self.G
+        if self._bank_of is not mapper:
+            self.bank, self._bank_of = make_bank(mapper), mapper
 
