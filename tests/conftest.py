@@ -130,6 +130,34 @@ def osc_rig():
         fb.close()
 
 
+def livegan(*args, ok=True, cwd=ROOT):
+    """`python -m livegan ARGS` in its own process; asserts it succeeded (ok=False: that it failed)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "livegan", *args], capture_output=True, text=True, cwd=cwd,
+                       timeout=300)
+    assert (r.returncode == 0) == ok, (r.stdout, r.stderr)
+    return r
+
+
+def tick_until(show, ticks: int = 0, start: int = 0, until=None, what: str = "the condition") -> None:
+    """Tick the show offline (every frame waits for its own picture) until `until()` holds (at most
+    400 ticks; None: at once), then `ticks` more; the show is started and stopped here."""
+    show.start()
+    try:
+        for i in range(start, start + 400):
+            show.tick(i / 30, wait=True)
+            if until is None or until():
+                break
+        else:
+            raise AssertionError(f"{what} never happened in 400 frames")
+        for k in range(ticks):
+            show.tick((i + 1 + k) / 30, wait=True)
+    finally:
+        show.stop()
+
+
 def free_port_pair() -> int:
     """A port P with UDP P and TCP P+1 free (checked by binding them)."""
     import socket

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tick_until
 from livegan.app import App
 from livegan.params import Command
 from livegan.presets import parse_preset
@@ -118,39 +119,24 @@ def test_clusters_group_channels_and_are_cached(tmp_path, monkeypatch):
     assert all(np.array_equal(a, b) for a, b in zip(labels, again))
 
 
-def run_ticks(show, ticks, start=0, until=None):
-    show.start()
-    try:
-        for i in range(start, start + 400):
-            show.tick(i / 30, wait=True)
-            if until is None or until():
-                break
-        else:
-            raise AssertionError("never happened")
-        for k in range(ticks):
-            show.tick((i + 1 + k) / 30, wait=True)
-    finally:
-        show.stop()
-
-
 def test_a_bend_played_over_osc_and_at_rest_bit_identical(tiny, osc_rig):
     from pythonosc.udp_client import SimpleUDPClient
 
     plain = Show(Options(fps=30, batch=2), parse_preset({"keyframes": [3], "speed": 0}, "still.json"), G=tiny)
-    run_ticks(plain, 2)
+    tick_until(plain, 2)
     show = Show(Options(fps=30, batch=2), parse_preset({"keyframes": [3], "speed": 0}, "still.json"), G=tiny)
     ctl, _ = osc_rig(show)
     osc = SimpleUDPClient("127.0.0.1", ctl.osc.port)
     osc.send_message("/livegan/bend/0/op", ["rotate", 3, "0-15", 90.0])
     osc.send_message("/livegan/bend/1/op", ["sobel", 5])
-    run_ticks(show, 2, until=lambda: show.bends.slots[1] is not None)
+    tick_until(show, 2, until=lambda: show.bends.slots[1] is not None)
     assert np.array_equal(show.current_image, plain.current_image)           # slots set, amounts 0
     osc.send_message("/livegan/bend/0", 1.0)
-    run_ticks(show, 2, 100, until=lambda: show.registry.value["bend/0"] == 1.0)
+    tick_until(show, 2, 100, until=lambda: show.registry.value["bend/0"] == 1.0)
     assert np.abs(show.current_image.astype(int) - plain.current_image.astype(int)).mean() > 2
     assert "bend 0:rotate@3" in " ".join(show.status.inputs) and not show.errors, show.errors
     osc.send_message("/livegan/bend/0", 0.0)
-    run_ticks(show, 2, 200, until=lambda: show.registry.value["bend/0"] == 0.0)
+    tick_until(show, 2, 200, until=lambda: show.registry.value["bend/0"] == 0.0)
     assert np.array_equal(show.current_image, plain.current_image)
 
 
@@ -159,7 +145,7 @@ def test_cluster_bends_wait_for_the_clusters_then_play(tiny, tmp_path, monkeypat
     show = Show(Options(fps=30), PRESET, G=tiny)
     show.post(Command("trigger", "bend_op", [2, ["multiply", 4, "cluster:1", -1.0]], "osc"))
     show.post(Command("set", "bend/2", 1.0, "osc"))
-    run_ticks(show, 2, until=lambda: show.bends.slots[2] is not None)
+    tick_until(show, 2, until=lambda: show.bends.slots[2] is not None)
     assert any("clusters are being computed" in e for e in show.errors)
     labels = show.clusters.labels(4)
     assert show.bends.slots[2].spec.channels == tuple(int(c) for c in np.flatnonzero(labels == 1))
@@ -173,7 +159,7 @@ def test_bad_bends_are_one_line_and_the_show_goes_on(tiny):
                              "nothing"]):
         show.post(Command("trigger", "bend_op", [k, bad], "osc"))
     show.post(Command("trigger", "bend_op", [8, ["flip", 1]], "osc"))
-    run_ticks(show, 2)
+    tick_until(show, 2)
     lines = [e for e in show.errors if "bend" in e]                            # the HUD keeps the last 6
     assert len(lines) == 6 and all("\n" not in e for e in lines), lines
     assert "this network has layers 0..8" in " ".join(lines) and "no bend slot 8" in " ".join(lines)

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import ROOT, livegan
 from livegan.media import read_video
 
 
@@ -87,7 +87,6 @@ def test_prores_and_lossless_codecs(tmp_path, ext):
         assert np.abs(back[2].astype(int) - frames[2]).mean() < 2
 
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_perform_help_names_perform_py():
@@ -144,11 +143,6 @@ def test_networks_are_described_lightest_first_with_training_runs(tmp_path):
     assert menu[0] == "builtin:twemoji" and menu[-1] in ("builtin:sg3t-1024", "builtin:canvas-r-512")
 
 
-def livegan(*args, ok=True, cwd=ROOT):
-    r = subprocess.run([sys.executable, "-m", "livegan", *args], capture_output=True, text=True, cwd=cwd,
-                       timeout=300)
-    assert (r.returncode == 0) == ok, (r.stdout, r.stderr)
-    return r
 
 
 @pytest.mark.parametrize("args,words", [

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import livegan
 from livegan.app import App
 from livegan.media import read_video
 from livegan.params import Command
@@ -397,14 +396,8 @@ def test_the_studio_runs_on_a_production_server(tmp_path):
     assert not re.search(r'"GET / HTTP/1\.1" 200', out), out          # no line per request
 
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def livegan(*args, ok=True, cwd=ROOT):
-    r = subprocess.run([sys.executable, "-m", "livegan", *args], capture_output=True, text=True, cwd=cwd,
-                       timeout=300)
-    assert (r.returncode == 0) == ok, (r.stdout, r.stderr)
-    return r
 
 
 def test_cli_walks_load_in_the_service_and_every_walk_renders(tmp_path, tiny):

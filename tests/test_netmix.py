@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tick_until
 from livegan.app import App
 from livegan.params import Command
 from livegan.presets import parse_preset
@@ -40,22 +41,6 @@ def synth(G, ws) -> np.ndarray:
         return to_uint8(G.synthesis(torch.from_numpy(ws[None]), noise_mode="const"))[0]
 
 
-def run_until(show, ticks, when):
-    """Tick the show offline (every frame waits for its own picture) until `when()`, then `ticks` more."""
-    show.start()
-    try:
-        for i in range(400):
-            show.tick(i / 30, wait=True)
-            if when():
-                break
-        else:
-            raise AssertionError("the blend never took over")
-        for k in range(ticks):
-            show.tick((i + 1 + k) / 30, wait=True)
-    finally:
-        show.stop()
-
-
 def test_blend_ends_are_exact_and_a_range_mixes_only_its_layers(tiny, network_b):
     from stylegan3.layers import synthesis_layers
 
@@ -83,14 +68,14 @@ def test_the_knob_mixes_b_into_the_playing_network(tiny, network_b):
     show = Show(Options(fps=30), PRESET, G=tiny)
     show.post(Command("trigger", "netmix_network", path, "key"))
     show.post(Command("set", "netmix", 1.0, "key"))
-    run_until(show, 3, lambda: show.netmix.amount == 1.0)
+    tick_until(show, 3, what="the mix", until=lambda: show.netmix.amount == 1.0)
     assert not show.errors, show.errors
     assert np.abs(show.current_image.astype(int) - synth(B, show.current.ws).astype(int)).max() <= 1
     assert np.abs(show.current_image.astype(int) - synth(tiny, show.current.ws).astype(int)).max() > 8
     show = Show(Options(fps=30), PRESET, G=tiny)                                  # 0: A, bit for bit
     show.post(Command("trigger", "netmix_network", path, "key"))
     show.post(Command("set", "netmix", 0.0, "key"))
-    run_until(show, 3, lambda: show.netmix.b is not None)
+    tick_until(show, 3, what="the mix", until=lambda: show.netmix.b is not None)
     assert show.engine.G is tiny and np.array_equal(show.current_image, synth(tiny, show.current.ws))
 
 
@@ -103,7 +88,7 @@ def test_a_network_sharing_nothing_or_a_bad_range_is_one_line_and_the_show_goes_
     show.post(Command("trigger", "netmix_network", str(other), "key"))
     show.post(Command("trigger", "netmix_layers", "3-99", "osc"))
     show.post(Command("set", "netmix", 0.5, "key"))
-    run_until(show, 2, lambda: any("netmix network" in e for e in show.errors))
+    tick_until(show, 2, what="the mix", until=lambda: any("netmix network" in e for e in show.errors))
     text = " | ".join(show.errors)
     assert ("shares no synthesis layer" in text or "dimensions" in text) and "this network has layers 0..8" in text
     assert show.netmix.b is None and show.engine.G is tiny and show.current is not None
@@ -180,7 +165,7 @@ def test_a_preset_mixes_over_osc_addresses_and_the_forms_keep_it(tmp_path, tiny,
         with pytest.raises(PresetError, match="netmix"):
             parse_preset({"keyframes": [1], "netmix": bad}, "bad.json")
     show = Show(Options(fps=30), p, G=tiny)
-    run_until(show, 2, lambda: show.netmix.amount == 1.0)
+    tick_until(show, 2, what="the mix", until=lambda: show.netmix.amount == 1.0)
     assert np.abs(show.current_image.astype(int) - synth(B, show.current.ws).astype(int)).max() <= 1
     paths = {a.path for a in address_table()}
     assert {"/livegan/netmix", "/livegan/netmix/network", "/livegan/netmix/layers"} <= paths
@@ -193,11 +178,11 @@ def test_a_special_file_and_a_fader_moved_fast(tiny, network_b):
     path, B = network_b
     show = Show(Options(fps=30), PRESET, G=tiny)
     show.post(Command("trigger", "netmix_network", "/dev/zero", "key"))
-    run_until(show, 1, lambda: any("netmix network /dev/zero" in e for e in show.errors))
+    tick_until(show, 1, what="the mix", until=lambda: any("netmix network /dev/zero" in e for e in show.errors))
     assert show.netmix.b is None and show.current is not None
     show = Show(Options(fps=30), PRESET, G=tiny)
     show.post(Command("trigger", "netmix_network", path, "key"))
-    run_until(show, 0, lambda: show.netmix.b is not None)
+    tick_until(show, 0, what="the mix", until=lambda: show.netmix.b is not None)
     show.start()
     try:
         for k in range(300):                                   # 100 values a frame for three frames

@@ -1,14 +1,11 @@
 """Rendering outside the live show: seed grids and truncation sheets, morphs, walks for curation."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import livegan
 from livegan.media import read_video
 
 
@@ -30,14 +27,8 @@ def test_walk_is_an_abstract_base():
     assert RandomWalk(8, keyframes=2, steps=4).kind == "random" and issubclass(CustomWalk, Walk)
 
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def livegan(*args, ok=True, cwd=ROOT):
-    r = subprocess.run([sys.executable, "-m", "livegan", *args], capture_output=True, text=True, cwd=cwd,
-                       timeout=300)
-    assert (r.returncode == 0) == ok, (r.stdout, r.stderr)
-    return r
 
 
 def _gif(path):
