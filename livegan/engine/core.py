@@ -233,16 +233,12 @@ class Engine:
                 torch.cat([ws, ws[:, -1:].expand(-1, G.num_ws - ws.shape[1], -1)], dim=1)
         kw = {}
         self._bender = None
-        taps = {r.view[0] for r in reqs if r.view}
-        if taps or any(r.bends for r in reqs):          # bending, layer views: inside the synthesis loop
-            from stylegan3.bending import Bender
-            if len(self._bend_cache) > 256:             # specs of arguments long gone
-                self._bend_cache.clear()
-            kw["bend"] = self._bender = Bender.for_batch([r.bends for r in reqs], self.device, taps=taps,
-                                                         cache=self._bend_cache)
+        bent = any(r.view or r.bends for r in reqs)      # bending, layer views: inside the synthesis loop
+        if bent and len(self._bend_cache) > 256:         # specs of arguments long gone
+            self._bend_cache.clear()
         if G.family == "stylegan3-canvas":
             ws, skips = self._conditioned(ws, reqs)
-            img = G.synthesis(ws, skips, **kw)
+            img = G.synthesis(ws, skips, bend=self._eager_bender(reqs) if bent else None)
             return self._to_frames(img)
         if G.family == "stylegan3":
             kw["transform"] = torch.from_numpy(np.stack([r.transform for r in reqs])).to(self.device)
@@ -261,13 +257,21 @@ class Engine:
         # A graph holds what it was captured with: eager whenever the frame asks for more.
         ng = kw.get("noise_gain", 1.0)
         if self.cuda_graphs and not self.canvas and isinstance(ng, float) and ng == 1.0 and "noise_seed" not in kw:
-            img = self._graphed(ws, kw.get("transform"), reqs if "bend" in kw else None)
+            img = self._graphed(ws, kw.get("transform"), reqs if bent else None)
         else:
-            img = G.synthesis(ws, **kw)
+            img = G.synthesis(ws, bend=self._eager_bender(reqs) if bent else None, **kw)
         if self.crop_width and img.shape[-1] > self.crop_width:
             off = (img.shape[-1] - self.crop_width) // 2
             img = img[..., off: off + self.crop_width]
         return self._to_frames(img)
+
+    def _eager_bender(self, reqs):
+        """The batch's bends and tapped layers for an eager pass (kept: its taps are the views)."""
+        from stylegan3.bending import Bender
+
+        self._bender = Bender.for_batch([r.bends for r in reqs], self.device, taps={r.view[0] for r in reqs if r.view},
+                                        cache=self._bend_cache)
+        return self._bender
 
     def _conditioned(self, ws, reqs):
         """Canvas: each request's condition through the encoder (once per distinct condition and
