@@ -25,7 +25,7 @@ def check_regular(path: PathLike, limit: int, what: str = "file") -> int:
     except OSError as e:
         raise OSError(e.errno, f"{path}: cannot read {what} ({e.strerror})") from None
     if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{path}: not a regular file (a {what} must be a plain file)")
+        raise ValueError(f"{path}: not a regular file ({'an' if what[:1].lower() in 'aeiou' else 'a'} {what} must be a plain file)")
     if st.st_size > limit:
         raise ValueError(f"{path}: {what} is {st.st_size / MiB:.1f} MiB, more than the {limit / MiB:.0f} MiB limit")
     return st.st_size
@@ -39,7 +39,7 @@ def read_regular(path: PathLike, limit: int, what: str = "file") -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path}: not a regular file (a {what} must be a plain file)")
+            raise ValueError(f"{path}: not a regular file ({'an' if what[:1].lower() in 'aeiou' else 'a'} {what} must be a plain file)")
         chunks, got = [], 0
         while True:
             b = os.read(fd, min(1 << 20, limit + 1 - got))

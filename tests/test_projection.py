@@ -123,7 +123,12 @@ def test_bad_input_is_one_line(tmp_path, encoder, capsys):
                "--encoder", str(encoder), "--steps", "0"], "an encoder for another network"),
              (["project", str(tmp_path / "ok.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "d.npy"),
                "--encoder", str(tmp_path / "ok.png"), "--steps", "0"], "not an encoder file"),
-             (["project", str(tmp_path / "ok.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "e.txt")], ".npy")]
+             (["project", str(tmp_path / "ok.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "e.txt")], ".npy"),
+             (["project", "/dev/zero", "-n", "builtin:twemoji", "--out", str(tmp_path / "f.npy")], "not a regular file"),
+             (["project", str(tmp_path / "ok.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "g.npy"),
+               "--encoder", "/dev/zero", "--steps", "0"], "not a regular file"),
+             (["project", str(tmp_path / "ok.png"), "-n", "builtin:twemoji", "--out", str(tmp_path / "h.npy"),
+               "--perceptual", "vgg:/dev/zero", "--steps", "1"], "not a regular file")]
     for argv, words in cases:
         assert main(argv + ["--store", "", "--device", "cpu"]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -48,7 +48,7 @@ def cmd_project(args) -> int:
     if not hasattr(G, "mapping") or getattr(G, "family", "") == "stylegan3-canvas":
         raise ValueError(f"{args.network}: a StyleGAN-Canvas network draws from a condition, it has no w space to search")
     size = (G.img_resolution, G.img_resolution)
-    targets = [read_image(i, size) for i in args.images]        # every picture read before any search
+    targets = [read_image(i, size, "picture to project") for i in args.images]        # every picture read before any search
     start = None
     if args.encoder:
         from ..projection.encoder import load_encoder

@@ -71,8 +71,9 @@ def fit_to(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(img, dtype=np.uint8)).resize((w, h), Image.BILINEAR))
 
 
-def read_image(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
-    """An image file as a condition frame; a clear ValueError for anything else."""
+def read_image(path: str | os.PathLike, size: tuple[int, int], what: str = "condition image") -> np.ndarray:
+    """An image file as a condition frame (or, `what`, another picture); a clear ValueError for
+    anything else."""
     from PIL import Image, UnidentifiedImageError
 
     from ..safeio import read_regular
@@ -81,7 +82,7 @@ def read_image(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
 
     from ..safeio import open_image
 
-    data = read_regular(path, MAX_IMAGE_BYTES, "condition image")
+    data = read_regular(path, MAX_IMAGE_BYTES, what)
     try:
         with open_image(io.BytesIO(data), str(path)) as im:     # refused by its declared size first
             im.draft("RGB", (size[0] * 2, size[1] * 2))
