@@ -188,6 +188,8 @@ def _worker(index: int, world: int, url: str, device: str) -> None:
         serve_frames(device)
     finally:
         dist.destroy_process_group()
+    from ..jobs import leave_spawned
+    leave_spawned()
 
 
 class Ranks:

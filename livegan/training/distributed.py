@@ -25,6 +25,8 @@ def _ddp_worker(rank: int, o: TrainOptions, world: int, url: str) -> None:
         Trainer(o, log=lambda line: print(line, flush=True), rank=rank, world=world).run()
     finally:
         dist.destroy_process_group()
+    from ..jobs import leave_spawned
+    leave_spawned()
 
 
 def train_distributed(o: TrainOptions, gpus: int) -> None:
