@@ -248,7 +248,7 @@ class App:
                     sink.put(got[0])
                 cond.feedback(got[0])
                 if preview:                              # the control page's monitor
-                    page.preview.offer(got[0], self.show.current_view)
+                    page.preview.offer(got[0], self.show.current_view, got[1][0])
 
     def run_headless(self, frames: int, size: Optional[tuple[int, int]] = None, realtime: bool = True,
                      video: Optional[Path] = None, on_tick: Optional[Callable] = None) -> dict:

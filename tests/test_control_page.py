@@ -353,12 +353,17 @@ def test_the_page_monitor_shows_the_program_and_the_layer_view(live, browser):
     while a page is open) and the layer view when one is on; the program itself stays clean."""
     page, errors = open_page(browser, live.base + "/control", 390, 844)
     page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=30000)
-    jpg = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(live.base + "/control/preview.jpg", timeout=10).read())))
+    # The preview says which tick it shows: compared with that very frame, not with whichever
+    # frame was near in time (the show moves; a loaded machine shifts which one that is).
+    def preview_and_its_frame():
+        with urllib.request.urlopen(live.base + "/control/preview.jpg", timeout=10) as r:
+            tick, jpg = int(r.headers["X-Livegan-Tick"]), np.asarray(Image.open(io.BytesIO(r.read())))
+        frames = live.frames.copy()                                          # (one C call, whole)
+        return (jpg, frames[tick][0]) if tick in frames else None
+    jpg, frame = wait_for(preview_and_its_frame, 30, "a preview of a frame the test still holds")
     assert jpg.shape[1] <= 320 and jpg.shape[2] == 3 and jpg.std() > 5
-    # One of the program frames just presented (the show may be moving: which one depends on timing).
-    recent = [np.asarray(Image.fromarray(f).resize(jpg.shape[1::-1], Image.BILINEAR), float)
-              for f, _ in list(live.frames.copy().values())[-90:]]      # (copy: one C call, whole)
-    assert min(np.abs(f - jpg).mean() for f in recent) < 8                    # the picture on stage, as a JPEG
+    assert jpg.shape == frame.shape                                           # 128 px: not scaled
+    assert np.abs(frame.astype(float) - jpg).mean() < 4                       # the picture on stage, as a JPEG
     assert page.is_hidden("#layerview")
     live.osc("/livegan/layer_view", 3)
     page.wait_for_function("!document.getElementById('layerview').hidden && "
@@ -380,4 +385,5 @@ def test_previews_are_made_only_while_a_page_is_open():
     assert page.wants_preview()
     page.preview.offer(np.zeros((8, 8, 3), np.uint8), None)
     assert not page.wants_preview()                                           # a few a second, not every frame
-    assert page.preview.picture("layerview") is None and page.preview.picture("preview")[1] == "image/jpeg"
+    page.preview.offer(np.zeros((8, 8, 3), np.uint8), None, tick=7)
+    assert page.preview.picture("layerview") is None and page.preview.picture("preview")[1:] == ("image/jpeg", 7)

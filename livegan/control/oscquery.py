@@ -255,7 +255,8 @@ class OscQueryServer:
             got = self.page.preview.picture("preview" if url.path.endswith(".jpg") else "layerview")
             if got is None:                            # nothing yet (or no layer view): not an error
                 return self._raw(204, b"", "image/png")
-            return self._raw(200, *got)
+            data, kind, tick = got
+            return self._raw(200, data, kind, [("X-Livegan-Tick", str(tick))] if tick is not None else [])
         if url.path.startswith("/control/thumb/"):
             data = self.page.thumbnail(unquote(url.path[len("/control/thumb/"):]))
             if data is None:
