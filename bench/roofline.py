@@ -9,10 +9,17 @@ the time goes: each synthesis layer's ms and GFLOP/s, and the operators that tak
 
     python bench/roofline.py                                    # builtin:tiny and builtin:twemoji
     python bench/roofline.py --networks builtin:sg3t-1024 --batches 1 --rounds 3
+    python bench/roofline.py --variants [--compile]             # each speed variant, as a ratio
+
+--variants times, per network at batch 1 and interleaved, the generator as it ships against each
+alternative it was chosen over: NCHW convolutions, down-pass blocks of 16, the activation's old
+separate bias/pad copies, one thread per frame on two frames at once (threads per stage), and with
+--compile torch.compile (inductor; needs a C++ compiler, compiles for a minute).
 """
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -104,12 +111,106 @@ def top_ops(G, n: int = 8) -> list[tuple]:
     return [(e.key, e.self_cpu_time_total / 3 / 1000, e.self_cpu_time_total / total, e.count // 3) for e in rows[:n]]
 
 
+def _activations(G, **kw) -> list[dict]:
+    """Every StyleGAN3 layer's filtered activations, rebuilt with FilteredLReLU options kw."""
+    import math
+
+    from stylegan3.ops import FilteredLReLU
+
+    return [{k: FilteredLReLU(m.up_filter, m.down_filter, m.up_factor, m.down_factor, m.padding, k,
+                              gain=1.0 if m.is_torgb else math.sqrt(2), **kw) for k in m._act}
+            for m in _sg3_layers(G)]
+
+
+def _sg3_layers(G) -> list:
+    return [m for m in G.synthesis.modules() if hasattr(m, "_act")]
+
+
+def _separate_copies(act):
+    """The activation as it was before: bias added, then padded (two copies, NCHW input)."""
+    import copy
+    import types
+
+    from stylegan3 import ops
+
+    def padded(self, x, b):
+        n, c, h, w = x.shape
+        x = (x.contiguous() + b.reshape(1, -1, 1, 1).to(x.dtype)).reshape(n * c, h, w)
+        lo = self.up_h.pad_lo
+        return ops._pad2(x, (lo, self.rows_in - lo - h), self.up_w.pads(w))
+    act = copy.copy(act)
+    act.padded = types.MethodType(padded, act)
+    return act
+
+
+def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
+    """(variant, ms per frame, shipped / variant) at batch 1, interleaved; the first is as shipped."""
+    import threading
+
+    import torch
+    from stylegan3 import set_channels_last
+
+    run, ws = synth_fn(G, 1)
+    layers = _sg3_layers(G)
+    run()
+    shipped = [dict(m._act) for m in layers]
+    acts = {"down blocks of 16": _activations(G, down_block=16),
+            "bias and padding as separate copies": [{k: _separate_copies(a) for k, a in d.items()} for d in shipped]}
+
+    def use(acts_):
+        for m, a in zip(layers, acts_):
+            m._act = a
+
+    def two_workers():                                    # two frames at once, one thread each
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            ts = [threading.Thread(target=run) for _ in range(2)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        finally:
+            torch.set_num_threads(threads)
+
+    cases = {"as shipped": (run, 1), "NCHW convolutions": (run, 1), **{k: (run, 1) for k in acts},
+             "one thread per frame, two frames at once": (two_workers, 2)}
+    if compile_:
+        compiled = torch.compile(G.synthesis, dynamic=False)
+
+        def run_compiled():
+            with torch.inference_mode():
+                return compiled(ws)
+        run_compiled()
+        cases["torch.compile (inductor)"] = (run_compiled, 1)
+    times: dict = {k: [] for k in cases}
+    order = random.Random(0)
+    for _ in range(rounds):
+        names = list(cases)
+        order.shuffle(names)                              # no variant always runs first or last
+        for name in names:
+            fn, frames = cases[name]
+            use(acts.get(name, shipped))
+            set_channels_last(G, False if name == "NCHW convolutions" else None)
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1000 / frames)
+            if fn is two_workers:
+                run()                                     # untimed: the thread pool grows back
+    use(shipped)
+    set_channels_last(G, None)
+    base = statistics.median(times["as shipped"])
+    return [(k, statistics.median(v), statistics.median(v) / base) for k, v in times.items()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--networks", default="builtin:tiny,builtin:twemoji", help="comma-separated networks")
     ap.add_argument("--batches", default="1,4", help="comma-separated batch sizes (default: %(default)s)")
     ap.add_argument("--rounds", type=int, default=7, help="timed runs per variant (default: %(default)s)")
     ap.add_argument("--no-layers", action="store_true", help="skip the per-layer and per-operator tables")
+    ap.add_argument("--variants", action="store_true", help="time each speed variant against the shipped generator")
+    ap.add_argument("--compile", action="store_true", help="with --variants: also torch.compile (slow to compile)")
     args = ap.parse_args()
 
     import torch
@@ -119,6 +220,13 @@ def main() -> None:
           f"{torch.backends.cpu.get_cpu_capability()}")
     peaks, rows = [], []
     nets = {name: load_network(name, device="cpu").eval() for name in args.networks.split(",")}
+    if args.variants:
+        for name, G in nets.items():
+            print(f"\n{name}, batch 1: variants (median of {args.rounds}, interleaved)")
+            print(f"  {'variant':44s} {'ms/frame':>9s} {'variant/shipped':>16s}")
+            for variant, ms, ratio in variants(G, args.rounds, args.compile):
+                print(f"  {variant:44s} {ms:9.2f} {ratio:16.3f}")
+        return
     batches = [int(b) for b in args.batches.split(",")]
     for G in nets.values():
         for b in batches:

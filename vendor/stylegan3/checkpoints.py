@@ -312,8 +312,9 @@ def describe_config(G: nn.Module) -> str:
     return f"{base}-R" if radial or k == 1 else f"{base}-T"
 
 
-def set_channels_last(G: nn.Module, on: bool = True) -> None:
-    """Opt-in NHWC convolutions for the StyleGAN3 layers (CUDA tensor cores prefer them)."""
+def set_channels_last(G: nn.Module, on: Optional[bool] = True) -> None:
+    """NHWC convolutions for the StyleGAN3 layers: True or False forces them on or off (CUDA
+    tensor cores prefer them); None leaves each layer's measured default (on for CPU inference)."""
     for m in G.modules():
         if hasattr(m, "channels_last") and hasattr(m, "reference_ops"):
             m.channels_last = on

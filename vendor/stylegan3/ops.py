@@ -127,7 +127,9 @@ def filtered_lrelu_ref(x: torch.Tensor, fu: Optional[torch.Tensor], fd: Optional
     return upfirdn2d(x, fd, down=down)
 
 
-DOWN_BLOCK = 16
+# Outputs per block of a down pass.  8 measured 1.05x over 16 for builtin:tiny on an AVX-512 Xeon
+# (less zero work in the band; bench/roofline.py --variants), 16 having been chosen on an EPYC.
+DOWN_BLOCK = 8
 
 
 class _Pass:
@@ -237,6 +239,20 @@ def _pad2(x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torc
     return F.pad(x, [l, r, t, b])
 
 
+def _biased_pad(x: torch.Tensor, b: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+    """x [N, C, H, W] in any memory format (an NHWC conv output too) plus the bias, written into a
+    zero-padded [N*C, H', W'] buffer in one pass (negative pads crop): the bias add, the padding
+    and the change of layout are one copy, not three."""
+    (t, bt), (l, r) = rows, cols
+    h, w = x.shape[2:]
+    x = x[:, :, max(0, -t): h - max(0, -bt), max(0, -l): w - max(0, -r)]
+    t, bt, l, r = max(t, 0), max(bt, 0), max(l, 0), max(r, 0)
+    n, c, h, w = x.shape
+    buf = x.new_zeros((n, c, t + h + bt, l + w + r))
+    torch.add(x, b.reshape(1, -1, 1, 1).to(x.dtype), out=buf[:, :, t: t + h, l: l + w])
+    return buf.view(n * c, t + h + bt, l + w + r)
+
+
 def _fit(x: torch.Tensor, dim: int, n: int) -> torch.Tensor:
     """x with exactly n samples along dim: a view when it has enough, else zero-padded at the end."""
     have = x.shape[dim]
@@ -257,7 +273,7 @@ class FilteredLReLU:
     """
 
     def __init__(self, fu: Optional[torch.Tensor], fd: Optional[torch.Tensor], up: int, down: int,
-                 padding: Padding, in_size: Sequence[int], gain: float = 1.0):
+                 padding: Padding, in_size: Sequence[int], gain: float = 1.0, down_block: int = DOWN_BLOCK):
         px0, px1, py0, py1 = (int(p) for p in padding)
         h_in, w_in = int(in_size[0]), int(in_size[1])
         self.padding, self.up, self.down, self.gain = (px0, px1, py0, py1), up, down, gain
@@ -278,8 +294,8 @@ class FilteredLReLU:
             self.fd2 = fd.flip([0, 1]).float()
             self.out_size = ((h_tmp - fd.shape[0]) // down + 1, (w_tmp - fd.shape[1]) // down + 1)
         elif fd is not None:
-            self.down_h = _Pass.down(fd, down, h_tmp)
-            self.down_w = _Pass.down(fd, down, w_tmp)
+            self.down_h = _Pass.down(fd, down, h_tmp, down_block)
+            self.down_w = _Pass.down(fd, down, w_tmp, down_block)
             self.out_size = (self.down_h.n_out, self.down_w.n_out)
             if self.has_up:     # the up columns cover what the down columns read: no pad copy
                 self.up_w = _Pass.up(fu1, up, px0, px1, w_in, min_out=self.down_w.need)
@@ -299,17 +315,21 @@ class FilteredLReLU:
             self.rows_mid = -(-max(d.need, h_tmp) // d.step) * d.step
         self._fd2_cache: dict = {}
 
+    def padded(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """x [N, C, H, W] (any memory format) plus the bias, as [N*C, rows, columns] padded for the
+        up passes.  The rows for the rows pass are padded here already, on the smallest array:
+        zero rows stay zero through the column pass."""
+        h, w = x.shape[2:]
+        lo = self.up_h.pad_lo
+        return _biased_pad(x, b, (lo, self.rows_in - lo - h), self.up_w.pads(w))
+
     def __call__(self, x: torch.Tensor, b: torch.Tensor, slope: float,
                  clamp: Optional[float]) -> torch.Tensor:
         n, c, h, w = x.shape
-        x = (x + b.reshape(1, -1, 1, 1).to(x.dtype)).reshape(n * c, h, w)
         if self.has_up:
-            # Pad rows for the rows pass already here, on the smallest array: zero rows stay zero
-            # through the column pass.
-            lo = self.up_h.pad_lo
-            x = _pad2(x, (lo, self.rows_in - lo - h), self.up_w.pads(w))
-            x = self.up_h.rows(self.up_w.cols(x))           # [B, rows_mid, >= W2], fresh
+            x = self.up_h.rows(self.up_w.cols(self.padded(x, b)))    # [B, rows_mid, >= W2], fresh
         else:
+            x = (x + b.reshape(1, -1, 1, 1).to(x.dtype)).reshape(n * c, h, w)
             x = _pad2(x, self.padding[2:], self.padding[:2])
             if self.gain != 1:
                 x = x * self.gain
