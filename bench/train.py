@@ -38,12 +38,18 @@ def main() -> int:
                     help="instead of ticks: this many iterations (16: every phase due at least once), timed per "
                          "phase into forward, backward (backward passes and autograd.grad) and optimiser step")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = livegan's plan, the cores minus one (default: %(default)s)")
+    ap.add_argument("--no-heap", action="store_true", help="leave glibc's malloc as it is (livegan train tunes it)")
+    ap.add_argument("--reference-grad", action="store_true",
+                    help="StyleGAN3 gradients through the reference filtered lrelu, not the fast passes' transposes")
     args = ap.parse_args()
 
     import torch
 
     from livegan.engine import threads
     torch.set_num_threads(args.threads or threads.plan().generator)
+    if not args.no_heap:
+        from livegan.training.heap import keep_freed_memory
+        keep_freed_memory()                              # as `livegan train` runs
 
     import numpy as np
     from PIL import Image
@@ -67,6 +73,9 @@ def main() -> int:
                                  gamma=1.0, kimg=1e6, tick=args.tick_kimg, snap=10 ** 6, aug="fixed" if aug == "ada" else aug, p=0.2, cbase=args.cbase,
                                  cmax=args.cmax, w_dim=args.w_dim, map_depth=2, device=args.device)
                 t = Trainer(o, log=lambda line: None)
+                for m in t.G.modules() if args.reference_grad else ():
+                    if hasattr(m, "fast_grad"):
+                        m.fast_grad = False
                 if args.phases:
                     print_phases(cfg, aug, batch, t, args.phases)
                     continue

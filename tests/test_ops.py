@@ -33,6 +33,58 @@ def test_fast_filtered_lrelu_matches_reference(up, tu, down, td, pad, size, radi
         assert float((out - ref).norm() / ref.norm()) < 1e-6
 
 
+@pytest.mark.parametrize("up,tu,down,td,pad,size,radial", [g for g in GEOMETRIES if g[0] > 1 and not g[6]])
+def test_the_fast_gradient_is_the_reference_definitions_gradient(up, tu, down, td, pad, size, radial):
+    """filtered_grad's backward (the passes transposed) against autograd through the plain
+    definition: gradients for the input and the bias, with the clamp idle and biting."""
+    from stylegan3.filtered_grad import filtered_lrelu, supported
+
+    torch.manual_seed(0)
+    fu = design_lowpass_filter(tu, 2.0, 8.0, 16.0 * up)
+    fd = design_lowpass_filter(td, 2.5, 6.0, 32.0)
+    x0, b0 = torch.randn(2, 5, *size) * 3, torch.randn(5)
+    act = FilteredLReLU(fu, fd, up, down, pad, size, gain=math.sqrt(2))
+    assert supported(act)
+    for clamp in (256, 1.5):
+        got = []
+        for fast in (False, True):
+            x, b = x0.clone().requires_grad_(), b0.clone().requires_grad_()
+            y = (filtered_lrelu(act, x, b, 0.2, clamp) if fast else
+                 filtered_lrelu_ref(x, fu, fd, b, up, down, pad, math.sqrt(2), 0.2, clamp))
+            y.backward(torch.cos(torch.arange(y.numel(), dtype=torch.float32)).view_as(y))
+            got.append((y.detach(), x.grad, b.grad))
+        for ref, out in zip(*got):
+            assert float((out - ref).norm() / ref.norm()) < 1e-5
+
+
+def test_a_generator_trains_through_the_fast_gradient():
+    """Gradients of a StyleGAN3's picture for its ws and weights: the fast passes with their
+    transposes give what autograd through the reference definition gives."""
+    from stylegan3 import load_network
+    from stylegan3 import filtered_grad
+
+    G = load_network("builtin:tiny", device="cpu").requires_grad_(True)
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)), None).detach()
+    layers = [m for m in G.synthesis.modules() if hasattr(m, "reference_ops")]
+    calls = []
+    real = filtered_grad.filtered_lrelu
+    grads = []
+    for reference in (True, False):
+        for m in layers:
+            m.reference_ops = reference
+        G.zero_grad()
+        w = ws.clone().requires_grad_()
+        filtered_grad.filtered_lrelu = lambda *a: calls.append(1) or real(*a)
+        try:
+            G.synthesis(w).square().mean().backward()
+        finally:
+            filtered_grad.filtered_lrelu = real
+        grads.append([w.grad] + [p.grad for m in layers for p in (m.weight, m.bias)])
+    assert len(calls) == sum(not m.is_torgb for m in layers)        # every filtered layer, only when asked
+    for ref, out in zip(*grads):
+        assert float((out - ref).norm() / ref.norm()) < 1e-4
+
+
 def test_upfirdn2d_zero_insertion_is_correct_on_a_delta():
     # An impulse through up=2 with a 1-D filter [1, 2, 1] gives the 2-D outer product scaled by up.
     x = torch.zeros(1, 1, 3, 3)

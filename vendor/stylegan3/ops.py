@@ -222,6 +222,9 @@ class _Pass:
         assert r == m * self.step and r >= self.need and x.is_contiguous(), (r, self.step, self.need)
         n = (b - 1) * m + self.blocks          # the last channel's spare windows would overrun x
         slabs = x.as_strided((n, self.win, c), (self.step * c, c, 1))
+        if torch.compiler.is_compiling():               # (traced: no out= into a view)
+            out = torch.matmul(self._kernel(x, True), slabs)
+            return F.pad(out, [0, 0, 0, 0, 0, b * m - n]).view(b, m * self.block, c)
         out = x.new_empty((b * m, self.block, c))
         torch.matmul(self._kernel(x, True), slabs, out=out[:n])
         out[n:].zero_()
@@ -248,6 +251,8 @@ def _biased_pad(x: torch.Tensor, b: torch.Tensor, rows: tuple[int, int], cols: t
     x = x[:, :, max(0, -t): h - max(0, -bt), max(0, -l): w - max(0, -r)]
     t, bt, l, r = max(t, 0), max(bt, 0), max(l, 0), max(r, 0)
     n, c, h, w = x.shape
+    if torch.compiler.is_compiling():                   # (traced: no out= into a view)
+        return F.pad(x + b.reshape(1, -1, 1, 1).to(x.dtype), [l, r, t, bt]).reshape(n * c, t + h + bt, l + w + r)
     buf = x.new_zeros((n, c, t + h + bt, l + w + r))
     torch.add(x, b.reshape(1, -1, 1, 1).to(x.dtype), out=buf[:, :, t: t + h, l: l + w])
     return buf.view(n * c, t + h + bt, l + w + r)
@@ -279,6 +284,7 @@ class FilteredLReLU:
         self.padding, self.up, self.down, self.gain = (px0, px1, py0, py1), up, down, gain
         self.has_up = fu is not None or up > 1
         self.radial = fd is not None and fd.ndim == 2
+        self.fu, self.fd, self.in_size = fu, fd, (h_in, w_in)   # (the gradient's passes: filtered_grad.py)
         if self.has_up:
             fu1 = fu if fu is not None else torch.ones(1)
             assert fu1.ndim == 1, "upsampling filters are separable"

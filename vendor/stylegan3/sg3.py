@@ -14,6 +14,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from . import filtered_grad
 from .mapping import FullyConnectedLayer, MappingNetwork
 from .ops import FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref, grouped_modulated_conv2d, modulated_conv2d
 from .precision import compute_dtype
@@ -133,6 +134,7 @@ class SynthesisLayer(nn.Module):
         # free); True/False forces either (set_channels_last; the GPU kit measures CUDA).
         self.channels_last: Optional[bool] = None
         self.reference_ops = False      # True: the plain (slow) filtered_lrelu_ref, for checks
+        self.fast_grad = True           # False: gradients through the reference definition
         self._act: dict = {}
 
     def _activation(self, h: int, w: int) -> FilteredLReLU:
@@ -169,14 +171,19 @@ class SynthesisLayer(nn.Module):
         if skip is not None:
             x = torch.cat([x, skip], dim=1)     # (type promotion as the official code: fp16 + fp32 -> fp32)
         slope = 1.0 if self.is_torgb else 0.2
+        act = self._activation(x.shape[2], x.shape[3])
         # Training needs gradients: the fast passes write into preallocated buffers, which autograd
-        # cannot follow, so a graph-building call takes the plain definition.
-        if self.reference_ops or (torch.is_grad_enabled() and (x.requires_grad or self.bias.requires_grad)):
-            gain = 1.0 if self.is_torgb else math.sqrt(2)
-            return filtered_lrelu_ref(x, self.up_filter, self.down_filter, self.bias, self.up_factor,
-                                      self.down_factor, self.padding, gain, slope, self.conv_clamp)
-        # (An NHWC conv output goes in as it is: the activation's first copy changes the layout.)
-        return self._activation(x.shape[2], x.shape[3])(x, self.bias, slope, self.conv_clamp)
+        # cannot follow, so a graph-building call takes the same passes with their transposes as
+        # the gradient (filtered_grad.py), or the plain definition where those do not apply.
+        if not self.reference_ops and torch.is_grad_enabled() and (x.requires_grad or self.bias.requires_grad):
+            if self.fast_grad and filtered_grad.supported(act):
+                return filtered_grad.filtered_lrelu(act, x, self.bias, slope, self.conv_clamp)
+        elif not self.reference_ops:
+            # (An NHWC conv output goes in as it is: the activation's first copy changes the layout.)
+            return act(x, self.bias, slope, self.conv_clamp)
+        gain = 1.0 if self.is_torgb else math.sqrt(2)
+        return filtered_lrelu_ref(x, self.up_filter, self.down_filter, self.bias, self.up_factor,
+                                  self.down_factor, self.padding, gain, slope, self.conv_clamp)
 
     def extra_repr(self) -> str:
         return (f"in={self.in_channels} out={self.out_channels} size={list(self.in_size)}->{list(self.out_size)} "
