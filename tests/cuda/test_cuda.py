@@ -117,3 +117,21 @@ def test_cuda_frames_reach_the_texture_shared_or_through_the_host():
     d.present(dict(Registry().frozen().values))
     assert np.array_equal(read_rgb(d.fbo, (32, 32)), img)
     d.close()
+
+
+def test_the_fast_gradient_on_cuda_equals_the_cpus(pair):
+    """Training's filtered-activation gradient (filtered_grad.py) on CUDA, fp32: the gradients for
+    the ws and every layer's weights equal the CPU's to rounding."""
+    cpu, gpu = pair
+    ws = _ws(cpu, 2)
+    grads = []
+    for G, dev in ((cpu, "cpu"), (gpu, "cuda")):
+        G.requires_grad_(True).zero_grad()
+        w = ws.clone().to(dev).requires_grad_()
+        G.synthesis(w).square().mean().backward()
+        grads.append([w.grad.double().cpu()] + [p.grad.double().cpu() for p in G.synthesis.parameters()
+                                                if p.grad is not None])
+        G.requires_grad_(False)
+    assert len(grads[0]) == len(grads[1]) > 10
+    for ref, out in zip(*grads):
+        assert float((out - ref).norm() / ref.norm()) < 1e-3
