@@ -43,7 +43,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     ap.add_argument("--reference", action="store_true", help="also time the plain reference filtered lrelu")
     ap.add_argument("--cuda-graphs", action="store_true", help="also time CUDA-graph replay (CUDA only)")
-    ap.add_argument("--channels-last", action="store_true", help="also time NHWC convolutions")
+    ap.add_argument("--channels-last", action="store_true", help="also time NHWC and NCHW convolutions, each forced")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time torch.compile(G.synthesis) (inductor; its compile is in the warm-up), once: "
+                         "the first network and batch size at the last dtype")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file (rewritten after each row)")
     ap.add_argument("--budget", type=float, default=0.0,
                     help="seconds: stop starting new rows after this long, 0 = no limit (default: %(default)s)")
@@ -89,8 +92,10 @@ def main() -> int:
                     variants.append(("reference", "ref"))
                 if args.cuda_graphs and cuda:
                     variants.append(("cudagraph", "graph"))
-                if args.channels_last:
-                    variants.append(("nhwc", "nhwc"))
+                if args.channels_last:             # both layouts forced ("fast" is the shipped choice)
+                    variants += [("nhwc", "nhwc"), ("nchw", "nchw")]
+                if args.compile and net == nets[0] and dtype == dtypes[-1] and b == batches[0]:
+                    variants.append(("compile", "compile"))      # one compile: the last row of its group
                 for label, kind in variants:
                     if args.budget and time.perf_counter() - t_start > args.budget:
                         emit({"network": net, "dtype": dtype, "variant": label, "batch": b,
@@ -100,12 +105,22 @@ def main() -> int:
                         for m in G.modules():
                             if hasattr(m, "reference_ops"):
                                 m.reference_ops = kind == "ref"
-                                m.channels_last = kind == "nhwc"
+                                m.channels_last = {"nhwc": True, "nchw": False}.get(kind)
                         fn = lambda: G.synthesis(ws)
                         if kind == "graph":
                             from livegan.engine.cuda_graphs import GraphedSynthesis
                             fn = GraphedSynthesis(G, ws.shape).bound(ws)
-                        t = timed(fn, sync, args.repeats, args.warmup)
+                        if kind == "compile":
+                            compiled = torch.compile(G.synthesis, dynamic=False)
+                            fn = lambda: compiled(ws)
+                        try:
+                            t = timed(fn, sync, args.repeats, max(1, args.warmup))   # (warm-up compiles)
+                        except Exception as e:                   # a compiler missing, a graph break
+                            if kind != "compile":
+                                raise
+                            emit({"network": net, "dtype": dtype, "variant": label, "batch": b,
+                                  "skipped": f"torch.compile failed: {str(e).splitlines()[0][:200]}"})
+                            continue
                     print(f"{net:<22} {dev.type:<6} {dtype:<6} {label:<10} {b:>5} {t / b * 1e3:>9.2f} {b / t:>9.1f} {t * 1e3:>9.1f}",
                           flush=True)
                     emit({"network": net, "device": name, "dtype": dtype, "variant": label, "batch": b,
@@ -113,6 +128,7 @@ def main() -> int:
             for m in G.modules():
                 if hasattr(m, "reference_ops"):
                     m.reference_ops = False
+                    m.channels_last = None
     return 0
 
 

@@ -38,7 +38,7 @@ def main() -> int:
                     help="instead of ticks: this many iterations (16: every phase due at least once), timed per "
                          "phase into forward, backward (backward passes and autograd.grad) and optimiser step")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = livegan's plan, the cores minus one (default: %(default)s)")
-    ap.add_argument("--no-heap", action="store_true", help="leave glibc's malloc as it is (livegan train tunes it)")
+    ap.add_argument("--no-heap", action="store_true", help="leave glibc's malloc as it is (every livegan command tunes it)")
     ap.add_argument("--reference-grad", action="store_true",
                     help="StyleGAN3 gradients through the reference filtered lrelu, not the fast passes' transposes")
     args = ap.parse_args()
@@ -48,8 +48,8 @@ def main() -> int:
     from livegan.engine import threads
     torch.set_num_threads(args.threads or threads.plan().generator)
     if not args.no_heap:
-        from livegan.training.heap import keep_freed_memory
-        keep_freed_memory()                              # as `livegan train` runs
+        from livegan.engine.devices import keep_freed_memory
+        keep_freed_memory()                              # as every livegan command runs
 
     import numpy as np
     from PIL import Image

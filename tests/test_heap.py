@@ -1,4 +1,4 @@
-"""`livegan train` keeps freed memory for its next step: a large array comes from the heap, not
+"""A livegan process keeps freed memory for its next step or frame: a large array comes from the heap, not
 from a fresh mapping, and the heap keeps it when it is freed (glibc's own accounting, in a fresh
 process each way), so reusing it costs no page faults."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ class Info(ctypes.Structure):
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = Info
 if sys.argv[1] == "tuned":
-    from livegan.training.heap import keep_freed_memory
+    from livegan.engine.devices import keep_freed_memory
     assert keep_freed_memory()
 before = libc.mallinfo2()
 a = torch.empty(48 << 18)                    # 48 MiB: more than glibc's largest automatic threshold
@@ -33,7 +33,7 @@ def probe(mode: str) -> tuple[int, int]:
     return int(mapped), int(heap)
 
 
-def test_a_training_process_keeps_large_arrays_in_its_heap():
+def test_a_livegan_process_keeps_large_arrays_in_its_heap():
     mapped, kept = probe("plain")
     assert mapped >= 48 and kept < 48                # plain: its own mapping, handed back when freed
     mapped, kept = probe("tuned")

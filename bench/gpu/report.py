@@ -53,7 +53,7 @@ def stages(dry: bool, out: Path) -> list[dict]:
         dict(name="generator", budget=150, json=j("generator"),
              cmd=[py, "bench/generator.py", "--network", "builtin:sg3t-1024", "--network", "builtin:tiny",
                   "--dtypes", "fp32,auto,fp16", "--batches", "1,2,4,8,16", "--cuda-graphs", "--channels-last",
-                  "--repeats", "10", "--warmup", "3", "--budget", "125", "--json", j("generator")]),
+                  "--compile", "--repeats", "10", "--warmup", "3", "--budget", "125", "--json", j("generator")]),
         dict(name="perform", budget=120, json=j("perform"),
              cmd=[py, "bench/perform.py", "--network", "builtin:sg3t-1024", "--fps", "60", "--batches", "1,2,4",
                   "--cuda-graphs", "both", "--seconds", "5", "--json", j("perform")]),

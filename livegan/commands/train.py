@@ -7,10 +7,7 @@ from ..training.options import AUGS, CFGS, CONDS, PIPES
 
 
 def cmd_train(args) -> int:
-    from ..training.heap import keep_freed_memory
     from ..training.loop import Trainer, TrainOptions
-
-    keep_freed_memory()                # this process only trains: no page faults for reused arrays
 
     if not args.data:
         raise ValueError("--data DATA is needed (make one with `livegan dataset SRC --out DATA --res N`)")

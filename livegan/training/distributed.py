@@ -20,8 +20,8 @@ def _ddp_worker(rank: int, o: TrainOptions, world: int, url: str) -> None:
     if cuda:
         torch.cuda.set_device(rank)
         o = TrainOptions(**{**asdict(o), "device": f"cuda:{rank}"})
-    from .heap import keep_freed_memory
-    keep_freed_memory()                       # (a spawned rank: its own process)
+    from ..engine.devices import keep_freed_memory
+    keep_freed_memory()                       # (a spawned rank: its own process, as every command)
     dist.init_process_group("nccl" if cuda else "gloo", init_method=url, rank=rank, world_size=world)
     try:
         Trainer(o, log=lambda line: print(line, flush=True), rank=rank, world=world).run()
