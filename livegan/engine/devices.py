@@ -20,8 +20,8 @@ def keep_freed_memory() -> bool:
     By default an array over glibc's mmap threshold (128 KiB, rising to at most 32 MiB) gets its own
     mapping, unmapped when freed, and the heap's top is trimmed above twice that, so every reuse of
     a fresh activation page-faults in again, 4 KiB at a time.  Measured on a 2-core CPU: builtin:tiny
-    37 -> 25 ms/frame once the threshold was raised; a StyleGAN3-T training step at 32 px 3.2
-    million -> 0.75 million faults and 1.54 -> 1.33 s with the threshold above any array's size, no
+    37 -> 25 ms/frame once the threshold was raised; StyleGAN3-T training at 32 px about 190,000 ->
+    44,000 faults a step and 1.54 -> 1.33 s a step with the threshold above any array's size, no
     trimming and the heap grown 256 MiB at a time.  The process keeps its peak memory until it
     ends.  A process-wide setting (every livegan command applies it once); False where the C
     library is not glibc.
