@@ -32,7 +32,7 @@ panel that was just opened), so TouchDesigner/Max panels and motorised faders fo
 
 The namespace is also served as OSCQuery JSON at `http://HOST:9001/` (`--oscquery-port`; `?HOST_INFO`
 gives the OSC port), status included (read only), and advertised over mDNS as `_oscjson._tcp` as
-`livegan`, or `livegan (2)` when one is already on the network (`--no-oscquery` to turn both off).
+`livegan on HOST (PORT)`, one name per instance (`--no-oscquery` to turn both off).
 OSCQuery clients such as Chataigne can LISTEN over a websocket on the same port: send
 `{"COMMAND": "LISTEN", "DATA": "/livegan/psi"}` and every change of that value arrives as a binary
 OSC message (`IGNORE` stops it). The tree keeps the OSCQuery model strict clients (python-oscquery)

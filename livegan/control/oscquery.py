@@ -345,17 +345,21 @@ class OscQueryServer:
         return self
 
     def _advertise(self) -> None:
-        """mDNS: `_oscjson._tcp` for OSCQuery browsers (and `_osc._udp` for plain OSC).  A second
-        livegan on the network gets 'livegan (2)' and so on (zeroconf renames on conflict)."""
+        """mDNS: `_oscjson._tcp` for OSCQuery browsers (and `_osc._udp` for plain OSC), as
+        'livegan on HOST (PORT)': unique by construction (one host, one OSCQuery port), since two
+        instances probing at the same moment can both miss the conflict; zeroconf still renames on
+        one as a fallback."""
         try:
             from zeroconf import ServiceInfo, Zeroconf
 
-            addr = socket.inet_aton(_local_ip())
+            ip = _local_ip()
+            addr = socket.inet_aton(ip)
+            host = (socket.gethostname().split(".")[0] or ip)[:40]
             self._zc = Zeroconf()
             for stype, port in (("_oscjson._tcp.local.", self.port), ("_osc._udp.local.", self.osc_port)):
                 if self._stopping.is_set():
                     return
-                info = ServiceInfo(stype, f"{self.name}.{stype}", addresses=[addr], port=port,
+                info = ServiceInfo(stype, f"{self.name} on {host} ({self.port}).{stype}", addresses=[addr], port=port,
                                    properties={"txtvers": "1"})
                 self._zc.register_service(info, allow_name_change=True)
                 self.mdns_names.append(info.name)
