@@ -20,8 +20,9 @@ from .ops import FilteredLReLU, _fit, _Pass
 
 
 def supported(act: FilteredLReLU) -> bool:
-    """Separable up and down filters (configs T and Canvas; R's radial filter and ToRGB take the
-    reference definition)."""
+    """Separable up and down filters (configs T and Canvas).  R's radial filter and ToRGB take the
+    reference definition: a radial filter as a strided one-channel convolution and its input
+    gradient measured 2.6x slower per R training step than the reference's depthwise form."""
     return act.has_up and act.down_h is not None
 
 
