@@ -26,44 +26,28 @@ def supported(act: FilteredLReLU) -> bool:
     return act.has_up and act.down_h is not None
 
 
-def _parts(p: _Pass) -> int:
-    return -(-p.win // p.step)           # step-long parts of a window (2 for every StyleGAN3 pass)
-
-
 def cols_t(p: _Pass, g: torch.Tensor) -> torch.Tensor:
     """Transpose of `_Pass.cols` on an input of exactly `need` columns: g [B, R, blocks * block]
     -> [B, R, need]."""
     b, r, _ = g.shape
     w = g.reshape(b * r, p.blocks, p.block) @ p._kernel(g, False).t()          # [B*R, blocks, win]
-    return _overlap_add(w, p.step, p.need, axis=1).view(b, r, -1)
+    return _overlap_add(w.unsqueeze(3), p.step, p.need).view(b, r, p.need)
 
 
-def _overlap_add(w: torch.Tensor, step: int, total: int, axis: int) -> torch.Tensor:
-    """Windows [.., K, win, ..] (window k starts at k * step along the summed axis) added into one
-    signal of `total` samples: part j of every window (its j-th `step` samples) lands on steps k + j,
-    so each part is one strided add with no overlap.  axis: where K is (0: w is [K, win, C] and the
-    result [total, C]; 1: w is [R, K, win] and the result [R, total])."""
-    k, win = w.shape[axis], w.shape[axis + 1]
+def _overlap_add(w: torch.Tensor, step: int, total: int) -> torch.Tensor:
+    """Windows w [R, K, win, C] (window k starts at sample k * step) added into R signals of
+    `total` samples, [R, total, C]: part j of every window (its j-th `step` samples) lands on steps
+    k + j, so each part is one strided add with no overlap."""
+    r, k, win, c = w.shape
     parts = -(-win // step)
-    if axis == 0:
-        c = w.shape[2]
-        steps = max(k + parts - 1, -(-total // step))
-        out = w.new_empty((steps, step, c))
-        out[:k] = w[:, :step]
-        out[k:].zero_()
-        for j in range(1, parts):
-            width = min(step, win - j * step)
-            out[j: j + k, :width] += w[:, j * step: j * step + width]
-        return out.view(-1, c)[:total]
-    r = w.shape[0]
     steps = max(k + parts - 1, -(-total // step))
-    out = w.new_empty((r, steps, step))
+    out = w.new_empty((r, steps, step, c))
     out[:, :k] = w[:, :, :step]
     out[:, k:].zero_()
     for j in range(1, parts):
         width = min(step, win - j * step)
         out[:, j: j + k, :width] += w[:, :, j * step: j * step + width]
-    return out.view(r, -1)[:, :total]
+    return out.view(r, steps * step, c)[:, :total]
 
 
 def _down_rows_t(act: FilteredLReLU) -> _Pass:
@@ -76,10 +60,10 @@ def _down_rows_t(act: FilteredLReLU) -> _Pass:
     return act._down_rows_t
 
 
-def _up_rows_t(act: FilteredLReLU) -> _Pass:
+def _up_rows_t(act: FilteredLReLU) -> tuple[_Pass, int]:
     """The up rows pass transposed, as a down pass (made once per activation): zero insertion by
     u and correlation with flip(f) * u * gain transposes to a stride-u correlation with
-    f * u * gain, read from the gradient padded by taps - 1 - pad0 in front."""
+    f * u * gain, read from the gradient padded by taps - 1 - pad0 in front (the pass, that pad)."""
     if getattr(act, "_up_rows_t", None) is None:
         u, f, h_in = act.up, act.fu if act.fu is not None else torch.ones(1), act.in_size[0]
         taps = f.numel()
