@@ -98,33 +98,24 @@ class _FilteredLReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, b: torch.Tensor, act: FilteredLReLU, slope: float,
                 clamp: Optional[float]) -> torch.Tensor:
-        n, c, h, w = x.shape
-        xp = act.padded(x, b)
-        t = act.up_h.rows(act.up_w.cols(xp))
-        F.leaky_relu_(t, slope)
-        if clamp is not None and clamp >= 0:
-            t.clamp_(-clamp, clamp)
+        t = act.activated(x, b, slope, clamp)                 # fresh: kept for the backward
         ctx.save_for_backward(t)
-        ctx.act, ctx.slope, ctx.clamp = act, slope, clamp
-        ho, wo = act.out_size
-        u = t if t.shape[1] == act.rows_mid else _fit(t, 1, act.rows_mid).contiguous()
-        d = act.down_h.rows(u)
-        ctx.geometry = (x.shape, xp.shape[1], xp.shape[2], d.shape)
-        y = act.down_w.cols(_fit(d[:, :ho], 2, act.down_w.need))
-        return y[:, :ho, :wo].reshape(n, c, ho, wo)
+        ctx.act, ctx.slope, ctx.clamp, ctx.x_shape = act, slope, clamp, x.shape
+        return act.downsampled(t, x.shape[0], x.shape[1])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gy: torch.Tensor):
         (t,) = ctx.saved_tensors
         act, slope, clamp = ctx.act, ctx.slope, ctx.clamp
-        (n, c, h, w), _, cols_in, d_shape = ctx.geometry
+        n, c, h, w = ctx.x_shape
         ho, wo = act.out_size
         dw, uw = act.down_w, act.up_w
+        cols_in = uw.need                                # the padded input's columns
         # Down columns, then down rows (the forward's crops and pads become pads and crops).
         g = F.pad(gy.reshape(n * c, ho, wo), [0, dw.blocks * dw.block - wo])
         g = cols_t(dw, g)                                                         # [B, ho, need]
-        g = _fit(g, 2, d_shape[2])                                                # [B, ho, C]
+        g = _fit(g, 2, t.shape[2])                                                # [B, ho, C]
         g = _up_from(_down_rows_t(act), g.contiguous())                          # [B, >= tmp rows, C]
         g = _fit(g, 1, t.shape[1])                                                # (rows past tmp: unused)
         # Each one fused pass over g in place, reading the saved output (t > 0 exactly where the

@@ -331,6 +331,11 @@ class FilteredLReLU:
 
     def __call__(self, x: torch.Tensor, b: torch.Tensor, slope: float,
                  clamp: Optional[float]) -> torch.Tensor:
+        return self.downsampled(self.activated(x, b, slope, clamp), x.shape[0], x.shape[1])
+
+    def activated(self, x: torch.Tensor, b: torch.Tensor, slope: float, clamp: Optional[float]) -> torch.Tensor:
+        """Bias, the up passes, leaky ReLU and clamp: the [N*C, rows, columns] array the down
+        filter reads (a fresh one where upsampled, updated in place)."""
         n, c, h, w = x.shape
         if self.has_up:
             x = self.up_h.rows(self.up_w.cols(self.padded(x, b)))    # [B, rows_mid, >= W2], fresh
@@ -345,6 +350,10 @@ class FilteredLReLU:
             inplace = True
         if clamp is not None and clamp >= 0:
             x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
+        return x
+
+    def downsampled(self, x: torch.Tensor, n: int, c: int) -> torch.Tensor:
+        """The down filter on `activated`'s array -> [N, C, ho, wo] (x is only read)."""
         ho, wo = self.out_size
         if self.fd2 is not None:                             # radial (non-separable) filter
             key = (x.device, x.dtype)

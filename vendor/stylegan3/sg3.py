@@ -175,12 +175,12 @@ class SynthesisLayer(nn.Module):
         # Training needs gradients: the fast passes write into preallocated buffers, which autograd
         # cannot follow, so a graph-building call takes the same passes with their transposes as
         # the gradient (filtered_grad.py), or the plain definition where those do not apply.
-        if not self.reference_ops and torch.is_grad_enabled() and (x.requires_grad or self.bias.requires_grad):
+        if not self.reference_ops:
+            if not (torch.is_grad_enabled() and (x.requires_grad or self.bias.requires_grad)):
+                # (An NHWC conv output goes in as it is: the activation's first copy changes the layout.)
+                return act(x, self.bias, slope, self.conv_clamp)
             if self.fast_grad and filtered_grad.supported(act):
                 return filtered_grad.filtered_lrelu(act, x, self.bias, slope, self.conv_clamp)
-        elif not self.reference_ops:
-            # (An NHWC conv output goes in as it is: the activation's first copy changes the layout.)
-            return act(x, self.bias, slope, self.conv_clamp)
         gain = 1.0 if self.is_torgb else math.sqrt(2)
         return filtered_lrelu_ref(x, self.up_filter, self.down_filter, self.bias, self.up_factor,
                                   self.down_factor, self.padding, gain, slope, self.conv_clamp)
