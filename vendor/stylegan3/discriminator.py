@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .layout import wants_nhwc
 from .mapping import FullyConnectedLayer, MappingNetwork
 from .ops import upfirdn2d, setup_filter
 from .precision import compute_dtype
@@ -79,7 +80,8 @@ class DiscriminatorBlock(nn.Module):
     def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], force_fp32: bool = False):
         device = (x if x is not None else img).device
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, device)
-        fmt = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
+        nhwc = (self.channels_last and not force_fp32) or wants_nhwc(img if x is None else x)
+        fmt = torch.channels_last if nhwc else torch.contiguous_format
         if x is not None:
             x = x.to(dtype=dtype, memory_format=fmt)
         if self.in_channels == 0 or self.architecture == "skip":

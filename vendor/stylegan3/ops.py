@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .bias_act import bias_act  # noqa: F401  (the networks' ops, in one place)
+
 Padding = Sequence[int]  # (x0, x1, y0, y1), as the official ops take it
 
 
@@ -61,7 +63,10 @@ def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up: int = 1, down: int
               padding: Padding = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
     """Upsample by zero insertion, pad (negative pads crop), convolve with f, keep every down-th.
 
-    f is 1-D (separable, applied along W then H) or 2-D; None means the identity filter.
+    f is 1-D (separable, applied along W then H) or 2-D; None means the identity filter.  The
+    convolution pads (when the pads are symmetric) and decimates (its stride) by itself: the
+    same sums as padding a copy first and dropping the outputs in between, without the copy and
+    the dropped outputs (StyleGAN2's discriminator computed 4x the outputs it kept).
     """
     n, c, h, w = x.shape
     px0, px1, py0, py1 = padding
@@ -69,19 +74,21 @@ def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up: int = 1, down: int
         x = x.reshape(n, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
-    if f is not None:
-        f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
-        c = x.shape[1]
-        if f.ndim == 2:
-            x = F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c)
-        else:
-            x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), groups=c)
-            x = F.conv2d(x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), groups=c)
-    elif gain != 1:
-        x = x * gain
-    return x[:, :, ::down, ::down]
+    if f is None:
+        x = x * gain if gain != 1 else x
+    own = f is not None and px0 == px1 >= 0 and py0 == py1 >= 0     # the convolution's own padding
+    if not own:
+        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    if f is None:
+        return x[:, :, ::down, ::down]
+    py, px = (py0, px0) if own else (0, 0)
+    f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
+    c = x.shape[1]
+    if f.ndim == 2:
+        return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), padding=(py, px), stride=down, groups=c)
+    x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), padding=(0, px), stride=(1, down), groups=c)
+    return F.conv2d(x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), padding=(py, 0), stride=(down, 1), groups=c)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
@@ -89,28 +96,6 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
     fw = f.shape[-1]
     p0, p1 = (fw + up - 1) // 2, (fw - up) // 2
     return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1), gain=up * up)
-
-
-# ----------------------------------------------------------------------------------------------
-# Bias + activation
-
-
-def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, act: str = "linear",
-             alpha: float = 0.2, gain: Optional[float] = None,
-             clamp: Optional[float] = None) -> torch.Tensor:
-    """x + b (along dim 1), then activation, gain and symmetric clamp, as in StyleGAN2/3."""
-    if b is not None:
-        x = x + b.reshape([1, -1] + [1] * (x.ndim - 2)).to(x.dtype)
-    if act == "lrelu":
-        x = F.leaky_relu(x, alpha)
-        gain = math.sqrt(2) if gain is None else gain
-    elif act != "linear":
-        raise ValueError(f"unknown activation {act!r}")
-    if gain is not None and gain != 1:
-        x = x * gain
-    if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
-    return x
 
 
 # ----------------------------------------------------------------------------------------------

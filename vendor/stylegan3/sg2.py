@@ -12,6 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .layout import conv_layout
 from .mapping import FullyConnectedLayer, MappingNetwork
 from .ops import bias_act, modulated_conv2d, setup_filter, upfirdn2d, upsample2d
 from .precision import compute_dtype
@@ -44,16 +45,17 @@ def unfused_modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torc
                              padding: int = 0, transpose_up: int = 1) -> torch.Tensor:
     """Modulated convolution in the order the official StyleGAN2 trainer computes it (its
     `fused_modconv='inference_only'` in training): the activations scaled by the styles, one
-    ordinary convolution for the batch, then each output channel by its demodulation factor
-    from the per-sample weights.  The same function as `modulated_conv2d` in real arithmetic;
-    computed in the same order, its gradients agree with the official ones to rounding, which
-    one Adam step from a fresh optimiser (an update of +-lr wherever a gradient is not tiny)
-    otherwise turns into visible differences."""
+    ordinary convolution for the batch, then each output channel by its demodulation factor.
+    The same function as `modulated_conv2d` in real arithmetic; computed in this order, its
+    gradients agree with the official ones to rounding, which one Adam step from a fresh
+    optimiser (an update of +-lr wherever a gradient is not tiny) otherwise turns into visible
+    differences.  The factors are one matrix product, sum_i s_i^2 sum_k w_oik^2, rather than
+    the official per-sample weights squared and summed ([N, O, I, k, k], forward and backward):
+    the same sum in another order, within the training fixture's limits under each kernel set."""
     n = x.shape[0]
     d = None
     if demodulate:
-        w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
-        d = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        d = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()     # [N, O]
     x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
     wt = weight.to(x.dtype)
     if transpose_up > 1:
@@ -103,7 +105,7 @@ class SynthesisLayer(nn.Module):
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         styles = self.affine(w)
-        x = modulated_conv(x, self.weight, styles, demodulate=True, up=self.up,
+        x = modulated_conv(conv_layout(x), self.weight, styles, demodulate=True, up=self.up,
                            resample_filter=self.resample_filter, training=self.training)
         if self.use_noise and noise_mode == "const":
             noise = self.noise_const if not noise_seed else self.seeded_noise(int(noise_seed), x.device)
@@ -140,7 +142,7 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv(x, self.weight, styles, demodulate=False, training=self.training)
+        x = modulated_conv(conv_layout(x), self.weight, styles, demodulate=False, training=self.training)
         return bias_act(x, self.bias, clamp=self.conv_clamp)
 
 
@@ -168,6 +170,7 @@ class Conv2dLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]), requires_grad=trainable) if bias else None
 
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
+        x = conv_layout(x)
         w = (self.weight * self.weight_gain).to(x.dtype)
         f, k = self.resample_filter, w.shape[-1]
         if self.up > 1:
