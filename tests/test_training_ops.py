@@ -143,3 +143,32 @@ def test_differentiated_convolutions_run_channels_last_and_inference_keeps_nchw(
         played = D(img)
     assert layouts == {"grad": [True, True], "none": [False, False]}
     assert float((trained.detach() - played).norm() / played.norm()) < 1e-5
+
+
+@pytest.mark.parametrize("stride,padding", [((1, 1), (1, 2)), ((2, 2), (2, 2)), ((1, 2), (0, 3))])
+def test_the_blur_gradient_is_the_convolutions_own_to_every_order_and_learns_no_filter(stride, padding):
+    """fir_conv against autograd through F.conv2d: the same forward bits, the same first and
+    second-order gradients to rounding, and the second order without one filter-gradient
+    convolution per channel (autograd's double backward makes them though the filter is fixed)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from stylegan3.fir import fir_conv
+    torch.manual_seed(7)
+    c = 6
+    w = setup_filter([1, 3, 3, 1])[None, None].expand(c, 1, 4, 4)
+    results, convs = [], []
+    for fn in (lambda x: fir_conv(x, w, stride, padding),
+               lambda x: F.conv2d(x, w, stride=stride, padding=padding, groups=c)):
+        torch.manual_seed(8)
+        x = torch.randn(3, c, 11, 9, requires_grad=True)
+        y = fn(x)
+        u = torch.randn(y.shape, requires_grad=True)
+        gx, = torch.autograd.grad((y * u).sum(), x, create_graph=True)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            second = torch.autograd.grad((gx.square() * x).sum(), [x, u])
+        convs.append(sum(e.count for e in prof.key_averages() if e.key == "aten::convolution"))
+        results.append((y.detach(), gx.detach(), *second))
+    assert torch.equal(results[0][0], results[1][0])
+    for a, r in zip(results[0][1:], results[1][1:]):
+        assert float((a - r).norm() / r.norm()) < 1e-6
+    assert convs[0] <= 2 and convs[1] >= c, convs

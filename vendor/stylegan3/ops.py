@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .bias_act import bias_act  # noqa: F401  (the networks' ops, in one place)
+from .fir import fir_conv
 
 Padding = Sequence[int]  # (x0, x1, y0, y1), as the official ops take it
 
@@ -86,9 +87,9 @@ def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up: int = 1, down: int
     f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
     c = x.shape[1]
     if f.ndim == 2:
-        return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), padding=(py, px), stride=down, groups=c)
-    x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), padding=(0, px), stride=(1, down), groups=c)
-    return F.conv2d(x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), padding=(py, 0), stride=(down, 1), groups=c)
+        return fir_conv(x, f[None, None].expand(c, 1, *f.shape), (down, down), (py, px))
+    x = fir_conv(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), (1, down), (0, px))
+    return fir_conv(x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), (down, 1), (py, 0))
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
