@@ -275,7 +275,7 @@ def test_the_page_loads_under_its_own_policy_and_strangers_are_refused(live, bro
 
 
 def test_another_device_needs_the_token_and_an_allowed_address(tiny, tmp_path):
-    from livegan.control.oscquery import _local_ip
+    from livegan.control.mdns import local_ip
     from livegan.control.page import PageAccess
 
     acc = PageAccess(["192.0.2.0/24"], token="secret-token")
@@ -284,7 +284,7 @@ def test_another_device_needs_the_token_and_an_allowed_address(tiny, tmp_path):
     assert acc.check("192.0.2.7", "secret-token") is None
     assert "this machine only" in acc.check("203.0.113.5", "secret-token")   # not admitted
     assert "this machine only" in PageAccess([]).check("192.0.2.7", "anything")
-    ip = _local_ip()
+    ip = local_ip()
     if ip.startswith("127."):          # no interface besides loopback: the access rule above is what can be proved
         return
     live = LiveShow(tiny, tmp_path, control_allow=[ip])

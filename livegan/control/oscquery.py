@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import json
-import socket
 import threading
 from types import MappingProxyType
 from typing import Callable, Mapping, Optional
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ..boundary import PAGE_CSP, OwnNames, host_allowed, origin_allowed, single_header
 from .listener import BoundedListener, ClientProblems
+from .mdns import Advertiser
 from .osc import PREFIX, STATUS, address_table
 
 # OSCQuery ACCESS: 0 no value (containers, argument-less methods), 1 read, 2 write, 3 both.
@@ -149,7 +149,6 @@ class OscQueryServer:
         self._clients: set = set()                 # websocket clients (LISTEN)
         self._clients_lock = threading.Lock()
         self._stopping = threading.Event()
-        self.mdns_names: list[str] = []
         self.problems = ClientProblems(log)
         self._own = OwnNames()
         try:
@@ -167,9 +166,7 @@ class OscQueryServer:
         self.port = sock.getsockname()[1]
         self.listener = sock
         self._thread = threading.Thread(target=self.server.serve_forever, name="livegan-oscquery", daemon=True)
-        self._zc = None
-        self._mdns = mdns
-        self._adv: Optional[threading.Thread] = None
+        self._adv = Advertiser(name, self.port, osc_port, log) if mdns else None
 
     def _trusted(self, peer: str) -> bool:
         """A host the user admitted by name or network (--control-allow, --osc-allow); loopback
@@ -339,65 +336,20 @@ class OscQueryServer:
 
     def start(self) -> "OscQueryServer":
         self._thread.start()
-        if self._mdns:
-            self._adv = threading.Thread(target=self._advertise, name="livegan-mdns", daemon=True)
+        if self._adv is not None:
             self._adv.start()
         return self
 
-    def _advertise(self) -> None:
-        """mDNS: `_oscjson._tcp` for OSCQuery browsers (and `_osc._udp` for plain OSC), as
-        'livegan on HOST (PORT)': unique by construction (one host, one OSCQuery port), since two
-        instances probing at the same moment can both miss the conflict; zeroconf still renames on
-        one as a fallback."""
-        try:
-            from zeroconf import ServiceInfo, Zeroconf
-
-            ip = _local_ip()
-            addr = socket.inet_aton(ip)
-            host = (socket.gethostname().split(".")[0] or ip)[:40]
-            self._zc = Zeroconf()
-            for stype, port in (("_oscjson._tcp.local.", self.port), ("_osc._udp.local.", self.osc_port)):
-                if self._stopping.is_set():
-                    return
-                info = ServiceInfo(stype, f"{self.name} on {host} ({self.port}).{stype}", addresses=[addr], port=port,
-                                   properties={"txtvers": "1"})
-                self._zc.register_service(info, allow_name_change=True)
-                self.mdns_names.append(info.name)
-        except Exception as e:                     # no multicast here: OSCQuery over HTTP still works
-            if not self._stopping.is_set():        # a short run stopping mid-registration is no error
-                self.log(f"OSCQuery: mDNS advertising unavailable ({type(e).__name__}: {e})")
+    @property
+    def mdns_names(self) -> list[str]:
+        """The names registered so far (none without multicast or with mdns off)."""
+        return [] if self._adv is None else list(self._adv.names)
 
     def stop(self) -> None:
         self._stopping.set()
         if self._adv is not None:
-            self._adv.join(timeout=5)              # registration probes take a moment: let it end
-        if self._zc is not None:
-            try:
-                self._zc.unregister_all_services()
-                self._zc.close()
-            except Exception as e:
-                self.log(f"OSCQuery: mDNS shutdown: {e}")
+            self._adv.stop()
         self.server.shutdown()
-
-
-def _local_ip() -> str:
-    """This host's address on the network (for the mDNS record and the control page's URL): the
-    interface a datagram to the outside would leave by (nothing is sent), else the host name's
-    address, else loopback."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect(("198.51.100.1", 9))              # TEST-NET-2: routed like the outside, never sent to
-        ip = s.getsockname()[0]
-        if not ip.startswith("127.") and ip != "0.0.0.0":
-            return ip
-    except OSError:
-        pass
-    finally:
-        s.close()
-    try:
-        return socket.gethostbyname(socket.gethostname())
-    except OSError:
-        return "127.0.0.1"
 
 
 class _Listener:

@@ -143,13 +143,13 @@ class Controls:
     def page_line(self) -> str:
         """Where the control page is: this machine's URL, and the one with the token for the
         devices --control-allow admits."""
-        from .oscquery import _local_ip
+        from .mdns import local_ip
 
         url = f"http://127.0.0.1:{self.query.port}/control"
         if not self.page.access.remote:
             return f"livegan: control page: {url} (this machine only; other devices: --control-allow HOST|CIDR)"
         return (f"livegan: control page: {url} here; from {', '.join(self.page.access.allow)}: "
-                f"http://{_local_ip()}:{self.query.port}/control?token={self.page.access.token}")
+                f"http://{local_ip()}:{self.query.port}/control?token={self.page.access.token}")
 
     def hud_lines(self) -> list[str]:
         """The control surfaces' state for the HUD: what listens, and what is connected."""
