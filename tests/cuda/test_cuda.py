@@ -135,3 +135,30 @@ def test_the_fast_gradient_on_cuda_equals_the_cpus(pair):
     assert len(grads[0]) == len(grads[1]) > 10
     for ref, out in zip(*grads):
         assert float((out - ref).norm() / ref.norm()) < 1e-3
+
+
+def test_the_training_ops_on_cuda_equal_the_cpus():
+    """bias_act's Function and the blur's linear gradient (fir.py) on CUDA: a StyleGAN2
+    discriminator's R1 pass (second order, through both) gives the CPU's penalty and gradients
+    to rounding, and reaches the same parameters."""
+    from stylegan3.discriminator import Discriminator
+
+    torch.manual_seed(0)
+    D = Discriminator(c_dim=0, img_resolution=32, img_channels=3, channel_base=2048, channel_max=64)
+    real = torch.randn(8, 3, 32, 32)
+    out = []
+    for dev in ("cpu", "cuda"):
+        Dd = D.to(dev)
+        Dd.zero_grad(set_to_none=True)
+        x = real.to(dev).requires_grad_()
+        g, = torch.autograd.grad(Dd(x).sum(), x, create_graph=True)
+        penalty = g.square().sum([1, 2, 3])
+        penalty.mean().backward()
+        out.append((penalty.detach().double().cpu(),
+                    {n: p.grad.double().cpu() for n, p in Dd.named_parameters() if p.grad is not None}))
+    (p0, g0), (p1, g1) = out
+    assert float((p1 - p0).norm() / p0.norm()) < 1e-4
+    assert sorted(g0) == sorted(g1) and len(g0) > 10
+    for name in g0:
+        ref = g0[name]
+        assert float((g1[name] - ref).norm() / max(float(ref.norm()), 1e-30)) < 1e-3, name
