@@ -43,10 +43,16 @@ def test_bad_precision_is_refused(tiny):
 
 
 def test_channels_last_matches(tiny):
-    """NHWC convolutions (the CPU default for inference) give the NCHW picture to rounding."""
+    """NHWC convolutions (the CPU default for inference, ToRGB aside) give the NCHW picture to
+    rounding.  Which bits rounding gives depends on the CPU's kernels (the default once equalled
+    forced NHWC to the bit with AVX-512 and not with AVX2), so the layout chosen is asserted
+    directly and the pictures only to rounding."""
     from stylegan3 import set_channels_last
     ws = tiny.mapping(torch.randn(2, tiny.z_dim), None)
+    layers = [m for m in tiny.synthesis.modules() if hasattr(m, "_nhwc")]
     with torch.inference_mode():
+        probe = torch.zeros(1, 1, 4, 4)
+        assert {m.is_torgb: m._nhwc(probe) for m in layers} == {False: True, True: False}
         default = tiny.synthesis(ws)
         try:
             set_channels_last(tiny, False)
@@ -55,5 +61,6 @@ def test_channels_last_matches(tiny):
             out = tiny.synthesis(ws)
         finally:
             set_channels_last(tiny, None)
-    assert torch.equal(default, out)                                   # on the CPU the default is NHWC
-    assert float((out - ref).norm() / ref.norm()) < 1e-5
+    assert not any(m._nhwc(probe) for m in layers)                    # a gradient keeps NCHW
+    for pic in (default, out):
+        assert float((pic - ref).norm() / ref.norm()) < 1e-5
