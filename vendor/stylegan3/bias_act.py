@@ -6,7 +6,9 @@ one array and works in place on it, and under autograd one Function keeps only i
 sign and clamp say everything the gradient needs.  Autograd through the four separate ops makes
 four arrays, keeps two, and differentiates the clamp as four more passes (two comparisons, an
 and, a select); here the gradient is the same ops in the same order (clamp mask, gain, leaky
-ReLU slope), each in place, so it is the same to the bit as well (tests/test_training_ops.py).
+ReLU slope), each in place, so it is the same to the bit as well (tests/test_training_ops.py) for
+finite values.  Where the forward made a NaN the reference's clamp gives it a zero gradient and
+this one a NaN one; the loss is NaN then either way, and the trainer zeroes NaN gradients.
 """
 from __future__ import annotations
 
