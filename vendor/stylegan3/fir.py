@@ -6,7 +6,11 @@ two Functions, each the other's backward, to any order.  Autograd's own convolut
 same first-order gradient, but its double backward (R1 and path-length regularisation) also
 computes the filter's gradient, group by group, whether or not anything asks for it: for
 StyleGAN2's discriminator at 64 channels, 64 small convolutions per blur per R1 pass, about a
-third of that pass's time.
+third of that pass's time.  A first-order backward (no create_graph) takes the convolution's own
+input gradient instead, autograd's bits.  The Python Function costs about 0.05 ms a call, which
+the R1 and path-length passes repay (a StyleGAN2 step 1.02-1.03x over plain autograd); the
+augmentations' per-image 1-D filters, with fewer channels, measured slower with it and keep
+autograd's convolution.
 """
 from __future__ import annotations
 
@@ -26,15 +30,21 @@ def fir_conv(x: torch.Tensor, w: torch.Tensor, stride: Sequence[int], padding: S
 class _Fir(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, stride, padding):
-        ctx.save_for_backward(w)
+        ctx.save_for_backward(x, w)         # x for its layout (autograd's convolution keeps it too)
         ctx.geometry = (stride, padding, tuple(x.shape[2:]))
         return F.conv2d(x, w, stride=stride, padding=padding, groups=w.shape[0])
 
     @staticmethod
     def backward(ctx, g):
-        (w,) = ctx.saved_tensors
+        x, w = ctx.saved_tensors
         stride, padding, size = ctx.geometry
-        return _FirT.apply(g, w, stride, padding, size), None, None, None
+        if torch.is_grad_enabled():         # create_graph: the transposed Function, linear to any order
+            return _FirT.apply(g, w, stride, padding, size), None, None, None
+        # First order only: the convolution's own input gradient, autograd's bits and 10-20%
+        # faster than the transposed convolution's forward on this CPU.
+        gx = torch.ops.aten.convolution_backward(g, x, w, None, stride, padding, (1, 1), False, (0, 0),
+                                                 w.shape[0], (True, False, False))[0]
+        return gx, None, None, None
 
 
 class _FirT(torch.autograd.Function):
