@@ -58,22 +58,16 @@ def _functional(x: torch.Tensor, b: Optional[torch.Tensor], lrelu: bool, alpha: 
 
 def _in_place(x: torch.Tensor, b: Optional[torch.Tensor], lrelu: bool, alpha: float, gain: float,
               clamp: Optional[float]) -> torch.Tensor:
-    """The same ops on one fresh array (the caller's x is never written)."""
-    if b is not None:
-        y = x + b
-    elif lrelu:
-        y = F.leaky_relu(x, alpha)
-    elif gain != 1:
-        return x * gain if clamp is None else (x * gain).clamp_(-clamp, clamp)
-    else:
-        return x if clamp is None else x.clamp(-clamp, clamp)
-    if lrelu and b is not None:
-        F.leaky_relu_(y, alpha)
+    """The same ops: the first makes a fresh array, the rest work in place on it (the caller's x
+    is never written)."""
+    y = None if b is None else x + b
+    if lrelu:
+        y = F.leaky_relu(x, alpha) if y is None else F.leaky_relu_(y, alpha)
     if gain != 1:
-        y.mul_(gain)
+        y = x * gain if y is None else y.mul_(gain)
     if clamp is not None:
-        y.clamp_(-clamp, clamp)
-    return y
+        y = x.clamp(-clamp, clamp) if y is None else y.clamp_(-clamp, clamp)
+    return x if y is None else y
 
 
 class _BiasAct(torch.autograd.Function):

@@ -75,14 +75,11 @@ def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up: int = 1, down: int
         x = x.reshape(n, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
-    if f is None:
-        x = x * gain if gain != 1 else x
     own = f is not None and px0 == px1 >= 0 and py0 == py1 >= 0     # the convolution's own padding
     if not own:
-        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-        x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+        x = _pad2(x, (py0, py1), (px0, px1))
     if f is None:
-        return x[:, :, ::down, ::down]
+        return (x * gain if gain != 1 else x)[:, :, ::down, ::down]
     py, px = (py0, px0) if own else (0, 0)
     f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
     c = x.shape[1]
