@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import native
 from .bias_act import bias_act  # noqa: F401  (the networks' ops, in one place)
 from .fir import fir_conv
 
@@ -110,6 +111,23 @@ def filtered_lrelu_ref(x: torch.Tensor, fu: Optional[torch.Tensor], fd: Optional
     return upfirdn2d(x, fd, down=down)
 
 
+def up_phases(f: torch.Tensor, up: int, pad0: int, gain: float = 1.0) -> tuple[torch.Tensor, int]:
+    """Zero-insertion by `up`, `pad0` zeros in front and correlation with flip(f) * up * gain, as
+    polyphase taps: output up*q + r = sum_j h[r, j] * x[q + j + j0] (x zero outside its range;
+    h [up, J] float64, one tap range shared by all phases, zeros where a phase has fewer)."""
+    g = f.double().flip(0) * up * gain
+    taps = g.numel()
+    j0 = min(math.ceil((r - pad0) / up) for r in range(up))
+    j1 = max(math.floor((taps - 1 - pad0 + r) / up) for r in range(up))
+    h = torch.zeros(up, j1 - j0 + 1, dtype=torch.float64)
+    for r in range(up):
+        for j in range(j0, j1 + 1):
+            k = up * j + pad0 - r
+            if 0 <= k < taps:
+                h[r, j - j0] = g[k]
+    return h, j0
+
+
 # Outputs per block of a down pass.  8 measured 1.05x over 16 for builtin:tiny on an AVX-512 Xeon
 # (less zero work in the band; bench/roofline.py --variants), 16 having been chosen on an EPYC.
 DOWN_BLOCK = 8
@@ -142,19 +160,8 @@ class _Pass:
         zero work, smaller ones make skinny GEMMs.  `min_out`: produce at least that many samples
         (the extra ones are finite don't-cares), so the next pass needs no padding copy."""
         block = block or max(4, 32 // up)
-        g = f.double().flip(0) * up * gain
-        taps = g.numel()
-        n_out = n_in * up + pad0 + pad1 - taps + 1
-        # Output u*q + r = sum_j g[u*j + pad0 - r] * x[q + j]: phase r is a correlation with taps
-        # h[r, j] for j in [j0, j1] (a range shared by all phases; zeros where a phase has fewer).
-        j0 = min(math.ceil((r - pad0) / up) for r in range(up))
-        j1 = max(math.floor((taps - 1 - pad0 + r) / up) for r in range(up))
-        h = torch.zeros(up, j1 - j0 + 1, dtype=torch.float64)
-        for r in range(up):
-            for j in range(j0, j1 + 1):
-                k = up * j + pad0 - r
-                if 0 <= k < taps:
-                    h[r, j - j0] = g[k]
+        n_out = n_in * up + pad0 + pad1 - f.numel() + 1
+        h, j0 = up_phases(f, up, pad0, gain)
         J = h.shape[1]
         kern = torch.zeros(block + J - 1, block, up, dtype=torch.float64)
         for p in range(block):
@@ -303,6 +310,13 @@ class FilteredLReLU:
             d = self.down_h
             self.rows_mid = -(-max(d.need, h_tmp) // d.step) * d.step
         self._fd2_cache: dict = {}
+        # The compiled kernel (native/): float32 CPU inference, separable filters, up a multiple
+        # of down -- every StyleGAN3 layer but ToRGB and StyleGAN3-R's radial ones.
+        self.native = None
+        if self.has_up and self.down_h is not None and native.FilteredTaps.applies(up, down):
+            (hx, jx0), (hy, jy0) = up_phases(fu1, up, px0), up_phases(fu1, up, py0, gain)
+            self.native = native.FilteredTaps(up, down, jx0, hx.float().contiguous(), jy0, hy.float().contiguous(),
+                                              fd.double().flip(0).float().contiguous(), self.out_size)
 
     def padded(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """x [N, C, H, W] (any memory format) plus the bias, as [N*C, rows, columns] padded for the
@@ -314,6 +328,10 @@ class FilteredLReLU:
 
     def __call__(self, x: torch.Tensor, b: torch.Tensor, slope: float,
                  clamp: Optional[float]) -> torch.Tensor:
+        if self.native is not None and not torch.compiler.is_compiling():
+            y = native.filtered_lrelu(self.native, x, b, slope, clamp)
+            if y is not None:
+                return y
         return self.downsampled(self.activated(x, b, slope, clamp), x.shape[0], x.shape[1])
 
     def activated(self, x: torch.Tensor, b: torch.Tensor, slope: float, clamp: Optional[float]) -> torch.Tensor:

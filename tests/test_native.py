@@ -1,0 +1,126 @@
+"""The compiled filtered activation (stylegan3/native): the plain definition's pictures on every
+geometry it takes, frames that do not depend on their batch or the thread count, and the torch
+path taking over, with one line said, where it cannot be built or loaded."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from stylegan3 import native
+from stylegan3.ops import FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref
+
+GEOMETRIES = [  # up, up taps, down, down taps, padding, input size
+    (2, 12, 2, 12, (9, 8, 9, 8), (38, 38)),         # typical StyleGAN3-T layer
+    (4, 24, 2, 12, (13, 12, 13, 12), (38, 38)),     # sampling rate doubles: 4x up, two output streams
+    (2, 12, 2, 12, (-3, -4, -3, -4), (40, 40)),     # negative padding crops
+    (2, 12, 2, 12, (9, 8, 7, 6), (31, 44)),         # non-square, odd output height (one kept row alone)
+    (4, 24, 2, 12, (13, 12, 11, 12), (21, 70)),     # wide canvas, 4x up
+    (2, 6, 2, 6, (3, 2, 3, 2), (9, 9)),             # few taps, output narrower than one vector
+]
+
+
+def _layer(up, tu, down, td, pad, size):
+    fu = design_lowpass_filter(tu, 2.0, 8.0, 16.0 * up)
+    fd = design_lowpass_filter(td, 2.5, 6.0, 32.0)
+    return fu, fd, FilteredLReLU(fu, fd, up, down, pad, size, gain=math.sqrt(2))
+
+
+@pytest.mark.exactness
+@pytest.mark.parametrize("up,tu,down,td,pad,size", GEOMETRIES)
+def test_the_kernel_computes_the_plain_definition(up, tu, down, td, pad, size):
+    torch.manual_seed(0)
+    fu, fd, act = _layer(up, tu, down, td, pad, size)
+    assert act.native is not None and native.library() is not None, "the kernel was not built"
+    x, b = torch.randn(2, 5, *size) * 3, torch.randn(5)
+    for clamp in (256, 1.5, None):                        # 1.5 really clamps
+        ref = filtered_lrelu_ref(x, fu, fd, b, up, down, pad, math.sqrt(2), 0.2, clamp)
+        for layout in (torch.contiguous_format, torch.channels_last):
+            out = native.filtered_lrelu(act.native, x.contiguous(memory_format=layout), b, 0.2, clamp)
+            assert out is not None and out.shape == ref.shape
+            assert float((out - ref).norm() / ref.norm()) < 1e-6, (clamp, layout)
+            if clamp == 1.5:
+                assert float(out.abs().max()) <= 1.5
+        # The layer as the network calls it takes the kernel and gives the same pixels.
+        assert torch.equal(act(x, b, 0.2, clamp), native.filtered_lrelu(act.native, x, b, 0.2, clamp))
+
+
+def test_frames_do_not_depend_on_their_batch_or_the_threads():
+    torch.manual_seed(1)
+    *_, act = _layer(4, 24, 2, 12, (13, 12, 13, 12), (38, 38))
+    x, b = torch.randn(3, 6, 38, 38), torch.randn(6)
+    whole = native.filtered_lrelu(act.native, x, b, 0.2, 256)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = [native.filtered_lrelu(act.native, x[i: i + 1], b, 0.2, 256) for i in range(3)]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(whole[i: i + 1], alone[i]) for i in range(3))
+
+
+def test_what_the_kernel_does_not_take_goes_the_torch_way():
+    *_, act = _layer(2, 12, 2, 12, (9, 8, 9, 8), (38, 38))
+    x, b = torch.randn(1, 4, 38, 38), torch.randn(4)
+    assert native.filtered_lrelu(act.native, x.double(), b, 0.2, 256) is None
+    assert native.filtered_lrelu(act.native, x.requires_grad_(), b, 0.2, 256) is None
+    # Radial down filters (StyleGAN3-R) and ToRGB's plain bias keep the torch path.
+    fu = design_lowpass_filter(12, 2.0, 8.0, 32.0)
+    assert FilteredLReLU(fu, design_lowpass_filter(12, 2.5, 6.0, 32.0, radial=True), 2, 2, (5, 4, 5, 4),
+                         (40, 40)).native is None
+    assert FilteredLReLU(None, None, 1, 1, (0, 0, 0, 0), (40, 40)).native is None
+
+
+def test_a_missing_compiler_is_one_clear_error(tmp_path):
+    env_cxx = os.environ.get("CXX")
+    os.environ["CXX"] = str(tmp_path / "no-such-c++")
+    try:
+        with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+            native.build(cache=tmp_path)
+    finally:
+        if env_cxx is None:
+            del os.environ["CXX"]
+        else:
+            os.environ["CXX"] = env_cxx
+
+
+def test_a_broken_cached_library_is_built_again(tmp_path):
+    first = native.build(cache=tmp_path)
+    first.write_bytes(b"not a shared library")
+    again = native.load(native.build(cache=tmp_path), rebuild=lambda: native.build(cache=tmp_path, fresh=True))
+    assert again is not None and native.build(cache=tmp_path).read_bytes()[:4] == b"\x7fELF"
+
+
+_RENDER = """
+import sys, torch
+from stylegan3 import load_network
+G = load_network("builtin:tiny", device="cpu").eval()
+with torch.inference_mode():
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)), None)
+    torch.save(G.synthesis(ws), sys.argv[1])
+"""
+
+
+def test_without_a_compiler_the_show_renders_the_same_frames(tmp_path):
+    """A machine with no compiler renders the built-in network through the torch path, says so
+    once, and its frame is the compiled path's to rounding."""
+    frames = {}
+    for name, cxx in (("compiled", None), ("torch", str(tmp_path / "no-such-c++"))):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "vendor")]),
+                   XDG_CACHE_HOME=str(tmp_path / name))
+        if cxx:
+            env["CXX"] = cxx
+        r = subprocess.run([sys.executable, "-c", _RENDER, str(tmp_path / f"{name}.pt")], capture_output=True,
+                           text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        said = [ln for ln in r.stderr.splitlines() if "compiled filtered activation" in ln]
+        assert len(said) == (1 if cxx else 0), r.stderr[-2000:]
+        frames[name] = torch.load(tmp_path / f"{name}.pt")
+    assert list((tmp_path / "compiled" / "livegan" / "native").glob("*.so"))
+    a, b = frames["compiled"], frames["torch"]
+    assert float((a - b).norm() / b.norm()) < 1e-5

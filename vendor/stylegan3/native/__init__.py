@@ -1,0 +1,148 @@
+"""Compiled CPU kernels, built on first use with the system's C++ compiler and kept in a cache.
+
+The kernels are plain C++ (no torch headers: a build takes about two seconds), called through
+ctypes (which lets go of the GIL for the call) and run on torch's own OpenMP threads: the library
+links libgomp.so.1, which torch has already loaded.  Each build is made for the CPU kernel set
+torch chose (`ATEN_CPU_CAPABILITY`), so the tests that run under each set try the matching code.
+Where no compiler is found or the build fails, `library()` is None, the torch path runs, and the
+reason is said once on stderr.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+SOURCE = Path(__file__).with_name("filtered_lrelu.cpp")
+
+# torch's kernel set -> the x86-64 level built for (v4: AVX-512, v3: AVX2 + FMA, v2: SSE4.2).
+_X86_LEVEL = {"AVX512": "x86-64-v4", "AVX2": "x86-64-v3", "DEFAULT": "x86-64-v2"}
+
+
+def build_flags(capability: Optional[str] = None) -> list[str]:
+    """Compiler flags for torch's CPU kernel set (default: the one this process runs)."""
+    flags = ["-O3", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-math-errno"]
+    if platform.machine() in ("x86_64", "AMD64"):
+        cap = capability or torch.backends.cpu.get_cpu_capability()
+        flags.append(f"-march={_X86_LEVEL.get(cap, 'x86-64-v2')}")
+    return flags
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "livegan" / "native"
+
+
+def build(capability: Optional[str] = None, cache: Optional[Path] = None, fresh: bool = False) -> Path:
+    """The compiled library for this source, compiler and kernel set: from the cache (unless
+    `fresh`), or built into it (atomically: processes building at once each rename a whole file
+    into place).  Raises RuntimeError with the compiler's first error line."""
+    cxx = os.environ.get("CXX") or "c++"
+    flags = build_flags(capability)
+    try:
+        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RuntimeError(f"no C++ compiler ({cxx}: {e})") from None
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cxx, *flags, version]).encode()).hexdigest()[:16]
+    cache = cache or _cache_dir()
+    target = cache / f"filtered_lrelu-{key}.so"
+    if target.exists() and not fresh:
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
+    os.close(fd)
+    try:
+        done = subprocess.run([cxx, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            first = next((ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr.strip()[:200])
+            raise RuntimeError(f"{cxx} failed: {first}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+class Geometry(ctypes.Structure):
+    """The kernel's struct Geometry, field for field."""
+    _fields_ = [(name, ctypes.c_int64) for name in (
+        "n", "c", "h_in", "w_in", "s_n", "s_c", "s_h", "s_w", "up", "down", "jx0", "jx_taps",
+        "jy0", "jy_taps", "d_taps", "h_out", "w_out")] + [
+        ("slope", ctypes.c_float), ("clamp", ctypes.c_float), ("threads", ctypes.c_int64)]
+
+
+def load(path: Path, rebuild=None) -> ctypes.CDLL:
+    """The library at path with its signatures set; a file that does not load (a broken cache
+    entry) is built again once through `rebuild`."""
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:
+        if rebuild is None:
+            raise
+        lib = ctypes.CDLL(str(rebuild()))
+    fn = lib.livegan_filtered_lrelu
+    fn.argtypes = [ctypes.POINTER(Geometry)] + [ctypes.c_void_p] * 6
+    fn.restype = ctypes.c_int
+    return lib
+
+
+@functools.lru_cache(maxsize=None)
+def library(capability: Optional[str] = None) -> Optional[ctypes.CDLL]:
+    """The loaded kernels for torch's kernel set, or None (the reason said once on stderr)."""
+    try:
+        return load(build(capability), rebuild=lambda: build(capability, fresh=True))
+    except (RuntimeError, OSError) as e:
+        print(f"livegan: the compiled filtered activation is unavailable ({str(e).splitlines()[0]}); "
+              "the slower torch path runs", file=sys.stderr)
+        return None
+
+
+@dataclass(frozen=True)
+class FilteredTaps:
+    """One layer's filtered activation as the kernel takes it: polyphase up taps per axis (the
+    activation gain in the rows' taps), the flipped down filter, and the output size."""
+    up: int
+    down: int
+    jx0: int
+    hx: torch.Tensor      # [up, Jx] float32
+    jy0: int
+    hy: torch.Tensor      # [up, Jy] float32
+    gd: torch.Tensor      # [taps] float32
+    out_size: tuple[int, int]
+
+    @staticmethod
+    def applies(up: int, down: int) -> bool:
+        return 1 <= down <= up <= 8 and up % down == 0
+
+
+def filtered_lrelu(taps: FilteredTaps, x: torch.Tensor, b: torch.Tensor, slope: float,
+                   clamp: Optional[float]) -> Optional[torch.Tensor]:
+    """bias -> up -> leaky ReLU and clamp -> down for a float32 CPU x [N, C, H, W] (any strides),
+    as [N, C, ho, wo]; None where the kernel does not apply or is unavailable."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim != 4 or x.requires_grad:
+        return None
+    lib = library(None)
+    if lib is None:
+        return None
+    n, c, h, w = x.shape
+    ho, wo = taps.out_size
+    out = torch.empty((n, c, ho, wo), dtype=torch.float32)
+    if out.numel() == 0:
+        return out
+    b = b.detach().to(torch.float32).contiguous()
+    g = Geometry(n, c, h, w, *x.stride(), taps.up, taps.down, taps.jx0, taps.hx.shape[1],
+                 taps.jy0, taps.hy.shape[1], taps.gd.numel(), ho, wo, slope,
+                 -1.0 if clamp is None or clamp < 0 else clamp, torch.get_num_threads())
+    rc = lib.livegan_filtered_lrelu(ctypes.byref(g), x.data_ptr(), b.data_ptr(), taps.hx.data_ptr(),
+                                    taps.hy.data_ptr(), taps.gd.data_ptr(), out.data_ptr())
+    return out if rc == 0 else None
