@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Debian packages the show needs (headless GL through Mesa's EGL, PortAudio for audio input) and
+# Debian packages the show needs (headless GL through Mesa's EGL, PortAudio for audio input, a C++
+# compiler for the generator's compiled activation: stylegan3/native) and
 # the ones the tests add (virtual X, OSC/MIDI/JACK peers, a browser); installed only as root,
 # otherwise what is missing is said in one line.
-DEBIAN_DEMO_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libportaudio2
+DEBIAN_DEMO_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libportaudio2 g++
 DEBIAN_TEST_PACKAGES ?= $(DEBIAN_DEMO_PACKAGES) xvfb liblo-tools jackd2 chromium curl
 
 .PHONY: demo test test-cuda bench venv debian-deps demo-deps clean gpu-prepare twemoji
