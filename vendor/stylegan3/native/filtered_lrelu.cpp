@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -64,31 +65,29 @@ inline void combine(float* dst, const float* const* src, const float* coef, int6
 // each source vector loaded once for all N sums (the phases of one upsampled row group share their
 // input rows; two kept rows share most of theirs).  A zero coefficient adds an exact zero.
 template <int N, int B, class Post>
+inline void combine_block(float* const* dst, const float* const* src, const float* coef, int64_t taps,
+                          int64_t c0, Post post) {
+    vf a[N][B];
+    for (int n = 0; n < N; ++n)
+        for (int i = 0; i < B; ++i) a[n][i] = vf{};
+    for (int64_t t = 0; t < taps; ++t) {
+        vf v[B];
+        for (int i = 0; i < B; ++i) v[i] = load(src[t] + c0 + i * V);
+        for (int n = 0; n < N; ++n) {
+            const float c = coef[n * taps + t];
+            for (int i = 0; i < B; ++i) a[n][i] += c * v[i];
+        }
+    }
+    for (int n = 0; n < N; ++n)
+        for (int i = 0; i < B; ++i) store(dst[n] + c0 + i * V, post(a[n][i]));
+}
+
+template <int N, int B, class Post>
 inline void combine_n(float* const* dst, const float* const* src, const float* coef, int64_t taps,
                       int64_t len, Post post) {
-    const vf zero = {};
     int64_t c0 = 0;
-    for (; c0 + B * V <= len; c0 += B * V) {
-        vf a[N][B];
-        for (int n = 0; n < N; ++n)
-            for (int i = 0; i < B; ++i) a[n][i] = zero;
-        for (int64_t t = 0; t < taps; ++t) {
-            vf v[B];
-            for (int i = 0; i < B; ++i) v[i] = load(src[t] + c0 + i * V);
-            for (int n = 0; n < N; ++n) {
-                const float c = coef[n * taps + t];
-                for (int i = 0; i < B; ++i) a[n][i] += c * v[i];
-            }
-        }
-        for (int n = 0; n < N; ++n)
-            for (int i = 0; i < B; ++i) store(dst[n] + c0 + i * V, post(a[n][i]));
-    }
-    for (; c0 < len; c0 += V)
-        for (int n = 0; n < N; ++n) {
-            vf a = zero;
-            for (int64_t t = 0; t < taps; ++t) a += coef[n * taps + t] * load(src[t] + c0);
-            store(dst[n] + c0, post(a));
-        }
+    for (; c0 + B * V <= len; c0 += B * V) combine_block<N, B>(dst, src, coef, taps, c0, post);
+    for (; c0 < len; c0 += V) combine_block<N, 1>(dst, src, coef, taps, c0, post);   // the rest: shared loads too
 }
 
 // combine_n for a run-time N (the upsampling factor).
@@ -105,6 +104,10 @@ inline void combine_rows(int64_t n, float* const* dst, const float* const* src, 
 }
 
 inline vf same(vf v) { return v; }
+
+typedef int vi __attribute__((vector_size(V * sizeof(int))));
+const vi LO = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};       // a0 b0 a1 b1 ...
+const vi HI = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
 
 }  // namespace
 
@@ -137,6 +140,10 @@ int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias,
     const int64_t xp_len = lq + jx - 1;
     const int64_t planes = g->n * g->c;
     int status = 0;
+    // Down columns: stream e tap k reads phase (down*e + k) % up at offset (down*e + k) / up.
+    std::vector<int64_t> col_off(E * td);
+    for (int64_t e = 0; e < E; ++e)
+        for (int64_t k = 0; k < td; ++k) col_off[e * td + k] = ((down * e + k) % up) * lq + (down * e + k) / up;
 
     #pragma omp parallel for schedule(dynamic, 1) num_threads(g->threads)
     for (int64_t plane = 0; plane < planes; ++plane) {
@@ -144,7 +151,10 @@ int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias,
         const float* xin = x + ni * g->s_n + ci * g->s_c;
         const float b = bias ? bias[ci] : 0.0f;
         const int64_t taps_max = std::max(std::max(jx, jy), td + down);
-        std::vector<float> xp(xp_len, 0.0f), ups(g->h_in * wr), ring((td + down + up) * wr), drow(2 * wr), stream(round_up(ns, V) * E);
+        // Scratch: every element of these is written before it is read (only xp's edges stay zero).
+        std::vector<float> xp(xp_len, 0.0f);
+        std::unique_ptr<float[]> ups(new float[g->h_in * wr]), ring(new float[(td + down + up) * wr]),
+            drow(new float[2 * wr]), stream(new float[round_up(ns, V) * std::max<int64_t>(E, 4)]);
         std::vector<const float*> src(taps_max);
         std::vector<float*> dsts(std::max<int64_t>(up, 2));
         std::vector<float> coef(std::max(taps_max, up * jy));
@@ -163,7 +173,7 @@ int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias,
                 for (int64_t t = t0; t < t1; ++t) xpd[t] = row[t] + b;
             else
                 for (int64_t t = t0; t < t1; ++t) xpd[t] = row[t * s_w] + b;
-            for (int64_t p = 0; p < up; ++p) dsts[p] = ups.data() + y * wr + p * lq;
+            for (int64_t p = 0; p < up; ++p) dsts[p] = ups.get() + y * wr + p * lq;
             combine_rows(up, dsts.data(), src.data(), hx, jx, lq, same);
         }
 
@@ -184,14 +194,14 @@ int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias,
             for (int64_t j = 0; j < jy; ++j) {
                 const int64_t y = q + j + g->jy0;
                 if (y < 0 || y >= g->h_in) continue;                 // zero padding rows
-                src[k] = ups.data() + y * wr;
+                src[k] = ups.get() + y * wr;
                 for (int64_t p = 0; p < up; ++p) coef[p * jy + k] = hy[p * jy + j];
                 ++k;
             }
             if (k < jy)                                              // compact: taps = k per phase
                 for (int64_t p = 1; p < up; ++p)
                     for (int64_t t = 0; t < k; ++t) coef[p * k + t] = coef[p * jy + t];
-            for (int64_t p = 0; p < up; ++p) dsts[p] = ring.data() + ((up * q + p) % ring_rows) * wr;
+            for (int64_t p = 0; p < up; ++p) dsts[p] = ring.get() + ((up * q + p) % ring_rows) * wr;
             if (g->clamp >= 0) combine_rows(up, dsts.data(), src.data(), coef.data(), k, wr, act_clamp);
             else combine_rows(up, dsts.data(), src.data(), coef.data(), k, wr, act);
         };
@@ -203,27 +213,41 @@ int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias,
             const int64_t first = r * down, pair = std::min<int64_t>(2, g->h_out - r);
             for (; made < first + td + (pair - 1) * down; made += up) up_group(made / up);
             // Down rows: the kept rows r (and r + 1), from the ring.
-            for (int64_t k = 0; k < td + (pair - 1) * down; ++k) src[k] = ring.data() + ((first + k) % ring_rows) * wr;
+            for (int64_t k = 0, slot = first % ring_rows; k < td + (pair - 1) * down; ++k, slot = slot + 1 == ring_rows ? 0 : slot + 1)
+                src[k] = ring.get() + slot * wr;
             if (pair == 2) {
-                dsts[0] = drow.data();
-                dsts[1] = drow.data() + wr;
+                dsts[0] = drow.get();
+                dsts[1] = drow.get() + wr;
                 combine_n<2, 4>(dsts.data(), src.data(), pair_coef.data(), td + down, wr, same);
             } else {
-                combine(drow.data(), src.data(), gd, td, wr, same);
+                combine(drow.get(), src.data(), gd, td, wr, same);
             }
             for (int64_t h = 0; h < pair; ++h) {
-            // Down columns: stream e tap k reads phase (down*e + k) % up at offset (down*e + k) / up.
-            const float* dr = drow.data() + h * wr;
-            for (int64_t e = 0; e < E; ++e) {
-                for (int64_t k = 0; k < td; ++k) {
-                    const int64_t s = down * e + k;
-                    src[k] = dr + (s % up) * lq + s / up;
-                }
-                combine(stream.data() + e * sl, src.data(), gd, td, sl, same);
-            }
+            // Down columns, per stream (col_off).
+            const float* dr = drow.get() + h * wr;
+            for (int64_t k = 0; k < td; ++k) src[k] = dr + col_off[k];
             float* dst = dst_plane + (r + h) * g->w_out;
-            if (E == 1) std::memcpy(dst, stream.data(), sizeof(float) * g->w_out);
-            else
+            if (E == 1 && (r + h) * g->w_out + sl <= g->h_out * g->w_out && r + h + 1 < g->h_out) {
+                // Straight into the output: the last vector's spill lands in later rows of this
+                // plane, written after it (the plane's last row goes through the scratch).
+                combine(dst, src.data(), gd, td, sl, same);
+                continue;
+            }
+            for (int64_t e = 0; e < E; ++e) {
+                for (int64_t k = 0; k < td; ++k) src[k] = dr + col_off[e * td + k];
+                combine(stream.get() + e * sl, src.data(), gd, td, sl, same);
+            }
+            if (E == 1) {
+                std::memcpy(dst, stream.get(), sizeof(float) * g->w_out);
+            } else if (E == 2) {                                     // interleave two streams
+                float* mixed = stream.get() + 2 * sl;
+                for (int64_t j0 = 0; j0 < sl; j0 += V) {
+                    const vf a = load(stream.get() + j0), b = load(stream.get() + sl + j0);
+                    store(mixed + 2 * j0, __builtin_shuffle(a, b, LO));
+                    store(mixed + 2 * j0 + V, __builtin_shuffle(a, b, HI));
+                }
+                std::memcpy(dst, mixed, sizeof(float) * g->w_out);
+            } else
                 for (int64_t e = 0; e < E; ++e)
                     for (int64_t j = e, i = e * sl; j < g->w_out; j += E, ++i) dst[j] = stream[i];
             }
