@@ -64,3 +64,26 @@ def test_channels_last_matches(tiny):
     assert not any(m._nhwc(probe) for m in layers)                    # a gradient keeps NCHW
     for pic in (default, out):
         assert float((pic - ref).norm() / ref.norm()) < 1e-5
+
+
+def test_a_weight_changed_in_place_is_in_the_next_frame(tiny):
+    """Layers keep their normalised weights between frames; writing into a weight (network mixing
+    does) or loading others makes the next frame use the new ones, as a network built with them."""
+    import copy
+
+    G = copy.deepcopy(tiny)
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(5)), None)
+    layer = G.synthesis.L2_72_32
+    with torch.inference_mode():
+        before = G.synthesis(ws)
+        assert torch.equal(before, G.synthesis(ws))
+        layer.weight.mul_(0.5).add_(0.1)                  # in place, as netmix's copy_
+        changed = G.synthesis(ws)
+    fresh = copy.deepcopy(tiny)
+    fresh.load_state_dict(G.state_dict())
+    fresh.synthesis.L2_72_32._weight_cache = ((), None)
+    with torch.inference_mode():
+        assert torch.equal(changed, fresh.synthesis(ws))
+        assert not torch.equal(changed, before)
+        G.load_state_dict(tiny.state_dict())              # loading copies back into the same storage
+        assert torch.equal(G.synthesis(ws), before)

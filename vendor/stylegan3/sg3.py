@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from . import filtered_grad
 from .mapping import FullyConnectedLayer, MappingNetwork
-from .ops import FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref, grouped_modulated_conv2d, modulated_conv2d
+from .ops import (FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref, grouped_modulated_conv2d, modulated_conv2d,
+                  normalized_weight)
 from .precision import compute_dtype
 
 
@@ -136,6 +137,7 @@ class SynthesisLayer(nn.Module):
         self.reference_ops = False      # True: the plain (slow) filtered_lrelu_ref, for checks
         self.fast_grad = True           # False: gradients through the reference definition
         self._act: dict = {}
+        self._weight_cache: tuple = ((), None)       # (key, normalized weight): inference only
 
     def _activation(self, h: int, w: int) -> FilteredLReLU:
         """The filtered activation for a conv output of h x w (other sizes: wide canvas)."""
@@ -144,6 +146,15 @@ class SynthesisLayer(nn.Module):
                                               self.down_factor, self.padding, (h, w),
                                               gain=1.0 if self.is_torgb else math.sqrt(2))
         return self._act[(h, w)]
+
+    def _normalized_weight(self) -> torch.Tensor:
+        """normalized_weight(self.weight), made again only when the weight changes (network
+        mixing writes into it, which moves its version; a load moves its storage)."""
+        w = self.weight
+        key = (w._version, w.data_ptr(), w.dtype, w.device)
+        if self._weight_cache[0] != key:
+            self._weight_cache = (key, normalized_weight(w))
+        return self._weight_cache[1]
 
     def _nhwc(self, x: torch.Tensor) -> bool:
         if self.channels_last is not None:
@@ -165,9 +176,14 @@ class SynthesisLayer(nn.Module):
         x = x.to(dtype)
         if self._nhwc(x):
             x = x.contiguous(memory_format=torch.channels_last)
-        conv = grouped_modulated_conv2d if self.training else modulated_conv2d    # training: the official order
-        x = conv(x, self.weight, styles, demodulate=not self.is_torgb,
-                 input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
+        if self.training:                               # the official order
+            x = grouped_modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb,
+                                         input_gain=self.magnitude_ema.rsqrt(), padding=self.conv_kernel - 1)
+        else:
+            cached = not self.is_torgb and not torch.is_grad_enabled()
+            x = modulated_conv2d(x, self._normalized_weight() if cached else self.weight, styles,
+                                 demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt(),
+                                 padding=self.conv_kernel - 1, weight_normalized=cached)
         if skip is not None:
             x = torch.cat([x, skip], dim=1)     # (type promotion as the official code: fp16 + fp32 -> fp32)
         slope = 1.0 if self.is_torgb else 0.2
