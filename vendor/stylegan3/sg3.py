@@ -67,7 +67,9 @@ class SynthesisInput(nn.Module):
         theta[0, 0] = 0.5 * sw / self.sampling_rate
         theta[1, 1] = 0.5 * sh / self.sampling_rate
         grid = F.affine_grid(theta.unsqueeze(0), [1, 1, sh, sw], align_corners=False)
-        x = (grid.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)
+        # Each sample's phase: a two-term dot product, written out (a batched product of H*W 1x2
+        # matrices took 0.1-0.4 ms a frame at 36 px on a 2-core CPU; this is the same sums).
+        x = grid[..., 0:1] * freqs[:, None, None, :, 0] + grid[..., 1:2] * freqs[:, None, None, :, 1]
         x = torch.sin((x + phases.unsqueeze(1).unsqueeze(2)) * (math.pi * 2))
         x = x * amplitudes.unsqueeze(1).unsqueeze(2)
         x = x @ (self.weight / math.sqrt(self.channels)).t()    # [N, H, W, C]

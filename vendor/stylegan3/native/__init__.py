@@ -31,7 +31,7 @@ _X86_LEVEL = {"AVX512": "x86-64-v4", "AVX2": "x86-64-v3", "DEFAULT": "x86-64-v2"
 
 def build_flags(capability: Optional[str] = None) -> list[str]:
     """Compiler flags for torch's CPU kernel set (default: the one this process runs)."""
-    flags = ["-O3", "-g", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-math-errno"]
+    flags = ["-O3", "-std=c++17", "-fopenmp", "-shared", "-fPIC", "-fno-math-errno"]
     if platform.machine() in ("x86_64", "AMD64"):
         cap = capability or torch.backends.cpu.get_cpu_capability()
         flags.append(f"-march={_X86_LEVEL.get(cap, 'x86-64-v2')}")
