@@ -82,10 +82,15 @@ inline void combine_rows(int64_t n, float* const* dst, const float* const* src, 
     }
 }
 
+// Arrays on cache-line boundaries: the row passes then load whole lines (rows are whole vectors apart).
+struct Free { void operator()(float* p) const { std::free(p); } };
+typedef std::unique_ptr<float[], Free> Lines;
+inline Lines lines(int64_t n) { return Lines(static_cast<float*>(std::aligned_alloc(64, round_up(n, V) * sizeof(float)))); }
+
 // One thread's scratch, made once per call and reused for each of its planes.
 struct Scratch {
     std::vector<float> xp;                        // one input row + bias, zero padded
-    std::unique_ptr<float[]> ups, ring, drow, stream;
+    Lines ups, ring, drow, stream;
     std::vector<const float*> src;
     std::vector<float*> dst;
     std::vector<float> coef;
@@ -147,10 +152,10 @@ int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias,
         Scratch s;
         const int64_t taps_max = std::max(std::max(jx, jy), td + down);
         s.xp.assign(xp_len, 0.0f);
-        s.ups.reset(new float[g->h_in * stride]);
-        s.ring.reset(new float[ring_rows * stride]);
-        s.drow.reset(new float[2 * stride]);
-        s.stream.reset(new float[4 * round_up(sl, V)]);
+        s.ups = lines(g->h_in * stride);
+        s.ring = lines(ring_rows * stride);
+        s.drow = lines(2 * stride);
+        s.stream = lines(4 * round_up(sl, V));
         s.src.resize(taps_max);
         s.dst.resize(std::max<int64_t>(up, 2));
         s.coef.resize(std::max(taps_max, up * jy));
