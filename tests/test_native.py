@@ -124,3 +124,21 @@ def test_without_a_compiler_the_show_renders_the_same_frames(tmp_path):
     assert list((tmp_path / "compiled" / "livegan" / "native").glob("*.so"))
     a, b = frames["compiled"], frames["torch"]
     assert float((a - b).norm() / b.norm()) < 1e-5
+
+
+def test_a_geometry_it_does_not_take_or_memory_it_cannot_get_is_a_code_not_a_crash():
+    """The kernel answers 1 for factors it does not take and 2 when its scratch cannot be had
+    (here: an input 2**40 rows high, never read); the caller then takes the torch path."""
+    import ctypes
+
+    lib = native.library()
+    hx = hy = torch.ones(2, 6)
+    gd, x, out = torch.ones(12), torch.zeros(64), torch.zeros(64)
+
+    def call(up, down, h_in):
+        g = native.Geometry(1, 1, h_in, 8, 64, 64, 8, 1, up, down, -3, 6, -3, 6, 12, 4, 4, 0.2, -1.0, 2)
+        return lib.livegan_filtered_lrelu(ctypes.byref(g), x.data_ptr(), None, hx.data_ptr(), hy.data_ptr(),
+                                          gd.data_ptr(), out.data_ptr())
+    assert call(3, 2, 8) == 1
+    assert call(2, 2, 1 << 40) == 2
+    assert torch.equal(out, torch.zeros(64))

@@ -113,8 +113,8 @@ struct Geometry {
     int64_t threads;
 };
 
-int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias, const float* hx,
-                           const float* hy, const float* gd, float* out) {
+static int filtered_lrelu(const Geometry* g, const float* x, const float* bias, const float* hx,
+                          const float* hy, const float* gd, float* out) {
     const int64_t up = g->up, down = g->down, E = up / down;     // E output streams per row
     if (up < 1 || up > 8 || down < 1 || up % down || g->d_taps < 1) return 1;
     const int64_t jx = g->jx_taps, jy = g->jy_taps, td = g->d_taps;
@@ -147,26 +147,41 @@ int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias,
         return v < lo ? lo : v;
     };
 
+    // Scratch that cannot be had fails the call (the caller then takes the torch path), never the
+    // process: nothing may throw out of a parallel region.
+    int failed = 0;
     #pragma omp parallel num_threads(g->threads)
     {
         Scratch s;
-        const int64_t taps_max = std::max(std::max(jx, jy), td + down);
-        s.xp.assign(xp_len, 0.0f);
-        s.ups = lines(g->h_in * stride);
-        s.ring = lines(ring_rows * stride);
-        s.drow = lines(2 * stride);
-        s.stream = lines(4 * round_up(sl, V));
-        s.src.resize(taps_max);
-        s.dst.resize(std::max<int64_t>(up, 2));
-        s.coef.resize(std::max(taps_max, up * jy));
+        Lines local;
+        int64_t t0 = 0, t1 = 0;
+        bool ok = true;
+        try {
+            const int64_t taps_max = std::max(std::max(jx, jy), td + down);
+            s.xp.assign(xp_len, 0.0f);
+            s.ups = lines(g->h_in * stride);
+            s.ring = lines(ring_rows * stride);
+            s.drow = lines(2 * stride);
+            s.stream = lines(4 * round_up(sl, V));
+            s.src.resize(taps_max);
+            s.dst.resize(std::max<int64_t>(up, 2));
+            s.coef.resize(std::max(taps_max, up * jy));
+            if (gather) local = lines(group * g->h_in * g->w_in);
+            ok = s.ups && s.ring && s.drow && s.stream && (local || !gather);
+        } catch (...) {
+            ok = false;
+        }
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
         // xp[t] = x[t + jx0] + b inside the row; [0, t0) and [t1, xp_len) stay zero.
-        const int64_t t0 = std::min(std::max<int64_t>(-g->jx0, 0), xp_len);
-        const int64_t t1 = std::max(std::min(g->w_in - g->jx0, xp_len), t0);
-
-        std::unique_ptr<float[]> local(gather ? new float[group * g->h_in * g->w_in] : nullptr);
+        t0 = std::min(std::max<int64_t>(-g->jx0, 0), xp_len);
+        t1 = std::max(std::min(g->w_in - g->jx0, xp_len), t0);
 
         #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < tasks; ++task) {
+          if (!ok) continue;
           const int64_t ni = task / groups, c0 = (task % groups) * group, c1 = std::min(c0 + group, g->c);
           if (gather) {
               // Channels last: this group's channels into planes of its own, each input line read
@@ -268,7 +283,17 @@ int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias,
           }
         }
     }
-    return 0;
+    return failed ? 2 : 0;
+}
+
+// 0: done; 1: a geometry it does not take; 2: out of memory (out is then not all written).
+int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias, const float* hx,
+                           const float* hy, const float* gd, float* out) {
+    try {
+        return filtered_lrelu(g, x, bias, hx, hy, gd, out);
+    } catch (...) {
+        return 2;
+    }
 }
 
 }  // extern "C"
