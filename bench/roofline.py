@@ -17,7 +17,8 @@ the time goes: each synthesis layer's ms and GFLOP/s, and the operators that tak
 
 --variants times, per network at batch 1 and interleaved, the generator as it ships against each
 alternative it was chosen over: the torch path's activation instead of the compiled one (and,
-on that path, down-pass blocks of 16 and the old separate bias/pad copies), NCHW convolutions,
+on that path, down-pass blocks of 16 and the old separate bias/pad copies), oneDNN (NHWC) for
+the few-channel convolutions instead of the compiled direct one, NCHW convolutions,
 one thread per frame on two frames at once (threads per stage), and with
 --compile torch.compile (inductor; needs a C++ compiler, compiles for a minute).
 """
@@ -174,7 +175,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
     import threading
 
     import torch
-    from stylegan3 import set_channels_last
+    from stylegan3 import native, set_channels_last
 
     run, ws = synth_fn(G, 1)
     layers = _sg3_layers(G)
@@ -201,7 +202,8 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
         finally:
             torch.set_num_threads(threads)
 
-    cases = {"as shipped": (run, 1), "NCHW convolutions": (run, 1), **{k: (run, 1) for k in acts},
+    onednn = "oneDNN for the few-channel convolutions"
+    cases = {"as shipped": (run, 1), "NCHW convolutions": (run, 1), onednn: (run, 1), **{k: (run, 1) for k in acts},
              "one thread per frame, two frames at once": (two_workers, 2)}
     if compile_:
         compiled = torch.compile(G.synthesis, dynamic=False)
@@ -212,6 +214,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
         run_compiled()
         cases["torch.compile (inductor)"] = (run_compiled, 1)
     times: dict = {k: [] for k in cases}
+    shipped_max = native.CONV_MAX_CHANNELS
     order = random.Random(0)
     for _ in range(rounds):
         names = list(cases)
@@ -220,6 +223,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
             fn, frames = cases[name]
             use(acts.get(name, shipped))
             set_channels_last(G, False if name == "NCHW convolutions" else None)
+            native.CONV_MAX_CHANNELS = 0 if name == onednn else shipped_max
             t0 = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - t0) * 1000 / frames)
@@ -227,6 +231,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
                 run()                                     # untimed: the thread pool grows back
     use(shipped)
     set_channels_last(G, None)
+    native.CONV_MAX_CHANNELS = shipped_max
     base = statistics.median(times["as shipped"])
     return [(k, statistics.median(v), statistics.median(v) / base) for k, v in times.items()]
 

@@ -118,7 +118,7 @@ def test_without_a_compiler_the_show_renders_the_same_frames(tmp_path):
         r = subprocess.run([sys.executable, "-c", _RENDER, str(tmp_path / f"{name}.pt")], capture_output=True,
                            text=True, env=env, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
-        said = [ln for ln in r.stderr.splitlines() if "compiled filtered activation" in ln]
+        said = [ln for ln in r.stderr.splitlines() if "compiled kernels" in ln]
         assert len(said) == (1 if cxx else 0), r.stderr[-2000:]
         frames[name] = torch.load(tmp_path / f"{name}.pt")
     assert list((tmp_path / "compiled" / "livegan" / "native").glob("*.so"))
@@ -142,3 +142,30 @@ def test_a_geometry_it_does_not_take_or_memory_it_cannot_get_is_a_code_not_a_cra
     assert call(3, 2, 8) == 1
     assert call(2, 2, 1 << 40) == 2
     assert torch.equal(out, torch.zeros(64))
+
+
+@pytest.mark.exactness
+@pytest.mark.parametrize("n,i,o,size,k,pad", [(1, 8, 4, 70, 3, 2), (1, 16, 8, 33, 3, 2), (2, 5, 3, 40, 3, 1),
+                                              (1, 4, 16, 17, 5, 2), (3, 1, 1, 16, 3, 0)])
+def test_the_direct_convolution_is_torchs(n, i, o, size, k, pad):
+    """Shared and per-image weights, group sizes that do not divide the output channels, bands of
+    rows, an output exactly one vector wide."""
+    torch.manual_seed(2)
+    x, w, wb = torch.randn(n, i, size, size + 3), torch.randn(o, i, k, k), torch.randn(n, o, i, k, k)
+    with torch.inference_mode():
+        ref = torch.nn.functional.conv2d(x, w, padding=pad)
+        refb = torch.cat([torch.nn.functional.conv2d(x[j: j + 1], wb[j], padding=pad) for j in range(n)])
+        got, gotb = native.conv2d(x, w, pad), native.conv2d(x, wb, pad)
+    assert got is not None and gotb is not None and got.shape == ref.shape
+    assert float((got - ref).abs().max() / ref.abs().max()) < 1e-6
+    assert float((gotb - refb).abs().max() / refb.abs().max()) < 1e-6
+
+
+def test_the_direct_convolution_leaves_what_it_does_not_take():
+    x, w = torch.randn(1, 32, 40, 40), torch.randn(32, 32, 3, 3)
+    with torch.inference_mode():
+        assert native.conv2d(x, w, 1) is None                                         # oneDNN's
+        assert native.conv2d(torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3), 1) is None  # under a vector
+        assert native.conv2d(x[:, :8].contiguous(memory_format=torch.channels_last),
+                             torch.randn(4, 8, 3, 3), 1) is None                         # NHWC
+    assert native.conv2d(torch.randn(1, 4, 40, 40), torch.randn(4, 4, 3, 3), 1) is None    # a gradient

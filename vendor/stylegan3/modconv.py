@@ -7,14 +7,18 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from . import native
+
 
 def _conv(x: torch.Tensor, w: torch.Tensor, padding: int) -> torch.Tensor:
     """conv2d; a 1x1 kernel (ToRGB) runs as a matmul, 4x faster on CPUs than oneDNN's conv with
-    few channels, which reorders the whole image into its blocked layout and back."""
+    few channels, which reorders the whole image into its blocked layout and back; other kernels
+    with few channels run in the compiled direct convolution (native/) where it applies."""
     if w.shape[2:] == (1, 1) and padding == 0 and x.is_contiguous():
         n, c, h, wd = x.shape
         return torch.matmul(w[:, :, 0, 0], x.reshape(n, c, h * wd)).reshape(n, -1, h, wd)
-    return F.conv2d(x, w, padding=padding)
+    y = native.conv2d(x, w, padding)
+    return y if y is not None else F.conv2d(x, w, padding=padding)
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,

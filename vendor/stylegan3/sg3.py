@@ -14,7 +14,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from . import filtered_grad
+from . import filtered_grad, native
 from .mapping import FullyConnectedLayer, MappingNetwork
 from .ops import (FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref, grouped_modulated_conv2d, modulated_conv2d,
                   normalized_weight)
@@ -133,8 +133,9 @@ class SynthesisLayer(nn.Module):
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
         self.precision = "auto"
         # NHWC convolutions: None = where measured faster (CPU inference: oneDNN runs few-channel
-        # convs 1.3-3x faster in NHWC, and the activation's first copy changes the layout back for
-        # free); True/False forces either (set_channels_last; the GPU kit measures CUDA).
+        # convs 1.3-3x faster in NHWC, and the activation reads either layout), except where the
+        # compiled direct convolution takes the layer (<= 16 channels: it reads NCHW and is faster
+        # still); True/False forces either (set_channels_last; the GPU kit measures CUDA).
         self.channels_last: Optional[bool] = None
         self.reference_ops = False      # True: the plain (slow) filtered_lrelu_ref, for checks
         self.fast_grad = True           # False: gradients through the reference definition
@@ -161,7 +162,8 @@ class SynthesisLayer(nn.Module):
     def _nhwc(self, x: torch.Tensor) -> bool:
         if self.channels_last is not None:
             return self.channels_last
-        return x.device.type == "cpu" and not self.training and not self.is_torgb and not torch.is_grad_enabled()
+        return (x.device.type == "cpu" and not self.training and not self.is_torgb and not torch.is_grad_enabled()
+                and not native.conv_applies(self.in_channels, self.out_channels, self.conv_kernel))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
                 force_fp32: bool = False, update_emas: bool = False,

@@ -23,7 +23,9 @@ from typing import Optional
 
 import torch
 
-SOURCE = Path(__file__).with_name("filtered_lrelu.cpp")
+HERE = Path(__file__).parent
+SOURCES = [HERE / "filtered_lrelu.cpp", HERE / "conv2d.cpp"]
+HEADERS = [HERE / "combine.h"]
 
 # torch's kernel set -> the x86-64 level built for (v4: AVX-512, v3: AVX2 + FMA, v2: SSE4.2).
 _X86_LEVEL = {"AVX512": "x86-64-v4", "AVX2": "x86-64-v3", "DEFAULT": "x86-64-v2"}
@@ -53,16 +55,18 @@ def build(capability: Optional[str] = None, cache: Optional[Path] = None, fresh:
         version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as e:
         raise RuntimeError(f"no C++ compiler ({cxx}: {e})") from None
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cxx, *flags, version]).encode()).hexdigest()[:16]
+    text = b"".join(p.read_bytes() for p in SOURCES + HEADERS)
+    key = hashlib.sha256(text + " ".join([cxx, *flags, version]).encode()).hexdigest()[:16]
     cache = cache or _cache_dir()
-    target = cache / f"filtered_lrelu-{key}.so"
+    target = cache / f"kernels-{key}.so"
     if target.exists() and not fresh:
         return target
     cache.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
     os.close(fd)
     try:
-        done = subprocess.run([cxx, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=300)
+        done = subprocess.run([cxx, *flags, "-o", tmp, *map(str, SOURCES)], capture_output=True, text=True,
+                              timeout=300)
         if done.returncode != 0:
             first = next((ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr.strip()[:200])
             raise RuntimeError(f"{cxx} failed: {first}")
@@ -93,7 +97,15 @@ def load(path: Path, rebuild=None) -> ctypes.CDLL:
     fn = lib.livegan_filtered_lrelu
     fn.argtypes = [ctypes.POINTER(Geometry)] + [ctypes.c_void_p] * 6
     fn.restype = ctypes.c_int
+    fn = lib.livegan_conv2d
+    fn.argtypes = [ctypes.POINTER(ConvGeometry)] + [ctypes.c_void_p] * 3
+    fn.restype = ctypes.c_int
     return lib
+
+
+class ConvGeometry(ctypes.Structure):
+    """The kernel's struct ConvGeometry, field for field."""
+    _fields_ = [(name, ctypes.c_int64) for name in ("n", "i", "h", "w", "o", "k", "pad", "w_batch", "threads")]
 
 
 @functools.lru_cache(maxsize=None)
@@ -102,7 +114,7 @@ def library(capability: Optional[str] = None) -> Optional[ctypes.CDLL]:
     try:
         return load(build(capability), rebuild=lambda: build(capability, fresh=True))
     except (RuntimeError, OSError) as e:
-        print(f"livegan: the compiled filtered activation is unavailable ({str(e).splitlines()[0]}); "
+        print(f"livegan: the compiled kernels (filtered activation, few-channel convolution) are unavailable ({str(e).splitlines()[0]}); "
               "the slower torch path runs", file=sys.stderr)
         return None
 
@@ -145,4 +157,37 @@ def filtered_lrelu(taps: FilteredTaps, x: torch.Tensor, b: torch.Tensor, slope: 
                  -1.0 if clamp is None or clamp < 0 else clamp, torch.get_num_threads())
     rc = lib.livegan_filtered_lrelu(ctypes.byref(g), x.data_ptr(), b.data_ptr(), taps.hx.data_ptr(),
                                     taps.hy.data_ptr(), taps.gd.data_ptr(), out.data_ptr())
+    return out if rc == 0 else None
+
+
+# The direct convolution takes layers with at most this many channels in and out: oneDNN ran them at
+# 15-35% of the matrix-product rate on a 2-core CPU (4-16 channels at 136-264 px), and 70-90% from
+# 32 channels up (bench/roofline.py --variants).
+CONV_MAX_CHANNELS = 16
+
+
+def conv_applies(in_channels: int, out_channels: int, kernel: int) -> bool:
+    """Whether a float32 CPU convolution of this shape runs in the compiled kernel (a layer then
+    keeps its input in NCHW, the layout the kernel reads)."""
+    return (in_channels <= CONV_MAX_CHANNELS and out_channels <= CONV_MAX_CHANNELS and kernel > 1
+            and library(None) is not None)
+
+
+def conv2d(x: torch.Tensor, w: torch.Tensor, padding: int) -> Optional[torch.Tensor]:
+    """F.conv2d(x, w, padding=padding) for a contiguous float32 CPU x [N, I, H, W] and w [O, I, k, k]
+    (shared) or [N, O, I, k, k] (per image), without a gradient; None where it does not apply."""
+    if (x.device.type != "cpu" or x.dtype != torch.float32 or w.dtype != torch.float32 or x.ndim != 4
+            or not x.is_contiguous() or x.requires_grad or w.requires_grad or torch.is_grad_enabled()):
+        return None
+    n, i, h, wd = x.shape
+    o, k = w.shape[-4], w.shape[-1]
+    if w.shape[-3] != i or w.shape[-2] != k or not conv_applies(i, o, k):
+        return None
+    ho, wo = h + 2 * padding - k + 1, wd + 2 * padding - k + 1
+    if wo < 16 or ho < 1:
+        return None
+    w = w.contiguous()
+    out = torch.empty((n, o, ho, wo), dtype=torch.float32)
+    g = ConvGeometry(n, i, h, wd, o, k, padding, w.shape[0] if w.ndim == 5 else 1, torch.get_num_threads())
+    rc = library(None).livegan_conv2d(ctypes.byref(g), x.data_ptr(), w.data_ptr(), out.data_ptr())
     return out if rc == 0 else None
