@@ -2,8 +2,8 @@
 """How close the generator runs to this machine's own limit (issue 35 §1).
 
 Per network and batch: GFLOP per frame (torch's flop counter over one synthesis pass, taken on
-the torch path: the compiled filtered activation is invisible to the counter, so the work is
-counted as the same definition for every variant), ms per
+the torch path: the compiled kernels are invisible to the counter, so the work is counted as the
+same definition for every variant), ms per
 frame (frames in a row, as the show renders them), GFLOP/s, and that rate as a share of a
 2048x2048 float32 matrix product measured in the same run on the same threads (the machine's
 practical peak).  Then, per network at batch 1, where
@@ -243,10 +243,10 @@ SIZES = [(64, 2048, 64, "133"), (128, 1024, 32, "125-145"), (256, 1024, 32, "250
 
 
 def sizes(rounds: int) -> None:
-    """Per size: the compiled and the torch path's ms/frame, interleaved, and the official code's
-    figure from PERF-NOTES."""
+    """Per size: ms/frame with the compiled kernels and without them (the torch path's activation,
+    oneDNN for every convolution), interleaved, and the official code's figure from PERF-NOTES."""
     import torch
-    from stylegan3 import build_generator
+    from stylegan3 import build_generator, native
 
     print(f"\nStyleGAN3-T, batch 1, random weights (median of {rounds}, interleaved)")
     print(f"  {'size':24s} {'compiled ms':>11s} {'torch ms':>9s} {'torch/compiled':>15s} {'official ms (PERF-NOTES)':>25s}")
@@ -262,10 +262,12 @@ def sizes(rounds: int) -> None:
         shipped = [m._act for m in layers]
         paths = {"compiled": shipped, "torch": _torch_path(shipped)}
         times: dict = {k: [] for k in paths}
+        conv_max = native.CONV_MAX_CHANNELS
         for _ in range(rounds):
             for name, acts in paths.items():
                 for m, a in zip(layers, acts):
                     m._act = a
+                native.CONV_MAX_CHANNELS = conv_max if name == "compiled" else 0
                 run()
                 t0 = time.perf_counter()
                 for _ in range(IN_A_ROW):
@@ -273,6 +275,7 @@ def sizes(rounds: int) -> None:
                 times[name].append((time.perf_counter() - t0) * 1000 / IN_A_ROW)
         for m, a in zip(layers, shipped):
             m._act = a
+        native.CONV_MAX_CHANNELS = conv_max
         c, t = statistics.median(times["compiled"]), statistics.median(times["torch"])
         print(f"  {f'{res} px, cbase {cbase}, cmax {cmax}':24s} {c:11.1f} {t:9.1f} {t / c:15.2f} {official:>25s}")
 
@@ -291,7 +294,7 @@ def main() -> None:
 
     import torch
     from livegan.engine.devices import keep_freed_memory
-    from stylegan3 import load_network
+    from stylegan3 import load_network, native
 
     keep_freed_memory()                                   # as every livegan command runs
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, ATen CPU capability "
@@ -331,10 +334,12 @@ def main() -> None:
         for b in batches:
             run, _ = synth_fn(G, b)
             layers = _sg3_layers(G)
-            shipped = [m._act for m in layers]
+            shipped, conv_max = [m._act for m in layers], native.CONV_MAX_CHANNELS
             for m, a in zip(layers, _torch_path(shipped)):
                 m._act = a                                # counted on the torch path (see above)
+            native.CONV_MAX_CHANNELS = 0
             gf = flops(run) / b / 1e9
+            native.CONV_MAX_CHANNELS = conv_max
             for m, a in zip(layers, shipped):
                 m._act = a
             ms = statistics.median(timing[(name, b)])

@@ -161,7 +161,7 @@ def filtered_lrelu(taps: FilteredTaps, x: torch.Tensor, b: torch.Tensor, slope: 
 
 
 # The direct convolution takes layers with at most this many channels in and out: oneDNN ran them at
-# 15-35% of the matrix-product rate on a 2-core CPU (4-16 channels at 136-264 px), and 70-90% from
+# 15-35% of the matrix-product rate on a 2-core CPU (4-16 channels at 136-264 px), and 60-90% from
 # 32 channels up (bench/roofline.py --variants).
 CONV_MAX_CHANNELS = 16
 
