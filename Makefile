@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 DEBIAN_DEMO_PACKAGES ?= libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libportaudio2 g++
 DEBIAN_TEST_PACKAGES ?= $(DEBIAN_DEMO_PACKAGES) xvfb liblo-tools jackd2 chromium curl
 
-.PHONY: demo test test-cuda bench venv debian-deps demo-deps clean gpu-prepare twemoji
+.PHONY: demo test test-cuda bench venv debian-deps demo-deps clean gpu-prepare twemoji kernels
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ debian-deps:
 demo-deps:
 	$(call apt,$(DEBIAN_DEMO_PACKAGES))
 
+# The generator's compiled CPU kernels (vendor/stylegan3/native), built into ~/.cache/livegan
+# before the show or the tests start rather than inside their first frame; without a compiler
+# this says so in one line and the torch path runs.
+kernels: $(STAMP)
+	@$(PY) -c "from stylegan3 import native; native.library()"
+
 # The live window when there is a display; otherwise a 10-second headless render of the same show.
-demo: $(STAMP) demo-deps
+demo: $(STAMP) demo-deps kernels
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(PY) perform.py; \
 	else echo "no display: rendering the show headless into recordings/"; \
 	$(PY) perform.py --headless --duration 10 --store recordings; fi
@@ -44,7 +50,7 @@ demo: $(STAMP) demo-deps
 # A worker per core (at most 4; pytest-xdist) for all but the tests timed against real peers
 # (JACK audio, MIDI clock, mDNS: tests/conftest.py), which then run alone; about half the
 # serial time on two cores.
-test: $(STAMP) debian-deps
+test: $(STAMP) debian-deps kernels
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist worksteal -m "not realtime"
 	$(PY) -m pytest -q -m realtime
 
