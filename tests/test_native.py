@@ -169,3 +169,20 @@ def test_the_direct_convolution_leaves_what_it_does_not_take():
         assert native.conv2d(x[:, :8].contiguous(memory_format=torch.channels_last),
                              torch.randn(4, 8, 3, 3), 1) is None                         # NHWC
     assert native.conv2d(torch.randn(1, 4, 40, 40), torch.randn(4, 4, 3, 3), 1) is None    # a gradient
+
+
+def test_a_batch_through_the_direct_convolution_is_each_image_alone():
+    """At batch > 1 a few-channel modulated convolution folds each image's styles into its own
+    weights, as at batch 1: every image's output is the one it gets alone, bit for bit."""
+    from stylegan3.ops import modulated_conv2d
+
+    torch.manual_seed(4)
+    x, weight, styles, gain = torch.randn(3, 8, 40, 40), torch.randn(4, 8, 3, 3), torch.randn(3, 8), torch.tensor(0.7)
+    with torch.inference_mode():
+        whole = modulated_conv2d(x, weight, styles, True, input_gain=gain, padding=2)
+        alone = [modulated_conv2d(x[i: i + 1], weight, styles[i: i + 1], True, input_gain=gain, padding=2)
+                 for i in range(3)]
+        shared = modulated_conv2d(x.contiguous(memory_format=torch.channels_last), weight, styles, True,
+                                  input_gain=gain, padding=2)          # NHWC: the shared-weight path
+    assert all(torch.equal(whole[i: i + 1], alone[i]) for i in range(3))
+    assert float((shared - whole).norm() / whole.norm()) < 1e-5

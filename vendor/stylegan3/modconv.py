@@ -30,7 +30,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     Batch 1 folds the styles into the weights (one conv, like the official fused path).  Larger
     batches keep the weights shared and scale activations instead -- conv(x * s) * d equals
     conv(x, w * s * d) exactly in real arithmetic -- so the batch runs as one ordinary convolution
-    rather than a grouped one that builds a weight copy per image.
+    rather than a grouped one that builds a weight copy per image; where the compiled direct
+    convolution takes the layer, each image gets its folded weights as at batch 1.
 
     Styles are normalised per sample (the official StyleGAN3 code normalises over the whole batch;
     demodulation cancels that factor up to its 1e-8 epsilon, and per-sample keeps every frame
@@ -48,6 +49,12 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         if transpose_up > 1:
             return F.conv_transpose2d(x, w.transpose(0, 1), stride=transpose_up, padding=padding)
         return _conv(x, w, padding)
+    if transpose_up == 1 and native.conv_applies(x.shape[1], weight.shape[0], weight.shape[-1]):
+        # The compiled direct convolution takes a weight per image at no cost: each frame computed
+        # as it would be alone, without the two passes over the activations below.
+        y = native.conv2d(x, modulate_weights(weight, styles, demodulate, input_gain).to(x.dtype), padding)
+        if y is not None:
+            return y
     s = styles if input_gain is None else styles * input_gain
     x = x * s.to(x.dtype)[:, :, None, None]
     wt = weight.to(x.dtype)
