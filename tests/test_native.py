@@ -186,3 +186,17 @@ def test_a_batch_through_the_direct_convolution_is_each_image_alone():
                                   input_gain=gain, padding=2)          # NHWC: the shared-weight path
     assert all(torch.equal(whole[i: i + 1], alone[i]) for i in range(3))
     assert float((shared - whole).norm() / whole.norm()) < 1e-5
+
+
+def test_a_new_build_removes_builds_unused_for_a_month(tmp_path):
+    import time
+
+    stale, recent = tmp_path / "kernels-0000.so", tmp_path / "kernels-1111.so"
+    for f in (stale, recent):
+        f.write_bytes(b"old build")
+    month = time.time() - (native.STALE_DAYS + 1) * 86400
+    os.utime(stale, (month, month))
+    built = native.build(cache=tmp_path)
+    assert built.exists() and recent.exists() and not stale.exists()
+    os.utime(built, (month, month))
+    assert native.build(cache=tmp_path) == built and built.stat().st_mtime > month   # using it keeps it

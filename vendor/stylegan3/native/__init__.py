@@ -60,6 +60,10 @@ def build(capability: Optional[str] = None, cache: Optional[Path] = None, fresh:
     cache = cache or _cache_dir()
     target = cache / f"kernels-{key}.so"
     if target.exists() and not fresh:
+        try:
+            os.utime(target)                       # in use: not stale (see _prune)
+        except OSError:
+            pass
         return target
     cache.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
@@ -74,7 +78,25 @@ def build(capability: Optional[str] = None, cache: Optional[Path] = None, fresh:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    _prune(cache, keep=target)
     return target
+
+
+# A build unused this long is another version's or kernel set's: removed when a new one is made.
+STALE_DAYS = 30
+
+
+def _prune(cache: Path, keep: Path) -> None:
+    """Remove libraries not modified or loaded for STALE_DAYS (each load touches its file)."""
+    import time
+
+    limit = time.time() - STALE_DAYS * 86400
+    for old in cache.glob("*.so"):
+        try:
+            if old != keep and max(old.stat().st_mtime, old.stat().st_atime) < limit:
+                old.unlink()
+        except OSError:
+            pass                                   # another process's, or gone already
 
 
 class Geometry(ctypes.Structure):
