@@ -82,7 +82,7 @@ def grouped_modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torc
     with the official trainer's to rounding (Adam's first steps amplify any other difference)."""
     n, i = x.shape[0], weight.shape[1]
     if demodulate:
-        weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+        weight = normalized_weight(weight)
         styles = styles * styles.square().mean().rsqrt()
     w = weight.unsqueeze(0) * styles.unsqueeze(1).unsqueeze(3).unsqueeze(4)
     if demodulate:
