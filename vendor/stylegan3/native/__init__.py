@@ -122,6 +122,7 @@ def load(path: Path, rebuild=None) -> ctypes.CDLL:
     fn = lib.livegan_conv2d
     fn.argtypes = [ctypes.POINTER(ConvGeometry)] + [ctypes.c_void_p] * 3
     fn.restype = ctypes.c_int
+    lib.livegan_vector_floats.restype = ctypes.c_int
     return lib
 
 

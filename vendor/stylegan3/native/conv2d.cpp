@@ -95,4 +95,7 @@ int livegan_conv2d(const ConvGeometry* g, const float* x, const float* w, float*
     }
 }
 
+// The floats in one vector as built (the tests check it is the ISA's register width).
+int livegan_vector_floats() { return V; }
+
 }  // extern "C"
