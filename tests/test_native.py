@@ -64,6 +64,27 @@ def test_frames_do_not_depend_on_their_batch_or_the_threads():
     assert all(torch.equal(whole[i: i + 1], alone[i]) for i in range(3))
 
 
+@pytest.mark.parametrize("channels", [12, 40, 51, 64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_channels_last_input_gives_the_planes_pixels(channels, threads):
+    """Channels-last input is gathered into planes a block of pixels by a vector of channels at a
+    time: groups wider than a vector, a last group short of one, pixels left over, channels
+    that are not contiguous (every other channel of a wider tensor)."""
+    torch.manual_seed(4)
+    *_, act = _layer(2, 12, 2, 12, (9, 8, 9, 8), (38, 38))
+    x, b = torch.randn(2, channels, 38, 38), torch.randn(channels)
+    strided = torch.randn(2, 38, 38, 2 * channels)[..., ::2]
+    strided.copy_(x.permute(0, 2, 3, 1))
+    planes = native.filtered_lrelu(act.native, x, b, 0.2, 256)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for other in (x.contiguous(memory_format=torch.channels_last), strided.permute(0, 3, 1, 2)):
+            assert torch.equal(native.filtered_lrelu(act.native, other, b, 0.2, 256), planes)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_what_the_kernel_does_not_take_goes_the_torch_way():
     *_, act = _layer(2, 12, 2, 12, (9, 8, 9, 8), (38, 38))
     x, b = torch.randn(1, 4, 38, 38), torch.randn(4)

@@ -34,6 +34,42 @@ struct Scratch {
     std::vector<float> coef;
 };
 
+// The V x V block in r transposed in registers: log2(V) rounds of interleaving row j with row
+// j + V/2 (the perfect shuffle of both indices; after log2(V) rounds each has rotated back).
+inline void transpose(vf* r) {
+    for (int n = V; n > 1; n /= 2) {
+        vf t[V];
+        for (int j = 0; j < V / 2; ++j) {
+            t[2 * j] = __builtin_shuffle(r[j], r[j + V / 2], LO);
+            t[2 * j + 1] = __builtin_shuffle(r[j], r[j + V / 2], HI);
+        }
+        for (int j = 0; j < V; ++j) r[j] = t[j];
+    }
+}
+
+// Input row y of channels [c0, c0 + cnt) from channels-last x (channels contiguous) into planes
+// dst + (c - c0) * plane: V pixels by V channels at a time, each pixel's channels loaded as a
+// vector (only where all V lie inside the pixel) and the block transposed; the rest one float at
+// a time.
+inline void gather_row(const float* row, int64_t s_w, int64_t w, int64_t c0, int64_t cnt, int64_t channels,
+                       float* dst, int64_t plane) {
+    for (int64_t cc = 0; cc < cnt; cc += V) {
+        const int64_t m = std::min<int64_t>(V, cnt - cc);
+        const float* src = row + cc;
+        float* out = dst + cc * plane;
+        int64_t i = 0;
+        if (c0 + cc + V <= channels)
+            for (; i + V <= w; i += V) {
+                vf r[V];
+                for (int j = 0; j < V; ++j) r[j] = load(src + (i + j) * s_w);
+                transpose(r);
+                for (int64_t c = 0; c < m; ++c) store(out + c * plane + i, r[c]);
+            }
+        for (int64_t c = 0; c < m; ++c)
+            for (int64_t k = i; k < w; ++k) out[c * plane + k] = src[k * s_w + c];
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -123,13 +159,20 @@ static int filtered_lrelu(const Geometry* g, const float* x, const float* bias, 
           const int64_t ni = task / groups, c0 = (task % groups) * group, c1 = std::min(c0 + group, g->c);
           if (gather) {
               // Channels last: this group's channels into planes of its own, each input line read
-              // once (a plane at a time would read every line once per channel).
-              for (int64_t y = 0; y < g->h_in; ++y)
-                  for (int64_t c = c0; c < c1; ++c) {
-                      const float* src_row = x + ni * g->s_n + y * g->s_h + c * g->s_c;
-                      float* dst_row = local.get() + ((c - c0) * g->h_in + y) * g->w_in;
-                      for (int64_t i = 0, sw = g->s_w; i < g->w_in; ++i) dst_row[i] = src_row[i * sw];
+              // once (a plane at a time would read every line once per channel), a block of V
+              // pixels by V channels transposed in registers at a time.
+              const int64_t plane = g->h_in * g->w_in;
+              for (int64_t y = 0; y < g->h_in; ++y) {
+                  const float* src_row = x + ni * g->s_n + y * g->s_h + c0 * g->s_c;
+                  float* dst_row = local.get() + y * g->w_in;
+                  if (g->s_c == 1) {
+                      gather_row(src_row, g->s_w, g->w_in, c0, c1 - c0, g->c, dst_row, plane);
+                      continue;
                   }
+                  for (int64_t c = c0; c < c1; ++c)
+                      for (int64_t i = 0, sw = g->s_w; i < g->w_in; ++i)
+                          dst_row[(c - c0) * plane + i] = src_row[(c - c0) * g->s_c + i * sw];
+              }
           }
           for (int64_t ci = c0; ci < c1; ++ci) {
             const int64_t plane = ni * g->c + ci;
