@@ -217,6 +217,29 @@ def test_a_batch_through_the_direct_convolution_is_each_image_alone():
     assert float((shared - whole).norm() / whole.norm()) < 1e-5
 
 
+@pytest.mark.parametrize("n,o,i,k", [(1, 32, 32, 3), (3, 8, 5, 3), (2, 3, 4, 1), (2, 96, 80, 3)])
+def test_the_compiled_modulation_is_torchs(n, o, i, k):
+    """Styles normalised, weights scaled per input channel, demodulated and times the input gain,
+    or without demodulation (ToRGB) the plain products; the largest shape runs in parallel."""
+    from stylegan3.modconv import modulate_weights, normalized_weight
+
+    torch.manual_seed(5)
+    w, s, gain = normalized_weight(torch.randn(o, i, k, k)), torch.randn(n, i) * 3, torch.tensor(0.6)
+    with torch.inference_mode():
+        for demodulate in (True, False):
+            for g in (gain, None):
+                ref = modulate_weights(w, s * s.square().mean(1, keepdim=True).rsqrt() if demodulate else s,
+                                       demodulate, g)
+                got = native.modulate(w, s, demodulate, g)
+                assert got is not None and got.shape == ref.shape
+                assert float((got - ref).abs().max() / ref.abs().max()) < 1e-6
+                if not demodulate:
+                    assert torch.equal(got, ref)            # the same products in the same order
+        assert native.modulate(w, s.double(), True, gain) is None
+        assert native.modulate(w, s[:, :1], True, gain) is None
+    assert native.modulate(w, s, True, gain) is None            # gradients: the torch path
+
+
 def test_a_new_build_removes_builds_unused_for_a_month(tmp_path):
     import time
 

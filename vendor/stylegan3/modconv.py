@@ -39,22 +39,28 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     with that stride (StyleGAN2's upsampling layers; padding is then the transposed conv's).
     `weight_normalized`: the weight is `normalized_weight(weight)` already (a layer's cached copy).
     """
-    if demodulate:
-        if not weight_normalized:
-            weight = normalized_weight(weight)
-        styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
+    if demodulate and not weight_normalized:
+        weight = normalized_weight(weight)
     n = x.shape[0]
-    if n == 1:
-        w = modulate_weights(weight, styles, demodulate, input_gain)[0].to(x.dtype)
-        if transpose_up > 1:
-            return F.conv_transpose2d(x, w.transpose(0, 1), stride=transpose_up, padding=padding)
-        return _conv(x, w, padding)
-    if transpose_up == 1 and native.conv_applies(x.shape[1], weight.shape[0], weight.shape[-1]):
+    per_image = transpose_up == 1 and native.conv_applies(x.shape[1], weight.shape[0], weight.shape[-1])
+    if n == 1 or per_image:
+        # Each image's own folded weights (on the CPU in one compiled call where it applies).
+        w = native.modulate(weight, styles, demodulate, input_gain)
+        if w is None:
+            s = styles * styles.square().mean(dim=1, keepdim=True).rsqrt() if demodulate else styles
+            w = modulate_weights(weight, s, demodulate, input_gain)
+        w = w.to(x.dtype)
+        if n == 1:
+            if transpose_up > 1:
+                return F.conv_transpose2d(x, w[0].transpose(0, 1), stride=transpose_up, padding=padding)
+            return _conv(x, w[0], padding)
         # The compiled direct convolution takes a weight per image at no cost: each frame computed
         # as it would be alone, without the two passes over the activations below.
-        y = native.conv2d(x, modulate_weights(weight, styles, demodulate, input_gain).to(x.dtype), padding)
+        y = native.conv2d(x, w, padding)
         if y is not None:
             return y
+    if demodulate:
+        styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
     s = styles if input_gain is None else styles * input_gain
     x = x * s.to(x.dtype)[:, :, None, None]
     wt = weight.to(x.dtype)

@@ -24,7 +24,7 @@ from typing import Optional
 import torch
 
 HERE = Path(__file__).parent
-SOURCES = [HERE / "filtered_lrelu.cpp", HERE / "conv2d.cpp"]
+SOURCES = [HERE / "filtered_lrelu.cpp", HERE / "conv2d.cpp", HERE / "modulate.cpp"]
 HEADERS = [HERE / "combine.h"]
 
 # torch's kernel set -> the x86-64 level built for (v4: AVX-512, v3: AVX2 + FMA, v2: SSE4.2).
@@ -123,7 +123,15 @@ def load(path: Path, rebuild=None) -> ctypes.CDLL:
     fn.argtypes = [ctypes.POINTER(ConvGeometry)] + [ctypes.c_void_p] * 3
     fn.restype = ctypes.c_int
     lib.livegan_vector_floats.restype = ctypes.c_int
+    fn = lib.livegan_modulate
+    fn.argtypes = [ctypes.POINTER(ModGeometry)] + [ctypes.c_void_p] * 4
+    fn.restype = ctypes.c_int
     return lib
+
+
+class ModGeometry(ctypes.Structure):
+    """The kernel's struct ModGeometry, field for field."""
+    _fields_ = [(name, ctypes.c_int64) for name in ("n", "o", "i", "kk", "demodulate", "threads")]
 
 
 class ConvGeometry(ctypes.Structure):
@@ -213,4 +221,29 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, padding: int) -> Optional[torch.Ten
     out = torch.empty((n, o, ho, wo), dtype=torch.float32)
     g = ConvGeometry(n, i, h, wd, o, k, padding, w.shape[0] if w.ndim == 5 else 1, torch.get_num_threads())
     rc = library(None).livegan_conv2d(ctypes.byref(g), x.data_ptr(), w.data_ptr(), out.data_ptr())
+    return out if rc == 0 else None
+
+
+def modulate(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
+             input_gain: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
+    """Per-image weights [N, O, I, k, k] for float32 CPU inference in one call: the styles [N, I]
+    normalised (with demodulation), the weight [O, I, k, k] (normalised already) scaled by them,
+    demodulated, times the input gain (a one-element tensor); None where it does not apply."""
+    if (weight.device.type != "cpu" or weight.dtype != torch.float32 or styles.dtype != torch.float32
+            or styles.device.type != "cpu" or weight.ndim != 4 or styles.ndim != 2 or torch.is_grad_enabled()
+            or styles.shape[1] != weight.shape[1]):
+        return None
+    lib = library(None)
+    if lib is None:
+        return None
+    if input_gain is not None:
+        if input_gain.numel() != 1 or input_gain.dtype != torch.float32 or input_gain.device.type != "cpu":
+            return None
+        input_gain = input_gain.contiguous()
+    weight, styles = weight.contiguous(), styles.contiguous()
+    n, (o, i, kh, kw) = styles.shape[0], weight.shape
+    out = torch.empty((n, o, i, kh, kw), dtype=torch.float32)
+    g = ModGeometry(n, o, i, kh * kw, int(demodulate), torch.get_num_threads())
+    rc = lib.livegan_modulate(ctypes.byref(g), styles.data_ptr(), weight.data_ptr(),
+                              None if input_gain is None else input_gain.data_ptr(), out.data_ptr())
     return out if rc == 0 else None
