@@ -18,7 +18,8 @@ the time goes: each synthesis layer's ms and GFLOP/s, and the operators that tak
 --variants times, per network at batch 1 and interleaved, the generator as it ships against each
 alternative it was chosen over: the torch path's activation instead of the compiled one (and,
 on that path, down-pass blocks of 16 and the old separate bias/pad copies), oneDNN (NHWC) for
-the few-channel convolutions instead of the compiled direct one, NCHW convolutions,
+the few-channel convolutions instead of the compiled direct one, the modulation in torch
+operations instead of the compiled call, NCHW convolutions,
 one thread per frame on two frames at once (threads per stage), and with
 --compile torch.compile (inductor; needs a C++ compiler, compiles for a minute).
 """
@@ -170,6 +171,11 @@ def _separate_copies(act):
     return act
 
 
+def _no_kernel(*args, **kwargs) -> None:
+    """A compiled kernel's stand-in that declines every call (the caller then takes torch's way)."""
+    return None
+
+
 def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
     """(variant, ms per frame, shipped / variant) at batch 1, interleaved; the first is as shipped."""
     import threading
@@ -202,8 +208,9 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
         finally:
             torch.set_num_threads(threads)
 
-    onednn = "oneDNN for the few-channel convolutions"
-    cases = {"as shipped": (run, 1), "NCHW convolutions": (run, 1), onednn: (run, 1), **{k: (run, 1) for k in acts},
+    onednn, torch_mod = "oneDNN for the few-channel convolutions", "the modulation in torch operations"
+    cases = {"as shipped": (run, 1), "NCHW convolutions": (run, 1), onednn: (run, 1), torch_mod: (run, 1),
+             **{k: (run, 1) for k in acts},
              "one thread per frame, two frames at once": (two_workers, 2)}
     if compile_:
         compiled = torch.compile(G.synthesis, dynamic=False)
@@ -214,7 +221,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
         run_compiled()
         cases["torch.compile (inductor)"] = (run_compiled, 1)
     times: dict = {k: [] for k in cases}
-    shipped_max = native.CONV_MAX_CHANNELS
+    shipped_max, shipped_modulate = native.CONV_MAX_CHANNELS, native.modulate
     order = random.Random(0)
     for _ in range(rounds):
         names = list(cases)
@@ -224,6 +231,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
             use(acts.get(name, shipped))
             set_channels_last(G, False if name == "NCHW convolutions" else None)
             native.CONV_MAX_CHANNELS = 0 if name == onednn else shipped_max
+            native.modulate = _no_kernel if name == torch_mod else shipped_modulate
             t0 = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - t0) * 1000 / frames)
@@ -231,7 +239,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
                 run()                                     # untimed: the thread pool grows back
     use(shipped)
     set_channels_last(G, None)
-    native.CONV_MAX_CHANNELS = shipped_max
+    native.CONV_MAX_CHANNELS, native.modulate = shipped_max, shipped_modulate
     base = statistics.median(times["as shipped"])
     return [(k, statistics.median(v), statistics.median(v) / base) for k, v in times.items()]
 
@@ -244,7 +252,8 @@ SIZES = [(64, 2048, 64, "133"), (128, 1024, 32, "125-145"), (256, 1024, 32, "250
 
 def sizes(rounds: int) -> None:
     """Per size: ms/frame with the compiled kernels and without them (the torch path's activation,
-    oneDNN for every convolution), interleaved, and the official code's figure from PERF-NOTES."""
+    oneDNN for every convolution, the modulation in torch operations), interleaved, and the
+    official code's figure from PERF-NOTES."""
     import torch
     from stylegan3 import build_generator, native
 
@@ -262,12 +271,13 @@ def sizes(rounds: int) -> None:
         shipped = [m._act for m in layers]
         paths = {"compiled": shipped, "torch": _torch_path(shipped)}
         times: dict = {k: [] for k in paths}
-        conv_max = native.CONV_MAX_CHANNELS
+        conv_max, modulate = native.CONV_MAX_CHANNELS, native.modulate
         for _ in range(rounds):
             for name, acts in paths.items():
                 for m, a in zip(layers, acts):
                     m._act = a
                 native.CONV_MAX_CHANNELS = conv_max if name == "compiled" else 0
+                native.modulate = modulate if name == "compiled" else _no_kernel
                 run()
                 t0 = time.perf_counter()
                 for _ in range(IN_A_ROW):
@@ -275,7 +285,7 @@ def sizes(rounds: int) -> None:
                 times[name].append((time.perf_counter() - t0) * 1000 / IN_A_ROW)
         for m, a in zip(layers, shipped):
             m._act = a
-        native.CONV_MAX_CHANNELS = conv_max
+        native.CONV_MAX_CHANNELS, native.modulate = conv_max, modulate
         c, t = statistics.median(times["compiled"]), statistics.median(times["torch"])
         print(f"  {f'{res} px, cbase {cbase}, cmax {cmax}':24s} {c:11.1f} {t:9.1f} {t / c:15.2f} {official:>25s}")
 
