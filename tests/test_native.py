@@ -175,7 +175,8 @@ def test_a_geometry_it_does_not_take_or_memory_it_cannot_get_is_a_code_not_a_cra
 
 @pytest.mark.exactness
 @pytest.mark.parametrize("n,i,o,size,k,pad", [(1, 8, 4, 70, 3, 2), (1, 16, 8, 33, 3, 2), (2, 5, 3, 40, 3, 1),
-                                              (1, 4, 16, 17, 5, 2), (3, 1, 1, 16, 3, 0), (1, 6, 12, 20, 3, 3)])
+                                              (1, 4, 16, 17, 5, 2), (3, 1, 1, 16, 3, 0), (1, 6, 12, 20, 3, 3),
+                                              (2, 32, 32, 36, 3, 2), (1, 32, 16, 41, 3, 2)])
 def test_the_direct_convolution_is_torchs(n, i, o, size, k, pad):
     """Shared and per-image weights, group sizes that do not divide the output channels, bands of
     rows, an output exactly one vector wide."""
@@ -191,7 +192,7 @@ def test_the_direct_convolution_is_torchs(n, i, o, size, k, pad):
 
 
 def test_the_direct_convolution_leaves_what_it_does_not_take():
-    x, w = torch.randn(1, 32, 40, 40), torch.randn(32, 32, 3, 3)
+    x, w = torch.randn(1, 64, 40, 40), torch.randn(64, 64, 3, 3)
     with torch.inference_mode():
         assert native.conv2d(x, w, 1) is None                                         # oneDNN's
         assert native.conv2d(torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3), 1) is None  # under a vector

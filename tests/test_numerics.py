@@ -42,13 +42,15 @@ def test_bad_precision_is_refused(tiny):
         set_precision(tiny, "fp8")
 
 
-def test_channels_last_matches(tiny):
+def test_channels_last_matches(tiny, monkeypatch):
     """NHWC convolutions (the CPU default for inference where oneDNN convolves: ToRGB aside, and
-    layers of more than 16 channels when the compiled direct convolution is there) give the NCHW
-    picture to rounding.  Which bits rounding gives depends on the CPU's kernels (the default once
-    equalled forced NHWC to the bit with AVX-512 and not with AVX2), so the layout chosen is
-    asserted directly and the pictures only to rounding."""
+    layers of more channels than the compiled direct convolution takes -- here with its limit
+    lowered to 16, so that builtin:tiny has both kinds) give the NCHW picture to rounding.  Which
+    bits rounding gives depends on the CPU's kernels (the default once equalled forced NHWC to the
+    bit with AVX-512 and not with AVX2), so the layout chosen is asserted directly and the
+    pictures only to rounding."""
     from stylegan3 import native, set_channels_last
+    monkeypatch.setattr(native, "CONV_MAX_CHANNELS", 16)
     ws = tiny.mapping(torch.randn(2, tiny.z_dim), None)
     layers = [m for m in tiny.synthesis.modules() if hasattr(m, "_nhwc")]
     with torch.inference_mode():

@@ -142,7 +142,7 @@ class SynthesisLayer(nn.Module):
         self.precision = "auto"
         # NHWC convolutions: None = where measured faster (CPU inference: oneDNN runs few-channel
         # convs 1.3-3x faster in NHWC, and the activation reads either layout), except where the
-        # compiled direct convolution takes the layer (<= 16 channels: it reads NCHW and is faster
+        # compiled direct convolution takes the layer (<= 32 channels: it reads NCHW and is faster
         # still); True/False forces either (set_channels_last; the GPU kit measures CUDA).
         self.channels_last: Optional[bool] = None
         self.reference_ops = False      # True: the plain (slow) filtered_lrelu_ref, for checks

@@ -191,10 +191,12 @@ def filtered_lrelu(taps: FilteredTaps, x: torch.Tensor, b: torch.Tensor, slope: 
     return out if rc == 0 else None
 
 
-# The direct convolution takes layers with at most this many channels in and out: oneDNN ran them at
-# 15-35% of the matrix-product rate on a 2-core CPU (4-16 channels at 136-264 px), and 60-90% from
-# 32 channels up (bench/roofline.py --variants).
-CONV_MAX_CHANNELS = 16
+# The direct convolution takes layers with at most this many channels in and out.  From 32 channels
+# oneDNN's own speed is as good or better (60-90% of the matrix-product rate), but its NHWC layout
+# costs a copy before it and the activation's gather after it: up to 32 the direct convolution
+# made StyleGAN3-T's frames at 128 and 256 px 0.83-0.94x the time under AVX-512, AVX2 and the
+# default set (builtin:tiny 0.94x, 1.00x under AVX2); at 64 channels it takes 1.5-1.7x oneDNN's.
+CONV_MAX_CHANNELS = 32
 
 
 def conv_applies(in_channels: int, out_channels: int, kernel: int) -> bool:

@@ -1,5 +1,6 @@
 // A direct 2-D convolution for few channels (StyleGAN's modulated convolutions at full resolution:
-// 4-16 channels in and out), where oneDNN reaches 15-35% of the machine's matrix-product rate.
+// 4-32 channels in and out), where oneDNN reaches 15-35% of the machine's matrix-product rate (up
+// to 16 channels) or needs its own layout copied in and out (32).
 // Every output row of a group of output channels is one pass over the input rows it reads, each
 // input vector loaded once for the whole group (combine.h); the sums run over (input channel,
 // kernel row, kernel column) in that order for every pixel, batch size and thread count (zero
