@@ -196,12 +196,19 @@ def test_the_direct_convolution_leaves_what_it_does_not_take():
     with torch.inference_mode():
         assert native.conv2d(x, w, 1) is None                                         # oneDNN's
         assert native.conv2d(torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3), 1) is None  # under a vector
-        assert native.conv2d(x[:, :8].contiguous(memory_format=torch.channels_last),
-                             torch.randn(4, 8, 3, 3), 1) is None                         # NHWC
     assert native.conv2d(torch.randn(1, 4, 40, 40), torch.randn(4, 4, 3, 3), 1) is None    # a gradient
 
 
-def test_a_batch_through_the_direct_convolution_is_each_image_alone():
+def test_the_direct_convolution_takes_any_layout():
+    """The Fourier input's features arrive as an NHWC view: copied into planes, the same sums."""
+    x, w = torch.randn(2, 32, 40, 40), torch.randn(16, 32, 3, 3)
+    with torch.inference_mode():
+        planes = native.conv2d(x, w, 2)
+        assert torch.equal(native.conv2d(x.contiguous(memory_format=torch.channels_last), w, 2), planes)
+        assert torch.equal(native.conv2d(x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2), w, 2), planes)
+
+
+def test_a_batch_through_the_direct_convolution_is_each_image_alone(monkeypatch):
     """At batch > 1 a few-channel modulated convolution folds each image's styles into its own
     weights, as at batch 1: every image's output is the one it gets alone, bit for bit."""
     from stylegan3.ops import modulated_conv2d
@@ -212,8 +219,8 @@ def test_a_batch_through_the_direct_convolution_is_each_image_alone():
         whole = modulated_conv2d(x, weight, styles, True, input_gain=gain, padding=2)
         alone = [modulated_conv2d(x[i: i + 1], weight, styles[i: i + 1], True, input_gain=gain, padding=2)
                  for i in range(3)]
-        shared = modulated_conv2d(x.contiguous(memory_format=torch.channels_last), weight, styles, True,
-                                  input_gain=gain, padding=2)          # NHWC: the shared-weight path
+        monkeypatch.setattr(native, "CONV_MAX_CHANNELS", 0)           # oneDNN: the shared-weight path
+        shared = modulated_conv2d(x, weight, styles, True, input_gain=gain, padding=2)
     assert all(torch.equal(whole[i: i + 1], alone[i]) for i in range(3))
     assert float((shared - whole).norm() / whole.norm()) < 1e-5
 

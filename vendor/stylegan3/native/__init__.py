@@ -207,10 +207,12 @@ def conv_applies(in_channels: int, out_channels: int, kernel: int) -> bool:
 
 
 def conv2d(x: torch.Tensor, w: torch.Tensor, padding: int) -> Optional[torch.Tensor]:
-    """F.conv2d(x, w, padding=padding) for a contiguous float32 CPU x [N, I, H, W] and w [O, I, k, k]
-    (shared) or [N, O, I, k, k] (per image), without a gradient; None where it does not apply."""
+    """F.conv2d(x, w, padding=padding) for a float32 CPU x [N, I, H, W] and w [O, I, k, k] (shared)
+    or [N, O, I, k, k] (per image), without a gradient; None where it does not apply.  Other
+    layouts (the Fourier input's NHWC features) are copied into NCHW first: a tenth of the
+    convolution's time, where oneDNN on them took 1.2x the direct convolution's."""
     if (x.device.type != "cpu" or x.dtype != torch.float32 or w.dtype != torch.float32 or x.ndim != 4
-            or not x.is_contiguous() or x.requires_grad or w.requires_grad or torch.is_grad_enabled()):
+            or x.requires_grad or w.requires_grad or torch.is_grad_enabled()):
         return None
     n, i, h, wd = x.shape
     o, k = w.shape[-4], w.shape[-1]
@@ -219,7 +221,7 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, padding: int) -> Optional[torch.Ten
     ho, wo = h + 2 * padding - k + 1, wd + 2 * padding - k + 1
     if wo < 16 or ho < 1:
         return None
-    w = w.contiguous()
+    x, w = x.contiguous(), w.contiguous()
     out = torch.empty((n, o, ho, wo), dtype=torch.float32)
     g = ConvGeometry(n, i, h, wd, o, k, padding, w.shape[0] if w.ndim == 5 else 1, torch.get_num_threads())
     rc = library(None).livegan_conv2d(ctypes.byref(g), x.data_ptr(), w.data_ptr(), out.data_ptr())
