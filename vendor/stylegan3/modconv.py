@@ -42,7 +42,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if demodulate and not weight_normalized:
         weight = normalized_weight(weight)
     n = x.shape[0]
-    per_image = transpose_up == 1 and native.conv_applies(x.shape[1], weight.shape[0], weight.shape[-1])
+    per_image = (n > 1 and transpose_up == 1 and x.device.type == "cpu"
+                 and native.conv_applies(x.shape[1], weight.shape[0], weight.shape[-1]))
     if n == 1 or per_image:
         # Each image's own folded weights (on the CPU in one compiled call where it applies).
         w = native.modulate(weight, styles, demodulate, input_gain)
