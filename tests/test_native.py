@@ -125,6 +125,20 @@ def test_each_kernel_set_is_built_for_its_own_vector_registers(tmp_path, capabil
     assert native.load(native.build(capability, cache=tmp_path)).livegan_vector_floats() == floats
 
 
+@pytest.mark.skipif(not native.build_flags("AVX2")[-1].startswith("-march=x86-64"), reason="x86-64 only")
+def test_a_compiler_without_the_level_names_builds_them_by_their_flags(tmp_path, monkeypatch):
+    """GCC before 11 and clang before 12 refuse -march=x86-64-v3: the build names the instructions
+    instead, and each kernel set still gets its own vector width."""
+    old = tmp_path / "old-c++"
+    old.write_text("#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in -march=x86-64-v*) "
+                   "echo \"error: bad value ($a) for -march= switch\" >&2; exit 1;; esac; done\nexec c++ \"$@\"\n")
+    old.chmod(0o755)
+    monkeypatch.setenv("CXX", str(old))
+    for capability, floats in (("AVX512", 16), ("AVX2", 8), ("DEFAULT", 4)):
+        lib = native.load(native.build(capability, cache=tmp_path / capability))
+        assert lib.livegan_vector_floats() == floats
+
+
 _RENDER = """
 import sys, torch
 from stylegan3 import load_network

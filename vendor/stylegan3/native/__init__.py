@@ -29,6 +29,12 @@ HEADERS = [HERE / "combine.h"]
 
 # torch's kernel set -> the x86-64 level built for (v4: AVX-512, v3: AVX2 + FMA, v2: SSE4.2).
 _X86_LEVEL = {"AVX512": "x86-64-v4", "AVX2": "x86-64-v3", "DEFAULT": "x86-64-v2"}
+# The same levels as instruction-set flags, for compilers that predate the level names (GCC
+# before 11, clang before 12).
+_V2 = ["-msse4.2", "-mpopcnt", "-mcx16", "-msahf"]
+_V3 = _V2 + ["-mavx", "-mavx2", "-mfma", "-mbmi", "-mbmi2", "-mf16c", "-mlzcnt", "-mmovbe"]
+_X86_FEATURES = {"x86-64-v2": _V2, "x86-64-v3": _V3,
+                 "x86-64-v4": _V3 + ["-mavx512f", "-mavx512bw", "-mavx512cd", "-mavx512dq", "-mavx512vl"]}
 
 
 def build_flags(capability: Optional[str] = None) -> list[str]:
@@ -69,8 +75,11 @@ def build(capability: Optional[str] = None, cache: Optional[Path] = None, fresh:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
     os.close(fd)
     try:
-        done = subprocess.run([cxx, *flags, "-o", tmp, *map(str, SOURCES)], capture_output=True, text=True,
-                              timeout=300)
+        done = _compile(cxx, flags, tmp)
+        level = next((f.split("=", 1)[1] for f in flags if f.startswith("-march=")), None)
+        if done.returncode != 0 and level in _X86_FEATURES and level in done.stderr:
+            # A compiler that does not know the level's name: the same instructions by their flags.
+            done = _compile(cxx, [f for f in flags if not f.startswith("-march=")] + _X86_FEATURES[level], tmp)
         if done.returncode != 0:
             first = next((ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr.strip()[:200])
             raise RuntimeError(f"{cxx} failed: {first}")
@@ -80,6 +89,10 @@ def build(capability: Optional[str] = None, cache: Optional[Path] = None, fresh:
             os.unlink(tmp)
     _prune(cache, keep=target)
     return target
+
+
+def _compile(cxx: str, flags: list[str], out: str) -> subprocess.CompletedProcess:
+    return subprocess.run([cxx, *flags, "-o", out, *map(str, SOURCES)], capture_output=True, text=True, timeout=300)
 
 
 # A build unused this long is another version's or kernel set's: removed when a new one is made.
