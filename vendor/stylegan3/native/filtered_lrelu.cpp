@@ -70,6 +70,43 @@ inline void gather_row(const float* row, int64_t s_w, int64_t w, int64_t c0, int
     }
 }
 
+// Outputs 2j (stream 0, sources s0) and 2j + 1 (stream 1, sources s1) of one row, B vectors of
+// each stream made together and interleaved straight into the row (no stream buffers to merge).
+template <int B>
+inline void two_streams_block(float* dst, const float* const* s0, const float* const* s1, const float* gd,
+                              int64_t td, int64_t c0) {
+    vf a[B], b[B];
+    for (int i = 0; i < B; ++i) a[i] = b[i] = vf{};
+    for (int64_t t = 0; t < td; ++t) {
+        const float c = gd[t];
+        for (int i = 0; i < B; ++i) {
+            a[i] += c * load(s0[t] + c0 + i * V);
+            b[i] += c * load(s1[t] + c0 + i * V);
+        }
+    }
+    for (int i = 0; i < B; ++i) {
+        store(dst + 2 * (c0 + i * V), __builtin_shuffle(a[i], b[i], LO));
+        store(dst + 2 * (c0 + i * V) + V, __builtin_shuffle(a[i], b[i], HI));
+    }
+}
+
+// A row of w >= 2V outputs from two streams: whole pairs in blocks, the last vector of pairs
+// overlapping the one before (the same values again), an odd last output (stream 0's index
+// pairs) from one more block written into the scratch `aside`.
+inline void two_streams(float* dst, const float* const* s0, const float* const* s1, const float* gd, int64_t td,
+                        int64_t w, float* aside) {
+    constexpr int B = REGS >= 32 ? 4 : 2;
+    const int64_t pairs = w / 2;
+    int64_t c0 = 0;
+    for (; c0 + B * V <= pairs; c0 += B * V) two_streams_block<B>(dst, s0, s1, gd, td, c0);
+    for (; c0 + V <= pairs; c0 += V) two_streams_block<1>(dst, s0, s1, gd, td, c0);
+    if (c0 < pairs) two_streams_block<1>(dst, s0, s1, gd, td, pairs - V);
+    if (w % 2) {                       // (aside holds 2 * pairs + 2V floats: written at 2 * c0)
+        two_streams_block<1>(aside, s0, s1, gd, td, pairs - V + 1);
+        dst[w - 1] = aside[2 * pairs];
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -137,7 +174,7 @@ static int filtered_lrelu(const Geometry* g, const float* x, const float* bias, 
             s.ring = lines(ring_rows * stride);
             s.drow = lines(2 * stride);
             s.stream = lines(4 * round_up(sl, V));
-            s.src.resize(taps_max);
+            s.src.resize(std::max(taps_max, E * td));
             s.dst.resize(std::max<int64_t>(up, 2));
             s.coef.resize(std::max(taps_max, up * jy));
             if (gather) local = lines(group * g->h_in * g->w_in);
@@ -238,6 +275,11 @@ static int filtered_lrelu(const Geometry* g, const float* x, const float* bias, 
                     const float* dr = s.drow.get() + h * stride;
                     float* dst = dst_plane + (r + h) * g->w_out;
                     float* streams = s.stream.get();
+                    if (E == 2 && g->w_out >= 2 * V) {
+                        for (int64_t k = 0; k < 2 * td; ++k) src[k] = dr + col_off[k];
+                        two_streams(dst, src, src + td, gd, td, g->w_out, streams);
+                        continue;
+                    }
                     for (int64_t e = 0; e < E; ++e) {
                         for (int64_t k = 0; k < td; ++k) src[k] = dr + col_off[e * td + k];
                         dsts[0] = E == 1 && g->w_out >= V ? dst : streams + e * round_up(sl, V);
