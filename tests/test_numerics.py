@@ -72,8 +72,9 @@ def test_channels_last_matches(tiny, monkeypatch):
 
 
 def test_a_weight_changed_in_place_is_in_the_next_frame(tiny):
-    """Layers keep their normalised weights between frames; writing into a weight (network mixing
-    does) or loading others makes the next frame use the new ones, as a network built with them."""
+    """Layers keep their normalised weights, and the affine layers their scaled ones, between
+    frames; writing into a weight (network mixing does) or loading others makes the next frame use
+    the new ones, as a network built with them."""
     import copy
 
     G = copy.deepcopy(tiny)
@@ -83,10 +84,15 @@ def test_a_weight_changed_in_place_is_in_the_next_frame(tiny):
         before = G.synthesis(ws)
         assert torch.equal(before, G.synthesis(ws))
         layer.weight.mul_(0.5).add_(0.1)                  # in place, as netmix's copy_
+        layer.affine.weight.mul_(0.9)
+        G.synthesis.L4_264_8.affine.bias.add_(0.2)
         changed = G.synthesis(ws)
     fresh = copy.deepcopy(tiny)
     fresh.load_state_dict(G.state_dict())
     fresh.synthesis.L2_72_32._weight_cache = ((), None)
+    for m in fresh.modules():
+        if hasattr(m, "_scaled_cache"):
+            m._scaled_cache = ((), None)
     with torch.inference_mode():
         assert torch.equal(changed, fresh.synthesis(ws))
         assert not torch.equal(changed, before)

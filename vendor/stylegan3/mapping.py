@@ -26,10 +26,23 @@ class FullyConnectedLayer(nn.Module):
         self.bias = nn.Parameter(init / lr_multiplier) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
+        self._scaled_cache: tuple = ((), None)      # (key, (weight, bias) scaled): inference only
+
+    def _scaled(self, dtype: torch.dtype) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The weight and bias times their gains in dtype.  Without a gradient they are kept until
+        a parameter changes (an optimiser, network mixing or a load moves its version or storage):
+        two operations fewer for each of a frame's affine layers (0.96-0.99x builtin:tiny's frame)."""
+        w, b = self.weight, self.bias
+        if torch.is_grad_enabled():
+            return w.to(dtype) * self.weight_gain, None if b is None else b.to(dtype) * self.bias_gain
+        key = (dtype, w.device, w._version, w.data_ptr(), None if b is None else (b._version, b.data_ptr()))
+        if self._scaled_cache[0] != key:
+            self._scaled_cache = (key, (w.to(dtype) * self.weight_gain,
+                                        None if b is None else b.to(dtype) * self.bias_gain))
+        return self._scaled_cache[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
+        w, b = self._scaled(x.dtype)
         if self.activation == "linear" and b is not None:
             return torch.addmm(b.unsqueeze(0), x, w.t())
         return bias_act(x.matmul(w.t()), b, act=self.activation)
