@@ -71,6 +71,31 @@ def test_channels_last_matches(tiny, monkeypatch):
         assert float((pic - ref).norm() / ref.norm()) < 1e-5
 
 
+def test_a_network_copied_inside_inference_mode_renders_and_follows_writes(tiny):
+    """Parameters made inside inference mode (a show built there copies the mapping network) are
+    inference tensors, which keep no version: the kept weights are made every frame for them, the
+    frames are the original network's, and a write into one shows in the next frame."""
+    import copy
+
+    z = torch.randn(1, tiny.z_dim, generator=torch.Generator().manual_seed(6))
+    with torch.inference_mode():
+        G = copy.deepcopy(tiny)
+        assert all(p.is_inference() for p in G.parameters())
+        ws = G.mapping(z, None)
+        assert torch.equal(ws, tiny.mapping(z, None))
+        before = G.synthesis(ws)
+        assert torch.equal(before, tiny.synthesis(ws)) and torch.equal(before, G.synthesis(ws))
+        G.synthesis.L2_72_32.weight.mul_(0.5)
+        G.synthesis.L2_72_32.affine.weight.mul_(0.9)
+        changed = G.synthesis(ws)
+    fresh = copy.deepcopy(tiny)
+    with torch.no_grad():
+        fresh.synthesis.L2_72_32.weight.mul_(0.5)
+        fresh.synthesis.L2_72_32.affine.weight.mul_(0.9)
+    with torch.inference_mode():
+        assert not torch.equal(changed, before) and torch.equal(changed, fresh.synthesis(ws))
+
+
 def test_a_weight_changed_in_place_is_in_the_next_frame(tiny):
     """Layers keep their normalised weights, and the affine layers their scaled ones, between
     frames; writing into a weight (network mixing does) or loading others makes the next frame use

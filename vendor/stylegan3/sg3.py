@@ -18,6 +18,7 @@ from . import filtered_grad, native
 from .mapping import FullyConnectedLayer, MappingNetwork
 from .ops import (FilteredLReLU, design_lowpass_filter, filtered_lrelu_ref, grouped_modulated_conv2d, modulated_conv2d,
                   normalized_weight)
+from .paramcache import version_key
 from .precision import compute_dtype
 
 
@@ -162,7 +163,9 @@ class SynthesisLayer(nn.Module):
         """normalized_weight(self.weight), made again only when the weight changes (network
         mixing writes into it, which moves its version; a load moves its storage)."""
         w = self.weight
-        key = (w._version, w.data_ptr(), w.dtype, w.device)
+        key = version_key(w)
+        if key is None:
+            return normalized_weight(w)
         if self._weight_cache[0] != key:
             self._weight_cache = (key, normalized_weight(w))
         return self._weight_cache[1]
