@@ -23,6 +23,7 @@ GEOMETRIES = [  # up, up taps, down, down taps, padding, input size
     (2, 12, 2, 12, (9, 8, 7, 6), (31, 44)),         # non-square, odd output height (one kept row alone)
     (4, 24, 2, 12, (13, 12, 11, 12), (21, 70)),     # wide canvas, 4x up
     (4, 24, 2, 12, (13, 11, 13, 12), (38, 38)),     # 4x up, an odd output width (two streams, one extra)
+    (4, 24, 2, 12, (13, 11, 13, 12), (14, 9)),      # 4x up, a row narrower than two streams' vectors
     (2, 6, 2, 6, (3, 2, 3, 2), (9, 9)),             # few taps, output narrower than one vector
 ]
 

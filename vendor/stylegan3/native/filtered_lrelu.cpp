@@ -269,8 +269,8 @@ static int filtered_lrelu(const Geometry* g, const float* x, const float* bias, 
                 dsts[1] = s.drow.get() + stride;
                 if (pair == 2) combine_n<2, 4>(dsts, src, pair_coef.data(), td + down, wr, same);
                 else combine_n<1, 4>(dsts, src, gd, td, wr, same);
-                // Down columns, per stream (col_off), straight into the output where it is one
-                // stream at least a vector wide.
+                // Down columns, per stream (col_off): straight into the output where it is one
+                // stream at least a vector wide, two streams together where each is.
                 for (int64_t h = 0; h < pair; ++h) {
                     const float* dr = s.drow.get() + h * stride;
                     float* dst = dst_plane + (r + h) * g->w_out;
@@ -287,16 +287,7 @@ static int filtered_lrelu(const Geometry* g, const float* x, const float* bias, 
                     }
                     if (E == 1) {
                         if (g->w_out < V) std::memcpy(dst, streams, sizeof(float) * g->w_out);
-                    } else if (E == 2) {                             // interleave two streams
-                        const int64_t ls = round_up(sl, V);
-                        float* mixed = streams + 2 * ls;
-                        for (int64_t j0 = 0; j0 < ls; j0 += V) {
-                            const vf a = load(streams + j0), bv = load(streams + ls + j0);
-                            store(mixed + 2 * j0, __builtin_shuffle(a, bv, LO));
-                            store(mixed + 2 * j0 + V, __builtin_shuffle(a, bv, HI));
-                        }
-                        std::memcpy(dst, mixed, sizeof(float) * g->w_out);
-                    } else {
+                    } else {                                        // rows too narrow for two_streams
                         const int64_t ls = round_up(sl, V);
                         for (int64_t e = 0; e < E; ++e)
                             for (int64_t j = e, i = e * ls; j < g->w_out; j += E, ++i) dst[j] = streams[i];
