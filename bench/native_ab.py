@@ -3,8 +3,8 @@
 
 Builds each source tree's kernels (a folder holding filtered_lrelu.cpp, conv2d.cpp and combine.h,
 e.g. a `git worktree` of another commit's vendor/stylegan3/native) with this machine's flags, then
-per StyleGAN3 layer of each network calls A and B alternately on the layer's own input (channels
-last, as the convolution hands it over), checks they give the same pixels, and prints medians and
+per StyleGAN3 layer of each network calls A and B alternately on an input of the layer's shape
+and layout (channels last after oneDNN's convolutions, planes after the direct one), checks they give the same pixels, and prints medians and
 B/A.  Both versions must share the kernel's struct Geometry.
 
     python bench/native_ab.py /tmp/old/vendor/stylegan3/native vendor/stylegan3/native
@@ -77,7 +77,9 @@ def main() -> None:
             if act is None or act.native is None:
                 continue
             t, c = act.native, m.out_channels
-            x = torch.randn(1, c, *act.in_size).contiguous(memory_format=torch.channels_last)
+            x = torch.randn(1, c, *act.in_size)           # NHWC where oneDNN's convolution hands it over
+            if not native.conv_applies(m.in_channels, m.out_channels, m.conv_kernel):
+                x = x.contiguous(memory_format=torch.channels_last)
             b = torch.randn(c)
             ho, wo = t.out_size
 
