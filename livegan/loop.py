@@ -11,26 +11,26 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from .clock import FixedStepClock, LiveClock
-
-
-class Stopped(KeyboardInterrupt):
-    """A stop asked for from outside (a signal): the show finishes its files and says why."""
-
-    def __init__(self, why: str = "Ctrl-C", code: int = 130):
-        super().__init__(why)
-        self.why, self.code = why, code
+from .stop_requests import StopRequests, Stopped
 
 
 def run(app, backend, clock, frames: Optional[int] = None, seconds: Optional[float] = None,
         on_tick: Optional[Callable] = None) -> dict:
     """Drive `app` (app.py) on `backend` until `frames` frames, `seconds` on the clock, the backend
-    stops (a closed window, Esc) or Ctrl-C; then finish the files.  Returns what it did."""
+    stops (a closed window, Esc) or Ctrl-C; then finish the files.  Returns what it did.
+    Ctrl-C and SIGTERM are taken between frames (stop_requests.py)."""
+    with StopRequests() as stops:
+        return _run(app, backend, clock, frames, seconds, on_tick, stops)
+
+
+def _run(app, backend, clock, frames, seconds, on_tick, stops: StopRequests) -> dict:
     show, fixed = app.show, isinstance(clock, FixedStepClock)
     fps = show.opts.fps
     done, interrupted = 0, None
     try:
         show.start()                                # inside: a Ctrl-C from here on finishes the files
         while frames is None or done < frames:
+            stops.take()
             if not fixed:
                 backend.pace(done / fps, clock)
             if backend.stopped:
@@ -56,9 +56,11 @@ def run(app, backend, clock, frames: Optional[int] = None, seconds: Optional[flo
                 clock.advance()
             if last:
                 break
+        stops.take()                                # one that came during the last frame
     except KeyboardInterrupt as e:                  # Ctrl-C, SIGTERM: finish the files, then the summary
         interrupted = e if isinstance(e, Stopped) else Stopped()
     finally:
+        stops.finishing()
         app.flush()
         show.stop()
         backend.close()

@@ -51,7 +51,7 @@ def _run(args, prog: str) -> int:
         where = prog if prog == "perform.py" else f"{prog} {args.cmd}"
         print(f"{where}: error: {kind}{msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:                     # Ctrl-C (130), SIGTERM (143: loop.Stopped)
+    except KeyboardInterrupt as e:                     # Ctrl-C (130), SIGTERM (143: stop_requests.Stopped)
         return getattr(e, "code", 130)
     finally:
         _restore(restore)
@@ -70,7 +70,7 @@ def _stop_signals() -> dict:
         return {}
 
     def stop(signum, frame):
-        from ..loop import Stopped
+        from ..stop_requests import Stopped
         raise Stopped("SIGTERM", 143)
 
     before = {}
