@@ -62,6 +62,13 @@ class SynthesisInput(nn.Module):
         user = self.transform.unsqueeze(0) if transform is None else transform.to(w.device, torch.float32)
         # Rotation and translation predicted from w: t = (cos, sin, tx, ty), normalised rotation.
         t = self.affine(w)
+        sw, sh = (int(v) for v in (self.size if size is None else size))
+        if (w.device.type == "cpu" and not torch.is_grad_enabled()
+                and native.conv_applies(self.channels, self.channels, 3)):    # the next layer reads planes
+            x = native.fourier(t, user.expand(n, 3, 3), self.freqs, self.phases,
+                               self.weight / math.sqrt(self.channels), self.sampling_rate, self.bandwidth, (sw, sh))
+            if x is not None:
+                return x
         t = t / t[:, :2].norm(dim=1, keepdim=True)
         c, s, tx, ty = t.unbind(1)
         zero, one = torch.zeros_like(c), torch.ones_like(c)
@@ -74,7 +81,6 @@ class SynthesisInput(nn.Module):
         # Fade out frequencies that the rotation pushes beyond the representable band.
         amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth)
                       / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
-        sw, sh = (int(v) for v in (self.size if size is None else size))
         grid = self._grid(sw, sh, w.device)
         # Each sample's phase: a two-term dot product, written out (a batched product of H*W 1x2
         # matrices took 0.1-0.4 ms a frame at 36 px on a 2-core CPU; this is the same sums).
@@ -189,6 +195,10 @@ class SynthesisLayer(nn.Module):
             self.magnitude_ema.copy_(cur.lerp(self.magnitude_ema, self.magnitude_ema_beta))
         dtype = compute_dtype(self.precision, self.use_fp16 and not force_fp32, x.device)
         x = x.to(dtype)
+        if self.is_torgb and skip is None and not self.training:
+            y = self._compiled_torgb(x, styles)
+            if y is not None:
+                return y
         if self._nhwc(x):
             x = x.contiguous(memory_format=torch.channels_last)
         if self.training:                               # the official order
@@ -215,6 +225,16 @@ class SynthesisLayer(nn.Module):
         gain = 1.0 if self.is_torgb else math.sqrt(2)
         return filtered_lrelu_ref(x, self.up_filter, self.down_filter, self.bias, self.up_factor,
                                   self.down_factor, self.padding, gain, slope, self.conv_clamp)
+
+    def _compiled_torgb(self, x: torch.Tensor, styles: torch.Tensor) -> Optional[torch.Tensor]:
+        """ToRGB on the CPU without a gradient: each image's folded 1x1 weights, the bias and the
+        clamp in one compiled pass (native.pointwise) instead of a product, a sum and a clamp over
+        the image; the same operations in the same order.  None where it does not apply."""
+        if (x.device.type != "cpu" or torch.is_grad_enabled() or any(self.padding)
+                or self.up_factor != 1 or self.down_factor != 1):
+            return None
+        w = native.modulate(self.weight, styles, False, self.magnitude_ema.rsqrt())
+        return None if w is None else native.pointwise(x, w, self.bias, self.conv_clamp)
 
     def extra_repr(self) -> str:
         return (f"in={self.in_channels} out={self.out_channels} size={list(self.in_size)}->{list(self.out_size)} "

@@ -24,7 +24,8 @@ from typing import Optional
 import torch
 
 HERE = Path(__file__).parent
-SOURCES = [HERE / "filtered_lrelu.cpp", HERE / "conv2d.cpp", HERE / "modulate.cpp"]
+SOURCES = [HERE / "filtered_lrelu.cpp", HERE / "conv2d.cpp", HERE / "modulate.cpp", HERE / "pointwise.cpp",
+           HERE / "fourier.cpp"]
 HEADERS = [HERE / "combine.h"]
 
 # torch's kernel set -> the x86-64 level built for (v4: AVX-512, v3: AVX2 + FMA, v2: SSE4.2).
@@ -139,12 +140,30 @@ def load(path: Path, rebuild=None) -> ctypes.CDLL:
     fn = lib.livegan_modulate
     fn.argtypes = [ctypes.POINTER(ModGeometry)] + [ctypes.c_void_p] * 4
     fn.restype = ctypes.c_int
+    fn = lib.livegan_pointwise
+    fn.argtypes = [ctypes.POINTER(PointGeometry)] + [ctypes.c_void_p] * 4
+    fn.restype = ctypes.c_int
+    fn = lib.livegan_fourier
+    fn.argtypes = [ctypes.POINTER(FourierGeometry)] + [ctypes.c_void_p] * 6
+    fn.restype = ctypes.c_int
     return lib
 
 
 class ModGeometry(ctypes.Structure):
     """The kernel's struct ModGeometry, field for field."""
     _fields_ = [(name, ctypes.c_int64) for name in ("n", "o", "i", "kk", "demodulate", "threads")]
+
+
+class PointGeometry(ctypes.Structure):
+    """The kernel's struct PointGeometry, field for field."""
+    _fields_ = [(name, ctypes.c_int64) for name in ("n", "i", "hw", "o", "w_batch")] + [
+        ("clamp", ctypes.c_float), ("threads", ctypes.c_int64)]
+
+
+class FourierGeometry(ctypes.Structure):
+    """The kernel's struct FourierGeometry, field for field."""
+    _fields_ = [(name, ctypes.c_int64) for name in ("n", "c", "o", "w", "h")] + [
+        ("sampling_rate", ctypes.c_double), ("bandwidth", ctypes.c_double), ("threads", ctypes.c_int64)]
 
 
 class ConvGeometry(ctypes.Structure):
@@ -263,4 +282,53 @@ def modulate(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
     g = ModGeometry(n, o, i, kh * kw, int(demodulate), torch.get_num_threads())
     rc = lib.livegan_modulate(ctypes.byref(g), styles.data_ptr(), weight.data_ptr(),
                               None if input_gain is None else input_gain.data_ptr(), out.data_ptr())
+    return out if rc == 0 else None
+
+
+def pointwise(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, clamp: Optional[float]) -> Optional[torch.Tensor]:
+    """(conv2d(x, w) + b).clamp(-clamp, clamp) for a 1x1 kernel in one pass (ToRGB): x [N, I, H, W]
+    float32 on the CPU without a gradient, w [O, I, 1, 1] (shared) or [N, O, I, 1, 1] (per
+    image), b [O]; None where it does not apply."""
+    if (x.device.type != "cpu" or x.dtype != torch.float32 or w.dtype != torch.float32 or x.ndim != 4
+            or b.dtype != torch.float32 or torch.is_grad_enabled() or x.requires_grad or w.requires_grad):
+        return None
+    n, i, h, wd = x.shape
+    if w.shape[-3:] != (i, 1, 1) or w.ndim not in (4, 5) or (w.ndim == 5 and w.shape[0] != n) \
+            or b.shape != (w.shape[-4],) or h * wd < 16:
+        return None
+    lib = library(None)
+    if lib is None:
+        return None
+    x, w, b = x.contiguous(), w.contiguous(), b.contiguous()
+    o = w.shape[-4]
+    out = torch.empty((n, o, h, wd), dtype=torch.float32)
+    g = PointGeometry(n, i, h * wd, o, w.shape[0] if w.ndim == 5 else 1,
+                      -1.0 if clamp is None or clamp < 0 else clamp, torch.get_num_threads())
+    rc = lib.livegan_pointwise(ctypes.byref(g), x.data_ptr(), w.data_ptr(), b.data_ptr(), out.data_ptr())
+    return out if rc == 0 else None
+
+
+def fourier(t: torch.Tensor, user: torch.Tensor, freqs: torch.Tensor, phases: torch.Tensor, weight: torch.Tensor,
+            sampling_rate: float, bandwidth: float, size: tuple[int, int]) -> Optional[torch.Tensor]:
+    """StyleGAN3's Fourier features mixed by the input layer's weight, as planes [N, O, H, W]: t
+    [N, 4] the affine's output (rotation and translation), user [N, 3, 3] the inverse transform,
+    freqs [C, 2], phases [C], weight [O, C] (already over sqrt(C)), size (W, H).  Float32 on the
+    CPU without a gradient; None where it does not apply."""
+    ts = (t, user, freqs, phases, weight)
+    if (any(a.device.type != "cpu" or a.dtype != torch.float32 for a in ts) or torch.is_grad_enabled()
+            or t.ndim != 2 or t.shape[1] != 4 or user.shape != (t.shape[0], 3, 3) or freqs.ndim != 2
+            or freqs.shape[1] != 2 or phases.shape != (freqs.shape[0],) or weight.ndim != 2
+            or weight.shape[1] != freqs.shape[0] or sampling_rate <= 2 * bandwidth):
+        return None
+    lib = library(None)
+    if lib is None:
+        return None
+    (w, h), n, o = size, t.shape[0], weight.shape[0]
+    if w * h < 64:
+        return None
+    t, user, freqs, phases, weight = (a.contiguous() for a in ts)
+    out = torch.empty((n, o, h, w), dtype=torch.float32)
+    g = FourierGeometry(n, freqs.shape[0], o, w, h, float(sampling_rate), float(bandwidth), torch.get_num_threads())
+    rc = lib.livegan_fourier(ctypes.byref(g), t.data_ptr(), user.data_ptr(), freqs.data_ptr(), phases.data_ptr(),
+                             weight.data_ptr(), out.data_ptr())
     return out if rc == 0 else None
