@@ -176,6 +176,28 @@ def _no_kernel(*args, **kwargs) -> None:
     return None
 
 
+# The compiled kernels a variant can turn off one by one (the activation's own and the direct
+# convolution's switches are set apart: _torch_path and CONV_MAX_CHANNELS).
+ENDS = ("pointwise", "fourier")                           # ToRGB and the Fourier input
+
+
+def _declining(names: tuple) -> dict:
+    """Replace the named native kernels by _no_kernel; returns what to put back."""
+    from stylegan3 import native
+
+    saved = {k: getattr(native, k) for k in names}
+    for k in names:
+        setattr(native, k, _no_kernel)
+    return saved
+
+
+def _restore(saved: dict) -> None:
+    from stylegan3 import native
+
+    for k, fn in saved.items():
+        setattr(native, k, fn)
+
+
 def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
     """(variant, ms per frame, shipped / variant) at batch 1, interleaved; the first is as shipped."""
     import threading
@@ -209,7 +231,9 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
             torch.set_num_threads(threads)
 
     onednn, torch_mod = "oneDNN for the few-channel convolutions", "the modulation in torch operations"
+    torch_ends = "Fourier input and ToRGB in torch operations"
     cases = {"as shipped": (run, 1), "NCHW convolutions": (run, 1), onednn: (run, 1), torch_mod: (run, 1),
+             torch_ends: (run, 1),
              **{k: (run, 1) for k in acts},
              "one thread per frame, two frames at once": (two_workers, 2)}
     if compile_:
@@ -232,9 +256,11 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
             set_channels_last(G, False if name == "NCHW convolutions" else None)
             native.CONV_MAX_CHANNELS = 0 if name == onednn else shipped_max
             native.modulate = _no_kernel if name == torch_mod else shipped_modulate
+            saved = _declining(ENDS if name == torch_ends else ())
             t0 = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - t0) * 1000 / frames)
+            _restore(saved)
             if fn is two_workers:
                 run()                                     # untimed: the thread pool grows back
     use(shipped)
@@ -252,7 +278,7 @@ SIZES = [(64, 2048, 64, "133"), (128, 1024, 32, "125-145"), (256, 1024, 32, "250
 
 def sizes(rounds: int) -> None:
     """Per size: ms/frame with the compiled kernels and without them (the torch path's activation,
-    oneDNN for every convolution, the modulation in torch operations), interleaved, and the
+    oneDNN for every convolution, the modulation, Fourier input and ToRGB in torch operations), interleaved, and the
     official code's figure from PERF-NOTES."""
     import torch
     from stylegan3 import build_generator, native
@@ -278,11 +304,13 @@ def sizes(rounds: int) -> None:
                     m._act = a
                 native.CONV_MAX_CHANNELS = conv_max if name == "compiled" else 0
                 native.modulate = modulate if name == "compiled" else _no_kernel
+                saved = _declining(ENDS if name == "torch" else ())
                 run()
                 t0 = time.perf_counter()
                 for _ in range(IN_A_ROW):
                     run()
                 times[name].append((time.perf_counter() - t0) * 1000 / IN_A_ROW)
+                _restore(saved)
         for m, a in zip(layers, shipped):
             m._act = a
         native.CONV_MAX_CHANNELS, native.modulate = conv_max, modulate
@@ -348,7 +376,9 @@ def main() -> None:
             for m, a in zip(layers, _torch_path(shipped)):
                 m._act = a                                # counted on the torch path (see above)
             native.CONV_MAX_CHANNELS = 0
+            saved = _declining(ENDS + ("modulate",))
             gf = flops(run) / b / 1e9
+            _restore(saved)
             native.CONV_MAX_CHANNELS = conv_max
             for m, a in zip(layers, shipped):
                 m._act = a

@@ -113,3 +113,36 @@ def test_the_fourier_input_leaves_what_it_does_not_take():
         assert native.fourier(t.double(), user, freqs, ph, wt, 16.0, 2.0, (20, 20)) is None
         assert native.fourier(t, user, freqs, ph, wt[:, :4], 16.0, 2.0, (20, 20)) is None
     assert native.fourier(t, user, freqs, ph, wt, 16.0, 2.0, (20, 20)) is None         # a gradient
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_layer_in_one_call_is_its_three_calls_bit_for_bit(n):
+    """native.layer (modulation, direct convolution, filtered activation in one call) against the
+    three separate calls, on builtin:tiny's layers: at batch 1 and 3, every image its own weights."""
+    from stylegan3.checkpoints import load_network
+    from stylegan3.modconv import modulated_conv2d
+
+    G = load_network("builtin:tiny", device="cpu").eval()
+    torch.manual_seed(9)
+    ws = G.mapping(torch.randn(n, G.z_dim), None)
+    checked = 0
+    with torch.inference_mode():
+        x = G.synthesis.input(ws[:, 0])
+        for k, name in enumerate(G.synthesis.layer_names[:-1], 1):
+            layer = getattr(G.synthesis, name)
+            styles, gain, pad = layer.affine(ws[:, k]), layer.magnitude_ema.rsqrt(), layer.conv_kernel - 1
+            y = modulated_conv2d(x, layer._normalized_weight(), styles, True, input_gain=gain, padding=pad,
+                                 weight_normalized=True)
+            act = layer._activation(*y.shape[2:])
+            three = act(y, layer.bias, 0.2, layer.conv_clamp)
+            one = native.layer(x, layer._normalized_weight(), styles, gain, pad, act.native, layer.bias, 0.2,
+                               layer.conv_clamp)
+            assert one is not None and torch.equal(one, three), name
+            checked += 1
+            x = three
+    assert checked == len(G.synthesis.layer_names) - 1
+    wide = torch.randn(1, 64, 40, 40)                       # 64 channels: oneDNN's, not this call's
+    with torch.inference_mode():
+        assert native.layer(wide, torch.randn(64, 64, 3, 3), torch.randn(1, 64), torch.ones(1), 2, act.native,
+                            torch.zeros(64), 0.2, 256.0) is None
+    assert native.layer(x, layer._normalized_weight(), styles, gain, pad, act.native, layer.bias, 0.2, 256.0) is None

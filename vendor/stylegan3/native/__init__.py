@@ -25,8 +25,8 @@ import torch
 
 HERE = Path(__file__).parent
 SOURCES = [HERE / "filtered_lrelu.cpp", HERE / "conv2d.cpp", HERE / "modulate.cpp", HERE / "pointwise.cpp",
-           HERE / "fourier.cpp"]
-HEADERS = [HERE / "combine.h"]
+           HERE / "fourier.cpp", HERE / "layer.cpp"]
+HEADERS = [HERE / "combine.h", HERE / "geometry.h"]
 
 # torch's kernel set -> the x86-64 level built for (v4: AVX-512, v3: AVX2 + FMA, v2: SSE4.2).
 _X86_LEVEL = {"AVX512": "x86-64-v4", "AVX2": "x86-64-v3", "DEFAULT": "x86-64-v2"}
@@ -146,6 +146,9 @@ def load(path: Path, rebuild=None) -> ctypes.CDLL:
     fn = lib.livegan_fourier
     fn.argtypes = [ctypes.POINTER(FourierGeometry)] + [ctypes.c_void_p] * 6
     fn.restype = ctypes.c_int
+    fn = lib.livegan_layer
+    fn.argtypes = [ctypes.POINTER(LayerGeometry)] + [ctypes.c_void_p] * 11
+    fn.restype = ctypes.c_int
     return lib
 
 
@@ -169,6 +172,11 @@ class FourierGeometry(ctypes.Structure):
 class ConvGeometry(ctypes.Structure):
     """The kernel's struct ConvGeometry, field for field."""
     _fields_ = [(name, ctypes.c_int64) for name in ("n", "i", "h", "w", "o", "k", "pad", "w_batch", "threads")]
+
+
+class LayerGeometry(ctypes.Structure):
+    """The kernel's struct LayerGeometry: the three kernels' own, in the order they run."""
+    _fields_ = [("mod", ModGeometry), ("conv", ConvGeometry), ("act", Geometry)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -331,4 +339,35 @@ def fourier(t: torch.Tensor, user: torch.Tensor, freqs: torch.Tensor, phases: to
     g = FourierGeometry(n, freqs.shape[0], o, w, h, float(sampling_rate), float(bandwidth), torch.get_num_threads())
     rc = lib.livegan_fourier(ctypes.byref(g), t.data_ptr(), user.data_ptr(), freqs.data_ptr(), phases.data_ptr(),
                              weight.data_ptr(), out.data_ptr())
+    return out if rc == 0 else None
+
+
+def layer(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, gain: torch.Tensor, padding: int,
+          taps: FilteredTaps, b: torch.Tensor, slope: float, clamp: Optional[float]) -> Optional[torch.Tensor]:
+    """A StyleGAN3 layer in one call: `modulate(weight, styles, True, gain)`, `conv2d` with each
+    image's weights, `filtered_lrelu(taps, ...)` -- the same pixels as the three calls, without
+    their returns to Python in between.  weight [O, I, k, k] normalised already, styles [N, I], gain
+    a one-element tensor; float32 on the CPU without a gradient; None where it does not apply."""
+    ts = (x, weight, styles, gain, b)
+    if (any(a.device.type != "cpu" or a.dtype != torch.float32 for a in ts) or torch.is_grad_enabled()
+            or x.ndim != 4 or weight.ndim != 4 or styles.ndim != 2 or gain.numel() != 1):
+        return None
+    n, i, h, wd = x.shape
+    o, k = weight.shape[0], weight.shape[-1]
+    ho, wo = h + 2 * padding - k + 1, wd + 2 * padding - k + 1
+    if (weight.shape[1:] != (i, k, k) or styles.shape != (n, i) or b.shape != (o,) or wo < 16 or ho < 1
+            or not conv_applies(i, o, k)):
+        return None
+    lib = library(None)
+    x, weight, styles, gain, b = (a.contiguous() for a in ts)
+    th = torch.get_num_threads()
+    wbuf, conv_out = torch.empty((n, o, i, k, k)), torch.empty((n, o, ho, wo))
+    out = torch.empty((n, o, *taps.out_size))
+    g = LayerGeometry(ModGeometry(n, o, i, k * k, 1, th), ConvGeometry(n, i, h, wd, o, k, padding, n, th),
+                      Geometry(n, o, ho, wo, o * ho * wo, ho * wo, wo, 1, taps.up, taps.down, taps.jx0,
+                               taps.hx.shape[1], taps.jy0, taps.hy.shape[1], taps.gd.numel(), *taps.out_size,
+                               slope, -1.0 if clamp is None or clamp < 0 else clamp, th))
+    rc = lib.livegan_layer(ctypes.byref(g), x.data_ptr(), styles.data_ptr(), weight.data_ptr(), gain.data_ptr(),
+                           b.data_ptr(), taps.hx.data_ptr(), taps.hy.data_ptr(), taps.gd.data_ptr(),
+                           wbuf.data_ptr(), conv_out.data_ptr(), out.data_ptr())
     return out if rc == 0 else None

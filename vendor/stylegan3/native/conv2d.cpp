@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "combine.h"
+#include "geometry.h"
 
 namespace {
 
@@ -33,14 +34,6 @@ inline void outputs(int64_t no, float* const* dst, const float* const* src, cons
 }  // namespace
 
 extern "C" {
-
-// Mirrors native.ConvGeometry (ctypes): keep the two in the same order.
-struct ConvGeometry {
-    int64_t n, i, h, w;              // input [n, i, h, w], contiguous
-    int64_t o, k, pad;               // output channels, kernel size, zero padding on every side
-    int64_t w_batch;                 // weights [w_batch, o, i, k, k]: 1 (shared) or n (per image)
-    int64_t threads;
-};
 
 static int conv2d(const ConvGeometry* g, const float* x, const float* wt, float* out) {
     const int64_t k = g->k, pad = g->pad, hp = g->h + 2 * pad, wp = g->w + 2 * pad;

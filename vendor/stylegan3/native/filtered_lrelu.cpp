@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "combine.h"
+#include "geometry.h"
 
 namespace {
 
@@ -110,19 +111,6 @@ inline void two_streams(float* dst, const float* const* s0, const float* const* 
 }  // namespace
 
 extern "C" {
-
-// Mirrors native.Geometry (ctypes): keep the two in the same order.
-struct Geometry {
-    int64_t n, c, h_in, w_in;        // input planes
-    int64_t s_n, s_c, s_h, s_w;      // input strides, in elements (NCHW or NHWC)
-    int64_t up, down;                // up % down == 0
-    int64_t jx0, jx_taps;            // column phases: out[up*q + p] = sum_j hx[p][j] * x[q + j + jx0]
-    int64_t jy0, jy_taps;            // row phases, the same with hy (activation gain folded in)
-    int64_t d_taps;                  // flipped down filter: out[j] = sum_k gd[k] * t[down*j + k]
-    int64_t h_out, w_out;
-    float slope, clamp;              // clamp < 0: none
-    int64_t threads;
-};
 
 static int filtered_lrelu(const Geometry* g, const float* x, const float* bias, const float* hx,
                           const float* hy, const float* gd, float* out) {

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "geometry.h"
+
 namespace {
 
 // The sum of squares in double, eight running sums (one long chain of additions is bound by
@@ -24,13 +26,6 @@ inline double square_sum(const float* v, int64_t len) {
 }  // namespace
 
 extern "C" {
-
-// Mirrors native.ModGeometry (ctypes): keep the two in the same order.
-struct ModGeometry {
-    int64_t n, o, i, kk;             // styles [n, i]; weight [o, i, kk]; out [n, o, i, kk]
-    int64_t demodulate;              // 1: normalise the styles and demodulate
-    int64_t threads;
-};
 
 // 0: done; 1: a geometry it does not take; 2: out of memory.  gain may be null (no input gain).
 static int modulate(const ModGeometry* g, const float* styles, const float* weight, const float* gain, float* out) {
