@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Two versions of the compiled filtered activation, paired in one process (docs/speed.md).
 
-Builds each source tree's kernels (a folder holding filtered_lrelu.cpp, conv2d.cpp and combine.h,
+Builds each source tree's kernels (a folder holding filtered_lrelu.cpp, conv2d.cpp and their headers,
 e.g. a `git worktree` of another commit's vendor/stylegan3/native) with this machine's flags, then
 per StyleGAN3 layer of each network calls A and B alternately on an input of the layer's shape
 and layout (channels last after oneDNN's convolutions, planes after the direct one), checks they give the same pixels, and prints medians and
