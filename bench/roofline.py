@@ -232,7 +232,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
 
     onednn, torch_mod = "oneDNN for the few-channel convolutions", "the modulation in torch operations"
     torch_ends = "Fourier input and ToRGB in torch operations"
-    cases = {"as shipped": (run, 1), "NCHW convolutions": (run, 1), onednn: (run, 1), torch_mod: (run, 1),
+    cases = {"as shipped": (run, 1), "NHWC convolutions": (run, 1), onednn: (run, 1), torch_mod: (run, 1),
              torch_ends: (run, 1),
              **{k: (run, 1) for k in acts},
              "one thread per frame, two frames at once": (two_workers, 2)}
@@ -253,7 +253,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
         for name in names:
             fn, frames = cases[name]
             use(acts.get(name, shipped))
-            set_channels_last(G, False if name == "NCHW convolutions" else None)
+            set_channels_last(G, True if name == "NHWC convolutions" else None)
             native.CONV_MAX_CHANNELS = 0 if name == onednn else shipped_max
             native.modulate = _no_kernel if name == torch_mod else shipped_modulate
             saved = _declining(ENDS if name == torch_ends else ())

@@ -43,9 +43,9 @@ def test_bad_precision_is_refused(tiny):
 
 
 def test_channels_last_matches(tiny, monkeypatch):
-    """NHWC convolutions (the CPU default for inference where oneDNN convolves: ToRGB aside, and
-    layers of more channels than the compiled direct convolution takes -- here with its limit
-    lowered to 16, so that builtin:tiny has both kinds) give the NCHW picture to rounding.  Which
+    """NHWC convolutions (the CPU default for inference where oneDNN convolves a layer of at most 32
+    channels, ToRGB aside: the compiled direct convolution's limit lowered to 16 here, so that
+    builtin:tiny has both kinds) give the NCHW picture to rounding.  Which
     bits rounding gives depends on the CPU's kernels (the default once equalled forced NHWC to the
     bit with AVX-512 and not with AVX2), so the layout chosen is asserted directly and the
     pictures only to rounding."""
@@ -67,6 +67,10 @@ def test_channels_last_matches(tiny, monkeypatch):
         finally:
             set_channels_last(tiny, None)
     assert not any(m._nhwc(probe) for m in layers)                    # a gradient keeps NCHW
+    from stylegan3 import sg3
+    monkeypatch.setattr(sg3, "NHWC_MAX_CHANNELS", 16)                # wider layers: oneDNN takes NCHW
+    with torch.inference_mode():
+        assert not any(m._nhwc(probe) for m in layers)
     for pic in (default, out):
         assert float((pic - ref).norm() / ref.norm()) < 1e-5
 

@@ -314,7 +314,8 @@ def describe_config(G: nn.Module) -> str:
 
 def set_channels_last(G: nn.Module, on: Optional[bool] = True) -> None:
     """NHWC convolutions for the StyleGAN3 layers: True or False forces them on or off (CUDA
-    tensor cores prefer them); None leaves each layer's measured default (on for CPU inference)."""
+    tensor cores prefer them); None leaves each layer's measured default (on the CPU, NHWC only
+    for few-channel layers oneDNN convolves)."""
     for m in G.modules():
         if hasattr(m, "channels_last") and hasattr(m, "reference_ops"):
             m.channels_last = on

@@ -22,6 +22,10 @@ from .paramcache import version_key
 from .precision import compute_dtype
 
 
+# oneDNN convolves layers of at most this many channels in NHWC on the CPU (see channels_last).
+NHWC_MAX_CHANNELS = 32
+
+
 class SynthesisInput(nn.Module):
     """Fourier features: sinusoids of fixed frequencies/phases, rotated and translated by w."""
 
@@ -63,8 +67,8 @@ class SynthesisInput(nn.Module):
         # Rotation and translation predicted from w: t = (cos, sin, tx, ty), normalised rotation.
         t = self.affine(w)
         sw, sh = (int(v) for v in (self.size if size is None else size))
-        if (w.device.type == "cpu" and not torch.is_grad_enabled()
-                and native.conv_applies(self.channels, self.channels, 3)):    # the next layer reads planes
+        if w.device.type == "cpu" and not torch.is_grad_enabled():
+            # Planes: the layout every CPU layer of ours reads (the next convolves them as they are).
             x = native.fourier(t, user.expand(n, 3, 3), self.freqs, self.phases,
                                self.weight / math.sqrt(self.channels), self.sampling_rate, self.bandwidth, (sw, sh))
             if x is not None:
@@ -147,10 +151,12 @@ class SynthesisLayer(nn.Module):
         pad_hi = pad_total - pad_lo
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
         self.precision = "auto"
-        # NHWC convolutions: None = where measured faster (CPU inference: oneDNN runs few-channel
-        # convs 1.3-3x faster in NHWC, and the activation reads either layout), except where the
-        # compiled direct convolution takes the layer (<= 32 channels: it reads NCHW and is faster
-        # still); True/False forces either (set_channels_last; the GPU kit measures CUDA).
+        # NHWC convolutions: None = where measured faster.  On the CPU in inference only layers of
+        # few channels that oneDNN convolves (no compiled direct convolution: no compiler), which it
+        # runs 1.3-3x faster in NHWC; from 64 channels oneDNN's own reorder of NCHW input beats
+        # converting it: StyleGAN3-T 64 px frames 0.96x the time under AVX2, 0.82x under the
+        # default set, 1.02x under AVX-512; with 128 and 256 channels 0.94x and 0.93x (AVX2), 0.97x
+        # and 0.94x (AVX-512).  True/False forces either (set_channels_last; the GPU kit: CUDA).
         self.channels_last: Optional[bool] = None
         self.reference_ops = False      # True: the plain (slow) filtered_lrelu_ref, for checks
         self.fast_grad = True           # False: gradients through the reference definition
@@ -180,6 +186,7 @@ class SynthesisLayer(nn.Module):
         if self.channels_last is not None:
             return self.channels_last
         return (x.device.type == "cpu" and not self.training and not self.is_torgb and not torch.is_grad_enabled()
+                and max(self.in_channels, self.out_channels) <= NHWC_MAX_CHANNELS
                 and not native.conv_applies(self.in_channels, self.out_channels, self.conv_kernel))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
