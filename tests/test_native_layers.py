@@ -2,7 +2,8 @@
 its bias and clamp in one pass (the torch path's pixels to rounding: the same bits where MKL's
 product sums in channel order with FMA, as on AVX2 and AVX-512 here), and the Fourier input
 (its features to rounding of a float64 definition, closer than the float32 torch path at large
-translations).  Both run under each CPU kernel set (test_kernel_sets)."""
+translations); a whole layer in one call (bit for bit its three calls).  All run under each CPU
+kernel set (test_kernel_sets)."""
 from __future__ import annotations
 
 import copy
