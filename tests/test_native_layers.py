@@ -147,3 +147,33 @@ def test_a_layer_in_one_call_is_its_three_calls_bit_for_bit(n):
         assert native.layer(wide, torch.randn(64, 64, 3, 3), torch.randn(1, 64), torch.ones(1), 2, act.native,
                             torch.zeros(64), 0.2, 256.0) is None
     assert native.layer(x, layer._normalized_weight(), styles, gain, pad, act.native, layer.bias, 0.2, 256.0) is None
+
+
+def test_a_layers_kept_geometry_follows_sizes_batches_and_types():
+    """native.layer keeps its checked geometry in the caller's dict: a second frame of the same
+    shapes reuses it (the same pixels), another batch or canvas size gets its own, and a tensor of
+    another type is checked again (and refused) rather than read through a kept geometry."""
+    from stylegan3.checkpoints import load_network
+
+    G = load_network("builtin:tiny", device="cpu").eval()
+    layer = getattr(G.synthesis, G.synthesis.layer_names[1])
+    plans: dict = {}
+    torch.manual_seed(11)
+    with torch.inference_mode():
+        def call(x, styles, weight=None):
+            pad = layer.conv_kernel - 1
+            act = layer._activation(x.shape[2] + pad * 2 - 2, x.shape[3] + pad * 2 - 2)
+            return native.layer(x, layer._normalized_weight() if weight is None else weight, styles,
+                                layer.magnitude_ema.rsqrt(), pad, act.native, layer.bias, 0.2, layer.conv_clamp,
+                                plans=plans)
+        x, s = torch.randn(1, 32, 40, 40), torch.randn(1, 32)
+        first, again = call(x, s), call(x, s)
+        assert torch.equal(first, again) and len(plans) == 1
+        fresh = native.layer(x, layer._normalized_weight(), s, layer.magnitude_ema.rsqrt(), 2,
+                             layer._activation(42, 42).native, layer.bias, 0.2, layer.conv_clamp)
+        assert torch.equal(first, fresh)
+        three = call(torch.cat([x, x, x]), torch.cat([s, s, s]))
+        assert three.shape[0] == 3 and torch.equal(three[1:2], first) and len(plans) == 2
+        wide = call(torch.randn(1, 32, 40, 56), s)
+        assert wide.shape[3] > first.shape[3] and len(plans) == 3
+        assert call(x, s, layer._normalized_weight().double()) is None and len(plans) == 3

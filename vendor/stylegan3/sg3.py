@@ -162,6 +162,7 @@ class SynthesisLayer(nn.Module):
         self.fast_grad = True           # False: gradients through the reference definition
         self._act: dict = {}
         self._weight_cache: tuple = ((), None)       # (key, normalized weight): inference only
+        self._plans: dict = {}                        # native.layer's checked geometries
 
     def _activation(self, h: int, w: int) -> FilteredLReLU:
         """The filtered activation for a conv output of h x w (other sizes: wide canvas)."""
@@ -244,7 +245,7 @@ class SynthesisLayer(nn.Module):
         if act.native is None:
             return None
         return native.layer(x, self._normalized_weight(), styles, self.magnitude_ema.rsqrt(), pad, act.native,
-                            self.bias, 0.2, self.conv_clamp)
+                            self.bias, 0.2, self.conv_clamp, plans=self._plans)
 
     def _compiled_torgb(self, x: torch.Tensor, styles: torch.Tensor) -> Optional[torch.Tensor]:
         """ToRGB on the CPU without a gradient: each image's folded 1x1 weights, the bias and the

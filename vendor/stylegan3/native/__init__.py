@@ -59,7 +59,7 @@ def load(path: Path, rebuild=None) -> ctypes.CDLL:
     fn.argtypes = [ctypes.POINTER(FourierGeometry)] + [ctypes.c_void_p] * 6
     fn.restype = ctypes.c_int
     fn = lib.livegan_layer
-    fn.argtypes = [ctypes.POINTER(LayerGeometry)] + [ctypes.c_void_p] * 11
+    fn.argtypes = [ctypes.POINTER(LayerGeometry)] + [ctypes.c_void_p] * 9
     fn.restype = ctypes.c_int
     return lib
 
@@ -89,6 +89,25 @@ class ConvGeometry(ctypes.Structure):
 class LayerGeometry(ctypes.Structure):
     """The kernel's struct LayerGeometry: the three kernels' own, in the order they run."""
     _fields_ = [("mod", ModGeometry), ("conv", ConvGeometry), ("act", Geometry)]
+
+
+def _layer_geometry(ts: tuple, padding: int, taps: "FilteredTaps", slope: float, clamp: Optional[float],
+                    th: int) -> Optional[LayerGeometry]:
+    """native.layer's checks and geometry for (x, weight, styles, gain, b); None where it does not apply."""
+    x, weight, styles, gain, b = ts
+    if (any(a.device.type != "cpu" or a.dtype != torch.float32 for a in ts) or x.ndim != 4 or weight.ndim != 4
+            or styles.ndim != 2 or gain.numel() != 1):
+        return None
+    n, i, h, wd = x.shape
+    o, k = weight.shape[0], weight.shape[-1]
+    ho, wo = h + 2 * padding - k + 1, wd + 2 * padding - k + 1
+    if (weight.shape[1:] != (i, k, k) or styles.shape != (n, i) or b.shape != (o,) or wo < 16 or ho < 1
+            or not conv_applies(i, o, k)):
+        return None
+    return LayerGeometry(ModGeometry(n, o, i, k * k, 1, th), ConvGeometry(n, i, h, wd, o, k, padding, n, th),
+                         Geometry(n, o, ho, wo, o * ho * wo, ho * wo, wo, 1, taps.up, taps.down, taps.jx0,
+                                  taps.hx.shape[1], taps.jy0, taps.hy.shape[1], taps.gd.numel(), *taps.out_size,
+                                  slope, -1.0 if clamp is None or clamp < 0 else clamp, th))
 
 
 @functools.lru_cache(maxsize=None)
@@ -255,31 +274,30 @@ def fourier(t: torch.Tensor, user: torch.Tensor, freqs: torch.Tensor, phases: to
 
 
 def layer(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, gain: torch.Tensor, padding: int,
-          taps: FilteredTaps, b: torch.Tensor, slope: float, clamp: Optional[float]) -> Optional[torch.Tensor]:
+          taps: FilteredTaps, b: torch.Tensor, slope: float, clamp: Optional[float],
+          plans: Optional[dict] = None) -> Optional[torch.Tensor]:
     """A StyleGAN3 layer in one call: `modulate(weight, styles, True, gain)`, `conv2d` with each
     image's weights, `filtered_lrelu(taps, ...)` -- the same pixels as the three calls, without
     their returns to Python in between.  weight [O, I, k, k] normalised already, styles [N, I], gain
-    a one-element tensor; float32 on the CPU without a gradient; None where it does not apply."""
-    ts = (x, weight, styles, gain, b)
-    if (any(a.device.type != "cpu" or a.dtype != torch.float32 for a in ts) or torch.is_grad_enabled()
-            or x.ndim != 4 or weight.ndim != 4 or styles.ndim != 2 or gain.numel() != 1):
+    a one-element tensor; float32 on the CPU without a gradient; None where it does not apply.
+    `plans`: the caller's dict where the call's checked geometry is kept for the next frame."""
+    if torch.is_grad_enabled():
         return None
-    n, i, h, wd = x.shape
-    o, k = weight.shape[0], weight.shape[-1]
-    ho, wo = h + 2 * padding - k + 1, wd + 2 * padding - k + 1
-    if (weight.shape[1:] != (i, k, k) or styles.shape != (n, i) or b.shape != (o,) or wo < 16 or ho < 1
-            or not conv_applies(i, o, k)):
-        return None
-    lib = library(None)
-    x, weight, styles, gain, b = (a.contiguous() for a in ts)
     th = torch.get_num_threads()
-    wbuf, conv_out = torch.empty((n, o, i, k, k)), torch.empty((n, o, ho, wo))
-    out = torch.empty((n, o, *taps.out_size))
-    g = LayerGeometry(ModGeometry(n, o, i, k * k, 1, th), ConvGeometry(n, i, h, wd, o, k, padding, n, th),
-                      Geometry(n, o, ho, wo, o * ho * wo, ho * wo, wo, 1, taps.up, taps.down, taps.jx0,
-                               taps.hx.shape[1], taps.jy0, taps.hy.shape[1], taps.gd.numel(), *taps.out_size,
-                               slope, -1.0 if clamp is None or clamp < 0 else clamp, th))
-    rc = lib.livegan_layer(ctypes.byref(g), x.data_ptr(), styles.data_ptr(), weight.data_ptr(), gain.data_ptr(),
-                           b.data_ptr(), taps.hx.data_ptr(), taps.hy.data_ptr(), taps.gd.data_ptr(),
-                           wbuf.data_ptr(), conv_out.data_ptr(), out.data_ptr())
+    ts = (x, weight, styles, gain, b)
+    key = (tuple((a.shape, a.dtype, a.device) for a in ts), padding, id(taps), slope, clamp, th)
+    g = None if plans is None else plans.get(key)
+    if g is None:
+        g = _layer_geometry(ts, padding, taps, slope, clamp, th)
+        if g is None:
+            return None
+        if plans is not None:
+            if len(plans) >= 8:                            # sizes and batches come and go: keep a few
+                plans.clear()
+            plans[key] = g
+    x, weight, styles, gain, b = (a.contiguous() for a in ts)
+    out = torch.empty((g.act.n, g.act.c, g.act.h_out, g.act.w_out))
+    rc = library(None).livegan_layer(ctypes.byref(g), x.data_ptr(), styles.data_ptr(), weight.data_ptr(),
+                                     gain.data_ptr(), b.data_ptr(), taps.hx.data_ptr(), taps.hy.data_ptr(),
+                                     taps.gd.data_ptr(), out.data_ptr())
     return out if rc == 0 else None
