@@ -69,7 +69,9 @@ def one_show(k: int, tmp: Path, results: dict) -> None:
             received = int((recv.communicate(timeout=60)[0] or "0").strip() or 0)
         except subprocess.TimeoutExpired:
             recv.kill()
-    results[k] = (show.returncode, received, "".join(out)[-2600:])
+    text = "".join(out)
+    crash = text.find("Fatal Python error")          # faulthandler's stacks: what a failure must show
+    results[k] = (show.returncode, received, text[crash:crash + 8000] if crash >= 0 else text[-2600:])
 
 
 def test_a_streaming_show_ends_cleanly_every_time(tmp_path):

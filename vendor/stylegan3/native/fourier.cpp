@@ -69,7 +69,7 @@ static int fourier(const FourierGeometry* g, const float* t, const float* user, 
         }
     }
     // A task: a band of rows of one image, its features for every channel, then the mix.
-    const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(H * W / (4 * V), (4 * g->threads + n - 1) / n));
+    const int64_t bands = std::max<int64_t>(1, std::min({H, H * W / (4 * V), (4 * g->threads + n - 1) / n}));
     const int64_t G = REGS >= 32 && O % 8 == 0 ? 8 : 4;
     int failed = 0;
 
