@@ -5,17 +5,21 @@ A KeyboardInterrupt raised by the signal lands on whatever bytecode the main thr
 hung at the join that finishes the file), inside a lock's `with`, half-way through writing a
 file.  So while the loop runs, a stop signal only records the request and the loop takes it at
 the next frame boundary; while it finishes the files, further signals wait for it (one line says
-so).  A second signal before the loop took the first (a frame stuck somewhere) stops at once, as
-the handler it replaced would: the way out of a hang.
+so).  A second signal while the first has waited STUCK_S seconds untaken (a frame stuck
+somewhere) stops at once, as the handler it replaced would: the way out of a hang.  A second
+press sooner (an impatient double Ctrl-C) is the same request.
 """
 from __future__ import annotations
 
 import os
 import signal
 import threading
+import time
 from typing import Optional
 
 _WHY = {"SIGINT": "Ctrl-C"}
+# A frame longer than this (a big network on the CPU takes seconds) is taken to be stuck.
+STUCK_S = 5.0
 
 
 class Stopped(KeyboardInterrupt):
@@ -33,6 +37,7 @@ class StopRequests:
 
     def __init__(self) -> None:
         self.asked: Optional[Stopped] = None
+        self._asked_at = 0.0
         self._finishing = False
         self._before: dict = {}
 
@@ -56,8 +61,8 @@ class StopRequests:
                 # os.write, not print: the main thread may be inside a write to the same stream.
                 os.write(2, b"livegan: finishing the files first (kill -9 abandons them)\n")
             elif self.asked is None:
-                self.asked = Stopped(_WHY.get(name, name), 128 + int(signum))
-            else:                                   # the first is still waiting: a frame is stuck
+                self.asked, self._asked_at = Stopped(_WHY.get(name, name), 128 + int(signum)), time.monotonic()
+            elif time.monotonic() - self._asked_at >= STUCK_S:   # the first still waits: a frame is stuck
                 old(signum, frame)
         return on_signal
 

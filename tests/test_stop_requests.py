@@ -2,15 +2,12 @@
 landing inside a queue put to the recorder once left the encoder unwoken and the show hung at the
 join).  Real signals, raised in this process at a chosen point of a frame."""
 import signal
-import threading
 from types import SimpleNamespace
 
 import pytest
 
+from livegan import stop_requests
 from livegan.loop import FixedStepClock, run
-
-pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                                reason="signals reach the main thread only")
 
 
 class Show:
@@ -101,7 +98,14 @@ def test_a_stop_signal_inside_a_frame_lets_the_frame_finish_then_stops(handlers,
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # put back after the show
 
 
-def test_a_second_signal_while_a_frame_is_stuck_stops_at_once(handlers):
+def test_a_quick_second_ctrl_c_is_the_same_request(handlers):
+    show = Show(during={2: [signal.SIGINT, signal.SIGINT, signal.SIGTERM]})
+    ran, app, _ = _run(show)
+    assert show.completed == [0, 1, 2] and ran["stopped_by"] == "Ctrl-C" and app.flushed
+
+
+def test_a_second_signal_while_a_frame_is_stuck_stops_at_once(handlers, monkeypatch):
+    monkeypatch.setattr(stop_requests, "STUCK_S", 0.0)         # the first has waited long enough
     show = Show(during={2: [signal.SIGINT, signal.SIGINT]})
     ran, app, backend = _run(show)
     assert show.completed == [0, 1]                    # the way out of a hang: frame 2 never ends

@@ -240,8 +240,8 @@ class SynthesisLayer(nn.Module):
         (native.layer) where all three apply: the pixels of the three separate calls below."""
         if x.device.type != "cpu" or torch.is_grad_enabled() or self.reference_ops or x.ndim != 4:
             return None
-        pad = self.conv_kernel - 1
-        act = self._activation(x.shape[2] + 2 * pad - self.conv_kernel + 1, x.shape[3] + 2 * pad - self.conv_kernel + 1)
+        pad = self.conv_kernel - 1                      # the convolution's output: pad larger
+        act = self._activation(x.shape[2] + pad, x.shape[3] + pad)
         if act.native is None:
             return None
         return native.layer(x, self._normalized_weight(), styles, self.magnitude_ema.rsqrt(), pad, act.native,

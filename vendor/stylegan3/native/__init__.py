@@ -228,8 +228,8 @@ def pointwise(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, clamp: Optional
     """(conv2d(x, w) + b).clamp(-clamp, clamp) for a 1x1 kernel in one pass (ToRGB): x [N, I, H, W]
     float32 on the CPU without a gradient, w [O, I, 1, 1] (shared) or [N, O, I, 1, 1] (per
     image), b [O]; None where it does not apply."""
-    if (x.device.type != "cpu" or x.dtype != torch.float32 or w.dtype != torch.float32 or x.ndim != 4
-            or b.dtype != torch.float32 or torch.is_grad_enabled() or x.requires_grad or w.requires_grad):
+    if (any(a.device.type != "cpu" or a.dtype != torch.float32 for a in (x, w, b)) or x.ndim != 4
+            or torch.is_grad_enabled() or x.requires_grad or w.requires_grad):
         return None
     n, i, h, wd = x.shape
     if w.shape[-3:] != (i, 1, 1) or w.ndim not in (4, 5) or (w.ndim == 5 and w.shape[0] != n) \
