@@ -90,8 +90,12 @@ inline void combine_rows(int64_t n, float* const* dst, const float* const* src, 
 }
 
 // Arrays on cache-line boundaries: the row passes then load whole lines (rows are whole vectors apart).
+// aligned_alloc's size must be a whole number of alignments (C11; AddressSanitizer returns null for
+// 32-byte multiples, glibc takes them): whole lines, at least n floats rounded up to whole vectors.
 struct Free { void operator()(float* p) const { std::free(p); } };
 typedef std::unique_ptr<float[], Free> Lines;
-inline Lines lines(int64_t n) { return Lines(static_cast<float*>(std::aligned_alloc(64, round_up(n, V) * sizeof(float)))); }
+inline Lines lines(int64_t n) {
+    return Lines(static_cast<float*>(std::aligned_alloc(64, round_up(round_up(n, V) * sizeof(float), 64))));
+}
 
 }  // namespace
