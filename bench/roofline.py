@@ -18,7 +18,8 @@ the time goes: each synthesis layer's ms and GFLOP/s, and the operators that tak
 --variants times, per network at batch 1 and interleaved, the generator as it ships against each
 alternative it was chosen over: the torch path's activation instead of the compiled one (and,
 on that path, down-pass blocks of 16 and the old separate bias/pad copies), oneDNN (NHWC) for
-the few-channel convolutions instead of the compiled direct one, the modulation in torch
+the few-channel convolutions instead of the compiled direct one (and for the many-channel 3x3
+ones instead of Winograd's), the modulation in torch
 operations instead of the compiled call, NCHW convolutions,
 one thread per frame on two frames at once (threads per stage), and with
 --compile torch.compile (inductor; needs a C++ compiler, compiles for a minute).
@@ -188,6 +189,7 @@ def _no_kernel(*args, **kwargs) -> None:
 # The compiled kernels a variant can turn off one by one (the activation's own and the direct
 # convolution's switches are set apart: _torch_path and CONV_MAX_CHANNELS).
 ENDS = ("pointwise", "fourier")                           # ToRGB and the Fourier input
+WINOGRAD = ("winograd",)                                  # the many-channel 3x3 convolutions
 
 
 def _declining(names: tuple) -> dict:
@@ -241,8 +243,9 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
 
     onednn, torch_mod = "oneDNN for the few-channel convolutions", "the modulation in torch operations"
     torch_ends = "Fourier input and ToRGB in torch operations"
+    onednn_many = "oneDNN for the many-channel 3x3 convolutions"
     cases = {"as shipped": (run, 1), "NHWC convolutions": (run, 1), onednn: (run, 1), torch_mod: (run, 1),
-             torch_ends: (run, 1),
+             torch_ends: (run, 1), onednn_many: (run, 1),
              **{k: (run, 1) for k in acts},
              "one thread per frame, two frames at once": (two_workers, 2)}
     if compile_:
@@ -265,7 +268,7 @@ def variants(G, rounds: int, compile_: bool) -> list[tuple[str, float, float]]:
             set_channels_last(G, True if name == "NHWC convolutions" else None)
             native.CONV_MAX_CHANNELS = 0 if name == onednn else shipped_max
             native.modulate = _no_kernel if name == torch_mod else shipped_modulate
-            saved = _declining(ENDS if name == torch_ends else ())
+            saved = _declining(ENDS if name == torch_ends else WINOGRAD if name in (onednn, onednn_many) else ())
             t0 = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - t0) * 1000 / frames)
@@ -313,7 +316,7 @@ def sizes(rounds: int) -> None:
                     m._act = a
                 native.CONV_MAX_CHANNELS = conv_max if name == "compiled" else 0
                 native.modulate = modulate if name == "compiled" else _no_kernel
-                saved = _declining(ENDS if name == "torch" else ())
+                saved = _declining(ENDS + WINOGRAD if name == "torch" else ())
                 run()
                 t0 = time.perf_counter()
                 for _ in range(IN_A_ROW):
@@ -387,7 +390,7 @@ def main() -> None:
             for m, a in zip(layers, _torch_path(shipped)):
                 m._act = a                                # counted on the torch path (see above)
             native.CONV_MAX_CHANNELS = 0
-            saved = _declining(ENDS + ("modulate",))
+            saved = _declining(ENDS + WINOGRAD + ("modulate",))
             gf = flops(run) / b / 1e9
             _restore(saved)
             native.CONV_MAX_CHANNELS = conv_max

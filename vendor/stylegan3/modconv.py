@@ -13,11 +13,15 @@ from . import native
 def _conv(x: torch.Tensor, w: torch.Tensor, padding: int) -> torch.Tensor:
     """conv2d; a 1x1 kernel (ToRGB) runs as a matmul, 4x faster on CPUs than oneDNN's conv with
     few channels, which reorders the whole image into its blocked layout and back; other kernels
-    with few channels run in the compiled direct convolution (native/) where it applies."""
+    with few channels run in the compiled direct convolution (native/) where it applies, 3x3
+    kernels with more channels as Winograd's F(2x2, 3x3) where that applies."""
     if w.shape[2:] == (1, 1) and padding == 0 and x.is_contiguous():
         n, c, h, wd = x.shape
         return torch.matmul(w[:, :, 0, 0], x.reshape(n, c, h * wd)).reshape(n, -1, h, wd)
     y = native.conv2d(x, w, padding)
+    if y is None and x.device.type == "cpu" and native.winograd_applies(
+            x.shape[1], w.shape[0], w.shape[-1], x.shape[2] + 2 * padding - 2, x.shape[3] + 2 * padding - 2):
+        y = native.winograd(x, w, padding)
     return y if y is not None else F.conv2d(x, w, padding=padding)
 
 

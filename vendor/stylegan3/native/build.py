@@ -15,7 +15,7 @@ import torch
 
 HERE = Path(__file__).parent
 SOURCES = [HERE / "filtered_lrelu.cpp", HERE / "conv2d.cpp", HERE / "modulate.cpp", HERE / "pointwise.cpp",
-           HERE / "fourier.cpp", HERE / "layer.cpp"]
+           HERE / "fourier.cpp", HERE / "layer.cpp", HERE / "winograd.cpp"]
 HEADERS = [HERE / "combine.h", HERE / "geometry.h"]
 
 # torch's kernel set -> the x86-64 level built for (v4: AVX-512, v3: AVX2 + FMA, v2: SSE4.2).
