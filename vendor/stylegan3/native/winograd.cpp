@@ -110,13 +110,15 @@ static int winograd(const ConvGeometry* g, const float* x, const float* wt, floa
     #pragma omp parallel num_threads(g->threads)
     {
         Lines vb = lines(16 * ni_ * ps), row = lines(wp), ev = lines(4 * es), od = lines(4 * es);
-        Lines mt = lines(16 * R * NT), yt = lines(4 * NT);
+        Lines mt = lines(16 * R * NT), yt = lines(4 * V);
         std::vector<int64_t> off;                            // each tile's first output
         std::vector<unsigned char> edge;                     // 1: no second column, 2: no second row
+        std::vector<unsigned char> whole;                    // per vector of tiles: all in one row, no edge
         bool ok = vb && row && ev && od && mt && yt;
         try {
             off.resize(pb);
             edge.resize(pb);
+            whole.resize(pb / V);
         } catch (...) {
             ok = false;
         }
@@ -194,6 +196,8 @@ static int winograd(const ConvGeometry* g, const float* x, const float* wt, floa
                 off[q] = yy * wo + xx;
                 edge[q] = (xx + 1 < wo ? 0 : 1) | (yy + 1 < ho ? 0 : 2);
             }
+            for (int64_t q = 0; q < nq; q += V)               // edges: a row's last tile, the last row
+                whole[q / V] = q + V <= nq && (p0 + q) % tw + V <= tw && edge[q] == 0 && edge[q + V - 1] == 0;
             for (int64_t o0 = 0; o0 < no_; o0 += R) {
                 for (int64_t qb = 0; qb < nq; qb += NT) {
                     for (int64_t k = 0; k < 16; ++k)
@@ -201,7 +205,8 @@ static int winograd(const ConvGeometry* g, const float* x, const float* wt, floa
                     const int64_t nt = std::min<int64_t>(NT, nq - qb);
                     for (int64_t r = 0; r < R && o0 + r < no_; ++r) {
                         const float* m = mt.get() + r * NT;
-                        for (int c = 0; c < NC; ++c) {
+                        float* dst = out + (n * no_ + o0 + r) * ho * wo;
+                        for (int c = 0; c < NC && c * V < nt; ++c) {
                             vf s[16];
                             for (int k = 0; k < 16; ++k) s[k] = load(m + k * R * NT + c * V);
                             // A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]: the rows, then the columns.
@@ -210,24 +215,30 @@ static int winograd(const ConvGeometry* g, const float* x, const float* wt, floa
                                 t0[b] = s[b] + s[4 + b] + s[8 + b];
                                 t1[b] = s[4 + b] - s[8 + b] - s[12 + b];
                             }
-                            store(yt.get() + 0 * NT + c * V, t0[0] + t0[1] + t0[2]);
-                            store(yt.get() + 1 * NT + c * V, t0[1] - t0[2] - t0[3]);
-                            store(yt.get() + 2 * NT + c * V, t1[0] + t1[1] + t1[2]);
-                            store(yt.get() + 3 * NT + c * V, t1[1] - t1[2] - t1[3]);
-                        }
-                        float* dst = out + (n * no_ + o0 + r) * ho * wo;
-                        const float* y = yt.get();
-                        for (int64_t q = 0; q < nt; ++q) {
-                            float* at = dst + off[qb + q];
-                            const int e = edge[qb + q];
-                            at[0] = y[q];
-                            if (e == 0) {
-                                at[1] = y[NT + q];
-                                at[wo] = y[2 * NT + q];
-                                at[wo + 1] = y[3 * NT + q];
-                            } else {
-                                if (!(e & 1)) at[1] = y[NT + q];
-                                if (!(e & 2)) at[wo] = y[2 * NT + q];
+                            const vf y00 = t0[0] + t0[1] + t0[2], y01 = t0[1] - t0[2] - t0[3];
+                            const vf y10 = t1[0] + t1[1] + t1[2], y11 = t1[1] - t1[2] - t1[3];
+                            const int64_t q0 = qb + c * V;
+                            if (whole[q0 / V]) {
+                                // V whole tiles side by side: two output rows of 2V, interleaved.
+                                float* at = dst + off[q0];
+                                store(at, __builtin_shuffle(y00, y01, LO));
+                                store(at + V, __builtin_shuffle(y00, y01, HI));
+                                store(at + wo, __builtin_shuffle(y10, y11, LO));
+                                store(at + wo + V, __builtin_shuffle(y10, y11, HI));
+                                continue;
+                            }
+                            float* y = yt.get();
+                            store(y, y00);
+                            store(y + V, y01);
+                            store(y + 2 * V, y10);
+                            store(y + 3 * V, y11);
+                            for (int64_t q = 0; q < std::min<int64_t>(V, nt - c * V); ++q) {
+                                float* at = dst + off[q0 + q];
+                                const int e = edge[q0 + q];
+                                at[0] = y[q];
+                                if (!(e & 1)) at[1] = y[V + q];
+                                if (!(e & 2)) at[wo] = y[2 * V + q];
+                                if (e == 0) at[wo + 1] = y[3 * V + q];
                             }
                         }
                     }
