@@ -198,15 +198,17 @@ def test_a_geometry_it_does_not_take_or_memory_it_cannot_get_is_a_code_not_a_cra
 @pytest.mark.parametrize("n,i,o,size,k,pad", [(1, 8, 4, 70, 3, 2), (1, 16, 8, 33, 3, 2), (2, 5, 3, 40, 3, 1),
                                               (1, 4, 16, 17, 5, 2), (3, 1, 1, 16, 3, 0), (1, 6, 12, 20, 3, 3),
                                               (2, 32, 32, 36, 3, 2), (1, 32, 16, 41, 3, 2)])
-def test_the_direct_convolution_is_torchs(n, i, o, size, k, pad):
+@pytest.mark.parametrize("algorithm", ["direct", "auto"])
+def test_the_direct_convolution_is_torchs(n, i, o, size, k, pad, algorithm):
     """Shared and per-image weights, group sizes that do not divide the output channels, bands of
-    rows, an output exactly one vector wide."""
+    rows, an output exactly one vector wide; "auto" is Winograd's where it is the faster for the
+    kernel set (AVX2 and default, 16 or more channels)."""
     torch.manual_seed(2)
     x, w, wb = torch.randn(n, i, size, size + 3), torch.randn(o, i, k, k), torch.randn(n, o, i, k, k)
     with torch.inference_mode():
         ref = torch.nn.functional.conv2d(x, w, padding=pad)
         refb = torch.cat([torch.nn.functional.conv2d(x[j: j + 1], wb[j], padding=pad) for j in range(n)])
-        got, gotb = native.conv2d(x, w, pad), native.conv2d(x, wb, pad)
+        got, gotb = native.conv2d(x, w, pad, algorithm), native.conv2d(x, wb, pad, algorithm)
     assert got is not None and gotb is not None and got.shape == ref.shape
     assert float((got - ref).abs().max() / ref.abs().max()) < 1e-6
     assert float((gotb - refb).abs().max() / refb.abs().max()) < 1e-6
@@ -224,9 +226,12 @@ def test_the_direct_convolution_takes_any_layout():
     """The Fourier input's features arrive as an NHWC view: copied into planes, the same sums."""
     x, w = torch.randn(2, 32, 40, 40), torch.randn(16, 32, 3, 3)
     with torch.inference_mode():
-        planes = native.conv2d(x, w, 2)
-        assert torch.equal(native.conv2d(x.contiguous(memory_format=torch.channels_last), w, 2), planes)
-        assert torch.equal(native.conv2d(x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2), w, 2), planes)
+        for algorithm in ("direct", "auto"):
+            planes = native.conv2d(x, w, 2, algorithm)
+            nhwc = x.contiguous(memory_format=torch.channels_last)
+            assert torch.equal(native.conv2d(nhwc, w, 2, algorithm), planes)
+            assert torch.equal(native.conv2d(x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2), w, 2, algorithm),
+                               planes)
 
 
 def test_a_batch_through_the_direct_convolution_is_each_image_alone(monkeypatch):

@@ -90,8 +90,9 @@ class ConvGeometry(ctypes.Structure):
 
 
 class LayerGeometry(ctypes.Structure):
-    """The kernel's struct LayerGeometry: the three kernels' own, in the order they run."""
-    _fields_ = [("mod", ModGeometry), ("conv", ConvGeometry), ("act", Geometry)]
+    """The kernel's struct LayerGeometry: the three kernels' own, in the order they run, and
+    whether the convolution runs as Winograd's F(2x2, 3x3) (1) or directly (0)."""
+    _fields_ = [("mod", ModGeometry), ("conv", ConvGeometry), ("act", Geometry), ("winograd", ctypes.c_int64)]
 
 
 def _layer_geometry(ts: tuple, padding: int, taps: "FilteredTaps", slope: float, clamp: Optional[float],
@@ -110,7 +111,8 @@ def _layer_geometry(ts: tuple, padding: int, taps: "FilteredTaps", slope: float,
     return LayerGeometry(ModGeometry(n, o, i, k * k, 1, th), ConvGeometry(n, i, h, wd, o, k, padding, n, th),
                          Geometry(n, o, ho, wo, o * ho * wo, ho * wo, wo, 1, taps.up, taps.down, taps.jx0,
                                   taps.hx.shape[1], taps.jy0, taps.hy.shape[1], taps.gd.numel(), *taps.out_size,
-                                  slope, -1.0 if clamp is None or clamp < 0 else clamp, th))
+                                  slope, -1.0 if clamp is None or clamp < 0 else clamp, th),
+                         int(_winograd_over_direct(i, o, k, ho, wo, padding)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -180,11 +182,26 @@ def conv_applies(in_channels: int, out_channels: int, kernel: int) -> bool:
             and library(None) is not None)
 
 
-def conv2d(x: torch.Tensor, w: torch.Tensor, padding: int) -> Optional[torch.Tensor]:
+# Where Winograd's F(2x2, 3x3) also beats the direct convolution (both kernels compiled for the
+# set): from this many channels in and out, per CPU kernel set.  Measured against it at 36-276
+# px (AMD EPYC, 2 threads): under the default set 0.51-0.57x at 16-32 channels and 0.82-0.91x at 8;
+# under AVX2 0.65-0.84x at 16-32 but 1.23-1.37x at 8; under AVX-512 0.82-0.93x at 32 up to 148 px,
+# 1.10x at 276 and 1.13-2.17x with 16 or fewer: the direct convolution stays.
+_WINOGRAD_OVER_DIRECT = {"DEFAULT": 8, "AVX2": 16}
+
+
+def _winograd_over_direct(i: int, o: int, k: int, ho: int, wo: int, padding: int) -> bool:
+    least = _WINOGRAD_OVER_DIRECT.get(torch.backends.cpu.get_cpu_capability())
+    return (least is not None and k == 3 and 0 <= padding <= 2 and min(i, o) >= least
+            and ((ho + 1) // 2) * ((wo + 1) // 2) >= WINOGRAD_MIN_TILES)
+
+
+def conv2d(x: torch.Tensor, w: torch.Tensor, padding: int, algorithm: str = "auto") -> Optional[torch.Tensor]:
     """F.conv2d(x, w, padding=padding) for a float32 CPU x [N, I, H, W] and w [O, I, k, k] (shared)
     or [N, O, I, k, k] (per image), without a gradient; None where it does not apply.  Other
     layouts (the Fourier input's NHWC features) are copied into NCHW first: a tenth of the
-    convolution's time, where oneDNN on them took 1.2x the direct convolution's."""
+    convolution's time, where oneDNN on them took 1.2x the direct convolution's.  `algorithm`:
+    "direct", or "auto" (Winograd's where it is the faster of the two for this kernel set)."""
     if (x.device.type != "cpu" or x.dtype != torch.float32 or w.dtype != torch.float32 or x.ndim != 4
             or x.requires_grad or w.requires_grad or torch.is_grad_enabled()):
         return None
@@ -195,6 +212,8 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, padding: int) -> Optional[torch.Ten
     ho, wo = h + 2 * padding - k + 1, wd + 2 * padding - k + 1
     if wo < 16 or ho < 1:
         return None
+    if algorithm == "auto" and _winograd_over_direct(i, o, k, ho, wo, padding):
+        return winograd(x, w, padding)
     x, w = x.contiguous(), w.contiguous()
     out = torch.empty((n, o, ho, wo), dtype=torch.float32)
     g = ConvGeometry(n, i, h, wd, o, k, padding, w.shape[0] if w.ndim == 5 else 1, torch.get_num_threads())

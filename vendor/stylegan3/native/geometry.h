@@ -20,7 +20,7 @@ struct Geometry {
     int64_t threads;
 };
 
-// native.ConvGeometry: the direct convolution (conv2d.cpp).
+// native.ConvGeometry: the direct convolution (conv2d.cpp) and Winograd's (winograd.cpp).
 struct ConvGeometry {
     int64_t n, i, h, w;              // input [n, i, h, w], contiguous
     int64_t o, k, pad;               // output channels, kernel size, zero padding on every side
@@ -38,6 +38,7 @@ struct ModGeometry {
 int livegan_filtered_lrelu(const Geometry* g, const float* x, const float* bias, const float* hx,
                            const float* hy, const float* gd, float* out);
 int livegan_conv2d(const ConvGeometry* g, const float* x, const float* w, float* out);
+int livegan_winograd(const ConvGeometry* g, const float* x, const float* w, float* out);
 int livegan_modulate(const ModGeometry* g, const float* styles, const float* weight, const float* gain,
                      float* out);
 

@@ -1,5 +1,5 @@
 // A whole StyleGAN3 layer on the CPU in one call: each image's weights modulated, the direct
-// convolution, the filtered activation -- the three kernels in the order the separate calls made
+// (or Winograd's) convolution, the filtered activation -- the three kernels in the order the separate calls made
 // them (the same pixels, bit for bit), without two returns to Python, their checks and two arrays
 // in between (the scratch is this call's, and the caller keeps the checked geometry between
 // frames): about 25 us a layer, an eighth of a small network's frame.
@@ -15,6 +15,7 @@ struct LayerGeometry {
     ModGeometry mod;
     ConvGeometry conv;               // w_batch = mod.n: each image its own weights
     Geometry act;                    // its input is the convolution's output, contiguous
+    int64_t winograd;                // 1: the convolution as Winograd's F(2x2, 3x3), 0: direct
 };
 
 // 0: done; otherwise the failing kernel's code (1: a geometry it does not take, 2: out of memory).
@@ -28,7 +29,8 @@ int livegan_layer(const LayerGeometry* g, const float* x, const float* styles, c
     float* wbuf = static_cast<float*>(std::malloc(sizeof(float) * (nw + nc)));
     if (!wbuf) return 2;
     int rc = livegan_modulate(&g->mod, styles, weight, gain, wbuf);
-    if (rc == 0) rc = livegan_conv2d(&g->conv, x, wbuf, wbuf + nw);
+    if (rc == 0)
+        rc = g->winograd ? livegan_winograd(&g->conv, x, wbuf, wbuf + nw) : livegan_conv2d(&g->conv, x, wbuf, wbuf + nw);
     if (rc == 0) rc = livegan_filtered_lrelu(&g->act, wbuf + nw, bias, hx, hy, gd, out);
     std::free(wbuf);
     return rc;
