@@ -192,8 +192,7 @@ _WINOGRAD_OVER_DIRECT = {"DEFAULT": 8, "AVX2": 16}
 
 def _winograd_over_direct(i: int, o: int, k: int, ho: int, wo: int, padding: int) -> bool:
     least = _WINOGRAD_OVER_DIRECT.get(torch.backends.cpu.get_cpu_capability())
-    return (least is not None and k == 3 and 0 <= padding <= 2 and min(i, o) >= least
-            and ((ho + 1) // 2) * ((wo + 1) // 2) >= WINOGRAD_MIN_TILES)
+    return least is not None and k == 3 and 0 <= padding <= 2 and min(i, o) >= least and _enough_tiles(ho, wo)
 
 
 def conv2d(x: torch.Tensor, w: torch.Tensor, padding: int, algorithm: str = "auto") -> Optional[torch.Tensor]:
@@ -234,9 +233,12 @@ WINOGRAD_MIN_TILES = 64
 def winograd_applies(in_channels: int, out_channels: int, kernel: int, out_h: int, out_w: int) -> bool:
     """Whether a float32 CPU convolution of this shape, not the direct convolution's, runs as
     Winograd's F(2x2, 3x3) (the kernels are then built)."""
-    return (kernel == 3 and max(in_channels, out_channels) <= WINOGRAD_MAX_CHANNELS
-            and ((out_h + 1) // 2) * ((out_w + 1) // 2) >= WINOGRAD_MIN_TILES
+    return (kernel == 3 and max(in_channels, out_channels) <= WINOGRAD_MAX_CHANNELS and _enough_tiles(out_h, out_w)
             and not conv_applies(in_channels, out_channels, kernel) and library(None) is not None)
+
+
+def _enough_tiles(out_h: int, out_w: int) -> bool:
+    return ((out_h + 1) // 2) * ((out_w + 1) // 2) >= WINOGRAD_MIN_TILES
 
 
 def winograd(x: torch.Tensor, w: torch.Tensor, padding: int) -> Optional[torch.Tensor]:

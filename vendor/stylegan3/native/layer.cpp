@@ -1,7 +1,7 @@
-// A whole StyleGAN3 layer on the CPU in one call: each image's weights modulated, the direct
-// (or Winograd's) convolution, the filtered activation -- the three kernels in the order the separate calls made
-// them (the same pixels, bit for bit), without two returns to Python, their checks and two arrays
-// in between (the scratch is this call's, and the caller keeps the checked geometry between
+// A whole StyleGAN3 layer on the CPU in one call: each image's weights modulated, the direct (or
+// Winograd's) convolution, the filtered activation -- the three kernels in the order the separate
+// calls made them (the same pixels, bit for bit), without two returns to Python, their checks and
+// two arrays in between (the scratch is this call's, and the caller keeps the checked geometry between
 // frames): about 25 us a layer, an eighth of a small network's frame.
 #include <cstdint>
 #include <cstdlib>
@@ -30,7 +30,7 @@ int livegan_layer(const LayerGeometry* g, const float* x, const float* styles, c
     if (!wbuf) return 2;
     int rc = livegan_modulate(&g->mod, styles, weight, gain, wbuf);
     if (rc == 0)
-        rc = g->winograd ? livegan_winograd(&g->conv, x, wbuf, wbuf + nw) : livegan_conv2d(&g->conv, x, wbuf, wbuf + nw);
+        rc = (g->winograd ? livegan_winograd : livegan_conv2d)(&g->conv, x, wbuf, wbuf + nw);
     if (rc == 0) rc = livegan_filtered_lrelu(&g->act, wbuf + nw, bias, hx, hy, gd, out);
     std::free(wbuf);
     return rc;
