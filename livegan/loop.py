@@ -3,7 +3,8 @@
 Each display frame: wait until it is due on the clock (a live clock paces by the wall; a
 fixed-step clock never waits, and every frame waits for its own generator frame instead), tick the
 show, run the app's triggers, present, and hand the frame to the backend (flip the window, or
-read the program into the video).  A failing frame is a HUD line, never the end of the show.
+read the program into the video).  A failing frame is a HUD line, never the end of the show, and
+no collection of the startup objects stalls one (collector.py).
 The backends live with their displays: display/headless.py and display/window.py (pyglet only there).
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from .clock import FixedStepClock, LiveClock
+from .collector import startup_frozen
 from .stop_requests import StopRequests, Stopped
 
 
@@ -18,8 +20,9 @@ def run(app, backend, clock, frames: Optional[int] = None, seconds: Optional[flo
         on_tick: Optional[Callable] = None) -> dict:
     """Drive `app` (app.py) on `backend` until `frames` frames, `seconds` on the clock, the backend
     stops (a closed window, Esc) or Ctrl-C; then finish the files.  Returns what it did.
-    Ctrl-C and SIGTERM are taken between frames (stop_requests.py)."""
-    with StopRequests() as stops:
+    Ctrl-C and SIGTERM are taken between frames (stop_requests.py); the cycle collector walks only
+    what the show makes meanwhile, not what existed when it started (collector.py)."""
+    with StopRequests() as stops, startup_frozen():
         return _run(app, backend, clock, frames, seconds, on_tick, stops)
 
 
