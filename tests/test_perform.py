@@ -93,6 +93,33 @@ def test_network_hot_swap(tmp_path, tiny, golden):
     assert seen[0] == (256, 256, 3) and seen[-1] == (64, 64, 3)
 
 
+def test_a_swapped_network_never_renders_the_plan_made_for_the_one_before(tiny, golden):
+    """The class: the swap is posted, the new plan comes later in the same tick, and an engine
+    batch taken between the two rendered the old network's requests with the new network (one
+    HUD error, "ws must have shape ...", about one swap in four mid-show).  The engine's own
+    step, taken at that moment, then the new plan rendered on its thread."""
+    from stylegan3 import load_network
+    other = load_network(str(golden / "sg3t-tiny" / "network.pkl"))
+    show = Show(Options(fps=30), G=tiny)
+    eng = show.engine
+    eng.submit(show.plan(1, 3))                    # tiny's requests, not rendered yet
+    show._use_network(other, "sg3t-tiny")           # as a finished load does, mid-tick
+    with eng._cond:
+        job, reqs = eng._take_work()                # the engine thread's step before the new plan
+    assert eng.G is other and reqs == []
+    eng.submit(show.plan(2, 3))
+    show.start()
+    try:
+        got, deadline = [], time.perf_counter() + 60
+        while not got and time.perf_counter() < deadline:
+            got = eng.take()
+            time.sleep(0.005)
+    finally:
+        show.stop()
+    assert got and {f.generation for f in got} == {show.generation}
+    assert got[0].image.shape == (64, 64, 3) and not eng.stats.errors
+
+
 def test_wide_canvas_centre_matches_square(tiny):
     canvas, width = canvas_for(tiny, "16:9")
     assert width == 456

@@ -117,11 +117,14 @@ class Engine:
             self._out.clear()
             return out
 
-    def swap_network(self, G, canvas: Optional[tuple[int, int]] = None, crop_width: Optional[int] = None) -> None:
+    def swap_network(self, G, canvas: Optional[tuple[int, int]] = None, crop_width: Optional[int] = None,
+                     generation: Optional[int] = None) -> None:
         """Use G (with its own wide-canvas geometry) from the next batch on (hot-swap; the caller
-        loaded it off this thread)."""
+        loaded it off this thread).  `generation`: the first one planned for G; a request of an
+        earlier one was made for the network before (its ws may not even fit G) and is never
+        rendered with G, even when the plan that replaces it has not arrived yet."""
         with self._cond:
-            self._pending_net = (G, canvas, crop_width)
+            self._pending_net = (G, canvas, crop_width, generation)
             self._cond.notify_all()
 
     def encode(self, key, pixels) -> None:
@@ -145,6 +148,22 @@ class Engine:
         todo = [r for r in self._plan if (r.generation, r.frame) not in self._done]
         return todo[: self.batch]
 
+    def _take_work(self) -> tuple[Optional[tuple], list[FrameRequest]]:
+        """Under the lock, on the engine thread: the network swap posted since the last batch,
+        then the encoding job and the next batch (marked done)."""
+        if self._pending_net is not None:
+            (self.G, self.canvas, self.crop_width, first), self._pending_net = self._pending_net, None
+            self.network_name = getattr(self.G, "source", "")
+            self._graphs.clear()
+            self._encoded.clear()
+            if first is not None:                     # the old network's plan: not for this one
+                self._plan = [r for r in self._plan if r.generation >= first]
+        job, self._encode_job = self._encode_job, None
+        reqs = self._next_batch()
+        for r in reqs:
+            self._done.add((r.generation, r.frame))
+        return job, reqs
+
     def _loop(self) -> None:
         import torch
 
@@ -155,15 +174,7 @@ class Engine:
                     self._cond.wait(0.1)
                 if not self._running:
                     return
-                if self._pending_net is not None:
-                    (self.G, self.canvas, self.crop_width), self._pending_net = self._pending_net, None
-                    self.network_name = getattr(self.G, "source", "")
-                    self._graphs.clear()
-                    self._encoded.clear()
-                job, self._encode_job = self._encode_job, None
-                reqs = self._next_batch()
-                for r in reqs:
-                    self._done.add((r.generation, r.frame))
+                job, reqs = self._take_work()
             if job is not None and self.encoder is not None:
                 self._encode(job)
             if not reqs:

@@ -143,7 +143,7 @@ class Instrument:
         from .loaders import make_bank
 
         self.generation += 1
-        self.engine.swap_network(M, self.engine.canvas, self.engine.crop_width)
+        self.engine.swap_network(M, self.engine.canvas, self.engine.crop_width, self.generation)
         mapper = self.netmix.mapping_network() or self.G
         if self._bank_of is not mapper:
             self.bank, self._bank_of = make_bank(mapper), mapper

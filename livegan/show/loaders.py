@@ -182,7 +182,7 @@ class Loading:
         if is_canvas(G):
             self.conditioner.resize(condition_size(G, self.opts.canvas))
         self.generation += 1
-        self.engine.swap_network(G, canvas, crop)
+        self.engine.swap_network(G, canvas, crop, self.generation)
         self.swapped = True
         self.knobs.network_switched(G.w_dim, self.opts.directions)
         self._instrument_network(G, source)
