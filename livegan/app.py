@@ -286,7 +286,7 @@ class App:
                 "discarded": show.stats.discarded + show.engine.stats.dropped_stale,
                 "video_frames": backend.written, "video_dropped": sink.dropped if sink else 0, "last": backend.last,
                 "video_error": sink.error if sink else None,
-                "errors": list(show.errors) + list(show.engine.stats.errors)}
+                "errors": list(show.errors)}
 
     def summary(self, frames: int, wall: float, mode: str) -> str:
         """The end-of-run line, the same for a window, a headless run and after Ctrl-C."""

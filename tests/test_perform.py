@@ -117,7 +117,51 @@ def test_a_swapped_network_never_renders_the_plan_made_for_the_one_before(tiny, 
     finally:
         show.stop()
     assert got and {f.generation for f in got} == {show.generation}
-    assert got[0].image.shape == (64, 64, 3) and not eng.stats.errors
+    assert got[0].image.shape == (64, 64, 3) and not eng.take_errors()
+
+
+def _flaky_render(show, fails):
+    """The engine's render, raising for each request `fails(frame id, try)` says (tries count from 1)."""
+    render, tries = show.engine.render, {}
+
+    def flaky(reqs):
+        for r in reqs:
+            tries[r.frame] = tries.get(r.frame, 0) + 1
+            if fails(r.frame, tries[r.frame]):
+                raise RuntimeError(f"out of memory at frame {r.frame} (a test's)")
+        return render(reqs)
+    show.engine.render = flaky
+    return tries
+
+
+def test_a_failing_generator_batch_is_tried_again_and_is_one_of_the_shows_problems(tmp_path, tiny):
+    """The class: a failure on the engine thread went to its own list, shown in the HUD forever
+    and left out of the problem count (the summary said "0 problems reported" above the errors
+    it listed), and offline its frame was never tried again: the wait hung for 120 s and ended
+    the run.  A transient failure: the frame is rendered on the next try, one problem counted."""
+    show = Show(Options(fps=30), G=tiny)
+    tries = _flaky_render(show, lambda frame, k: frame == 3 and k == 1)
+    app = App(show, tmp_path, hud=False)
+    res = app.run_headless(12, realtime=False)
+    assert tries[3] == 2 and res["shown"] == 12
+    assert [f for _, f, _ in show.stats.shown_ids] == list(range(12))
+    assert show.error_count == 1 and res["errors"] == ["generator: RuntimeError: out of memory at frame 3 (a test's)"]
+    assert app.summary(res["frames"], res["wall_s"], "test").endswith("; 1 problem reported")
+    assert show.status.problems == 1
+
+
+def test_a_frame_the_generator_always_fails_on_is_given_up_not_waited_for(tmp_path, tiny):
+    """Offline, a frame that fails every try is reported after MAX_TRIES and the render goes on
+    (before: a 120 s wait, then a TimeoutError that ended it)."""
+    from livegan.engine.core import MAX_TRIES
+
+    show = Show(Options(fps=30), G=tiny)
+    tries = _flaky_render(show, lambda frame, k: frame == 5)
+    res = App(show, tmp_path, hud=False).run_headless(10, realtime=False)
+    assert res["frames"] == 10 and tries[5] == MAX_TRIES
+    assert [f for _, f, _ in show.stats.shown_ids] == [i for i in range(10) if i != 5]
+    assert show.error_count == MAX_TRIES + 1                # each failed try, and the frame given up
+    assert any(e.startswith("frame failed: FrameFailed: frame 5 not rendered: generator: RuntimeError") for e in res["errors"]), res["errors"]
 
 
 def test_wide_canvas_centre_matches_square(tiny):

@@ -23,7 +23,7 @@ def hud_lines(status, display_fps: float, refused: int = 0) -> list[str]:
     count = s.problems + refused
     if count:
         lines.append(f"{count} problem{'s' if count > 1 else ''} so far")
-    return lines + [f"! {m}" for m in list(s.messages) + list(s.engine_errors)]
+    return lines + [f"! {m}" for m in s.messages]
 
 
 def hud_image(lines: list[str], width: int = 460) -> np.ndarray:

@@ -19,6 +19,14 @@ import numpy as np
 
 from ..timeline import FrameRequest
 
+# A batch that fails is tried again (a transient failure: memory, a driver hiccup) before its
+# frames are given up: a frame rendered offline is waited for, and must come or fail, never hang.
+MAX_TRIES = 3
+
+
+class FrameFailed(RuntimeError):
+    """A frame the generator failed on MAX_TRIES times (the offline wait raises it at once)."""
+
 
 @dataclass
 class Frame:
@@ -44,7 +52,6 @@ class EngineStats:
     produced: int = 0
     dropped_stale: int = 0
     batch: int = 1
-    errors: deque = field(default_factory=lambda: deque(maxlen=8))
 
     def median_ms(self) -> float:
         return statistics.median(self.gen_ms) if self.gen_ms else 0.0
@@ -63,6 +70,8 @@ class Engine:
         self._plan: list[FrameRequest] = []
         self._generation = -1
         self._done: set = set()                       # (generation, frame) rendered for this plan
+        self._tries: dict = {}                        # (generation, frame) -> failed batches so far
+        self._failed: dict = {}                       # (generation, frame) -> why it was given up
         self._out: deque = deque()
         self._pending_net = None
         self._running = False
@@ -77,6 +86,7 @@ class Engine:
         self.encoder = None           # the live mirror's encoder (instrument/mirror.py), run between batches
         self._encode_job: Optional[tuple] = None     # (key, pixels): the newest picture to encode
         self._encoding: Optional[tuple] = None       # (key, ws): the last one encoded, not yet taken
+        self._errors: deque = deque(maxlen=32)        # (kind, message) not yet taken by the show
         self.last_views: list = []
 
     # -- main-thread API ------------------------------------------------------------------------
@@ -104,6 +114,8 @@ class Engine:
             if plan and plan[0].generation != self._generation:
                 self._generation = plan[0].generation
                 self._done = {d for d in self._done if d[0] == self._generation}
+                self._tries = {k: v for k, v in self._tries.items() if k[0] == self._generation}
+                self._failed = {k: v for k, v in self._failed.items() if k[0] == self._generation}
             elif plan and len(self._done) > 4 * len(plan) + 64:   # forget frames long past
                 self._done = {d for d in self._done if d[1] >= plan[0].frame}
             self._plan = list(plan)
@@ -138,6 +150,19 @@ class Engine:
         with self._cond:
             got, self._encoding = self._encoding, None
             return got
+
+    def failed(self, generation: int, frame: int) -> Optional[str]:
+        """Why this frame was given up (MAX_TRIES failed batches), or None."""
+        with self._cond:
+            return self._failed.get((generation, frame))
+
+    def take_errors(self) -> list[tuple[str, str]]:
+        """(kind, message) of the failures since the last call: the show reports them as its own
+        problems (counted, in the HUD and the status, logged once per kind)."""
+        with self._cond:
+            out = list(self._errors)
+            self._errors.clear()
+            return out
 
     def queue_depth(self) -> int:
         with self._cond:
@@ -184,19 +209,34 @@ class Engine:
                 with torch.inference_mode():
                     images = self.render(reqs)
                     views = self.last_views
-            except Exception as e:                    # shown in the HUD; the show goes on
-                self.stats.errors.append(f"generator: {type(e).__name__}: {e}")
+            except Exception as e:                    # the show reports it; it goes on
+                self._failed_batch(reqs, f"generator: {type(e).__name__}: {e}")
                 time.sleep(0.05)
                 continue
             t1 = time.perf_counter()
             self.stats.gen_ms.append((t1 - t0) * 1000 / len(reqs))
             with self._cond:
+                for r in reqs:
+                    self._tries.pop((r.generation, r.frame), None)
                 for r, img, view in zip(reqs, images, views):
                     if r.generation == self._generation:
                         self._out.append(Frame(r, img, t0, t1, self.network_name, view))
                         self.stats.produced += 1
                     else:
                         self.stats.dropped_stale += 1
+
+    def _failed_batch(self, reqs: Sequence[FrameRequest], msg: str) -> None:
+        """Report the failure; its frames go back to the plan's to-do list, or, after MAX_TRIES
+        failures, are given up."""
+        with self._cond:
+            self._errors.append(("generator", msg))
+            for r in reqs:
+                key = (r.generation, r.frame)
+                self._tries[key] = self._tries.get(key, 0) + 1
+                if self._tries[key] < MAX_TRIES:
+                    self._done.discard(key)
+                else:
+                    self._failed[key] = msg
 
     def _encode(self, job: tuple) -> None:
         import torch
@@ -205,8 +245,9 @@ class Engine:
         try:
             with torch.inference_mode():
                 ws = self.encoder.guess(pixels)
-        except Exception as e:                       # shown in the HUD; the show goes on
-            self.stats.errors.append(f"mirror encoder: {type(e).__name__}: {e}")
+        except Exception as e:                       # the show reports it; it goes on
+            with self._cond:
+                self._errors.append(("mirror encoder", f"mirror encoder: {type(e).__name__}: {e}"))
             return
         with self._cond:
             self._encoding = (key, ws)

@@ -326,6 +326,7 @@ class Show(Loading, Planner, Instrument):
         dt = 0.0 if self._last_now is None else 1.0 / self.opts.fps
         self._last_now = now
         self.tick_index += 1
+        self._engine_problems()
         self._finish_loading()
         self._finish_preset()
         if self.knobs.pending:
@@ -384,12 +385,18 @@ class Show(Loading, Planner, Instrument):
         except Exception as e:
             self.error(f"command:{cmd.op}:{cmd.name}", f"{cmd.source or 'command'} {cmd.op} {cmd.name}: {e}")
 
+    def _engine_problems(self) -> None:
+        """The engine thread's failures, reported as the show's own (counted, HUD, status)."""
+        for kind, msg in self.engine.take_errors():
+            self.error(kind, msg)
+
     def start(self) -> "Show":
         self.engine.start()
         return self
 
     def stop(self) -> None:
         self.engine.stop()
+        self._engine_problems()                          # those of its last batch count too
         self.conditioner.stop()
         self.mod.stop()
         self.knobs.catalog.stop()

@@ -66,11 +66,17 @@ class Picker:
         self.marks[generation] = (received, tick)
 
     def wait_for(self, engine, n: int, generation: int, timeout: float = 120.0) -> None:
-        """Block until tick n's own frame of this generation is finished (offline rendering)."""
+        """Block until tick n's own frame of this generation is finished (offline rendering);
+        FrameFailed at once when the generator gave it up."""
+        from ..engine.core import MAX_TRIES, FrameFailed
+
         deadline = time.perf_counter() + timeout
         while not (n in self.ready and self.ready[n].generation == generation):
             for f in engine.take():
                 self.ready[f.id] = f
+            why = engine.failed(generation, n)
+            if why is not None and n not in self.ready:
+                raise FrameFailed(f"frame {n} not rendered: {why} ({MAX_TRIES} tries)")
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"frame {n} not rendered within {timeout:.0f} s")
             time.sleep(0.0005)

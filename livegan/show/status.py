@@ -41,7 +41,6 @@ class ShowStatus:
     repeated: int = 0
     latency: Optional[tuple] = None                  # (median ms, median frames) from a change to its picture
     inputs: tuple = ()                               # lines for the condition, audio, link and routes
-    engine_errors: tuple = ()
 
     @property
     def playing_seed(self) -> Optional[int]:
@@ -136,4 +135,4 @@ class Publisher:
             meters=MappingProxyType(dict(show.mod.feedback())), notice=p.notice, messages=tuple(p.recent()),
             panels=self._panels, generator_ms=e.median_ms(), batch=e.batch, queue=show.engine.queue_depth(),
             dropped=st.dropped, repeated=st.repeated, latency=latency,
-            inputs=tuple(inputs + show.mod.hud_lines()), engine_errors=tuple(list(e.errors)[-2:]))
+            inputs=tuple(inputs + show.mod.hud_lines()))
