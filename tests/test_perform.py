@@ -120,6 +120,34 @@ def test_a_swapped_network_never_renders_the_plan_made_for_the_one_before(tiny, 
     assert got[0].image.shape == (64, 64, 3) and not eng.take_errors()
 
 
+def test_a_knob_turned_faster_than_the_display_keeps_the_picture_moving(tiny):
+    """A new value every display frame (a MIDI knob sends 50-100 a second while it turns): each
+    change discarded the frame planned before it, so none was ever shown and the picture froze
+    until the knob stopped.  Now a change waits while the last one's picture is on its way.  The
+    generator is made faster than the display here by waiting for each planned frame (any CPU)."""
+    show = Show(Options(fps=1.0, lookahead=0), G=tiny)
+    show.start()
+    try:
+        show.tick(0.0, wait=True)
+        new, gens = 0, [show.current.generation]
+        for i in range(1, 41):
+            show.post(Command("set", "psi", 0.3 + 0.01 * i, "midi"))
+            before = show.current
+            show.tick(float(i))
+            if show.current is not before:
+                new += 1
+                gens.append(show.current.generation)
+            show.picker.wait_for(show.engine, show.tick_index + 1, show.generation)
+        for i in range(41, 44):                     # the knob stops: its last value is taken
+            show.tick(float(i))
+            show.picker.wait_for(show.engine, show.tick_index + 1, show.generation)
+    finally:
+        show.stop()
+    assert new >= 18, new                           # before: 0
+    assert all(b > a for a, b in zip(gens, gens[1:]))   # each new picture shows a newer value
+    assert show.registry.target["psi"] == pytest.approx(0.7)
+
+
 def _flaky_render(show, fails):
     """The engine's render, raising for each request `fails(frame id, try)` says (tries count from 1)."""
     render, tries = show.engine.render, {}

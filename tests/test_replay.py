@@ -137,6 +137,24 @@ def test_as_shown_reproduces_a_late_generator_frame_for_frame(tmp_path, tiny, go
     assert not bad, f"{len(bad)} of {len(session)} frames differ, first {bad[:5]}"
 
 
+def test_as_shown_reproduces_a_knob_turned_every_frame(tmp_path, tiny):
+    """psi changed at every display frame for 40 frames (a knob turning): the picture keeps
+    moving (before, every change discarded the frame planned before it and nothing was shown
+    until the knob stopped), and the changes that waited for a picture replay where they were
+    applied: `--as-shown` equals the recording frame for frame."""
+    events = {i: Command("set", "psi", 0.3 + 0.015 * (i - 5), "midi") for i in range(5, 45)}
+    folder = _record(tmp_path, tiny, 60, events)
+    header, _, end = read_log(folder / LOG_NAME)
+    session = read_video(folder / "session.mkv")
+    turning = {p for t, p, d in header["shown"] if 5 <= t + 4 <= 44}
+    assert len(turning) >= 5, sorted(turning)
+    res = render_log(folder / LOG_NAME, tmp_path / "shown.mkv", progress=False, G=tiny, as_shown=True)
+    got = read_video(tmp_path / "shown.mkv")
+    assert res["written"] == len(session)
+    bad = [i for i in range(len(session)) if not np.array_equal(got[i], session[i])]
+    assert not bad, f"{len(bad)} of {len(session)} frames differ, first {bad[:5]}"
+
+
 def test_default_render_equals_the_recording_where_it_was_on_time(tmp_path, tiny):
     events = {8: Command("set", "psi", 0.5, "osc"), 20: Command("trigger", "keyframe_next", None, "key"),
               28: Command("set", "rotate", 15.0, "osc")}

@@ -76,6 +76,7 @@ class Show(Loading, Planner, Instrument):
         self.current_image: Optional[np.ndarray] = None
         self.current_view: Optional[np.ndarray] = None
         self.planned_until = -1                            # the furthest tick a frame was planned for
+        self._planned_generation, self._changed_at = 0, -1  # the last change's first plan: at which tick
         self.stats = Stats()
         self.picker = Picker(self.stats)
         self.triggers: list[Command] = []                  # for the app: hud, fullscreen, snapshot...
@@ -333,7 +334,8 @@ class Show(Loading, Planner, Instrument):
             self.knobs.retry()
         if self.bends.pending:
             self.bends.retry()
-        self.queue.drain(self._safe_handle, lambda: self.preset_loader.busy)
+        if wait or not self._change_on_its_way():
+            self.queue.drain(self._safe_handle, lambda: self.preset_loader.busy)
         self._follow_netmix()
         self._follow_mirror()
         if self._sync_later is not None and self.limits["feedback_sync"].allow():
@@ -358,6 +360,8 @@ class Show(Loading, Planner, Instrument):
         cond, m = self.conditioner, self.mod.matrix
         live = (self.G.family == "stylegan3-canvas" and (cond.moving or cond.replay_dir)) or m.active or m.replaying
         ahead = self.opts.live_lookahead if live else self.opts.lookahead
+        if self.generation != self._planned_generation:
+            self._planned_generation, self._changed_at = self.generation, n
         self.engine.submit(self.plan(first, ahead + 1))
         if wait:
             self.picker.wait_for(self.engine, n, self.generation)
@@ -368,6 +372,17 @@ class Show(Loading, Planner, Instrument):
             self.current_view = frame.view if frame.request.view and not frame.request.view[5] else None
         self.publish()
         return frame
+
+    def _change_on_its_way(self) -> bool:
+        """The last change's picture is not on screen yet and is due within the planning lead (and
+        a frame): new commands wait in the intake meanwhile, which keeps each parameter's newest
+        value, so nothing is lost.  Each change discards the frames planned before it: a knob
+        sending faster than the display rate discarded every frame before it was due, and the
+        picture froze while the knob turned (bench/perform.py --every 0.034).  Offline every
+        tick waits for its own picture, so nothing is ever held there."""
+        if self.current is None or self.current.generation >= self.generation:
+            return False
+        return self.tick_index - self._changed_at <= self.lead() + 1
 
     def publish(self) -> ShowStatus:
         """This tick's frozen status (status.py): what every surface reads.  The parameters changed
