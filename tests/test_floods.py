@@ -56,6 +56,26 @@ def test_sets_are_coalesced_across_every_source_and_keep_their_order_with_trigge
     assert c.op == "add" and c.value == pytest.approx(0.5)
 
 
+def test_while_a_change_is_on_its_way_new_commands_wait_but_timed_ones_keep_their_time():
+    """The show's queue with `take_new` off (show/core.py: the last change's picture is not on
+    screen yet): what came since waits in the intake, coalesced; a command whose time tag fell
+    due applies (its sender chose the time)."""
+    from livegan.show.queue import CommandQueue
+
+    q, got = CommandQueue(lambda kind, msg: None), []
+    q.post(cmd("set", "hue", 0.5, due=time.time() + 0.05))
+    q.drain(got.append, lambda: False)                       # scheduled for its time
+    assert not got and len(q.scheduled) == 1
+    for k in range(5):                                       # a knob meanwhile
+        q.post(cmd("set", "psi", 0.1 * k, "midi"))
+    deadline = time.time() + 5
+    while q.scheduled and time.time() < deadline:
+        q.drain(got.append, lambda: False, take_new=False)
+    assert [(c.name, c.value) for c in got] == [("hue", 0.5)]
+    q.drain(got.append, lambda: False)
+    assert [(c.name, c.value) for c in got] == [("hue", 0.5), ("psi", pytest.approx(0.4))]
+
+
 def test_each_kind_waits_in_a_bounded_backlog_that_drops_its_oldest():
     it = Intake()
     for k in range(500):

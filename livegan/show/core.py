@@ -334,8 +334,8 @@ class Show(Loading, Planner, Instrument):
             self.knobs.retry()
         if self.bends.pending:
             self.bends.retry()
-        if wait or not self._change_on_its_way():
-            self.queue.drain(self._safe_handle, lambda: self.preset_loader.busy)
+        self.queue.drain(self._safe_handle, lambda: self.preset_loader.busy,
+                         take_new=wait or not self._change_on_its_way())
         self._follow_netmix()
         self._follow_mirror()
         if self._sync_later is not None and self.limits["feedback_sync"].allow():

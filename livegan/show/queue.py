@@ -35,13 +35,15 @@ class CommandQueue:
         """Sets are coalesced, the rest waits in a bounded backlog per kind (intake.py)."""
         self.intake.post(cmd)
 
-    def drain(self, handle: Callable[[Command], None], holding: Callable[[], bool]) -> None:
+    def drain(self, handle: Callable[[Command], None], holding: Callable[[], bool], take_new: bool = True) -> None:
         """Apply queued commands: timed ones when due, at most MAX_COMMANDS_PER_FRAME and about
         DRAIN_BUDGET_S of the frame now (the rest waits a frame: the picture never stalls).
-        While `holding()` (a preset is loading) commands wait behind it, in order."""
+        While `holding()` (a preset is loading) commands wait behind it, in order.  Without
+        `take_new` the new ones stay in the intake this frame; those whose time tag is due still
+        apply (their sender chose the time)."""
         wall = time.time()
         end = time.perf_counter() + DRAIN_BUDGET_S
-        for k in range(MAX_COMMANDS_PER_FRAME):
+        for k in range(MAX_COMMANDS_PER_FRAME if take_new else 0):
             if k % 16 == 15 and time.perf_counter() > end:
                 self.deferred += 1
                 break
