@@ -374,15 +374,16 @@ class Show(Loading, Planner, Instrument):
         return frame
 
     def _change_on_its_way(self) -> bool:
-        """The last change's picture is not on screen yet and is due within the planning lead (and
-        a frame): new commands wait in the intake meanwhile, which keeps each parameter's newest
-        value, so nothing is lost.  Each change discards the frames planned before it: a knob
+        """The last change's picture is not on screen yet and may still come in time: the batch in
+        flight when it came (up to the planning lead), then its own (the lead), and a frame.  New
+        commands wait in the intake meanwhile, which keeps each parameter's newest value, so
+        nothing is lost.  Each change discards the frames planned before it: a knob
         sending faster than the display rate discarded every frame before it was due, and the
         picture froze while the knob turned (bench/perform.py --every 0.034).  Offline every
         tick waits for its own picture, so nothing is ever held there."""
         if self.current is None or self.current.generation >= self.generation:
             return False
-        return self.tick_index - self._changed_at <= self.lead() + 1
+        return self.tick_index - self._changed_at <= 2 * self.lead() + 1
 
     def publish(self) -> ShowStatus:
         """This tick's frozen status (status.py): what every surface reads.  The parameters changed
