@@ -38,6 +38,7 @@ class App:
         if thumbs:                                      # for the control page's preset buttons
             controls.page.thumb_dirs.append(self.snapshots.thumbs_dir)
         self._hud_cache: tuple = ((), None)
+        self._hud_painter = None                         # display/hud.py: keeps each row drawn
         self._hud_time = 0.0
         self.frames_path = ""                           # CUDA: how frames reach GL (HUD)
         self._snap_pending = False
@@ -52,7 +53,10 @@ class App:
             return None
         t = time.perf_counter()
         if t - self._hud_time > 0.25 or self._hud_cache[1] is None:
-            from .display import hud_image, hud_lines
+            from .display import hud_lines
+            from .display.hud import HudPainter
+
+            self._hud_painter = self._hud_painter or HudPainter()
 
             refused = self.controls.refused() if self.controls is not None else 0
             lines = tuple(hud_lines(self.show.status, fps, refused)) + (self._selected_line(),)
@@ -65,7 +69,7 @@ class App:
                 lines += (f"REC walk {r.walk_id}   {r.frames} frames   dropped {r.dropped + (r.sink.dropped if r.sink else 0)}",)
             lines += tuple(sink.status() for sink in self.outputs)
             if lines != self._hud_cache[0]:
-                self._hud_cache = (lines, hud_image(list(lines)))
+                self._hud_cache = (lines, self._hud_painter.image(list(lines)))
             self._hud_time = t
         return self._hud_cache[1]
 

@@ -38,6 +38,25 @@ def test_long_lines_wrap_inside_the_panel():
     assert alpha[:, 455:].max() < 200
 
 
+def test_rows_kept_between_redraws_draw_the_same_panel():
+    """The painter keeps each row it drew (the HUD redraws four times a second, most rows the
+    same): a redraw after others equals a panel drawn from nothing, pixel for pixel, and a row
+    evicted from a full cache is drawn again the same."""
+    import numpy as np
+
+    from livegan.display.hud import HudPainter
+
+    first = ["display  30.0 fps", "network builtin:tiny", "preset default   keyframe 1/6"]
+    later = ["display  29.9 fps", "network builtin:tiny", "! a problem " + "y" * 120, "preset default   keyframe 1/6"]
+    kept = HudPainter(keep=2)
+    kept.image(first)
+    again = kept.image(later)
+    fresh = HudPainter().image(later)
+    assert again.shape == fresh.shape and np.array_equal(again, fresh)
+    assert np.array_equal(kept.image(first), HudPainter().image(first))
+    assert again[..., :3].max() == 255 and (again.shape[0] - 10) // 17 > len(later)   # the long line wrapped
+
+
 def test_controls_state_is_in_the_hud(tiny):
     from livegan.control.surfaces import ControlOptions, Controls
 

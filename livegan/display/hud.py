@@ -26,26 +26,65 @@ def hud_lines(status, display_fps: float, refused: int = 0) -> list[str]:
     return lines + [f"! {m}" for m in s.messages]
 
 
-def hud_image(lines: list[str], width: int = 460) -> np.ndarray:
-    """Text lines -> RGBA image (white on translucent black)."""
-    from PIL import Image, ImageDraw, ImageFont
+ROW_PX = 17                                               # a row of the 14 px font, descenders included
+
+
+def _font():
+    from PIL import ImageFont
 
     try:
-        font = ImageFont.load_default(size=14)
+        return ImageFont.load_default(size=14)
     except TypeError:                                     # older Pillow without sizes
-        font = ImageFont.load_default()
-    lh = 17
-    rows = [row for line in lines for row in wrap_text(line, lambda t: font.getlength(t), width - 12)]
-    img = Image.new("RGBA", (width, lh * len(rows) + 10), (0, 0, 0, 150))
-    d = ImageDraw.Draw(img)
-    for i, line in enumerate(rows):
-        d.text((6, 5 + i * lh), line, fill=(255, 255, 255, 255), font=font)
-    return np.asarray(img)
+        return ImageFont.load_default()
+
+
+class HudPainter:
+    """Text lines -> RGBA image (white on translucent black), each row drawn once: the HUD is
+    redrawn four times a second on the main thread and most of its rows (network, preset,
+    controls) stay the same, so a row's strip is kept (up to `keep` of them).  Drawing every row
+    again took 9-15 ms a redraw, most of it measuring the rows for wrapping word by word."""
+
+    def __init__(self, width: int = 460, keep: int = 256):
+        from collections import OrderedDict
+
+        self.width, self.keep = int(width), int(keep)
+        self._font = None
+        self._rows: "OrderedDict[str, np.ndarray]" = OrderedDict()
+
+    def image(self, lines: list[str]) -> np.ndarray:
+        font = self._font = self._font or _font()
+        rows = [row for line in lines for row in wrap_text(line, font.getlength, self.width - 12)]
+        img = np.empty((ROW_PX * len(rows) + 10, self.width, 4), np.uint8)
+        img[:] = (0, 0, 0, 150)
+        for i, row in enumerate(rows):
+            img[5 + i * ROW_PX: 5 + (i + 1) * ROW_PX] = self._row(row, font)
+        return img
+
+    def _row(self, text: str, font) -> np.ndarray:
+        strip = self._rows.get(text)
+        if strip is not None:
+            self._rows.move_to_end(text)
+            return strip
+        from PIL import Image, ImageDraw
+
+        im = Image.new("RGBA", (self.width, ROW_PX), (0, 0, 0, 150))
+        ImageDraw.Draw(im).text((6, 0), text, fill=(255, 255, 255, 255), font=font)
+        strip = self._rows[text] = np.asarray(im)
+        if len(self._rows) > self.keep:
+            self._rows.popitem(last=False)
+        return strip
+
+
+def hud_image(lines: list[str], width: int = 460) -> np.ndarray:
+    """Text lines -> RGBA image (white on translucent black), drawn once (see HudPainter)."""
+    return HudPainter(width).image(lines)
 
 
 def wrap_text(line: str, length, width: float) -> list[str]:
     """`line` broken at spaces (or anywhere, for one long word) into rows `width` wide as
     `length(text)` measures them; continuation rows are indented."""
+    if length(line) <= width:                            # most lines: measured once
+        return [line]
     rows, cur = [], ""
     for word in line.split(" "):
         cand = f"{cur} {word}" if cur else word
