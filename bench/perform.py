@@ -6,6 +6,7 @@ Runs the real show headless (EGL) in real time for --seconds, injecting a parame
 presented frame that reflects it, in ms and in display frames.  Medians are reported.
 
     python bench/perform.py                                   # builtin:tiny on this machine
+    python bench/perform.py --every 0.034                     # a new value every display frame: a knob turning
     python bench/perform.py --network builtin:sg3t-1024 --batches 1,2,4,8 --cuda-graphs both --fps 60
 """
 from __future__ import annotations
