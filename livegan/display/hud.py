@@ -42,7 +42,8 @@ class HudPainter:
     """Text lines -> RGBA image (white on translucent black), each row drawn once: the HUD is
     redrawn four times a second on the main thread and most of its rows (network, preset,
     controls) stay the same, so a row's strip is kept (up to `keep` of them).  Drawing every row
-    again took 9-15 ms a redraw, most of it measuring the rows for wrapping word by word."""
+    again, each measured word by word for wrapping, took 5.8 ms a redraw of eight rows (max 8),
+    1.6 ms with two of them changing (max 2.6)."""
 
     def __init__(self, width: int = 460, keep: int = 256):
         from collections import OrderedDict
