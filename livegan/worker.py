@@ -22,6 +22,7 @@ class Worker:
         self.queue: "queue.Queue" = queue.Queue(maxsize=capacity)
         self.dropped = 0
         self._ended = False                              # the thread has read the end marker
+        self.failure: str | None = None                  # what stopped the thread early, if anything
         self._thread = threading.Thread(target=self._main, name=f"livegan-{name or self.name}", daemon=True)
         self._thread.start()
 
@@ -97,4 +98,10 @@ class Worker:
         raise NotImplementedError
 
     def _main(self) -> None:
-        self.work(self.items())
+        try:
+            self.work(self.items())
+        except Exception as e:          # a bug in a handler: said once, and producers never block
+            from .console import say
+            self.failure = f"{type(e).__name__}: {str(e)[:120]}"
+            say(f"livegan: the {self.title} stopped: {self.failure}")
+            self.discard_rest()

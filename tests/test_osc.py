@@ -5,6 +5,7 @@ import json
 import random
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -123,6 +124,49 @@ def test_independent_client_oscsend(live):
     # the preset switch resets psi to the preset's value, so send again after it
     subprocess.run([exe, "127.0.0.1", str(ctl.osc.port), "/livegan/psi", "f", "0.42"], check=True)
     assert settle(show, tick, lambda: show.registry.target["psi"] == pytest.approx(0.42))
+
+
+def _raw(address: str, tags: str, payload: bytes) -> bytes:
+    pad = lambda b: b + b"\0" * (4 - len(b) % 4)
+    return pad(address.encode()) + pad(("," + tags).encode()) + payload
+
+
+def test_argument_types_no_address_takes_are_refused_by_name(tiny, osc_rig):
+    """OSC also carries blobs, time tags, MIDI messages, nil and arrays; no address means them,
+    and one of them passed on by a bend killed the session recorder's thread (the control log could
+    not write it).  Over real UDP, every such argument to every kind of address is refused and
+    counted, named in the one line said, and nothing reaches the show; plain numbers still do."""
+    said = []
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    ctl, _ = osc_rig(show, log=said.append)
+    c = SimpleUDPClient("127.0.0.1", ctl.osc.port)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    odd = [("b", struct.pack(">i", 3) + b"abc\0"), ("t", struct.pack(">Q", 5 << 32)), ("m", b"\x00\x90\x3c\x7f"),
+           ("N", b""), ("[f]", struct.pack(">f", 0.5))]
+    heads = {"/livegan/bend/0/op": ("si", b"warp\0\0\0\0" + struct.pack(">i", 1)),
+             "/livegan/preset": ("", b""), "/livegan/psi": ("", b""), "/livegan/seed": ("", b""),
+             "/livegan/lfo/0": ("s", b"sine\0\0\0\0")}
+    sent = 0
+    for address, (tags, payload) in heads.items():
+        for t, data in odd:
+            raw.sendto(_raw(address, tags + t, payload + data), ("127.0.0.1", ctl.osc.port))
+            sent += 1
+    before = dict(show.registry.target), [k.seed for k in show.preset.keyframes], show.bends.header()
+    c.send_message("/livegan/psi", 0.3)
+    end = time.time() + 10
+    while time.time() < end and not (ctl.osc.errors["type"] >= sent and ctl.osc.received >= 1):
+        show.tick(0.0)                               # the main thread takes what arrived
+        ctl.after_tick()
+        time.sleep(0.01)
+    show.tick(0.0)
+    raw.close()
+    assert ctl.osc.errors["type"] == sent and ctl.osc.received == 1, (dict(ctl.osc.errors), ctl.osc.received)
+    assert any("argument 3 is a blob (b)" in m for m in said), said
+    assert show.registry.target["psi"] == pytest.approx(0.3)                 # plain numbers still arrive
+    assert {k: v for k, v in show.registry.target.items() if k != "psi"} == \
+        {k: v for k, v in before[0].items() if k != "psi"}
+    assert [k.seed for k in show.preset.keyframes] == before[1] and show.bends.header() == before[2]
+    assert not show.errors                                                 # refused at the door
 
 
 def test_malformed_datagrams_are_counted_never_raised():

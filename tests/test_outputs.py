@@ -87,6 +87,31 @@ def test_a_failing_or_slow_sink_never_blocks_the_show(tiny, tmp_path):
     assert res["p90_gap"] < 3 * quiet["p90_gap"] + 0.1
 
 
+def test_a_worker_whose_handler_breaks_never_blocks_its_producer(capsys):
+    """A bug in a worker's own handling (not the output failing, which sinks handle) ended its
+    thread: a producer that waits for room (offline rendering) then waited forever, and so did
+    the end of the show.  Now the thread says what stopped it and takes the rest until the end."""
+    from livegan.worker import Worker
+
+    class Broken(Worker):
+        name = "broken"
+
+        def handle(self, item):
+            raise KeyError(item)
+    w = Broken(2)
+    done = threading.Event()
+
+    def produce():
+        for i in range(20):
+            w.put(i, block=True)
+        w.end()
+        done.set()
+    threading.Thread(target=produce, daemon=True).start()
+    assert done.wait(30), "the producer was left waiting"
+    assert w.failure == "KeyError: 0" and not w.alive
+    assert "livegan: the broken stopped: KeyError: 0" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("url", ["ftp://x:1", "udp://", "udp://127.0.0.1", "udp://h:99999", "nonsense"])
 def test_bad_stream_urls_are_one_line(url, capsys):
     from livegan.cli import perform_main

@@ -187,6 +187,67 @@ def test_recording_replays_exactly(tmp_path, tiny):
     assert len(read_video(tmp_path / str(walk["id"]) / "session.mp4")) == end
 
 
+def test_a_command_the_log_cannot_hold_is_refused_and_the_recording_goes_on(tmp_path, tiny):
+    """A value the control log cannot write (here a Fraction; over OSC it was a time tag a bend
+    passed on) killed the recorder's thread: no more log lines, no end, the walk left 'recording'.
+    Now the command is refused where it is applied, said once, and the recording stays exact."""
+    from fractions import Fraction
+
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False)
+
+    def on_tick(i, s, d):
+        if i == 3:
+            app.record(True)
+        if i == 8:
+            s.post(Command("set", "psi", Fraction(1, 3), "test", time.perf_counter()))
+        if i == 12:
+            s.post(Command("set", "hue", 20.0, "test", time.perf_counter()))
+        if i == 20:
+            app.record(False)
+    res = app.run_headless(24, realtime=False, on_tick=on_tick)
+    assert res["shown"] == 24
+    assert any("cannot keep its value" in e and "psi" in e for e in show.errors), list(show.errors)
+    assert show.registry.target["psi"] != pytest.approx(1 / 3) and show.registry.target["hue"] == 20.0
+    (walk,) = Store(tmp_path).walks("recording")
+    assert walk["status"] == "done", walk
+    log = tmp_path / str(walk["id"]) / LOG_NAME
+    header, cmds, end = read_log(log)
+    assert end == walk["info"]["frames"] >= 15
+    assert [c.name for v in cmds.values() for c in v] == ["hue"]
+
+
+def test_an_unexpected_failure_on_the_recorder_thread_ends_the_recording_with_its_files(tmp_path, tiny, monkeypatch):
+    """Whatever the recorder's thread meets (here its carried state cannot be saved), the recording
+    ends as failed, says why, and finishes its files; the show goes on and the next one records."""
+    import livegan.record.recorder as recorder
+
+    def broken(*a, **k):
+        raise RuntimeError("carried state broke")
+    monkeypatch.setattr(recorder, "save_carried", broken)
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False)
+
+    def on_tick(i, s, d):
+        if i == 3:
+            app.record(True)
+        if i == 10:
+            monkeypatch.undo()
+        if i == 14:
+            app.record(True)
+        if i == 30:
+            app.record(False)
+    res = app.run_headless(34, realtime=False, on_tick=on_tick)
+    assert res["shown"] == 34
+    assert any("RuntimeError: carried state broke" in e for e in show.errors), list(show.errors)
+    first, second = sorted(Store(tmp_path).walks("recording"), key=lambda w: w["id"])
+    assert first["status"] == "failed" and "carried state broke" in first["info"].get("error", "") + \
+        " ".join(show.errors), first
+    header, cmds, end = read_log(tmp_path / str(first["id"]) / LOG_NAME)
+    assert header["type"] == "header" and end is not None                  # its log was closed
+    assert second["status"] == "done" and second["info"]["frames"] >= 15
+
+
 def decodable_frames(path) -> list:
     """Every frame that decodes, stopping quietly at a torn last fragment (as a player would)."""
     import av

@@ -363,7 +363,7 @@ class OscReceiver:
         (Usable without a socket, which is how the fuzz tests drive it.)"""
         from pythonosc.osc_packet import OscPacket
 
-        from .oscaddr import check_datagram
+        from .oscaddr import check_datagram, unplain_argument
 
         if not self.policy.allows(sender[0]):
             self._bad("sender", f"ignoring packets from {sender[0]} (not allowed: see --osc-allow)")
@@ -388,6 +388,10 @@ class OscReceiver:
                 continue
             if not targets:
                 self._bad("unknown", f"unknown address {msg.address[:60]!r}")
+                continue
+            wrong = unplain_argument(msg.params)
+            if wrong is not None:
+                self._bad("type", f"{msg.address[:60]}: {wrong}")
                 continue
             for addr in targets:
                 try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Union
+from typing import Optional, Union
 
 MAX_ADDRESS = 256            # characters in an address or pattern
 MAX_WILDCARDS = 32           # ? * [..] {..} in one pattern
@@ -163,6 +163,22 @@ def check_datagram(data: bytes, depth: int = 0) -> int:
             raise ValueError(f"more than {MAX_MESSAGES} messages in one datagram")
         i += 4 + size
     return count
+
+
+def unplain_argument(params) -> Optional[str]:
+    """What is wrong with a message's arguments, or None.  Every address takes numbers (i, f, h, d,
+    r), strings (s) and T/F; python-osc also hands over blobs (bytes), time tags and MIDI messages
+    (tuples), nil (None) and arrays (lists), which no address means and which the control log
+    cannot record (one killed the recorder thread).  Refused here, once, for every address."""
+    for i, v in enumerate(params, 1):
+        if isinstance(v, (bool, int, float, str)):
+            continue
+        kind = ("a blob (b)" if isinstance(v, bytes) else "nil (N)" if v is None else
+                "an array ([...])" if isinstance(v, list) else
+                "a time tag (t)" if isinstance(v, tuple) and len(v) == 2 else
+                "a MIDI message (m)" if isinstance(v, tuple) and len(v) == 4 else type(v).__name__)
+        return f"argument {i} is {kind}: addresses take numbers, strings and T/F"
+    return None
 
 
 class AddressTree:

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -97,6 +97,16 @@ def command_json(frame: int, c: Command) -> dict:
     return {"frame": frame, "op": c.op, "name": c.name, "value": v, "source": c.source}
 
 
+def command_line(frame: int, c: Command) -> str:
+    """The control log's line for a command, made where the command is applied: a value the log
+    cannot hold (bytes, a tuple of objects) raises ValueError there, so the command is refused
+    and the replay stays exact, instead of failing later on the recorder's thread."""
+    try:
+        return json.dumps(command_json(frame, c), separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"not applied: the recording cannot keep its value ({str(e)[:80]})") from None
+
+
 class ControlLog:
     """Append-only JSON-lines writer; raises RecordingError on any write problem (disk full...)."""
 
@@ -110,16 +120,17 @@ class ControlLog:
         self.lines = 0
         self.write(header, sync=True)
 
-    def write(self, obj: dict, sync: bool = False) -> None:
+    def write(self, obj: Union[dict, str], sync: bool = False) -> None:
+        """One line: a dict, or a line already made (`command_line`)."""
         try:
-            self.f.write(json.dumps(obj, separators=(",", ":")) + "\n")
+            self.f.write((obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))) + "\n")
             self.f.flush()
             now = time.monotonic()
             if sync or now - self._synced > 1.0:
                 os.fsync(self.f.fileno())
                 self._synced = now
             self.lines += 1
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError) as e:
             raise RecordingError(f"control log {self.path.name}: {getattr(e, 'strerror', None) or e}") from None
 
     def close(self, frames: int) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from ..console import say
 from ..params import Command
 from ..store import Store
-from .log import CARRIED_NAME, LOG_NAME, ControlLog, RecordingError, command_json, save_carried, show_state
+from .log import CARRIED_NAME, LOG_NAME, ControlLog, RecordingError, command_line, save_carried, show_state
 
 
 class Recorder:
@@ -91,19 +91,24 @@ class Recorder:
             return False
 
     def _command(self, tick: int, cmd: Command) -> None:
+        """A command as it is applied (the show's thread).  Its line is made here: a value the log
+        cannot hold raises ValueError, and the show refuses the command (the replay stays exact)."""
         if not self._active:
             return
         rel = tick - self.start_tick - 1
+        pixels = None
         if cmd.op in ("condition", "mod"):              # what a frame used: its condition, its modulation
             v = dict(cmd.value)
             v["for"] = int(v["for"]) - self.start_tick - 1
             pixels = v.pop("pixels", None)
             if pixels is not None:                      # a live frame: stored beside the log, lossless
-                self._conds += 1
-                v["file"] = f"conditions/{self._conds:06d}.png"
-                self._put(("file", v["file"], pixels), essential=True)
+                v["file"] = f"conditions/{self._conds + 1:06d}.png"
             cmd = Command(cmd.op, cmd.name, v, cmd.source)
-        self._put(("line", command_json(rel, cmd)), essential=True)
+        line = command_line(rel, cmd)
+        if pixels is not None:
+            self._conds += 1
+            self._put(("file", v["file"], pixels), essential=True)
+        self._put(("line", line), essential=True)
 
     def carry(self, state: dict, pic: Optional[int]) -> None:
         """What the first recorded frame inherits from the frames before it (the picture on screen,
@@ -234,6 +239,9 @@ class Recorder:
             except RecordingError as e:
                 if self._active:
                     self.fail(str(e))
+            except Exception as e:                      # never a dead thread: the files are finished
+                if self._active:
+                    self.fail(f"{type(e).__name__}: {str(e)[:120]}")
         self._finish(store, log, status, frames)
 
     @staticmethod
