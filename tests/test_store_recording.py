@@ -217,6 +217,36 @@ def test_a_command_the_log_cannot_hold_is_refused_and_the_recording_goes_on(tmp_
     assert [c.name for v in cmds.values() for c in v] == ["hue"]
 
 
+def test_a_burst_of_commands_in_one_frame_is_recorded_whole(tmp_path, tiny):
+    """A panel's bundle of many parameters time-tagged for one moment is applied in one frame;
+    each command is a log line, and lines shared the frames' 128 slots: the recording failed as
+    'fell behind' with the disk idle.  Now 600 commands due together are all in the log."""
+    names = ["psi", "hue", "contrast", "brightness", "saturation", "zoom", "rotate", "translate_x",
+             "translate_y", "speed", "kaleido", "feedback"]
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False)
+    sent = {}
+
+    def on_tick(i, s, d):
+        if i == 3:
+            app.record(True)
+        if i == 5:                                   # due together, a little later (one frame applies them)
+            due = time.time() + 0.3
+            for k in range(600):
+                s.post(Command("add", names[k % len(names)], 0.0, "osc", time.perf_counter(), due))
+            sent["at"] = s.tick_index
+        if i == 50:
+            app.record(False)
+    res = app.run_headless(54, realtime=True, on_tick=on_tick)
+    assert res["frames"] == 54
+    (walk,) = Store(tmp_path).walks("recording")
+    assert walk["status"] == "done", (walk, list(show.errors))
+    header, cmds, end = read_log(tmp_path / str(walk["id"]) / LOG_NAME)
+    logged = [c for v in cmds.values() for c in v if c.op == "add"]
+    assert len(logged) == 600 and end == walk["info"]["frames"]
+    assert max(len(v) for v in cmds.values()) > 128                  # they did come in one frame
+
+
 def test_an_unexpected_failure_on_the_recorder_thread_ends_the_recording_with_its_files(tmp_path, tiny, monkeypatch):
     """Whatever the recorder's thread meets (here its carried state cannot be saved), the recording
     ends as failed, says why, and finishes its files; the show goes on and the next one records."""

@@ -21,10 +21,16 @@ class Recorder:
     (opening the store, creating the walk, the log, handing frames to the encoder), so a slow or
     full disk or a locked database never delays a display frame.  Frames are dropped and counted
     when the queue is full; log lines never are (a log that lost a line would not replay exactly,
-    so the recording fails instead).  Errors stop the recording and are kept in `error`."""
+    so the recording fails instead).  Errors stop the recording and are kept in `error`.
 
-    QUEUE = 128
+    What waits is bounded by kind: pictures (frames, files) by count and bytes, log lines by
+    count alone.  One bound for both failed a recording when a tick applied more commands than
+    there were frame slots (a panel's bundle of every parameter, commands released after a
+    preset load): a burst of small lines is not a slow disk."""
+
+    QUEUE = 128                                      # pictures waiting (fewer when they are large)
     QUEUE_BYTES = 512 << 20
+    MAX_LINES = 1 << 16                              # log lines waiting: only a stalled disk fills this
 
     def __init__(self, store, show, codec: str = "h264", crf: int = 18):
         import queue
@@ -37,7 +43,8 @@ class Recorder:
         self.error: Optional[str] = None
         self.start_tick = 0
         self._active = False
-        self._queue: "queue.Queue" = queue.Queue(maxsize=self.QUEUE)
+        self._queue: "queue.Queue" = queue.Queue()    # bounded by kind in `_put`
+        self._room = threading.Semaphore(self.QUEUE)  # picture slots: taken by `_put`, given back by the thread
         self._thread: Optional[threading.Thread] = None
         self.ready = threading.Event()
         self._conds = 0
@@ -60,9 +67,8 @@ class Recorder:
         header["program_size"] = list(program_size) if program_size else None
         self.start_tick = show.tick_index
         if program_size:                             # frames wait here: bounded in bytes, not only count
-            import queue
             cap = max(8, min(self.QUEUE, self.QUEUE_BYTES // (program_size[0] * program_size[1] * 3)))
-            self._queue = queue.Queue(maxsize=cap)
+            self._room = threading.Semaphore(cap)
         self.frames = 0
         self.error = None
         self._active = True
@@ -79,16 +85,19 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, args=(header,), name="livegan-recorder", daemon=True)
         self._thread.start()
 
-    def _put(self, item, essential: bool) -> bool:
-        import queue
+    HEAVY = ("frame", "file", "carried")            # items holding pictures: they take a slot
 
-        try:
+    def _put(self, item, essential: bool) -> bool:
+        if item[0] in self.HEAVY:
+            room = self._room.acquire(blocking=False)
+        else:
+            room = self._queue.qsize() < self.MAX_LINES
+        if room:
             self._queue.put_nowait(item)
             return True
-        except queue.Full:
-            if essential:
-                self.fail("the recorder fell behind (a slow or full disk?)")
-            return False
+        if essential:
+            self.fail("the recorder fell behind (a slow or full disk?)")
+        return False
 
     def _command(self, tick: int, cmd: Command) -> None:
         """A command as it is applied (the show's thread).  Its line is made here: a value the log
@@ -163,20 +172,7 @@ class Recorder:
         for t, p in self._unlogged:                   # frames dropped at the very end
             self._put(("line", {"type": "shown", "t": t, "p": p, "d": 1}), essential=False)
         self._unlogged = []
-        while True:                                   # the end marker must get in: make room
-            try:
-                self._queue.put_nowait(("stop", status, self.frames))
-                return
-            except Exception:
-                try:
-                    kind = self._queue.get_nowait()
-                    if kind[0] == "frame":
-                        self.dropped += 1
-                        self.frames -= 1
-                    else:                             # a log line lost: the recording is not exact
-                        status = "failed"
-                except Exception:
-                    pass
+        self._queue.put_nowait(("stop", status, self.frames))   # the queue itself is unbounded
 
     def join(self, timeout: float = 60.0) -> None:
         if self._thread is not None:
@@ -217,6 +213,8 @@ class Recorder:
         status, frames = "done", 0
         while True:
             item = self._queue.get()
+            if item[0] in self.HEAVY:
+                self._room.release()
             if item[0] == "stop":
                 status, frames = item[1], item[2]
                 break
