@@ -40,7 +40,9 @@ def body() -> dict:
 def number(data: dict, name: str, default, lo: float, hi: float, integer: bool = False):
     from ..boundary import number as check
 
-    v = data.get(name, default)
+    v = data.get(name)
+    if v is None:                    # absent or null: the default (a null once reached arithmetic)
+        v = default
     if v is None:
         return None
     try:
