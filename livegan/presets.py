@@ -347,9 +347,9 @@ def preset_from(d: dict) -> Preset:
             netmix = check_netmix(netmix if isinstance(netmix, dict) else {})
         except ValueError as e:
             raise PresetError(f"embedded preset: netmix: {e}") from None
-    return Preset(name=d["name"], keyframes=tuple(_key_from(k) for k in d["keyframes"]), network=d["network"],
-                  interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d["mix_source"]),
-                  mix_keyframe=d["mix_keyframe"], params=d["params"], path=d["path"],
+    return Preset(name=d["name"], keyframes=tuple(_key_from(k) for k in d["keyframes"]), network=d.get("network"),
+                  interpolation=d["interpolation"], easing=d["easing"], mix_source=_key_from(d.get("mix_source")),
+                  mix_keyframe=mk, params=params, path=d.get("path"),
                   directions=tuple(d.get("directions") or ()), modulation=tuple(d.get("modulation") or ()),
                   lfos=tuple(d.get("lfos") or ()), audio_triggers=tuple(d.get("audio_triggers") or ()), netmix=netmix,
                   bends=bends)

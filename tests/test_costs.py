@@ -169,6 +169,13 @@ def _log(tmp_path, tiny, mutate):
     (lambda ls: ls[0]["preset"].update(keyframes=[]), "keyframes"),
     (lambda ls: ls[0]["value"].update(psi=float("inf")), "finite"),
     (lambda ls: ls[0].update(fps=0), "fps"),
+    # the lines' own shape: anything JSON can hold (a fuzzer's finds: AttributeError, KeyError, TypeError)
+    (lambda ls: ls.insert(1, None), "line 2: not a JSON object"),
+    (lambda ls: ls.insert(1, [1, 2]), "line 2: not a JSON object"),
+    (lambda ls: ls.insert(1, {"type": "shown", "t": [], "p": 0}), "line 2: TypeError"),
+    (lambda ls: ls.insert(1, {"type": "shown", "p": 0}), "line 2: KeyError"),
+    (lambda ls: ls.insert(1, {"type": "picture", "p": "x", "file": "a.png"}), "line 2: ValueError"),
+    (lambda ls: ls.insert(1, {"type": "shown", "t": float("inf"), "p": 0}), "line 2: OverflowError"),
 ])
 def test_tampered_control_logs_are_refused_in_one_line(tmp_path, tiny, mutate, why):
     from livegan.record import RecordingError
@@ -177,6 +184,22 @@ def test_tampered_control_logs_are_refused_in_one_line(tmp_path, tiny, mutate, w
     log = _log(tmp_path, tiny, mutate)
     with pytest.raises(RecordingError, match=why):
         render_log(log, tmp_path / "out.mkv", progress=False, G=tiny)
+
+
+def test_any_json_anywhere_in_a_control_log_is_its_one_line_error(tmp_path, tiny):
+    """Mutants of a real control log (any JSON type in any line or field, lines dropped or
+    repeated): reading it answers with RecordingError, never another exception."""
+    from mutate import survivors
+    from livegan.record import RecordingError, read_log
+
+    log = _log(tmp_path, tiny, lambda ls: ls.insert(1, {"frame": 1, "op": "set", "name": "psi", "value": 0.5}))
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    mutant = tmp_path / "mutant.jsonl"
+
+    def read(ls):                                # (a mutant of the whole may be one value: one line)
+        mutant.write_text("".join(json.dumps(x) + "\n" for x in (ls if isinstance(ls, list) else [ls])))
+        read_log(mutant)
+    assert survivors(read, lines, RecordingError, n=1500) == []
 
 
 def test_the_download_deadline_covers_headers(tmp_path, monkeypatch):

@@ -247,6 +247,10 @@ def test_shipped_maps_and_bad_maps(tmp_path):
         parse_map({"controls": [{"cc": 1, "param": "nope"}]}, "x.json")
     with pytest.raises(MidiMapError, match="no such MIDI map"):
         load_map("nonexistent")
+    from mutate import survivors                 # any JSON anywhere: the map's own one line
+    for name in ("nanokontrol2", "midimix"):
+        doc = json.loads(load_map(name).path.read_text())
+        assert survivors(lambda d: parse_map(d, "x.json"), doc, MidiMapError) == []
     assert relative_delta(1, "relative_twos") == 1 and relative_delta(127, "relative_twos") == -1
     assert relative_delta(65, "relative_signed") == -1 and relative_delta(63, "relative_offset") == -1
 

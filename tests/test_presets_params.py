@@ -40,6 +40,33 @@ def test_bad_presets_name_file_and_field(tmp_path, data, field):
     assert msg.startswith(str(f)) and f"{field}:" in msg and "\n" not in msg
 
 
+RICH = {"name": "rich", "network": "builtin:tiny", "keyframes": [1, {"seed": 2, "class": 0}, 3], "interpolation": "spline",
+        "easing": "sine", "speed": 0.5, "loop": True, "psi": 0.8, "truncation_cutoff": 4,
+        "mix": {"layer": 3, "amount": 0.5, "source": {"keyframe": 1}},
+        "transform": {"rotate": 10, "translate": [0.1, 0.2], "zoom": 1.2}, "effects": {"contrast": 1.2, "hue": 10},
+        "params": {"brightness": 0.1}, "directions": [{"slot": 3, "pick": "pca:0", "zone": "coarse"}],
+        "modulation": [{"source": "bass", "target": "psi", "amount": 0.25, "attack": 0.0, "release": 0.05}],
+        "lfos": [{"shape": "sine", "rate": 4, "sync": True}],
+        "audio_triggers": [{"on": "beat", "every": 4, "command": "keyframe_next"}],
+        "netmix": {"network": "builtin:tiny", "amount": 0.5, "layers": "0-8"},
+        "bends": [{"slot": 0, "op": "translate", "layer": 2, "channels": "random:0.5:3", "arg": 0.2, "amount": 0.7}]}
+
+
+def test_any_json_anywhere_in_a_preset_is_its_one_line_error():
+    """Presets come from files, the control page, OSC's save and a recording's header (data from
+    outside): mutated shipped presets and one with every section give a PresetError, never another
+    exception, through both the file parser and the recording header's."""
+    from mutate import survivors
+    from livegan.presets import parse_preset, preset_from, preset_json
+
+    rich = parse_preset(RICH, "rich.json")
+    assert rich.bends and rich.netmix and rich.lfos and rich.audio_triggers and rich.directions and rich.modulation
+    docs = [json.loads(p.read_text()) for p in list_presets()] + [RICH]
+    for i, doc in enumerate(docs):
+        assert survivors(lambda d: parse_preset(d, "x.json"), doc, PresetError, n=1500, seed=i) == []
+    assert survivors(preset_from, json.loads(json.dumps(preset_json(rich), default=str)), PresetError, n=1500) == []
+
+
 def test_missing_preset_and_bad_json(tmp_path):
     with pytest.raises(PresetError, match="no such preset .*available: .*default"):
         load_preset("nope")

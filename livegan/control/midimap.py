@@ -125,7 +125,7 @@ def parse_map(data: dict, path: str = "<map>") -> MidiMap:
                 feedback=bool(data.get("feedback", False)), path=Path(path))
     for i, c in enumerate(_list(data, "controls", path)):
         w = f"controls[{i}]"
-        if not isinstance(c, dict) or c.get("param") not in params:
+        if not isinstance(c, dict) or not isinstance(c.get("param"), str) or c["param"] not in params:
             raise MidiMapError(f"{path}: {w}.param: unknown parameter {c.get('param') if isinstance(c, dict) else c!r}")
         p = params[c["param"]]
         span = max(abs(p.lo), abs(p.hi), 1.0) * 4
@@ -150,7 +150,7 @@ def parse_map(data: dict, path: str = "<map>") -> MidiMap:
     for group, key, out in (("notes", "note", m.notes), ("buttons", "cc", m.buttons)):
         for i, n in enumerate(_list(data, group, path)):
             w = f"{group}[{i}]"
-            if not isinstance(n, dict) or n.get("trigger") not in TRIGGERS:
+            if not isinstance(n, dict) or not isinstance(n.get("trigger"), str) or n["trigger"] not in TRIGGERS:
                 raise MidiMapError(f"{path}: {w}.trigger: must be one of {', '.join(TRIGGERS)}")
             v = n.get("value")
             if not (v is None or isinstance(v, (int, str)) and not isinstance(v, bool)

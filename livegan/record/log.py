@@ -202,33 +202,39 @@ def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], O
     except (OSError, ValueError) as e:
         raise RecordingError(str(e)) from None
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for n, line in enumerate(f, 1):
             if not line.endswith("\n"):
                 break                                   # torn last line
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError:
                 break
+            if not isinstance(obj, dict):
+                raise RecordingError(f"{path}: line {n}: not a JSON object")
             if header is None:
                 if obj.get("type") != "header":
                     raise RecordingError(f"{path}: not a livegan control log (no header)")
                 if obj.get("version") != LOG_VERSION:
-                    raise RecordingError(f"{path}: control log version {obj.get('version')} is not supported")
+                    raise RecordingError(f"{path}: control log version {str(obj.get('version'))[:20]} is not supported")
                 header = obj
-            elif obj.get("type") == "end":
-                end = _count(obj.get("frames"), "end frames", path)
-                break
-            elif obj.get("type") == "mark":
-                marked = _count(obj.get("frames"), "mark", path)
-            elif obj.get("type") == "shown":             # one per presented frame, in video order
-                shown.append((int(obj["t"]), int(obj["p"]), bool(obj.get("d"))))
-            elif obj.get("type") == "picture":           # planned before the recording: stored
-                pictures[int(obj["p"])] = str(obj["file"])
-            elif obj.get("type") == "carried":
-                carried = {"file": str(obj["file"]), "pic": obj.get("pic")}
-            else:
-                cmd = _logged_command(obj, path)
-                cmds.setdefault(_count(obj.get("frame"), "frame", path), []).append(cmd)
+                continue
+            try:                                        # a line's fields, whatever their types
+                if obj.get("type") == "end":
+                    end = _count(obj.get("frames"), "end frames", path)
+                    break
+                elif obj.get("type") == "mark":
+                    marked = _count(obj.get("frames"), "mark", path)
+                elif obj.get("type") == "shown":         # one per presented frame, in video order
+                    shown.append((int(obj["t"]), int(obj["p"]), bool(obj.get("d"))))
+                elif obj.get("type") == "picture":       # planned before the recording: stored
+                    pictures[int(obj["p"])] = str(obj["file"])
+                elif obj.get("type") == "carried":
+                    carried = {"file": str(obj["file"]), "pic": obj.get("pic")}
+                else:
+                    cmd = _logged_command(obj, path)
+                    cmds.setdefault(_count(obj.get("frame"), "frame", path), []).append(cmd)
+            except (KeyError, TypeError, ValueError, OverflowError) as e:
+                raise RecordingError(f"{path}: line {n}: {type(e).__name__}: {str(e)[:80]}") from None
     if header is None:
         raise RecordingError(f"{path}: empty control log")
     _check_header(header, path)
