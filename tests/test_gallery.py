@@ -287,6 +287,14 @@ def test_walk_service_api(client, tmp_path):
     assert c.delete("/delete_walk/999999").status_code == 404
 
 
+def test_a_network_the_studio_cannot_find_is_said_at_its_start(tmp_path):
+    """The studio loads its network on first need (browsing needs none), so a typo in --network
+    was found only at the first walk or render; now it is one line at the start."""
+    for name, why in (("no-such.pkl", "no such network file"), ("builtin:nope", "unknown built-in network")):
+        r = livegan("gallery", "--store", str(tmp_path), "--network", name, "--port", "0", ok=False)
+        assert r.stderr.startswith("livegan gallery: error: ") and why in r.stderr and r.stderr.count("\n") == 1
+
+
 def test_a_killed_render_is_failed_at_the_next_start(tmp_path):
     """A render job left 'rendering' by a gallery that died: its status says why, not 'rendering'."""
     import subprocess

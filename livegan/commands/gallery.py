@@ -7,6 +7,9 @@ from ..argtypes import host_port, port
 def run(args) -> int:
     from ..gallery.app import run
 
+    if args.network:                 # loaded on first need: a typo is said now, not at the first walk
+        from stylegan3.checkpoints import check_source
+        check_source(args.network)
     run(args.out, args.host, args.port, args.network, args.presets, args.show)
     return 0
 

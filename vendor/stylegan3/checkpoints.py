@@ -264,6 +264,22 @@ def load_safetensors(path: str | os.PathLike) -> nn.Module:
     return G
 
 
+def check_source(source: str | os.PathLike) -> None:
+    """That `source` names a network `load_network` could load, without loading or downloading it
+    (a tool that loads on first need says a typo at its start); CheckpointError, one line."""
+    from . import builtin
+    from .catalog import lookup
+
+    s = os.fspath(source)
+    if s.startswith("builtin:"):
+        if s[len("builtin:"):] not in builtin.names():
+            raise CheckpointError(f"{s}: unknown built-in network; choose from "
+                                  + ", ".join(f"builtin:{n}" for n in builtin.names()))
+    elif not (s.startswith(("http://", "https://")) or Path(s).expanduser().exists() or lookup(s) is not None):
+        raise CheckpointError(f"{s[:200]}: no such network file (`livegan networks` lists the built-in, cached and "
+                              "published ones)")
+
+
 def load_network(source: str | os.PathLike, device: Optional[torch.device | str] = None,
                  precision: str = "auto") -> nn.Module:
     """The generator named by `source` (path, URL, or builtin:<name>), on `device`, in eval mode.
