@@ -165,7 +165,6 @@ def _log(tmp_path, tiny, mutate):
     (lambda ls: ls.__setitem__(-1, {"type": "end", "frames": 1_000_000_000}), "frame count"),
     (lambda ls: ls.__setitem__(-1, {"type": "end", "frames": 500_000}), "claims"),
     (lambda ls: ls.insert(1, {"frame": 1, "op": "set", "name": "psi", "value": float("nan")}), "finite"),
-    (lambda ls: ls.insert(1, {"frame": 1, "op": "set", "name": "psi", "value": 1e38}), "finite"),
     (lambda ls: ls[0]["preset"].update(keyframes=[]), "keyframes"),
     (lambda ls: ls[0]["value"].update(psi=float("inf")), "finite"),
     (lambda ls: ls[0].update(fps=0), "fps"),

@@ -221,3 +221,30 @@ def test_the_latent_pads_corners_and_seeds_replay(tmp_path, tiny):
     assert seeds[1] == 777 and seeds[3] == 4242 and 99 in seeds, seeds
     differ = [i for i in range(end) if not np.array_equal(frames[i], live[first + i])]
     assert not differ, f"replayed frames differ from the live ones at {differ[:5]} of {end}"
+
+
+def test_whatever_the_show_took_its_recording_renders(tmp_path, tiny):
+    """The show takes any finite value and clamps it (psi 1e38 is psi's top), and a log reader
+    that refused values beyond 1e9 made such a session impossible to render: a fuzzed show's
+    `set layer_view 2147483647` lost its recording.  Over the real OSC parser, the extremes a
+    sender may send are taken live and the render equals the live program frame for frame."""
+    from conftest import assert_replays_exactly, record_and_render
+    from livegan.control.osc import OscReceiver
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    posted = []
+    parse = OscReceiver(posted.append, "127.0.0.1", 0, log=lambda m: None)
+    for address, value in (("/livegan/psi", 1e38), ("/livegan/layer_view", 2 ** 31 - 1), ("/livegan/add/hue", 1e300),
+                           ("/livegan/zoom", -3.4e38), ("/livegan/contrast", 2 ** 31 - 1)):
+        m = OscMessageBuilder(address)
+        m.add_arg(value, "d" if isinstance(value, float) else "i")
+        parse.handle_datagram(m.build().dgram)
+    parse.sock.close()
+    assert len(posted) == 5 and not parse.errors                   # all taken at the door
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False, codec="ffv1")
+    run = record_and_render(app, 30, {2: [Command("trigger", "record", 1, "key")], 6: posted[:3], 10: posted[3:],
+                                      24: [Command("trigger", "record", 0, "key")]}, tiny)
+    assert show.registry.target["psi"] == 2.0 and show.registry.target["layer_view"] == 63
+    assert run["end"] >= 20 and not show.errors
+    assert_replays_exactly(run)

@@ -151,7 +151,9 @@ def _count(v, what: str, path) -> int:
 
 
 def _logged_command(obj: dict, path) -> Command:
-    """One logged command, checked like a live one: a known op and name, finite numbers."""
+    """One logged command, checked like a live one: a known op and name, a finite number (any: the
+    show takes any finite value and clamps it, so the log must too, or a recording of a sent
+    1e38 or 2**31 could not be rendered)."""
     from ..params import PARAMS
 
     op, name, value = obj.get("op"), obj.get("name"), obj.get("value")
@@ -160,7 +162,7 @@ def _logged_command(obj: dict, path) -> Command:
     if op in ("set", "add"):
         known = {p.name: p for p in PARAMS}
         if name not in known or isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                not math.isfinite(value) or abs(value) > 1e9:
+                not math.isfinite(value):
             raise RecordingError(f"{path}: {op} {name[:40]} {str(value)[:40]}: not a parameter and a finite number")
     return Command(op, name, value, str(obj.get("source", "log"))[:32])
 
