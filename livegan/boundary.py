@@ -3,6 +3,8 @@ the command line, a control log) is checked by these rules before the show acts 
 of bad input gets the same one-line answer wherever it arrives.
 
 - numbers: finite, real (a bool is not a number), in range, whole where an integer is meant;
+- JSON: text only (a \\ud800 escape makes a lone surrogate, which no file, database or terminal
+  takes: it failed a frame when the show said it, and a recording when SQLite was given it);
 - addresses: HOST:PORT with a port 1..65535;
 - browsers: one Host and one Origin header; the Host must name this machine (no DNS rebinding), the
   Origin must be the server's own; the pages' Content-Security-Policies.
@@ -36,6 +38,37 @@ def number(v, what: str = "", lo: float = -math.inf, hi: float = math.inf, integ
     if not math.isfinite(f) or not lo <= f <= hi or (integer and not f.is_integer()):
         raise bad
     return int(f) if integer else f
+
+
+def utf8_text(v):
+    """`v`, and a str that UTF-8 cannot hold (a file name's undecodable bytes, a lone surrogate)
+    escaped: what SQLite and OSC are given, which refuse it (a recording failed to start, an
+    OSCQuery listener was dropped, for a preset named by such a file)."""
+    if isinstance(v, str) and not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return v.encode("utf-8", "backslashreplace").decode("utf-8")
+    return v
+
+
+def json_text(data, what: str = "JSON"):
+    """`json.loads(data)`, refusing text that is not Unicode (lone surrogates from \\udXXX escapes)
+    and nesting deeper than the parser's stack; ValueError naming `what` (json's own errors are
+    ValueErrors too)."""
+    import json
+
+    try:
+        obj = json.loads(data)
+    except RecursionError:
+        raise ValueError(f"{what}: nested too deeply") from None
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{what}: not valid text (a lone surrogate {e.object[e.start:e.end]!a})") from None
+    except (TypeError, ValueError, RecursionError):
+        pass                                  # not ours to judge here: the parser's checks follow
+    return obj
 
 
 def host_port(spec: str, what: str) -> tuple[str, int]:

@@ -10,9 +10,22 @@ import threading
 _LOCK = threading.Lock()          # one process, one standard output
 
 
+def printable(text: str, stream=None) -> str:
+    """`text` as `stream` can write it: a name that is not Unicode (a file name's undecodable
+    bytes, a lone surrogate someone sent) is escaped, never an exception in the middle of a show."""
+    enc = getattr(stream or sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(enc)
+        return text
+    except UnicodeEncodeError:
+        return text.encode(enc, "backslashreplace").decode(enc)
+    except LookupError:
+        return text
+
+
 def say(line: str) -> None:
     with _LOCK:
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(printable(line) + "\n")
         sys.stdout.flush()
 
 

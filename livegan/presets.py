@@ -16,6 +16,7 @@ import numpy as np
 
 from .params import MAX_CLASS, PARAMS
 from .preset_parts import PresetError  # defined with the parts that raise it too
+from .boundary import json_text
 from .safeio import read_regular
 
 INTERPOLATIONS = ("linear", "slerp", "spline")
@@ -264,7 +265,7 @@ def load_preset(ref: Union[str, os.PathLike], search: Path = PRESET_DIR, folders
     if not p.exists():
         raise PresetError(f"{p}: no such preset file")
     try:
-        data = json.loads(read_regular(p, MAX_PRESET_BYTES, "preset").decode("utf-8"))
+        data = json_text(read_regular(p, MAX_PRESET_BYTES, "preset").decode("utf-8"), f"{p}")
     except json.JSONDecodeError as e:
         raise PresetError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
     except UnicodeDecodeError:

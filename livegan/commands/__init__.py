@@ -49,7 +49,8 @@ def _run(args, prog: str) -> int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         kind = "" if isinstance(e, (ValueError, OSError, RuntimeError)) else f"{type(e).__name__}: "
         where = prog if prog == "perform.py" else f"{prog} {args.cmd}"
-        print(f"{where}: error: {kind}{msg}", file=sys.stderr)
+        from ..console import printable
+        print(printable(f"{where}: error: {kind}{msg}", sys.stderr), file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:                     # Ctrl-C (130), SIGTERM (143: stop_requests.Stopped)
         return getattr(e, "code", 130)

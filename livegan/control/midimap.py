@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..boundary import number
+from ..boundary import json_text, number
 from ..params import PARAMS, TRIGGERS
 
 MAP_DIR = Path(__file__).resolve().parents[2] / "presets" / "midi"
@@ -171,7 +171,7 @@ def load_map(ref: str | os.PathLike, folder: Path = MAP_DIR) -> MidiMap:
         have = ", ".join(sorted(q.stem for q in folder.glob("*.json"))) if folder.is_dir() else "none"
         raise MidiMapError(f"{p}: no such MIDI map (available: {have})")
     try:
-        return parse_map(json.loads(read_regular(p, 1 << 20, "MIDI map").decode("utf-8")), str(p))
+        return parse_map(json_text(read_regular(p, 1 << 20, "MIDI map").decode("utf-8"), str(p)), str(p))
     except json.JSONDecodeError as e:
         raise MidiMapError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
     except UnicodeDecodeError:

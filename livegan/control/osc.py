@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
-from ..boundary import number
+from ..boundary import number, utf8_text
 from ..params import PARAMS, Command, Param
 from .fairqueue import FairQueue, cost_us
 
@@ -438,7 +438,7 @@ class OscFeedback:
 
     def send(self, address: str, value) -> None:
         try:
-            self.client.send_message(address, value)
+            self.client.send_message(address, utf8_text(value))
             self.sent += 1
         except Exception:                    # nobody listening / network down: keep going
             self.errors += 1

@@ -380,8 +380,10 @@ class _Listener:
     def _send(self, path: str, value) -> None:
         from pythonosc.osc_message_builder import OscMessageBuilder
 
+        from ..boundary import utf8_text
+
         m = OscMessageBuilder(path)
-        m.add_arg(value)
+        m.add_arg(utf8_text(value))
         self.ws.send(m.build().dgram)
 
     def run(self, stopping: threading.Event, idle_s: float) -> None:

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional
 
+from ..boundary import json_text
 from ..params import PARAMS, Command
 from .access import LOOPBACK, SenderPolicy
 
@@ -278,7 +279,7 @@ class ControlPage:
                         client.send({"type": "error", "text": f"too many messages: at most {self.MAX_RATE:g} a second"})
                 else:
                     try:
-                        reply = self.handle(json.loads(text) if isinstance(text, str) else None)
+                        reply = self.handle(json_text(text, "message") if isinstance(text, str) else None)
                     except (ValueError, TypeError, RecursionError) as e:
                         self.refused += 1
                         if self.problems is not None:

@@ -87,11 +87,12 @@ class Direction:
 
     @staticmethod
     def load(path: Path) -> "Direction":
+        from ..boundary import json_text
         from ..safeio import read_regular
 
         path = Path(path)
         try:
-            meta = json.loads(read_regular(path.with_suffix(".json"), 1 << 20, "direction").decode())
+            meta = json_text(read_regular(path.with_suffix(".json"), 1 << 20, "direction").decode(), "metadata")
             from ..safeio import load_npz
             z = load_npz(read_regular(path, 64 << 20, "direction"), 64 << 20, f"direction {path.name}")
             kind = meta.get("kind")

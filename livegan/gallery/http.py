@@ -23,10 +23,15 @@ def studio() -> Studio:
 def body() -> dict:
     """The request's JSON object, or its form/query values; BadRequest for a non-object body."""
     if request.data and request.mimetype == "application/json":
+        import json
+
+        from ..boundary import json_text
         try:
-            data = request.get_json(force=True)
-        except Exception:
+            data = json_text(request.get_data(cache=True), "the body")
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise BadRequest("the body is not valid JSON") from None
+        except ValueError as e:             # not text (a lone surrogate: SQLite refuses it), too deep
+            raise BadRequest(str(e)) from None
         if not isinstance(data, dict):
             raise BadRequest("the body must be a JSON object")
         return data

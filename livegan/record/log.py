@@ -25,6 +25,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import triggers
+from ..boundary import json_text
 from ..params import Command
 from ..presets import PresetError, preset_from, preset_json
 from ..store import network_identity
@@ -208,9 +209,11 @@ def read_log(path: str | os.PathLike) -> tuple[dict, dict[int, list[Command]], O
             if not line.endswith("\n"):
                 break                                   # torn last line
             try:
-                obj = json.loads(line)
+                obj = json_text(line, f"line {n}")
             except json.JSONDecodeError:
                 break
+            except ValueError as e:                     # a lone surrogate: not text
+                raise RecordingError(f"{path}: {e}") from None
             if not isinstance(obj, dict):
                 raise RecordingError(f"{path}: line {n}: not a JSON object")
             if header is None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from ..boundary import utf8_text
 from .schema import FOREIGN_KEYS_OFF, MIGRATIONS
 
 DB_NAME = "livegan.db"
@@ -22,6 +23,18 @@ OWNER_FILE = ".owner.lock"
 WALK_KINDS = ("session", "random", "curated", "recording", "training")
 RENDER_STATES = ("queued", "rendering", "done", "failed")
 MAX_TAG = 64
+
+
+class _TextConnection(sqlite3.Connection):
+    """Every statement's text parameters pass `utf8_text` (one place, whatever the caller): a name
+    that is not Unicode failed the recording and every snapshot; it is kept escaped instead."""
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        if isinstance(params, dict):
+            params = {k: utf8_text(v) for k, v in params.items()}
+        elif params:
+            params = tuple(utf8_text(v) for v in params)
+        return super().execute(sql, params)
 
 
 class WalkBusy(RuntimeError):
@@ -132,7 +145,7 @@ class Store:
     def _conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None:
-            c = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            c = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, factory=_TextConnection)
             c.row_factory = sqlite3.Row
             c.execute("PRAGMA foreign_keys=ON")
             c.execute("PRAGMA busy_timeout=30000")
