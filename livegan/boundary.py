@@ -62,6 +62,9 @@ def json_text(data, what: str = "JSON"):
         obj = json.loads(data)
     except RecursionError:
         raise ValueError(f"{what}: nested too deeply") from None
+    escape = b"\\u" if isinstance(data, (bytes, bytearray)) else "\\u"
+    if data.isascii() and escape not in data:
+        return obj                            # no \u escape, no other text: nothing to check (fast)
     try:
         json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as e:

@@ -18,7 +18,11 @@ def launch(args) -> int:
 
     if args.midi_list:                                   # needs no display and no network
         from .control.midi import open_backend
-        names = open_backend(args.midi_backend).get_input_names()
+        try:
+            names = open_backend(args.midi_backend).get_input_names()
+        except (OSError, RuntimeError, SystemError) as e:     # rtmidi's: no ALSA sequencer, no JACK
+            raise RuntimeError(f"the MIDI system is not available ({' '.join(str(e).split())[:160]}); "
+                               "another is --midi-backend rtmidi/UNIX_JACK") from None
         print("\n".join(names) if names else "no MIDI input ports")
         return 0
     if args.audio_list:

@@ -239,6 +239,39 @@ def test_missing_port_warns_and_replug_is_picked_up(jack):
         inputs.stop()
 
 
+def test_no_midi_system_at_the_start_is_one_line_and_it_is_picked_up_later(monkeypatch):
+    """No MIDI system when the show starts (no ALSA sequencer on the machine, JACK started after
+    the show): the whole show refused to start.  Now it is one line, the show goes on, and when
+    the system answers (here a JACK server started later) the controller's port is picked up."""
+    name = f"livegan-late-{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    logs, cmds = [], []
+    mapper = MidiMapper(parse_map({"controls": [{"cc": 7, "param": "contrast", "takeover": False}]}), lambda: {})
+    inputs = MidiInputs(["late-desk"], mapper, cmds.append, backend=JACK, log=logs.append, poll=0.2).start()
+    try:
+        said = [m for m in logs if "MIDI system is not available" in m]
+        assert len(said) == 1 and "tries again" in said[0] and all("\n" not in m for m in logs), logs
+        with jack_server(name, 48000, 128):
+            backend = mido.Backend(JACK)
+            out = None
+            end = time.time() + 20
+            while time.time() < end and not cmds:
+                try:
+                    out = out or backend.open_output("late-desk", virtual=True)    # once the server takes clients
+                    out.send(cc(7, 127))
+                except Exception:
+                    pass
+                time.sleep(0.2)
+            assert cmds and cmds[-1].name == "contrast", logs
+            assert sum("MIDI system is not available" in m for m in logs) == 1       # said once, not per try
+            assert any("answers now" in m for m in logs)
+            inputs.stop()
+            out.close()
+    finally:
+        inputs.stop()
+
+
 def test_shipped_maps_and_bad_maps(tmp_path):
     for name in ("nanokontrol2", "midimix"):
         m = load_map(name)

@@ -227,7 +227,9 @@ class PolledInput:
 
 class MidiInputs:
     """Ports chosen by name substring; missing ones are a warning, and are picked up when plugged in.
-    rtmidi inputs are polled from one reader thread (see PolledInput); others use mido callbacks."""
+    So is the MIDI system itself (no ALSA sequencer, JACK not started yet): the show starts and
+    says so once, and the watcher tries again.  rtmidi inputs are polled from one reader thread
+    (see PolledInput); others use mido callbacks."""
 
     POLL_S = 0.001                  # the reader's sleep when every queue is empty
 
@@ -237,8 +239,8 @@ class MidiInputs:
 
         self.budget = budget if budget is not None else Budget()   # shared with OSC and the page
         self.backend = open_backend(backend)
-        self.lister = PortLister(self.backend)
         self.names, self.mapper, self.post, self.log, self.poll = names, mapper, post, log, poll
+        self.lister: Optional[PortLister] = None         # made by `available`, when the system answers
         self.ports: dict = {}
         self.outputs: dict = {}
         self._lock = threading.Lock()
@@ -266,10 +268,20 @@ class MidiInputs:
 
     def available(self) -> list[str]:
         try:
-            return self.lister.inputs()
-        except Exception as e:
-            self.log(f"MIDI: cannot list ports ({e})")
+            if self.lister is None:
+                self.lister = PortLister(self.backend)
+            ports = self.lister.inputs()
+        except Exception as e:                          # no MIDI system (yet): said once, tried again
+            why = " ".join(str(e).split())[:160] or type(e).__name__
+            if "system" not in self._warned:
+                self._warned.add("system")
+                self.log(f"MIDI: the MIDI system is not available ({why}); the show goes on without "
+                         f"MIDI and tries again every {self.poll:g} s")
             return []
+        if "system" in self._warned:
+            self._warned.discard("system")
+            self.log("MIDI: the MIDI system answers now")
+        return ports
 
     def start(self) -> "MidiInputs":
         with self._lock:
@@ -354,4 +366,5 @@ class MidiInputs:
                 p.close()
             self.ports.clear()
             self.outputs.clear()
-            self.lister.close()
+            if self.lister is not None:
+                self.lister.close()
