@@ -365,6 +365,27 @@ def test_bad_audio_input_and_routes_are_one_line(tmp_path, tiny):
 
 
 @pytest.mark.realtime            # the file plays in real time beside the show
+def test_no_sound_system_is_audio_off_not_a_refused_show(monkeypatch):
+    """PortAudio failing as it does with no sound card and no JACK (`Error querying device -1`)
+    escaped as PortAudioError: `--audio default` refused to start the whole show.  Now the
+    default input and a named one both give the one-line ValueError the show says as 'audio off'."""
+    import sounddevice as sd
+
+    from livegan.audio.input import LiveInput, find_input
+
+    def fails(*a, **k):
+        raise sd.PortAudioError("Error querying device -1")
+    monkeypatch.setattr(sd, "query_devices", fails)
+    with pytest.raises(ValueError, match="'default': cannot open the input .*querying device"):
+        src = LiveInput("default")
+        try:
+            src.start()
+        finally:
+            src.stop()
+    with pytest.raises(ValueError, match="'mic': the sound system is not available"):
+        find_input("mic")
+
+
 def test_feedback_hud_and_triggers_from_a_played_file(tmp_path, tiny):
     """A sound file played along: the analysed values reach OSC feedback (/livegan/audio/*) and
     the HUD meters, and a beat trigger moves the keyframes."""

@@ -147,7 +147,10 @@ def _sounddevice():
 def find_input(name: str) -> int:
     """The input device whose name contains NAME (case-insensitive); ValueError listing them."""
     sd = _sounddevice()
-    devices = [(i, d) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    try:
+        devices = [(i, d) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    except Exception as e:               # PortAudio itself failed: no sound system
+        raise ValueError(f"--audio {name!r}: the sound system is not available ({e})") from None
     hits = [i for i, d in devices if name.lower() in d["name"].lower()]
     if not hits:
         have = ", ".join(d["name"] for _, d in devices) or "none"
@@ -173,9 +176,9 @@ class LiveInput(AudioSource):
             if status.input_overflow:
                 self.overruns += 1
             self._feed(indata.mean(axis=1) if indata.shape[1] > 1 else indata[:, 0])
-        info = sd.query_devices(self.device, "input")
-        ch = max(1, min(2, int(info["max_input_channels"])))
-        try:
+        try:                             # no default input (no sound system, nothing plugged in) included
+            info = sd.query_devices(self.device, "input")
+            ch = max(1, min(2, int(info["max_input_channels"])))
             self.stream = sd.InputStream(device=self.device, channels=ch, samplerate=RATE, blocksize=self.settings.block,
                                          dtype="float32", callback=callback, latency="low")
             self.stream.start()
