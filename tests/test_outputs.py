@@ -123,6 +123,25 @@ def test_bad_stream_urls_are_one_line(url, capsys):
     assert e.value.code == 2 and "--stream" in capsys.readouterr().err
 
 
+def test_a_protocol_this_ffmpeg_lacks_is_refused_at_the_start(capsys):
+    """srt:// passed the check and failed at the first frame (ProtocolNotFoundError), with the show
+    already running: the protocols are FFmpeg's own list now, asked before the show starts."""
+    from livegan.cli import perform_main
+    from livegan.outputs.stream import output_protocols
+
+    have = output_protocols()
+    assert have is not None and {"udp", "tcp", "rtmp"} <= have           # asked of PyAV's FFmpeg
+    for scheme in ("srt", "udp", "rtmp"):
+        url = f"{scheme}://127.0.0.1:9000"
+        if scheme in have:
+            assert check_url(url) == url
+            continue
+        with pytest.raises(SystemExit) as e:
+            perform_main(["--headless", "--stream", url])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and f"cannot send {scheme}://" in err and "udp://" in err
+
+
 # -- NDI -------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -100,8 +100,8 @@ def add_perform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", default="h264", choices=RECORD_CODECS,
                    help="recording codec: h264 .mp4, ProRes 422 HQ .mov, lossless FFV1 .mkv (default: %(default)s)")
     p.add_argument("--stream", type=stream_url, default=None, metavar="URL",
-                   help="send the program as a low-latency H.264 stream: udp://HOST:PORT (MPEG-TS), tcp://, srt://, "
-                        "rtmp:// (default: none)")
+                   help="send the program as a low-latency H.264 stream: udp://HOST:PORT (MPEG-TS), tcp://, rtp://, "
+                        "rtmp://, srt:// where FFmpeg has it (PyAV's has not) (default: none)")
     p.add_argument("--ndi", type=ndi_name, default=None, metavar="NAME",
                    help="send the program as an NDI source of this name (receivers list it as 'HOST (NAME)'; "
                         "default: none)")

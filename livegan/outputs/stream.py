@@ -5,6 +5,7 @@ connection that fails is opened again two seconds later."""
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Optional
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -14,11 +15,40 @@ from .sink import Sink
 FORMATS = {"udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtp": "rtp_mpegts", "rtmp": "flv"}
 
 
+def output_protocols() -> Optional[set]:
+    """The protocols the FFmpeg inside PyAV can write (`avio_enum_protocols`), or None when its
+    library cannot be asked.  PyAV's wheels are built without SRT: an srt:// stream failed at its
+    first frame with ProtocolNotFoundError, after the show had started."""
+    import ctypes
+    import glob
+    import os
+
+    import av
+
+    libs = glob.glob(os.path.join(os.path.dirname(av.__file__), os.pardir, "av.libs", "libavformat*.so*"))
+    try:
+        enum = ctypes.CDLL(libs[0]).avio_enum_protocols
+    except (IndexError, OSError, AttributeError):
+        return None
+    enum.restype, enum.argtypes = ctypes.c_char_p, [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
+    state, names = ctypes.c_void_p(None), set()
+    while len(names) < 1000:
+        name = enum(ctypes.byref(state), 1)
+        if not name:
+            break
+        names.add(name.decode("ascii", "replace"))
+    return names
+
+
 def check_url(url: str) -> str:
     """ValueError (one line) unless URL is SCHEME://HOST:PORT with a scheme we can stream to."""
     u = urlsplit(url)
     if u.scheme not in FORMATS or not u.hostname:
         raise ValueError(f"--stream {url!r}: expected {'|'.join(FORMATS)}://HOST:PORT, e.g. udp://127.0.0.1:5000")
+    have = output_protocols()
+    if have is not None and u.scheme not in have:
+        can = "://, ".join(k for k in FORMATS if k in have)
+        raise ValueError(f"--stream {url!r}: this FFmpeg (PyAV's) cannot send {u.scheme}://; it can send {can}://")
     try:
         port = u.port
     except ValueError:
