@@ -13,13 +13,14 @@ import urllib.request
 
 import pytest
 from pythonosc import osc_bundle_builder, osc_message_builder
+from pythonosc.osc_packet import OscPacket
 from pythonosc.udp_client import SimpleUDPClient
 
 from livegan.app import App
 from livegan.control.osc import OscReceiver, address_table
 from livegan.control.oscaddr import compile_pattern, matches
 from livegan.control.surfaces import ControlOptions, Controls
-from livegan.params import PARAMS
+from livegan.params import PARAMS, Command
 from livegan.presets import parse_preset
 from livegan.show import Options, Show
 from conftest import free_port_pair
@@ -357,3 +358,58 @@ def test_a_second_show_on_taken_ports_listens_on_the_next_free_ones_and_says_so(
     finally:
         udp.close()
         tcp.close()
+
+
+def test_a_feedback_host_that_does_not_resolve_yet_does_not_stop_the_show(tiny, osc_rig, monkeypatch):
+    """--osc-out PANEL:PORT where the venue's network cannot resolve PANEL yet (the show machine
+    booted first) refused to start the whole show.  Now the show starts, says so once, and the
+    feedback reaches the panel once the name resolves (here: the resolver answers from its third
+    try); every message goes to the address (python-osc sent each to the name: a lookup each, on
+    the main thread)."""
+    import socket as socket_module
+
+    from livegan.control.oscfeedback import OscFeedback
+
+    real, tries = socket_module.getaddrinfo, []
+
+    def resolver(host, *a, **k):
+        if host == "panel.example":
+            tries.append(host)
+            if len(tries) < 3:
+                raise socket_module.gaierror(socket_module.EAI_NONAME, "Name or service not known")
+            host = "127.0.0.1"
+        return real(host, *a, **k)
+    monkeypatch.setattr(socket_module, "getaddrinfo", resolver)
+    monkeypatch.setattr(OscFeedback, "RETRY_S", 0.2)
+    panel = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    panel.bind(("127.0.0.1", 0))
+    panel.settimeout(10)
+    said = []
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    ctl, _ = osc_rig(show, log=said.append, osc_out=f"panel.example:{panel.getsockname()[1]}")
+    assert sum("panel.example does not resolve yet" in m for m in said) == 1, said
+    show.start()
+    t0 = time.perf_counter()
+    try:
+        end = time.time() + 10
+        while time.time() < end and ctl.feedback.client is None:
+            show.tick(time.perf_counter() - t0)
+            ctl.after_tick()
+            time.sleep(0.05)
+        show.post(Command("set", "psi", 0.55, "test"))
+        heard = None
+        while heard is None:                                  # (the socket's timeout ends a silent wait)
+            show.tick(time.perf_counter() - t0)
+            ctl.after_tick()
+            for m in OscPacket(panel.recvfrom(65536)[0]).messages:
+                if m.message.address == "/livegan/psi":
+                    heard = m.message.params[0]
+        assert heard == pytest.approx(0.55) and any("panel.example is 127.0.0.1 now" in m for m in said)
+        # and sent to the address, never to the name: the resolver was not asked per message
+        for _ in range(50):
+            ctl.feedback.send("/livegan/status/frame", 1)
+        assert ctl.feedback.address == "127.0.0.1" and ctl.feedback.sent > 50 and len(tries) == 3
+        assert ctl.feedback.errors > 0                        # what came before: counted, not sent
+    finally:
+        show.stop()
+        panel.close()

@@ -1,4 +1,5 @@
-"""OSC control: UDP in (python-osc parsing) -> commands; feedback out; the address table.
+"""OSC control: UDP in (python-osc parsing) -> commands, and the address table (feedback out:
+oscfeedback.py).
 
 The receiver thread only parses, validates and enqueues `Command`s; bundles with a future time tag
 are enqueued with that time and applied by the main thread when it comes (no thread sleeps).
@@ -15,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
-from ..boundary import number, utf8_text
+from ..boundary import number
 from ..params import PARAMS, Command, Param
 from .fairqueue import FairQueue, cost_us
 
@@ -418,40 +419,3 @@ class OscReceiver:
                 self._tree = AddressTree(self.table)
             self._pattern_cache[address] = [self.table[p] for p in self._tree.match(compiled)]
         return self._pattern_cache[address]
-
-
-class OscFeedback:
-    """Sends parameter changes and status to `host:port` so panels and motor faders follow."""
-
-    def __init__(self, target: str):
-        from pythonosc.udp_client import SimpleUDPClient
-
-        from ..boundary import host_port
-
-        host, port = host_port(target, "--osc-out")
-        try:
-            self.client = SimpleUDPClient(host, port)
-        except (ValueError, OSError) as e:
-            raise ValueError(f"bad --osc-out {target!r}: {e}") from None
-        self.sent = 0
-        self.errors = 0
-
-    def send(self, address: str, value) -> None:
-        try:
-            self.client.send_message(address, utf8_text(value))
-            self.sent += 1
-        except Exception:                    # nobody listening / network down: keep going
-            self.errors += 1
-
-    def params(self, values: dict, names: Iterable[str]) -> None:
-        for n in names:
-            self.send(f"{PREFIX}/{n}", float(values[n]))
-
-    def status(self, status: dict) -> None:
-        for name, kind, _ in STATUS:
-            if name in status:
-                v = status[name]
-                self.send(f"{PREFIX}/status/{name}", str(v) if kind == "s" else (int(v) if kind == "i" else float(v)))
-        for key, v in status.items():                   # output/NAME/sent|dropped|error
-            if key.startswith("output/"):
-                self.send(f"{PREFIX}/status/{key}", v if isinstance(v, str) else int(v))

@@ -33,7 +33,8 @@ class Controls:
         self.outputs: dict = {}                          # output/NAME/FIELD -> value, set by the app
 
     def start(self) -> "Controls":
-        from .osc import OscFeedback, OscReceiver
+        from .osc import OscReceiver
+        from .oscfeedback import OscFeedback
 
         from .access import SenderPolicy
 
@@ -65,7 +66,7 @@ class Controls:
                     self.page.problems = self.query.problems
                 self.query.publish(self.show.status.values)
         if o.osc_out:
-            self.feedback = OscFeedback(o.osc_out)
+            self.feedback = OscFeedback(o.osc_out, log=self.log)
         if o.midi:
             from .midi import MidiInputs, MidiMapper
             from .midimap import load_map
@@ -233,3 +234,5 @@ class Controls:
         for part in (self.osc, self.query, self.midi):
             if part is not None:
                 part.stop()
+        if self.feedback is not None:
+            self.feedback.close()
