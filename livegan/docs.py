@@ -28,7 +28,10 @@ With `--osc-out HOST:PORT` every parameter change is sent back (same addresses, 
 caused it - OSC, MIDI, a preset switch, tap tempo, MIDI clock, learn - plus status twice a second:
 `/livegan/status/fps`, `/frame`, `/keyframe`, `/recording`, `/preset`, `/network`, `/errors`. The
 whole state goes out when the show starts and whenever a target sends `/livegan/status/sync` (e.g. a
-panel that was just opened), so TouchDesigner/Max panels and motorised faders follow.
+panel that was just opened), so TouchDesigner/Max panels and motorised faders follow. A HOST
+name is looked up once, off the main thread, and every minute after (a panel whose address
+changed is followed); one that does not resolve yet (the show machine booted before the network)
+is said once and tried every 5 s while the show plays.
 
 The namespace is also served as OSCQuery JSON at `http://HOST:9001/` (`--oscquery-port`; `?HOST_INFO`
 gives the OSC port), status included (read only), and advertised over mDNS as `_oscjson._tcp` as
