@@ -13,8 +13,10 @@ so nothing here is counted per address.  What a flood can do is bounded by *kind
 - the surfaces' threads (parsing datagrams, page messages, MIDI) spend CPU time from one
   `Budget`, so together they can take only a share of the interpreter from the frame loop.
 
-Commands replayed from a control log (source 'log') are the show's own record: never coalesced or
-dropped."""
+Commands replayed from a control log (`record`, or source 'log') are the show's own record: never
+coalesced or dropped, and a frame takes every one waiting (queue.py).  A replay whose intake
+coalesced two logged nudges (5 then -1 on a switch: 1 then 0 live, one +4 replayed: 1) or spread a
+frame's commands over two frames did not render what the show showed."""
 from __future__ import annotations
 
 import itertools
@@ -49,11 +51,12 @@ class Intake:
             return f"{cmd.op}:{cmd.name}" + (":timed" if cmd.due else "")
         return f"{cmd.op}:{cmd.name}"
 
-    def post(self, cmd: Command) -> bool:
-        """Thread-safe and never blocks.  False when it replaced nothing and was itself dropped."""
+    def post(self, cmd: Command, record: bool = False) -> bool:
+        """Thread-safe and never blocks.  False when it replaced nothing and was itself dropped.
+        `record`: a control log's command, replayed with its own source."""
         with self._lock:
             self.posted += 1
-            if cmd.source == "log":
+            if record or cmd.source == "log":
                 self._append(cmd, "log")
                 return True
             kind = self.kind(cmd)
@@ -80,8 +83,9 @@ class Intake:
             # only its newest few
             if len(waiting) > triggers.backlog(cmd.name, self.MAX_PER_KIND) and not cmd.due:
                 self._drop_oldest(kind)
-            if len(self._waiting) > self.MAX_WAITING:
-                self._drop_oldest(max(self._kinds, key=lambda k: len(self._kinds[k]) if k != "log" else -1))
+            crowded = [k for k in self._kinds if k != "log"]
+            if len(self._waiting) > self.MAX_WAITING and crowded:
+                self._drop_oldest(max(crowded, key=lambda k: len(self._kinds[k])))
             return True
 
     def take(self) -> Optional[Command]:
@@ -98,6 +102,11 @@ class Intake:
             if self._set_of.get(kind) == i:
                 del self._set_of[kind]
             return cmd
+
+    def records_waiting(self) -> int:
+        """Replayed commands waiting: the frame takes them all, whatever its budget."""
+        with self._lock:
+            return len(self._kinds.get("log", ()))
 
     def __len__(self) -> int:
         with self._lock:

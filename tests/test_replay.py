@@ -248,3 +248,81 @@ def test_whatever_the_show_took_its_recording_renders(tmp_path, tiny):
     assert show.registry.target["psi"] == 2.0 and show.registry.target["layer_view"] == 63
     assert run["end"] >= 20 and not show.errors
     assert_replays_exactly(run)
+
+
+def test_every_address_with_generated_arguments_replays_frame_for_frame(tmp_path, tiny):
+    """The class behind a recorder killed by a time tag and a log that refused what the show took:
+    every OSC address (outputs, inputs, modulation, LFOs, bends, model mixing) gets generated
+    arguments of every OSC type through the real parser while recording; whatever the show took
+    or refused, the recording ends done and renders the live program frame for frame."""
+    import random
+
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from conftest import assert_replays_exactly, record_and_render
+    from livegan.control.osc import OscReceiver, address_table
+
+    posted: list = []
+    parse = OscReceiver(posted.append, "127.0.0.1", 0, log=lambda m: None)
+    rng = random.Random(12)
+    pool = [(0, "i"), (1, "i"), (-1, "i"), (7, "i"), (2 ** 31 - 1, "i"), (2 ** 63 - 1, "h"), (0.5, "f"), (-3.5, "f"),
+            (1e30, "f"), (1e308, "d"), ("", "s"), ("x", "s"), ("bass", "s"), ("psi", "s"), ("all", "s"),
+            ("A" * 200, "s"), ("é", "s"), (True, "T"), (False, "F"), (b"\x00\x01", "b"), (None, "N"), ((0, 144, 60, 99), "m")]
+    events: dict = {2: [Command("trigger", "record", 1, "key")], 40: [Command("trigger", "record", 0, "key")]}
+    table = [a for a in address_table() if "record" not in a.path and "quit" not in a.path]
+    for k, a in enumerate(table):
+        before = len(posted)
+        for _ in range(4):
+            m = OscMessageBuilder(a.path)
+            for v, t in (rng.choice(pool) for _ in range(rng.randint(0, 4))):
+                m.add_arg(v, t)
+            parse.handle_datagram(m.build().dgram)
+        events.setdefault(4 + k % 32, []).extend(posted[before:])
+    parse.sock.close()
+    assert len(posted) > 200 and parse.errors["type"] > 100          # taken and refused, both
+    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False, codec="ffv1")
+    run = record_and_render(app, 44, events, tiny)
+    (walk,) = Store(tmp_path).walks("recording")
+    assert walk["status"] == "done" and run["end"] >= 35
+    assert sum(len(v) for v in run["cmds"].values()) > 200              # they are in the log
+    assert_replays_exactly(run)
+
+
+def test_a_frame_of_many_commands_replays_whole(tmp_path, tiny, monkeypatch):
+    """The live show applies a panel's time-tagged burst in the frame it is due, and logs it there;
+    the replay posted each frame's commands through the live budget (a few ms a frame, so where
+    the replaying machine's speed said) and the live coalescing (two logged nudges summed, which
+    clamping makes differ).  A replayed frame is now taken whole, as logged: here the replay's
+    budget is made zero, and it still renders the live program frame for frame."""
+    import livegan.show.queue as queue_module
+    from conftest import assert_replays_exactly
+
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False, codec="ffv1")
+    live: dict = {}
+    start: dict = {}
+
+    def on_tick(i, s, d):
+        if i == 2:
+            s.post(Command("trigger", "record", 1, "key"))
+        if i == 6:                                   # due together: one live frame applies them all
+            due = time.time() + 0.1
+            for k in range(900):
+                s.post(Command("add", "hue" if k % 3 else "beat_sync", 7.5 if k % 3 else 5.0 - 6 * (k % 2),
+                               "osc", time.perf_counter(), due))
+        if i == 40:
+            s.post(Command("trigger", "record", 0, "key"))
+        if app.recording:
+            start.setdefault("tick", app.recorder.start_tick)
+        live[s.tick_index] = d.renderer.read_program()
+    app.run_headless(44, realtime=False, on_tick=on_tick)
+    (walk,) = Store(tmp_path).walks("recording")
+    log = tmp_path / str(walk["id"]) / LOG_NAME
+    header, cmds, end = read_log(log)
+    assert max(len(v) for v in cmds.values()) >= 900                   # one frame, live
+    monkeypatch.setattr(queue_module, "DRAIN_BUDGET_S", 0.0)          # a replay with no time to spare
+    rendered: dict = {}
+    render_log(log, tmp_path / "again.mkv", progress=False, G=tiny,
+               on_frame=lambda i, req, img: rendered.__setitem__(i, img))
+    assert_replays_exactly({"end": end, "rendered": rendered, "live": live, "first": start["tick"] + 1})

@@ -138,7 +138,7 @@ def render_log(log_path: Path, out: Path, fps: Optional[float] = None, size: Opt
         for i, p, write in plan:
             for c in cmds.get(i, []):
                 if c.op != "trigger" or c.name in REPLAYED_TRIGGERS:
-                    show.post(c)
+                    show.post(c, record=True)
             frame = show.tick(i / rec_fps, wait=True)
             app.triggers(display)
             if as_shown:

@@ -140,9 +140,10 @@ class Show(Loading, Planner, Instrument):
         self.conditioner.request(spec)
 
     # -- commands and problems -------------------------------------------------------------------
-    def post(self, cmd: Command) -> None:
-        """Thread-safe: control threads only ever call this.  Never blocks (queue.py)."""
-        self.queue.post(cmd)
+    def post(self, cmd: Command, record: bool = False) -> None:
+        """Thread-safe: control threads only ever call this.  Never blocks (queue.py).  `record`:
+        a control log's command, applied at this frame as it was live (offline/replay.py)."""
+        self.queue.post(cmd, record)
 
     def notify(self, text: str) -> None:
         """An outcome to tell whoever asked (saved a preset...): control surfaces show it."""

@@ -31,9 +31,10 @@ class CommandQueue:
         self.deferred = 0                        # frames whose command budget ran out
         self._seq = itertools.count()
 
-    def post(self, cmd: Command) -> None:
-        """Sets are coalesced, the rest waits in a bounded backlog per kind (intake.py)."""
-        self.intake.post(cmd)
+    def post(self, cmd: Command, record: bool = False) -> None:
+        """Sets are coalesced, the rest waits in a bounded backlog per kind (intake.py); a
+        control log's commands (`record`) are never coalesced, dropped or deferred."""
+        self.intake.post(cmd, record)
 
     def drain(self, handle: Callable[[Command], None], holding: Callable[[], bool], take_new: bool = True) -> None:
         """Apply queued commands: timed ones when due, at most MAX_COMMANDS_PER_FRAME and about
@@ -43,10 +44,13 @@ class CommandQueue:
         apply (their sender chose the time)."""
         wall = time.time()
         end = time.perf_counter() + DRAIN_BUDGET_S
-        for k in range(MAX_COMMANDS_PER_FRAME if take_new else 0):
-            if k % 16 == 15 and time.perf_counter() > end:
-                self.deferred += 1
+        k = 0
+        while take_new:
+            if (k >= MAX_COMMANDS_PER_FRAME or k % 16 == 15 and time.perf_counter() > end) \
+                    and not self.intake.records_waiting():     # a replayed frame is taken whole
+                self.deferred += k < MAX_COMMANDS_PER_FRAME
                 break
+            k += 1
             cmd = self.intake.take()
             if cmd is None:
                 break
