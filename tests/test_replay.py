@@ -250,7 +250,8 @@ def test_whatever_the_show_took_its_recording_renders(tmp_path, tiny):
     assert_replays_exactly(run)
 
 
-def test_every_address_with_generated_arguments_replays_frame_for_frame(tmp_path, tiny):
+@pytest.mark.parametrize("network", ["builtin:tiny", "builtin:canvas-tiny"])
+def test_every_address_with_generated_arguments_replays_frame_for_frame(tmp_path, tiny, network):
     """The class behind a recorder killed by a time tag and a log that refused what the show took:
     every OSC address (outputs, inputs, modulation, LFOs, bends, model mixing) gets generated
     arguments of every OSC type through the real parser while recording; whatever the show took
@@ -280,9 +281,12 @@ def test_every_address_with_generated_arguments_replays_frame_for_frame(tmp_path
         events.setdefault(4 + k % 32, []).extend(posted[before:])
     parse.sock.close()
     assert len(posted) > 200 and parse.errors["type"] > 100          # taken and refused, both
-    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), PRESET, G=tiny)
+    from stylegan3 import load_network
+
+    G = tiny if network == "builtin:tiny" else load_network(network)
+    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), PRESET, G=G)
     app = App(show, tmp_path, hud=False, codec="ffv1")
-    run = record_and_render(app, 44, events, tiny)
+    run = record_and_render(app, 44, events, G)
     (walk,) = Store(tmp_path).walks("recording")
     assert walk["status"] == "done" and run["end"] >= 35
     assert sum(len(v) for v in run["cmds"].values()) > 200              # they are in the log
