@@ -61,6 +61,17 @@ def _seeded():
     np.random.seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _presets_untouched():
+    """No test writes into the project's own presets/ (a generated 'save as preset' once left
+    x.json and its thumbnail there): it names the test that did."""
+    folder = ROOT / "presets"
+    before = {p.name for p in folder.iterdir()}
+    yield
+    added = sorted({p.name for p in folder.iterdir()} - before)
+    assert not added, f"the test wrote into presets/: {added} (give the show save_dir=tmp_path)"
+
+
 def golden_dir() -> Path:
     d = Path(os.environ.get("LIVEGAN_GOLDEN", ROOT.parent / "shared" / "golden"))
     if not d.is_dir():

@@ -546,7 +546,7 @@ def test_every_address_with_generated_arguments_leaves_the_show_running(network,
     from stylegan3 import load_network
 
     G = tiny if network == "builtin:tiny" else load_network(network)
-    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), PRESET, G=G)
+    show = Show(Options(fps=30, load_roots=(str(tmp_path),), save_dir=tmp_path / "presets"), PRESET, G=G)
     r = OscReceiver(show.post, "127.0.0.1", 0, log=lambda m: None)
     rng = random.Random(11)
     pool = [0, 1, -1, 7, 2 ** 31 - 1, -2 ** 31, 0.5, -3.5, 1e30, float("nan"), "", "x", "bass", "psi", "lfo9",

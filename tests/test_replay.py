@@ -284,7 +284,7 @@ def test_every_address_with_generated_arguments_replays_frame_for_frame(tmp_path
     from stylegan3 import load_network
 
     G = tiny if network == "builtin:tiny" else load_network(network)
-    show = Show(Options(fps=30, load_roots=(str(tmp_path),)), PRESET, G=G)
+    show = Show(Options(fps=30, load_roots=(str(tmp_path),), save_dir=tmp_path / "presets"), PRESET, G=G)
     app = App(show, tmp_path, hud=False, codec="ffv1")
     run = record_and_render(app, 44, events, G)
     (walk,) = Store(tmp_path).walks("recording")
