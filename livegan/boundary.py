@@ -40,15 +40,17 @@ def number(v, what: str = "", lo: float = -math.inf, hi: float = math.inf, integ
     return int(f) if integer else f
 
 
-def utf8_text(v):
-    """`v`, and a str that UTF-8 cannot hold (a file name's undecodable bytes, a lone surrogate)
-    escaped: what SQLite and OSC are given, which refuse it (a recording failed to start, an
-    OSCQuery listener was dropped, for a preset named by such a file)."""
+def utf8_text(v, encoding: str = "utf-8"):
+    """`v`, and a str that `encoding` cannot hold (a file name's undecodable bytes, a lone
+    surrogate) escaped: what SQLite, OSC and a terminal are given, which refuse it (a recording
+    failed to start, an OSCQuery listener was dropped, a frame failed, for such a name)."""
     if isinstance(v, str) and not v.isascii():
         try:
-            v.encode("utf-8")
+            v.encode(encoding)
         except UnicodeEncodeError:
-            return v.encode("utf-8", "backslashreplace").decode("utf-8")
+            return v.encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:                   # an encoding Python does not know: as it is
+            pass
     return v
 
 

@@ -7,20 +7,15 @@ from __future__ import annotations
 import sys
 import threading
 
+from .boundary import utf8_text
+
 _LOCK = threading.Lock()          # one process, one standard output
 
 
 def printable(text: str, stream=None) -> str:
     """`text` as `stream` can write it: a name that is not Unicode (a file name's undecodable
     bytes, a lone surrogate someone sent) is escaped, never an exception in the middle of a show."""
-    enc = getattr(stream or sys.stdout, "encoding", None) or "utf-8"
-    try:
-        text.encode(enc)
-        return text
-    except UnicodeEncodeError:
-        return text.encode(enc, "backslashreplace").decode(enc)
-    except LookupError:
-        return text
+    return utf8_text(text, getattr(stream or sys.stdout, "encoding", None) or "utf-8")
 
 
 def say(line: str) -> None:

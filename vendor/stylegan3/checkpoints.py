@@ -291,6 +291,7 @@ def load_network(source: str | os.PathLike, device: Optional[torch.device | str]
     from .catalog import LICENCE, lookup
 
     s = os.fspath(source)
+    check_source(s)                               # names nothing: one line, before any work
     published = lookup(s) if not s.startswith("builtin:") and not Path(s).expanduser().exists() else None
     if s.startswith("builtin:"):
         G = builtin.build(s[len("builtin:"):])
@@ -306,9 +307,6 @@ def load_network(source: str | os.PathLike, device: Optional[torch.device | str]
             path = fetch_url(s)
         else:
             path = Path(s).expanduser()
-            if not path.exists():
-                raise CheckpointError(f"{path}: no such network file (`livegan networks` lists the built-in, "
-                                      "cached and published ones)")
         G = load_safetensors(path) if path.suffix == ".safetensors" else load_pickle(path)
         G.source = s
     G = G.to(device) if device is not None else G
