@@ -94,6 +94,25 @@ def test_a_network_sharing_nothing_or_a_bad_range_is_one_line_and_the_show_goes_
     assert show.netmix.b is None and show.engine.G is tiny and show.current is not None
 
 
+def test_a_network_whose_picture_is_not_finite_never_mixes_in(tiny, tmp_path):
+    # as a network taking over: B renders one finite frame before the knob can reach it
+    import copy
+
+    from stylegan3 import save_safetensors
+
+    B = copy.deepcopy(tiny)
+    with torch.no_grad():
+        next(p for p in B.synthesis.parameters() if p.ndim > 1).fill_(float("nan"))
+    path = tmp_path / "nan.safetensors"
+    save_safetensors(B, path)
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    show.post(Command("trigger", "netmix_network", str(path), "key"))
+    show.post(Command("set", "netmix", 1.0, "key"))
+    tick_until(show, 2, what="the refusal", until=lambda: any("netmix network" in e for e in show.errors))
+    assert any("first frame is not finite" in e for e in show.errors), show.errors
+    assert show.netmix.b is None and show.engine.G is tiny and show.current is not None
+
+
 def test_another_architecture_mixes_where_the_layers_agree():
     """A 16 px StyleGAN2 and a 32 px one of the same channel plan share every layer up to 16 px
     (Autolume's per-layer A/B choice): those mix, the output stays 16 px; with fewer channels at

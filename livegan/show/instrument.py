@@ -115,8 +115,11 @@ class Instrument:
     def _load_checked(self, source: str):
         from stylegan3 import load_network
 
+        from .loaders import first_frame
+
         G = load_network(source, device=self.device, precision=self.opts.dtype)
         self.check_runtime(G, source)
+        first_frame(G, source)                   # B must render, finite, before it mixes in
         return G
 
     def _follow_netmix(self) -> None:

@@ -63,38 +63,56 @@ class _nullcontext:
         return False
 
 
-def _family_of(record: PersistentRecord) -> str:
-    modules = record.state.get("_modules", {})
+def _mapping(obj: Any, name: str, where: str) -> dict:
+    """A record's group (`_parameters`, `_modules`, ...) must be a mapping with string keys."""
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
+        raise CheckpointError(f"{name}: {where} is a {type(obj).__name__}, not a mapping of names")
+    return obj
+
+
+def _family_of(record: PersistentRecord, name: str) -> str:
+    modules = _mapping(record.state.get("_modules"), name, "_modules")
     synth = modules.get("synthesis")
     if not isinstance(synth, PersistentRecord):
-        raise CheckpointError("no synthesis network")
-    names = set(synth.state.get("_modules", {}))
+        raise CheckpointError(f"{name}: no synthesis network")
+    names = set(_mapping(synth.state.get("_modules"), name, "synthesis._modules"))
     if "input" in names and isinstance(modules.get("appended_net"), PersistentRecord):
         return "stylegan3-canvas"
     if "input" in names:
         return "stylegan3"
     if "b4" in names:
         return "stylegan2"
-    raise CheckpointError(f"unknown architecture (synthesis modules: {', '.join(sorted(names)[:5])})")
+    raise CheckpointError(f"{name}: unknown architecture (synthesis modules: {', '.join(sorted(names)[:5])})")
 
 
-def _flat_state(record, prefix: str = "") -> dict[str, torch.Tensor]:
+def _flat_state(record, name: str, prefix: str = "") -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     st = record.state
-    skip = set(st.get("_non_persistent_buffers_set", ()))
+    if not isinstance(st, dict):
+        raise CheckpointError(f"{name}: {prefix or 'the network'} has no state mapping")
+    skip = st.get("_non_persistent_buffers_set") or ()
+    if not isinstance(skip, (set, frozenset, list, tuple)) or not all(isinstance(k, str) for k in skip):
+        raise CheckpointError(f"{name}: {prefix}_non_persistent_buffers_set is not a set of names")
     for group in ("_parameters", "_buffers"):
-        for k, v in (st.get(group) or {}).items():
+        for k, v in _mapping(st.get(group), name, prefix + group).items():
             if v is None or k in skip:
                 continue
             if not isinstance(v, torch.Tensor):
-                raise CheckpointError(f"{prefix}{k} is not a tensor")
+                raise CheckpointError(f"{name}: {prefix}{k} is not a tensor")
             out[prefix + k] = v.detach()
-    for k, sub in (st.get("_modules") or {}).items():
+    for k, sub in _mapping(st.get("_modules"), name, prefix + "_modules").items():
         if isinstance(sub, (PersistentRecord, TorchModuleRecord)):
-            out.update(_flat_state(sub, f"{prefix}{k}."))
+            out.update(_flat_state(sub, name, f"{prefix}{k}."))
         elif sub is not None:
-            raise CheckpointError(f"unexpected object at {prefix}{k}: {type(sub).__name__}")
+            raise CheckpointError(f"{name}: unexpected object at {prefix}{k}: {type(sub).__name__}")
     return out
+
+
+def _kind(t: torch.Tensor) -> str:
+    return "floating-point" if t.is_floating_point() else "complex" if t.is_complex() else \
+        "boolean" if t.dtype == torch.bool else "integer"
 
 
 def _load_weights(G: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
@@ -112,30 +130,48 @@ def _load_weights(G: nn.Module, state: dict[str, torch.Tensor], name: str) -> No
             k = bad[0]
             parts.append(f"shape of {k} is {list(state[k].shape)}, expected {list(own[k].shape)}")
         raise CheckpointError(f"{name}: weights do not fit the network described by its kwargs: {'; '.join(parts)}")
+    for k, t in own.items():                 # float weights from any float type; counters stay integers
+        if _kind(state[k]) != _kind(t):
+            raise CheckpointError(f"{name}: {k} holds {str(state[k].dtype).replace('torch.', '')} values; "
+                                  f"expected {_kind(t)} numbers")
     G.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()},
                       assign=True)
 
 
 def generator_from_record(record: PersistentRecord, name: str) -> nn.Module:
+    """Our generator from an official `Generator` record; whatever the record holds, a failure is
+    a CheckpointError naming `name` (a file is data: no structure in it may raise anything else)."""
+    return _rebuilt(_generator_from_record, record, name)
+
+
+def _rebuilt(build, record: PersistentRecord, name: str) -> nn.Module:
+    try:
+        return build(record, name)
+    except CheckpointError:
+        raise
+    except Exception as e:                   # a shape of data no check above foresaw
+        detail = str(e).splitlines()[0][:200] if str(e) else ""
+        raise CheckpointError(f"{name}: not a network we can rebuild ({type(e).__name__}: {detail})") from None
+
+
+def _generator_from_record(record: PersistentRecord, name: str) -> nn.Module:
     if record.class_name != "Generator":
-        raise CheckpointError(f"{name}: expected a Generator, found {record.class_name}")
-    family = _family_of(record)
-    args = list(record.state.get("_init_args") or ())
-    kwargs = dict(record.state.get("_init_kwargs") or {})
+        raise CheckpointError(f"{name}: expected a Generator, found {record.class_name[:80]}")
+    family = _family_of(record, name)
+    args = record.state.get("_init_args") or ()
+    kwargs = record.state.get("_init_kwargs") or {}
+    if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
+        raise CheckpointError(f"{name}: _init_args or _init_kwargs is not a list or mapping of constructor arguments")
+    kwargs = dict(kwargs)
     kwargs.update(zip(_POSITIONAL, args))
-    state = _flat_state(record)
+    state = _flat_state(record, name)
     if family == "stylegan3-canvas":
         from .canvas import derive_architecture
         try:
             kwargs.update(derive_architecture(state, kwargs))
-        except ValueError as e:
+        except (ValueError, KeyError, IndexError, TypeError) as e:
             raise CheckpointError(f"{name}: not a StyleGAN-Canvas network we can rebuild ({e})") from None
-    try:
-        G = build_generator(family, kwargs, device="meta", name=name)
-    except CheckpointError:
-        raise
-    except Exception as e:
-        raise CheckpointError(f"{name}: unsupported {family} configuration ({type(e).__name__}: {e})") from None
+    G = build_generator(family, kwargs, device="meta", name=name)
     _load_weights(G, state, name)
     return G
 
@@ -159,12 +195,17 @@ def load_pickle(path: str | os.PathLike) -> nn.Module:
 
 
 def discriminator_from_record(record: PersistentRecord, name: str) -> nn.Module:
-    """Our StyleGAN2 discriminator from an official snapshot's `D` record (no code runs)."""
+    """Our StyleGAN2 discriminator from an official snapshot's `D` record (no code runs); any
+    failure is a CheckpointError naming `name`."""
+    return _rebuilt(_discriminator_from_record, record, name)
+
+
+def _discriminator_from_record(record: PersistentRecord, name: str) -> nn.Module:
     from .bounds import check_kwargs, max_network_bytes, weight_bytes
     from .discriminator import build_discriminator
 
     if record.class_name != "Discriminator":
-        raise CheckpointError(f"{name}: expected a Discriminator, found {record.class_name}")
+        raise CheckpointError(f"{name}: expected a Discriminator, found {record.class_name[:80]}")
     kwargs = _plain(dict(record.state.get("_init_kwargs") or {}))
     kwargs.update(zip(("c_dim", "img_resolution", "img_channels"), record.state.get("_init_args") or ()))
     check_kwargs(kwargs, name)
@@ -178,7 +219,7 @@ def discriminator_from_record(record: PersistentRecord, name: str) -> nn.Module:
         raise
     except Exception as e:
         raise CheckpointError(f"{name}: unsupported discriminator configuration ({type(e).__name__}: {e})") from None
-    _load_weights(D, _flat_state(record), name)
+    _load_weights(D, _flat_state(record, name), name)
     return D
 
 

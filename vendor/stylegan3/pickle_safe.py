@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import io
+import mmap
 import pickle
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -52,6 +53,9 @@ class TorchModuleRecord:
         if not isinstance(state, dict):
             raise pickle.UnpicklingError(f"torch module {self.kind}: state is not a dict")
         self.state = state
+
+    def __getstate__(self) -> dict:        # copy.deepcopy then hands the same state back
+        return self.state
 
     def __repr__(self) -> str:
         return f"TorchModuleRecord({self.kind})"
@@ -125,7 +129,18 @@ _ALLOWED[("numpy", "dtype")] = _numpy_dtype
 _ALLOWED[("numpy", "ndarray")] = np.ndarray
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+def _no_bytearray(self: "_RestrictedUnpickler") -> None:
+    raise pickle.UnpicklingError("a bytearray (protocol 5), which a network checkpoint never holds")
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Python's own unpickler, not the C one: its memo is a dict, where the C unpickler sizes an
+    array by the largest memo index a file names (a 400 kB file asking for index 1.3e9 took 10 GB
+    and a minute); lengths read from the file allocate only what the file holds (see
+    safe_load_pickle); the one opcode that allocates its stated length up front is refused."""
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BYTEARRAY8[0]] = _no_bytearray
+
     def __init__(self, file: BinaryIO, name: str):
         super().__init__(file)
         self._name = name
@@ -142,11 +157,20 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def safe_load_pickle(file: BinaryIO, name: str) -> Any:
-    """Unpickle with the allow-list above; any failure is a CheckpointError naming `name`."""
+    """Unpickle with the allow-list above; any failure is a CheckpointError naming `name`.  A real
+    file is mapped, not read: a length in it then yields at most the bytes that follow it (a
+    buffered file's read(n) allocates n first)."""
     try:
-        return _RestrictedUnpickler(file, name).load()
+        view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError):   # not a real file, or an empty one
+        view = None
+    try:
+        return _RestrictedUnpickler(view if view is not None else file, name).load()
     except CheckpointError:
         raise
     except Exception as e:  # truncated, corrupt, or refused inner storage
-        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise CheckpointError(f"{name}: not a valid network pickle ({type(e).__name__}: {detail})") from None
+    finally:
+        if view is not None:
+            view.close()
