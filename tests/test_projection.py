@@ -230,6 +230,62 @@ def test_a_vgg16_torchscript_file_is_read_without_its_code(tmp_path):
         read_weights(tmp_path / "junk.pt")
 
 
+def torchscript_like(path, entry: bytes, declared: int | None = None, pkl: bytes | None = None) -> None:
+    """A zip as TorchScript writes one: net/data.pkl naming a float storage kept in net/data/0
+    (whose size in the central directory can be made to say `declared`)."""
+    import io
+    import pickle
+    import struct
+    import zipfile
+
+    class Storage:
+        pass
+
+    class Writer(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", torch.FloatStorage, "0", "cpu", 4) if isinstance(obj, Storage) else None
+
+    buf = io.BytesIO()
+    Writer(buf, protocol=2).dump({"w": Storage()})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("net/data.pkl", pkl if pkl is not None else buf.getvalue())
+        z.writestr("net/data/0", entry)
+    if declared is not None:                     # the central directory's uncompressed size of data/0
+        raw = bytearray(path.read_bytes())
+        at = raw.rindex(b"PK\x01\x02")
+        raw[at + 24:at + 28] = struct.pack("<I", declared)
+        path.write_bytes(bytes(raw))
+
+
+@pytest.mark.hostile
+def test_a_torchscript_file_gets_no_more_memory_than_it_holds(tmp_path):
+    # the weights reader is the checkpoints' bounded unpickler (a memo index far beyond the file
+    # allocates nothing) and reads each entry by the size it declares, within the file's limit
+    import struct
+    import tracemalloc
+
+    from livegan.projection.vgg16 import read_weights
+
+    ok = tmp_path / "ok.pt"
+    torchscript_like(ok, struct.pack("<4f", 1, 2, 3, 4))
+    assert read_weights(ok)["w"].tolist() == [1, 2, 3, 4]
+    cases = {"memo": (b"\0" * 16, None, b"\x80\x02N" + b"r" + struct.pack("<I", 2 ** 26) + b"h\x07."),
+             "declares 4 GiB": (b"\0" * 16, 0xFFFFFFF0, None),
+             "inflates past its size": (b"\0" * (8 << 20), 16, None)}
+    for what, (entry, declared, pkl) in cases.items():
+        p = tmp_path / f"{what}.pt"
+        torchscript_like(p, entry, declared, pkl)
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValueError) as e:
+                read_weights(p)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert str(e.value).startswith(str(p)) and "\n" not in str(e.value), what
+        assert peak < 24 << 20, f"{what}: {peak / 2 ** 20:.0f} MiB"
+
+
 def test_the_files_own_discriminator_is_the_distance(tmp_path, sg2, capsys):
     """An official-layout pickle with D: `--perceptual auto` uses D's features (no code from the
     file runs) and the projection beats the average picture; D asked of a file without one is a line."""

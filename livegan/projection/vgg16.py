@@ -12,7 +12,6 @@ Proven on VGG16 files scripted here; NVIDIA's own file is not downloaded by anyt
 from __future__ import annotations
 
 import io
-import pickle
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from stylegan3.pickle_safe import BoundedUnpickler
 
 PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
 TAPS = (1, 3, 6, 9, 12)                   # conv indices whose ReLU output LPIPS compares
@@ -47,10 +47,11 @@ def _rebuild_tensor(storage, offset, size, stride, *rest):
     return torch.as_strided(storage, tuple(size), tuple(stride), int(offset))
 
 
-class _Reader(pickle.Unpickler):
+class _Reader(BoundedUnpickler):
     def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, name: str):
         super().__init__(io.BytesIO(data))
         self.archive, self.prefix, self.name = archive, prefix, name
+        self.budget = MAX_BYTES - len(data)     # what the archive's entries may inflate to, in all
 
     def find_class(self, module: str, name: str):
         if module == "__torch__" or module.startswith("__torch__."):
@@ -70,16 +71,27 @@ class _Reader(pickle.Unpickler):
         dtype = kind.dtype if isinstance(kind, _StorageType) else None
         if dtype is None or not key.isdigit():
             raise ValueError(f"{self.name}: refused: an unexpected storage in the file")
-        raw = self.archive.read(f"{self.prefix}data/{key}")
+        raw = self._entry(f"{self.prefix}data/{key}")
         if len(raw) < numel * torch.empty((), dtype=dtype).element_size():
             raise ValueError(f"{self.name}: a tensor's data is cut short")
         return torch.frombuffer(bytearray(raw), dtype=dtype)[:numel]
+
+    def _entry(self, member: str) -> bytes:
+        from ..safeio import read_zip_entry
+
+        try:
+            info = self.archive.getinfo(member)
+        except KeyError:
+            raise ValueError(f"{self.name}: a tensor's data ({member[:80]}) is missing") from None
+        raw = read_zip_entry(self.archive, info, max(0, self.budget))
+        self.budget -= len(raw)
+        return raw
 
 
 def read_weights(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
     """Every tensor of a TorchScript archive, by attribute path, in file order; ValueError (one
     line) for anything that is not one."""
-    from ..safeio import read_regular
+    from ..safeio import read_regular, read_zip_entry
 
     name = str(path)
     data = read_regular(Path(path), MAX_BYTES, "VGG16 file")
@@ -92,9 +104,9 @@ def read_weights(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
         raise ValueError(f"{name}: not a TorchScript file (no data.pkl)")
     prefix = pkl[0][: -len("data.pkl")]
     try:
-        root = _Reader(archive.read(pkl[0]), archive, prefix, name).load()
-    except ValueError:
-        raise
+        root = _Reader(read_zip_entry(archive, archive.getinfo(pkl[0]), MAX_BYTES), archive, prefix, name).load()
+    except ValueError as e:
+        raise ValueError(str(e) if str(e).startswith(name) else f"{name}: {e}") from None
     except Exception as e:
         raise ValueError(f"{name}: unreadable TorchScript data ({type(e).__name__})") from None
     out: OrderedDict = OrderedDict()

@@ -22,6 +22,8 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
+from ..safeio import read_zip_entry
+
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 CROPS = ("center", "stretch", "pad")
@@ -157,7 +159,7 @@ class Source:
                     yield info.filename, "too large"
                     continue
                 try:
-                    data = read_bounded(z, info)
+                    data = read_zip_entry(z, info, MAX_FILE_BYTES)
                 except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError):
                     yield info.filename, "corrupt"
                     continue
@@ -218,22 +220,6 @@ def _walk(root: Path) -> Iterator[tuple[Path, bool]]:
             elif f.is_file():
                 found.append((f, True))
     return iter(sorted(found))                      # by path, whatever the folder structure
-
-
-def read_bounded(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_FILE_BYTES) -> bytes:
-    """An entry's bytes, inflated a chunk at a time and never beyond what it declares (nor the
-    limit): an entry declaring 1 KB that inflates to 300 MB is corrupt at its 1 KB + 1st byte."""
-    cap = min(info.file_size, limit)
-    out = bytearray()
-    with z.open(info) as f:
-        while len(out) <= cap:
-            chunk = f.read(min(1 << 20, cap + 1 - len(out)))
-            if not chunk:
-                break
-            out += chunk
-    if len(out) > cap or len(out) != info.file_size:
-        raise ValueError(f"{info.filename}: inflates to other than the {info.file_size} bytes it declares")
-    return bytes(out)
 
 
 def check_label(f: Path, name: str, v):

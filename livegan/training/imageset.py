@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..safeio import read_regular
-from .dataset import MAX_FILE_BYTES, check_label, read_bounded
+from ..safeio import read_regular, read_zip_entry
+from .dataset import MAX_FILE_BYTES, check_label
 
 
 class ImageSet:
@@ -26,8 +26,8 @@ class ImageSet:
             except zipfile.BadZipFile:
                 raise ValueError(f"--data {path}: not a zip archive") from None
             names = sorted(n for n in z.namelist() if n.lower().endswith(".png"))
-            self._read = lambda n, z=z: read_bounded(z, z.getinfo(n))      # never beyond what it declares
-            self._json = lambda z=z: read_bounded(z, z.getinfo("dataset.json")) if "dataset.json" in z.namelist() else None
+            self._read = lambda n, z=z: read_zip_entry(z, z.getinfo(n), MAX_FILE_BYTES)      # never beyond what it declares
+            self._json = lambda z=z: read_zip_entry(z, z.getinfo("dataset.json"), MAX_FILE_BYTES) if "dataset.json" in z.namelist() else None
         else:
             names = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*.png"))
             self._read = lambda n: (self.path / n).read_bytes()

@@ -129,18 +129,24 @@ _ALLOWED[("numpy", "dtype")] = _numpy_dtype
 _ALLOWED[("numpy", "ndarray")] = np.ndarray
 
 
-def _no_bytearray(self: "_RestrictedUnpickler") -> None:
-    raise pickle.UnpicklingError("a bytearray (protocol 5), which a network checkpoint never holds")
+def _no_bytearray(self: "BoundedUnpickler") -> None:
+    raise pickle.UnpicklingError("a bytearray (protocol 5), which a weights file never holds")
 
 
-class _RestrictedUnpickler(pickle._Unpickler):
-    """Python's own unpickler, not the C one: its memo is a dict, where the C unpickler sizes an
-    array by the largest memo index a file names (a 400 kB file asking for index 1.3e9 took 10 GB
-    and a minute); lengths read from the file allocate only what the file holds (see
-    safe_load_pickle); the one opcode that allocates its stated length up front is refused."""
+class BoundedUnpickler(pickle._Unpickler):
+    """The base of every unpickler of a file from outside.  Python's own, not the C one: its memo
+    is a dict, where the C unpickler sizes an array by the largest memo index a file names (a
+    400 kB file asking for index 1.3e9 took 10 GB and a minute).  Read from a mapped file or a
+    byte string, a stated length yields only the bytes that follow it; the one opcode that
+    allocates its stated length up front is refused.  Subclasses say which globals they admit."""
     dispatch = dict(pickle._Unpickler.dispatch)
     dispatch[pickle.BYTEARRAY8[0]] = _no_bytearray
 
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refused: {module[:80]}.{name[:80]}")
+
+
+class _RestrictedUnpickler(BoundedUnpickler):
     def __init__(self, file: BinaryIO, name: str):
         super().__init__(file)
         self._name = name
