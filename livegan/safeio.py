@@ -207,31 +207,6 @@ def load_npz(data: bytes, limit: int, what: str = "arrays") -> dict:
     return out
 
 
-MAX_IMAGE_PIXELS = 64_000_000                 # 8000 x 8000: far above any picture a show needs
-
-
-def open_image(source, what: str = "image", max_pixels: int = MAX_IMAGE_PIXELS):
-    """A PIL image opened lazily (only its header read) and refused by its declared size before
-    any pixel is decoded: a 30000 x 30000 PNG of a few kilobytes is one line, never a decompression
-    bomb or Pillow's own exception.  `source` is a path or a file object."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(source)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError(f"{what}: declares more pixels than a picture may have here") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{what}: not a readable image ({type(e).__name__})") from None
-    if im.width * im.height > max_pixels:
-        im.close()
-        raise ValueError(f"{what}: {im.width}x{im.height} is too large (at most {max_pixels // 1_000_000} megapixels)")
-    return im
-
-
 def read_zip_entry(z, info, limit: int) -> bytes:
     """A zip entry's bytes, refused by its declared size before anything is inflated, then
     inflated a chunk at a time and never beyond what it declares: an entry declaring 1 KB that

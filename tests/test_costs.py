@@ -125,7 +125,7 @@ def test_images_are_refused_by_their_declared_size_on_every_path(tmp_path):
     import zlib
 
     from livegan.conditions.sources import read_image
-    from livegan.safeio import open_image
+    from livegan.pictures import open_image
 
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)

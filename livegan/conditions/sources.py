@@ -74,22 +74,14 @@ def fit_to(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def read_image(path: str | os.PathLike, size: tuple[int, int], what: str = "condition image") -> np.ndarray:
     """An image file as a condition frame (or, `what`, another picture); a clear ValueError for
     anything else."""
-    from PIL import Image, UnidentifiedImageError
-
-    from ..safeio import read_regular
-
     import io
 
-    from ..safeio import open_image
+    from ..pictures import read_picture
+    from ..safeio import read_regular
 
     data = read_regular(path, MAX_IMAGE_BYTES, what)
-    try:
-        with open_image(io.BytesIO(data), str(path)) as im:     # refused by its declared size first
-            im.draft("RGB", (size[0] * 2, size[1] * 2))
-            arr = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{path}: not a readable image ({type(e).__name__})") from None
-    return fit_to(arr, size)
+    pic = read_picture(io.BytesIO(data), str(path), draft=(size[0] * 2, size[1] * 2))
+    return fit_to(np.asarray(pic), size)
 
 
 def image_frame(path: str, size: tuple[int, int]) -> CondFrame:

@@ -19,10 +19,9 @@ def thumbnail(source: Path) -> Path:
     except FileNotFoundError:
         pass
     cache.parent.mkdir(exist_ok=True)
-    from ..safeio import open_image
+    from ..pictures import read_picture
 
-    with open_image(source, f"image {source.name}") as im:
-        im = im.convert("RGB")
-        im.thumbnail((SIZE, SIZE))
-        atomic_write(cache, lambda f: im.save(f, format="JPEG", quality=85))
+    im = read_picture(source, f"image {source.name}")
+    im.thumbnail((SIZE, SIZE))
+    atomic_write(cache, lambda f: im.save(f, format="JPEG", quality=85))
     return cache

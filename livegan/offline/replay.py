@@ -211,13 +211,15 @@ def _picture(pictures: dict, p: int, header: dict, folder: Path, fresh):
     file = header["pictures"].get(p)
     if file is None:
         return fresh                                      # not logged: the tick's own picture
-    from PIL import Image
     import numpy as np
 
     from ..engine import Frame
+    from ..pictures import read_picture
 
-    with Image.open(_inside(folder, file)) as im:
-        pixels = np.asarray(im.convert("RGB"))
+    try:
+        pixels = np.asarray(read_picture(_inside(folder, file), f"recorded picture {str(file)[:80]}"))
+    except ValueError as e:
+        raise RecordingError(str(e)) from None
     return Frame(fresh.request, pixels, 0.0, 0.0)
 
 

@@ -31,10 +31,9 @@ class Projector:
 
     def submit(self, data: bytes, steps: int, name: str = "dropped") -> int:
         """A picture's bytes (checked here: one line when it is not a picture) -> a job id."""
-        from ..safeio import open_image
+        from ..pictures import read_picture
 
-        with open_image(io.BytesIO(data), "the dropped picture") as im:
-            im.load()                                # decoded now: a broken file is refused here
+        read_picture(io.BytesIO(data), "the dropped picture")    # decoded now: a broken file is refused here
         with self._lock:
             if len(self._queue) >= MAX_QUEUE:
                 raise QueueFull(f"{MAX_QUEUE} projections are waiting; try again when one is done")
@@ -76,7 +75,7 @@ class Projector:
         import numpy as np
 
         from ..conditions.sources import fit_to
-        from ..safeio import open_image
+        from ..pictures import read_picture
         from .distance import distance_for
         from .search import project
         from .store import keep
@@ -85,8 +84,7 @@ class Projector:
             from stylegan3 import load_network
             self._G = load_network(self.network, device="cpu")
         G = self._G
-        with open_image(io.BytesIO(data), "the dropped picture") as im:
-            pixels = np.asarray(im.convert("RGB"))
+        pixels = np.asarray(read_picture(io.BytesIO(data), "the dropped picture"))
         target = fit_to(pixels, (G.img_resolution, G.img_resolution))
         name = self.status(jid)["name"]
 

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-import numpy as np
-
 from ..safeio import read_zip_entry
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -78,35 +76,6 @@ def _square(im, res: int, crop: str):
         canvas.paste(im.resize(inner, Image.LANCZOS), ((res - inner[0]) // 2, (res - inner[1]) // 2))
         return canvas
     return im.resize((res, res), Image.LANCZOS)
-
-
-def _to_8bit(a: np.ndarray, top: float) -> np.ndarray:
-    """16-bit (or 32-bit integer) grey to 8 bits, a band of rows at a time: a float64 copy of a
-    64-megapixel picture would be 512 MB."""
-    out = np.empty(a.shape, np.uint8)
-    step = max(1, (1 << 22) // max(1, a.shape[1]))
-    for y in range(0, a.shape[0], step):
-        out[y:y + step] = np.clip(a[y:y + step] / top * 255 + 0.5, 0, 255).astype(np.uint8)
-    return out
-
-
-def _rgb(im):
-    """Any mode to 8-bit RGB: EXIF orientation applied, alpha over black, 16-bit scaled down."""
-    from PIL import Image, ImageOps
-
-    im = ImageOps.exif_transpose(im)
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(im)
-        top = 65535.0 if a.max() > 255 else 255.0
-        im = Image.fromarray(_to_8bit(a, top), "L")
-    if im.mode == "P":
-        im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "PA"):
-        rgba = im.convert("RGBA")
-        bg = Image.new("RGB", rgba.size)
-        bg.paste(rgba, mask=rgba.getchannel("A"))
-        return bg
-    return im.convert("RGB")
 
 
 class Source:
@@ -297,7 +266,7 @@ def make_dataset(sources: Sequence[str], out: str | os.PathLike, res: int, crop:
                  progress: bool = True) -> Report:
     from PIL import Image
 
-    from ..safeio import open_image
+    from ..pictures import decode, open_image
 
     check_resolution(res)
     if crop not in CROPS:
@@ -330,12 +299,11 @@ def make_dataset(sources: Sequence[str], out: str | os.PathLike, res: int, crop:
                     if work_bytes(im.width, im.height, im.mode) > MAX_WORK_BYTES:
                         report.skipped["too large"] += 1          # what converting it would make
                         continue
-                    im.load()
-                    pic = _square(_rgb(im), res, crop)
+                    pic = _square(decode(im, name), res, crop)
             except ValueError as e:
                 report.skipped["too large" if "too large" in str(e) or "more pixels" in str(e) else "corrupt"] += 1
                 continue
-            except (OSError, SyntaxError, Image.DecompressionBombError):
+            except OSError:                                   # the file went away while we read it
                 report.skipped["corrupt"] += 1
                 continue
             for flip in (False, True) if mirror else (False,):

@@ -83,11 +83,10 @@ class ImageSet:
     def image(self, i: int) -> np.ndarray:
         import io
 
-        from ..safeio import open_image
+        from ..pictures import read_picture
 
-        try:
-            with open_image(io.BytesIO(self._read(self.names[i])), self.names[i], max_pixels=4096 * 4096) as im:
-                im = im.convert("RGB")          # refused by its declared size (a network is at most 4096 px)
-        except Exception as e:
-            raise ValueError(f"--data {self.path}: {self.names[i]} is unreadable ({type(e).__name__})") from None
+        try:                                    # refused by its declared size (a network is at most 4096 px)
+            im = read_picture(io.BytesIO(self._read(self.names[i])), self.names[i], max_pixels=4096 * 4096)
+        except (ValueError, OSError) as e:
+            raise ValueError(f"--data {self.path}: {e}") from None
         return np.asarray(im).transpose(2, 0, 1)
