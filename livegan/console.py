@@ -39,3 +39,10 @@ def duration(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600} h {s % 3600 // 60:02d} min"
     return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def reason(e: BaseException, limit: int = 120) -> str:
+    """An exception as part of one line: 'OSError: image file is truncated' (its first words,
+    whitespace folded), or only its type when it says nothing."""
+    detail = " ".join(str(e).split())[:limit]
+    return f"{type(e).__name__}: {detail}" if detail else type(e).__name__

@@ -11,6 +11,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .console import reason
+
 MAX_IMAGE_PIXELS = 64_000_000                 # 8000 x 8000: far above any picture a show needs
 # the formats cameras, phones, browsers and image editors write; not PostScript (Ghostscript runs
 # on it), not the icon, game-texture and scientific formats nobody drops on a show
@@ -31,7 +33,7 @@ def open_image(source: Any, what: str = "image", max_pixels: int = MAX_IMAGE_PIX
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError(f"{what}: declares more pixels than a picture may have here") from None
     except Exception as e:
-        raise ValueError(f"{what}: not a readable image ({_reason(e)})") from None
+        raise ValueError(f"{what}: not a readable image ({reason(e)})") from None
     if im.width * im.height > max_pixels:
         im.close()
         raise ValueError(f"{what}: {im.width}x{im.height} is too large (at most {max_pixels // 1_000_000} megapixels)")
@@ -50,7 +52,7 @@ def decode(im, what: str = "image", draft: Optional[tuple[int, int]] = None):
             im.load()
             return to_rgb(im)
     except Exception as e:
-        raise ValueError(f"{what}: not a readable image ({_reason(e)})") from None
+        raise ValueError(f"{what}: not a readable image ({reason(e)})") from None
 
 
 def read_picture(source: Any, what: str = "image", max_pixels: int = MAX_IMAGE_PIXELS,
@@ -88,7 +90,3 @@ def _to_8bit(a: np.ndarray, top: float) -> np.ndarray:
         out[y:y + step] = np.clip(a[y:y + step] / top * 255 + 0.5, 0, 255).astype(np.uint8)
     return out
 
-
-def _reason(e: BaseException) -> str:
-    detail = str(e).splitlines()[0][:120] if str(e) else ""
-    return f"{type(e).__name__}: {detail}" if detail else type(e).__name__

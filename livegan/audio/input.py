@@ -4,6 +4,7 @@ thread; the show reads the newest values and the events since its last frame fro
 Nothing here ever blocks the show: a lost device keeps the last values and says why."""
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -15,6 +16,7 @@ import numpy as np
 from .analysis import AnalysisSettings, Analyzer, Features
 
 RATE = 48000
+MAX_FILE_SECONDS = 3 * 3600.0          # a rehearsal's whole set; 2 GB once decoded
 
 
 @dataclass
@@ -197,26 +199,32 @@ class LiveInput(AudioSource):
         return f"live {self.name or 'default'}"
 
 
-def decode_file(path: str) -> np.ndarray:
-    """A sound file as mono float32 at RATE; ValueError (one line) for anything unreadable."""
+def decode_file(path: str, max_seconds: float = MAX_FILE_SECONDS) -> np.ndarray:
+    """A sound file as mono float32 at RATE; ValueError (one line) for anything unreadable, and
+    for more than `max_seconds` of sound (decoded, it takes 192 kB a second: a few MB of
+    compressed silence may hold days)."""
     import av
 
+    from ..console import duration, reason
     from ..safeio import check_regular
 
     check_regular(path, 2 << 30, "sound file")
+    parts, total, limit = [], 0, int(max_seconds * RATE)
     try:
         with av.open(path) as c:
             if not c.streams.audio:
                 raise ValueError(f"--audio-file {path}: no audio stream")
             rs = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-            parts = []
-            for frame in c.decode(audio=0):
+            for frame in itertools.chain(c.decode(audio=0), [None]):
                 for f in rs.resample(frame):
                     parts.append(f.to_ndarray().reshape(-1))
-            for f in rs.resample(None):
-                parts.append(f.to_ndarray().reshape(-1))
-    except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise ValueError(f"--audio-file {path}: not a readable sound file ({type(e).__name__})") from None
+                    total += parts[-1].size
+                if total > limit:
+                    raise ValueError(f"--audio-file {path}: longer than {duration(max_seconds)}")
+    except Exception as e:                       # FFmpeg's InvalidDataError is a ValueError too
+        if isinstance(e, ValueError) and not isinstance(e, av.error.FFmpegError):
+            raise
+        raise ValueError(f"--audio-file {path}: not a readable sound file ({reason(e)})") from None
     if not parts:
         raise ValueError(f"--audio-file {path}: no audio in it")
     return np.concatenate(parts).astype(np.float32)

@@ -208,27 +208,24 @@ class VideoSource(Source):
         self._probe()
 
     def _probe(self) -> None:
-        import av
+        from ..footage import decoded, open_video, rgb
 
-        try:
-            with av.open(self.path) as c:
-                if not c.streams.video:
-                    raise ValueError(f"{self.path}: no video stream")
-                next(c.decode(video=0))
-        except (av.error.FFmpegError, StopIteration, UnicodeDecodeError) as e:
-            raise ValueError(f"{self.path}: not a readable video ({type(e).__name__})") from None
+        with open_video(self.path, self.path) as (c, s):
+            for frame in decoded(c, s, self.path):
+                rgb(frame, self.path)
+                return
+        raise ValueError(f"{self.path}: no frame in this video")
 
     def _run_once(self) -> None:
-        import av
+        from ..footage import decoded, open_video, rgb
 
-        with av.open(self.path) as c:
-            s = c.streams.video[0]
+        with open_video(self.path, self.path) as (c, s):
             rate = float(s.average_rate or s.guessed_rate or 25)
             t0, i = time.perf_counter(), 0
-            for frame in c.decode(video=0):
+            for frame in decoded(c, s, self.path):
                 if self._stop.is_set():
                     return
-                pixels = fit_to(frame.to_ndarray(format="rgb24"), self.size)
+                pixels = fit_to(rgb(frame, self.path), self.size)
                 self._publish(CondFrame(("video", self.identity, i), pixels, path=self.path))
                 i += 1
                 delay = t0 + i / rate - time.perf_counter()
@@ -241,13 +238,13 @@ class VideoSource(Source):
 
 
 def frame_of_video(path: str, index: int, size: tuple[int, int]) -> np.ndarray:
-    """Frame `index` of a video, decoded from the start (replays; deterministic)."""
-    import av
+    """Frame `index` of a video, decoded from the start (replays; deterministic); ValueError."""
+    from ..footage import decoded, open_video, rgb
 
-    with av.open(path) as c:
-        for i, frame in enumerate(c.decode(video=0)):
+    with open_video(path, path) as (c, s):
+        for i, frame in enumerate(decoded(c, s, path)):
             if i == index:
-                return fit_to(frame.to_ndarray(format="rgb24"), size)
+                return fit_to(rgb(frame, path), size)
     raise ValueError(f"{path}: has no frame {index}")
 
 

@@ -135,40 +135,30 @@ class Source:
                 yield info.filename, io.BytesIO(data)
 
     def _video(self, f: Path, name: str) -> Iterator[tuple[str, object]]:
-        import av
         from PIL import Image
 
+        from ..footage import decoded, open_video, rgb
+
+        k, opened = 0, False
         try:
-            # Probing the streams decodes a first frame: its decoder is capped too.
-            container = av.open(str(f), stream_options=[{"max_pixels": str(MAX_PIXELS)}])
-        except Exception:
-            yield name, "unreadable video"
-            return
-        with container:
-            stream = container.streams.video[0] if container.streams.video else None
-            if stream is None:
-                yield name, "no video stream"
-                return
-            w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
-            if w * h > MAX_PIXELS:                       # its declared size, before a frame is decoded
-                yield name, "too large"
-                return
-            # and the decoder itself refuses a frame above it (a stream may change size midway)
-            stream.codec_context.options = {"max_pixels": str(MAX_PIXELS)}
-            next_t, k = 0.0, 0
-            try:
-                for frame in container.decode(stream):
+            with open_video(f, name, MAX_PIXELS) as (c, stream):
+                opened, next_t = True, 0.0
+                for frame in decoded(c, stream, name):
                     t = float(frame.time or 0.0)
                     if t + 1e-6 < next_t:
                         continue
                     next_t = t + 1.0 / self.video_fps
                     buf = io.BytesIO()
-                    Image.fromarray(frame.to_ndarray(format="rgb24")).save(buf, format="PNG")
+                    Image.fromarray(rgb(frame, name)).save(buf, format="PNG")
                     buf.seek(0)
                     yield f"{name}#{k:06d}", buf
                     k += 1
-            except Exception:
+        except ValueError as e:
+            if opened:
                 yield f"{name}#{k:06d}", "corrupt video frame"
+            else:
+                yield name, ("no video stream" if "no video stream" in str(e) else
+                             "too large" if "too large" in str(e) else "unreadable video")
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, bool]]:
