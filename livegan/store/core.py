@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..boundary import utf8_text
+from ..console import reason, say
+from . import damage
 from .schema import FOREIGN_KEYS_OFF, MIGRATIONS
 
 DB_NAME = "livegan.db"
@@ -50,11 +52,25 @@ class Store:
         self.path = self.outdir / DB_NAME
         self._local = threading.local()
         self._owned: dict[int, int] = {}                  # walk id -> fd holding its owner lock
+        self.set_aside: Optional[Path] = None             # where a damaged database went
+        try:
+            self._open()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
+            if not damage.is_damage(e):
+                raise
+            self.close()
+            self.set_aside = damage.set_aside(self.path)
+            say(f"livegan: the store's database {self.path} is damaged ({reason(e)}): set aside as "
+                f"{self.set_aside.name}; a fresh one is used from now (the walks' folders are untouched)")
+            self._open()
+        self.repaired = self.repair()
+
+    def _open(self) -> None:
         mode = self._conn().execute("PRAGMA journal_mode=WAL").fetchone()[0]   # outside a transaction
         if mode != "wal":
             raise RuntimeError(f"{self.path}: cannot use WAL mode (got {mode}); is the folder on a network share?")
+        damage.check(self._conn())
         self._migrate()
-        self.repaired = self.repair()
 
     # -- ownership: a walk in a live state is held by the process working on it ------------------
     def _lock_fd(self, walk_id: int, block: bool) -> Optional[int]:
@@ -108,7 +124,8 @@ class Store:
                 folder = self.walk_dir(wid)
                 survived = {p.name: p.stat().st_size for p in sorted(folder.iterdir())
                             if p.is_file() and not p.name.startswith(".")} if folder.is_dir() else {}
-                info = json.loads(r["info"] or "{}")
+                info = _json_field(r["info"])
+                info = info if isinstance(info, dict) else {}
                 info.update(interrupted=time.time(), survived=survived)
                 with self._tx() as db:
                     db.execute("UPDATE walks SET status = 'interrupted', info = ? WHERE id = ?", (json.dumps(info), wid))
@@ -147,6 +164,7 @@ class Store:
         if c is None:
             c = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, factory=_TextConnection)
             c.row_factory = sqlite3.Row
+            c.text_factory = _text                        # a damaged row's bytes never fail a listing
             c.execute("PRAGMA foreign_keys=ON")
             c.execute("PRAGMA busy_timeout=30000")
             c.execute("PRAGMA synchronous=NORMAL")         # WAL + NORMAL: consistent after a crash
@@ -165,12 +183,13 @@ class Store:
             self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
             return False
 
-    @staticmethod
-    def _next_id(db: sqlite3.Connection, table: str) -> int:
+    def _next_id(self, db: sqlite3.Connection, table: str) -> int:
         """The next id of `table`, above every id it ever had (inside the caller's transaction)."""
         floor = db.execute("SELECT last FROM id_floor WHERE tbl = ?", (table,)).fetchone()[0]
         top = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
         nid = max(floor, top) + 1
+        while table == "walks" and (self.outdir / str(nid)).exists():
+            nid += 1                                      # a folder a set-aside database knew
         db.execute("UPDATE id_floor SET last = ? WHERE tbl = ?", (nid, table))
         return nid
 
@@ -384,14 +403,26 @@ def check_tag(tag: str) -> str:
     return t
 
 
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 def _row(r: Optional[sqlite3.Row]) -> Optional[dict]:
     if r is None:
         return None
     d = dict(r)
     for k in ("info", "state", "options"):
         if k in d and isinstance(d[k], str):
-            d[k] = json.loads(d[k])
+            d[k] = _json_field(d[k])
     return d
+
+
+def _json_field(text: Optional[str]) -> Any:
+    """A row's JSON field; a damaged one reads as {"damaged": its text} (the row still lists)."""
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {"damaged": str(text)[:200]}
 
 
 def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
