@@ -135,6 +135,39 @@ def test_bad_input_is_one_line(tmp_path, encoder, capsys):
         assert len(err) == 1 and words in err[0], (argv, err)
 
 
+@pytest.mark.hostile
+def test_every_mutated_encoder_file_is_an_encoder_or_one_line(tmp_path, sg2, encoder):
+    # the file's metadata are its own words: a missing size was a KeyError, a side of 10**6 an
+    # allocation of 10**12 weights; each is one line now (the show says it and plays unmirrored)
+    import random
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from livegan.projection.encoder import load_encoder
+
+    with safe_open(str(encoder), "pt") as f:
+        meta, state = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    odd = ["", "x", "-1", "0", "1e9", "nan", "64.5", "1000000", "16", "999999999999999999999"]
+    rng = random.Random(4)
+    for i in range(40):
+        m, st = dict(meta), dict(state)
+        key = rng.choice(sorted(m))
+        if rng.random() < 0.2:
+            del m[key]
+        else:
+            m[key] = rng.choice(odd)
+        if rng.random() < 0.3:
+            k = rng.choice(sorted(st))
+            st[k] = rng.choice([st[k].to(torch.int32), st[k].flatten(), st[k][:1], torch.zeros(0)])
+        path = tmp_path / f"m{i}.safetensors"
+        save_file(st, str(path), metadata=m)
+        try:
+            load_encoder(str(path), sg2)
+        except ValueError as e:
+            assert str(e).startswith(str(path)) and "\n" not in str(e), str(e)
+
+
 def test_the_mirror_follows_its_input_and_replays_without_it(tmp_path, sg2, encoder):
     from conftest import assert_replays_exactly, record_and_render
     from livegan.imaging import save_png

@@ -94,6 +94,7 @@ def load_encoder(path: str, G, network_id: Optional[str] = None) -> Encoder:
     """An encoder file for G; one line when it is not one, or is another network's."""
     from safetensors import safe_open
 
+    from ..boundary import number
     from ..safeio import read_regular
     from ..store import network_identity
 
@@ -107,13 +108,22 @@ def load_encoder(path: str, G, network_id: Optional[str] = None) -> Encoder:
         raise ValueError(f"{path}: not an encoder file ({type(e).__name__})") from None
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a livegan encoder (made by `livegan train encoder`)")
+    sizes = {}
+    for key, lo, hi in (("num_ws", 1, 256), ("w_dim", 1, 4096), ("side", 16, 256)):
+        try:                                   # the file's own words: sizes checked before anything is built
+            sizes[key] = number(meta.get(key), key, lo, hi, integer=True, text=True)
+        except ValueError as e:
+            raise ValueError(f"{path}: not a livegan encoder (its {e})") from None
+    meta.update({k: str(v) for k, v in sizes.items()})
     want = network_id or network_identity(getattr(G, "source", "") or "")
     if (int(meta["num_ws"]), int(meta["w_dim"])) != (G.num_ws, G.w_dim):
         raise ValueError(f"{path}: an encoder for another network ({meta['num_ws']}x{meta['w_dim']} ws; "
                          f"this one has {G.num_ws}x{G.w_dim})")
     if want and meta.get("network_id") not in (want, ""):
-        raise ValueError(f"{path}: an encoder for another network (made for {meta.get('network_id', '?')[:40]}, "
+        raise ValueError(f"{path}: an encoder for another network (made for {str(meta.get('network_id', '?'))[:40]}, "
                          f"this is {want[:40]})")
+    if not all(t.is_floating_point() for t in state.values()):
+        raise ValueError(f"{path}: its weights are not floating-point numbers")
     enc = Encoder(int(meta["num_ws"]), int(meta["w_dim"]), int(meta["side"]))
     try:
         enc.load_state_dict(state)
