@@ -133,3 +133,22 @@ def test_presets_resolve_only_in_preset_folders(tmp_path, tiny):
             load_preset("local.json", cwd=False)
     finally:
         os.chdir(cwd)
+
+
+@pytest.mark.hostile
+def test_a_refused_seed_is_quoted_short(tiny):
+    # a seed of 1e308 arrives as an int of 309 digits: the line quotes 40 of them
+    from livegan.params import Command
+    from livegan.presets import parse_preset
+    from livegan.show import Options, Show
+
+    show = Show(Options(fps=30), parse_preset({"keyframes": [1, 2]}, "s.json"), G=tiny)
+    show.post(Command("trigger", "seed", 1e308, "osc"))
+    show.post(Command("trigger", "pad_corner", [1, 10 ** 400], "osc"))
+    show.start()
+    try:
+        show.tick(0.0, wait=True)
+    finally:
+        show.stop()
+    said = [e for e in show.errors if "seed must be" in e]
+    assert len(said) == 2 and all(len(e) < 120 for e in said), said

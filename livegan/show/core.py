@@ -285,7 +285,7 @@ class Show(Loading, Planner, Instrument):
         from ..presets import Keyframe
 
         if not 0 <= seed < 2 ** 32:
-            raise ValueError(f"seed must be 0..2**32-1, got {seed}")
+            raise ValueError(f"seed must be 0..2**32-1, got {str(seed)[:40]!r}")
         keys = list(self.preset.keyframes)
         keys[self.transport.keyframe()] = Keyframe(seed=seed)
         self.preset = replace(self.preset, keyframes=tuple(keys))
@@ -300,7 +300,7 @@ class Show(Loading, Planner, Instrument):
         if not 0 <= k < 4:
             raise ValueError(f"pad corner must be 0..3, got {k}")
         if not 0 <= seed < 2 ** 32:
-            raise ValueError(f"seed must be 0..2**32-1, got {seed}")
+            raise ValueError(f"seed must be 0..2**32-1, got {str(seed)[:40]!r}")
         keys = list(self.preset.keyframes)
         keys += [keys[i % len(keys)] for i in range(len(keys), k + 1)]
         keys[k] = Keyframe(seed=seed)
