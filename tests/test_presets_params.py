@@ -122,7 +122,7 @@ def test_presets_resolve_only_in_preset_folders(tmp_path, tiny):
                     break
         assert show.preset.name == "recall-7" and show.registry.target["psi"] == pytest.approx(0.4)
         errs = " ".join(show.errors)
-        assert "README.md: no such preset" in errs and "pyproject.toml: no such preset" in errs
+        assert "osc trigger preset: README.md: no such preset" in errs and "pyproject.toml: no such preset" in errs
     finally:
         show.stop()
     cwd = os.getcwd()

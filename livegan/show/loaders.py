@@ -97,8 +97,9 @@ class Loading:
     def _finish_preset(self) -> None:
         for cmd, preset, err in self.preset_loader.poll():
             if err is not None:
-                what = str(err)
-                self.error("preset", what if str(cmd.value) in what else f"preset {str(cmd.value)[:80]}: {what}")
+                what = str(err)                          # said as any command's failure is: who asked
+                self.error("preset", f"{cmd.source or 'command'} {cmd.op} {cmd.name}: " +
+                           (what if str(cmd.value) in what else f"{str(cmd.value)[:80]}: {what}"))
                 continue
             if self.preset_loader.busy:                  # a newer request is on its way
                 continue
