@@ -206,3 +206,22 @@ def test_two_host_headers_are_a_bad_request_and_counted(tiny):
         assert ctl.refused() >= 1 and ctl.status()["errors"] >= 1
     finally:
         ctl.stop()
+
+
+def test_a_client_gone_before_its_close_is_said_as_such():
+    # the websockets library logs 'connection handler failed' with EBADF or ENOTCONN when it
+    # closes a socket whose client vanished mid-close: counted as that, not as a failure
+    import errno
+
+    from livegan.control.listener import ClientProblems
+
+    lines: list = []
+    problems = ClientProblems(lines.append)
+    log = problems.logger()
+    for code in (errno.EBADF, errno.ENOTCONN):
+        e = OSError(code, "gone")
+        log.error("connection handler failed", exc_info=(OSError, e, None))
+    log.error("connection handler failed", exc_info=(ValueError, ValueError("bad frame"), None))
+    assert lines == ["livegan: OSCQuery: a client left before its connection closed (counted; said once)",
+                     "livegan: OSCQuery: connection handler failed (ValueError: bad frame) (counted; said once)"]
+    assert problems.counts["lib:gone"] == 2

@@ -3,9 +3,13 @@ and the hosts the user admitted, at most half of what is left per address), and 
 mistakes and attacks, counted by kind and each said once."""
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 from typing import Callable, Optional
+
+# what closing a connection says when its client vanished first
+_GONE = {errno.EBADF, errno.ENOTCONN, errno.ECONNRESET, errno.EPIPE}
 
 
 class ClientProblems:
@@ -36,6 +40,10 @@ class ClientProblems:
                 if record.levelno < logging.WARNING and not record.exc_info and "fail" not in record.getMessage():
                     return
                 exc = record.exc_info[1] if record.exc_info else None
+                if isinstance(exc, OSError) and exc.errno in _GONE:
+                    # the library closing a socket whose client already left: news, not a fault
+                    problems.count("lib:gone", "OSCQuery: a client left before its connection closed")
+                    return
                 kind = type(exc).__name__ if exc else record.getMessage()[:40]
                 problems.count(f"lib:{kind}", f"OSCQuery: {record.getMessage()[:120]}"
                                               + (f" ({kind}: {str(exc)[:80]})" if exc else ""))
