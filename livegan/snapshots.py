@@ -75,9 +75,7 @@ class Snapshots:
             return
         req, raw = s.current, s.current_image
         state = self.state()
-        if recorder is not None and recorder.walk_id is not None:  # where it is in the session video
-            i = s.tick_index - recorder.start_tick - 1
-            state["recording"] = {"walk": recorder.walk_id, "frame": i, "time": i / s.opts.fps}
+        in_video = None if recorder is None else s.tick_index - recorder.start_tick - 1
         self._seq += 1                      # two snapshots of one frame in one second differ
         stem = f"snap-{time.strftime('%Y%m%d-%H%M%S')}-{req.frame:06d}-{self._seq}"
         network, preset_name = s.network, s.preset.name
@@ -86,6 +84,10 @@ class Snapshots:
             from .imaging import save_png
             from .safeio import atomic_write
 
+            if in_video is not None:             # where it is in the session video: the recorder makes
+                recorder.ready.wait(self.RECORDER_READY_S)   # its walk on its own thread, maybe after this
+                if recorder.walk_id is not None:
+                    state["recording"] = {"walk": recorder.walk_id, "frame": in_video, "time": in_video / s.opts.fps}
             st = self.store()
             net_id = self.network_id(network)
             if self.session_walk is None:
@@ -111,6 +113,7 @@ class Snapshots:
         if not self.writer.put(write):
             s.error("snapshot-queue", f"snapshot dropped: {self.writer.capacity} already waiting to be written")
 
+    RECORDER_READY_S = 30.0              # at most this long a snapshot waits for its recording's walk
     THUMB_AFTER_S = 1.0                  # a preset's look: its program frame after this long on screen
 
     @property

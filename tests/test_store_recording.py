@@ -131,6 +131,35 @@ def test_snapshot_writes_png_ws_and_state(tmp_path, tiny):
     assert "layer" in state["mix"] and "amount" in state["mix"]
 
 
+def test_a_snapshot_taken_before_the_recording_has_its_walk_still_points_into_it(tmp_path, tiny, monkeypatch):
+    # the recorder makes its walk on its own thread: a snapshot taken at once (a busy machine, a
+    # store still opening) lost its link to the session video; it waits for the walk now
+    import threading
+
+    gate = threading.Event()
+    made = Store.create_walk
+
+    def slow_create(self, kind, *a, **kw):
+        if kind == "recording":
+            assert gate.wait(30)
+        return made(self, kind, *a, **kw)
+    monkeypatch.setattr(Store, "create_walk", slow_create)
+
+    def on_tick(i, s, d):
+        if i == 1:
+            s.post(Command("trigger", "record", 1, "key"))
+        if i == 3:
+            s.post(Command("trigger", "snapshot", None, "key"))
+        if i == 6:
+            gate.set()                                 # the walk comes after the snapshot was taken
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    App(show, tmp_path, hud=False).run_headless(12, realtime=False, on_tick=on_tick)
+    st = Store(tmp_path)
+    (rec,) = st.walks("recording")
+    (img,) = st.images(st.walks("session")[0]["id"])
+    assert img["state"]["recording"]["walk"] == rec["id"] and img["state"]["recording"]["frame"] >= 0
+
+
 def test_recording_replays_exactly(tmp_path, tiny):
     show = Show(Options(fps=30), PRESET, G=tiny)
     app = App(show, tmp_path, hud=False)
