@@ -22,7 +22,8 @@ def number(v, what: str = "", lo: float = -math.inf, hi: float = math.inf, integ
     """`v` as a finite float (an int when `integer`) in [lo, hi]; ValueError naming `what`
     otherwise.  `text`: a string is parsed (the command line, a form); elsewhere it is refused."""
     kind = "an integer" if integer else "a number"
-    span = f" {lo:g}..{hi:g}" if math.isfinite(lo) and math.isfinite(hi) else ""
+    span = "" if not (math.isfinite(lo) and math.isfinite(hi)) else \
+        f" {int(lo)}..{int(hi)}" if integer else f" {lo:g}..{hi:g}"
     bad = ValueError((f"{what}: " if what else "") + f"must be {kind}{span}, got {str(v)[:40]!r}")
     if text and isinstance(v, str):
         try:

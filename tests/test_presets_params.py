@@ -136,8 +136,8 @@ def test_presets_resolve_only_in_preset_folders(tmp_path, tiny):
 
 
 @pytest.mark.hostile
-def test_a_refused_seed_is_quoted_short(tiny):
-    # a seed of 1e308 arrives as an int of 309 digits: the line quotes 40 of them
+def test_a_refused_index_or_seed_is_quoted_short(tiny):
+    # a seed of 1e308 once arrived as an int of 309 digits: the line quotes what was sent
     from livegan.params import Command
     from livegan.presets import parse_preset
     from livegan.show import Options, Show
@@ -145,10 +145,12 @@ def test_a_refused_seed_is_quoted_short(tiny):
     show = Show(Options(fps=30), parse_preset({"keyframes": [1, 2]}, "s.json"), G=tiny)
     show.post(Command("trigger", "seed", 1e308, "osc"))
     show.post(Command("trigger", "pad_corner", [1, 10 ** 400], "osc"))
+    show.post(Command("trigger", "keyframe_goto", 1e300, "osc"))
     show.start()
     try:
         show.tick(0.0, wait=True)
     finally:
         show.stop()
-    said = [e for e in show.errors if "seed must be" in e]
-    assert len(said) == 2 and all(len(e) < 120 for e in said), said
+    said = [e for e in show.errors if "must be an integer" in e]
+    assert len(said) == 3 and all(len(e) < 120 for e in said), said
+    assert "seed: must be an integer 0..4294967295, got '1e+308'" in said[0]

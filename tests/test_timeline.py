@@ -160,7 +160,7 @@ def test_latent_pad_blends_the_four_corner_keyframes_in_w(bank, tiny):
     assert [k.seed for k in show.preset.keyframes] == [7, 7, 7, 42] and show.transport.n == 4
     show.post(Command("trigger", "pad_corner", [4, 1], "page"))
     show.tick(0.0)
-    assert any("pad corner must be 0..3" in e for e in show.errors)
+    assert any("pad corner: must be an integer 0..3, got '4'" in e for e in show.errors)
 
 
 def test_save_preset_requests_are_rate_limited(tiny):
@@ -186,4 +186,4 @@ def test_keyframe_goto_out_of_range_is_refused_not_wrapped(tiny):
     show = Show(Options(fps=30), parse_preset({"keyframes": [1, 2, 3], "speed": 0.0}, "g.json"), G=tiny)
     show.post(Command("trigger", "keyframe_goto", 99, "osc"))
     show.tick(0.0)
-    assert show.transport.position == 0.0 and any("no keyframe 99" in e for e in show.errors)
+    assert show.transport.position == 0.0 and any("keyframe (this preset has" in e and "got '99'" in e for e in show.errors)

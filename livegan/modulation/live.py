@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Optional
 
+from ..boundary import number
 from ..params import Command
 from .lfo import LFO
 from .matrix import SLOTS, ModMatrix, check_route, check_trigger
@@ -48,9 +49,7 @@ class Modulation:
             if amount is not None:
                 self.post(Command("set", f"mod/{slot}", amount, "mod"))
         elif name == "mod_clear":
-            slot = int(value)
-            if not 0 <= slot < SLOTS:
-                raise ValueError(f"modulation slot must be 0..{SLOTS - 1}, got {slot}")
+            slot = number(value, "modulation slot", 0, SLOTS - 1, integer=True)
             self.matrix.set_route(slot, None)
         elif name == "lfo":
             d = dict(value)

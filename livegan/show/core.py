@@ -16,6 +16,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import triggers
+from ..boundary import number
 from ..clock import Tempo, Transport
 from ..console import say
 from ..defaults import DEFAULT_NETWORK
@@ -244,9 +245,8 @@ class Show(Loading, Planner, Instrument):
         self._bump(cmd)
 
     def _keyframe_goto(self, cmd: Command) -> None:
-        i, n = int(cmd.value), len(self.preset.keyframes)
-        if not 0 <= i < n:
-            raise ValueError(f"no keyframe {i}: this preset has {n} (0..{n - 1})")
+        n = len(self.preset.keyframes)
+        i = number(cmd.value, f"keyframe (this preset has {n})", 0, n - 1, integer=True)
         self.transport.goto(i, self._quantize())
         self._bump(cmd)
 
@@ -256,12 +256,12 @@ class Show(Loading, Planner, Instrument):
             self._safe_handle(Command("set", "bpm", bpm, "tap", cmd.received))
 
     def _seed(self, cmd: Command) -> None:
-        self._replace_keyframe_seed(int(cmd.value))
+        self._replace_keyframe_seed(number(cmd.value, "seed", 0, 2 ** 32 - 1, integer=True))
         self._bump(cmd)
 
     def _pad_corner(self, cmd: Command) -> None:
         k, seed = cmd.value
-        self._set_pad_corner(int(k), int(seed))
+        self._set_pad_corner(number(k, "pad corner", 0, 3, integer=True), number(seed, "seed", 0, 2 ** 32 - 1, integer=True))
         self._bump(cmd)
 
     def _direction(self, cmd: Command) -> None:
