@@ -72,7 +72,27 @@ def test_livegan_threads_sets_the_default_share_and_a_bad_value_is_one_line(monk
     assert threads.plan().generator == max(1, threads.cores() - 1)
     r = subprocess.run([sys.executable, "-m", "livegan", "generate", "--seeds", "0"], capture_output=True, text=True,
                        env={**os.environ, "LIVEGAN_THREADS": "lots"})
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "LIVEGAN_THREADS=lots" in r.stderr, r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "LIVEGAN_THREADS='lots'" in r.stderr, r.stderr
+
+
+SETTINGS = ("LIVEGAN_MAX_NETWORK_GB", "LIVEGAN_DOWNLOAD_S", "LIVEGAN_FIRST_FRAME_S", "LIVEGAN_THREADS",
+            "LIVEGAN_ENCODER_THREADS", "LP_NUM_THREADS", "LIVEGAN_PCA_SAMPLES")
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("name", SETTINGS)
+def test_every_number_from_the_environment_is_checked_at_the_start(monkeypatch, capsys, name):
+    # 'nan' meant no download deadline, 'inf' an OverflowError inside a network's size check,
+    # junk a traceback at the first download or recording: each is the command's one line now
+    from livegan.commands import main
+
+    for value in ("nan", "inf", "-1", "lots", "1e400", "0.5e9"):
+        monkeypatch.setenv(name, value)
+        assert main(["networks"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"livegan networks: error: {name}={value!r}: must be"), err
+    monkeypatch.setenv(name, "")                      # empty is unset: the default
+    assert main(["networks"]) == 0
 
 
 @pytest.mark.parametrize("ext", [".mov", ".mkv"])

@@ -38,6 +38,8 @@ def _run(args, prog: str) -> int:
     keep_freed_memory()
     restore = _stop_signals() if getattr(args, "cmd", None) == "perform" else {}
     try:
+        from ..settings import check_environment
+        check_environment()                                # a bad LIVEGAN_* number: this command's one line
         if getattr(args, "cmd", None) != "perform":       # the show plans its own threads (with the encoder's)
             from ..engine import threads
             threads.apply(threads.plan(getattr(args, "threads", 0) or None))

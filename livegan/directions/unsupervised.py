@@ -9,16 +9,15 @@
 Computed once per network and cached by its identity beside the network cache (see `cached`)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from ..latents import classes_for
+from ..settings import PCA_SAMPLES as DEFAULT_SAMPLES
 from .model import Direction, DirectionError
 
-DEFAULT_SAMPLES = 20_000
 KEEP = 32                            # components kept
 
 
@@ -147,7 +146,6 @@ def _spread(G, comps: np.ndarray, samples: int = 2000) -> np.ndarray:
 
 
 def env_samples() -> int:
-    try:
-        return max(2 * KEEP, int(os.environ.get("LIVEGAN_PCA_SAMPLES", DEFAULT_SAMPLES)))
-    except ValueError:
-        return DEFAULT_SAMPLES
+    from ..settings import pca_samples
+
+    return pca_samples()

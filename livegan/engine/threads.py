@@ -36,15 +36,10 @@ def cores() -> int:
 def plan(generator: Optional[int] = None) -> ThreadPlan:
     """`generator` (a --threads option), else LIVEGAN_THREADS (for a script that runs several
     commands at once: the cores shared out), else the cores minus one."""
-    n = cores()
-    raw = os.environ.get("LIVEGAN_THREADS", "").strip()
-    env = int(raw) if raw.isdigit() else -1 if raw else 0
-    if not 0 <= env <= 256:
-        raise ValueError(f"LIVEGAN_THREADS={raw}: a whole number of threads, 1..256 (or unset: the cores minus one)")
-    gen = generator if generator else (env if env > 0 else max(1, n - 1))
-    enc = int(os.environ.get("LIVEGAN_ENCODER_THREADS", "1") or 1)
-    gl = int(os.environ.get("LP_NUM_THREADS", "1") or 1)
-    return ThreadPlan(gen, max(1, enc), max(1, gl))
+    from .. import settings
+
+    gen = generator or settings.threads() or max(1, cores() - 1)
+    return ThreadPlan(gen, settings.encoder_threads(), max(1, settings.gl_threads()))
 
 
 def apply(p: ThreadPlan) -> None:

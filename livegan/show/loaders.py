@@ -30,22 +30,17 @@ def cpu_mapper(G) -> Callable[[np.ndarray, Optional[np.ndarray]], np.ndarray]:
     return run
 
 
-FIRST_FRAME_S = 30.0                  # LIVEGAN_FIRST_FRAME_S: a new network's first frame, at most
 
 
 def first_frame(G, source: str) -> None:
     """Render one frame (at w_avg) with a network about to take over, off the main thread; it
     must finish within the deadline and be finite, else the playing network stays."""
-    import os
-
     import torch
 
     from ..conditions.render import condition_for, synthesize
+    from ..settings import first_frame_s
 
-    try:
-        limit = float(os.environ.get("LIVEGAN_FIRST_FRAME_S", FIRST_FRAME_S))
-    except ValueError:
-        limit = FIRST_FRAME_S
+    limit = first_frame_s()
     t0 = time.perf_counter()
     dev = next(G.parameters()).device
     with torch.inference_mode():

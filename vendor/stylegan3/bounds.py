@@ -9,7 +9,6 @@ refused above a limit.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 from .pickle_safe import CheckpointError
@@ -32,11 +31,9 @@ MAX_KEYS = 256
 
 def max_network_bytes() -> int:
     """LIVEGAN_MAX_NETWORK_GB (default 8): the largest network we agree to build."""
-    try:
-        gb = float(os.environ.get("LIVEGAN_MAX_NETWORK_GB", "8"))
-    except ValueError:
-        gb = 8.0
-    return int(gb * (1 << 30))
+    from .settings import env_number
+
+    return int(env_number("LIVEGAN_MAX_NETWORK_GB", 8, 0.01, 4096, meaning="GiB a network may take to run") * (1 << 30))
 
 
 def check_kwargs(kwargs: Any, name: str, where: str = "init_kwargs", depth: int = 0) -> None:

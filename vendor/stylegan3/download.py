@@ -30,6 +30,13 @@ def looks_like_checkpoint(head: bytes) -> bool:
     return len(head) >= 9 and int.from_bytes(head[:8], "little") < (100 << 20) and head[8:9] == b"{"
 
 
+def download_deadline() -> float:
+    """LIVEGAN_DOWNLOAD_S (default 900): seconds a whole download may take."""
+    from .settings import env_number
+
+    return env_number("LIVEGAN_DOWNLOAD_S", 900, 1, 7 * 86400, meaning="seconds a download may take")
+
+
 def fetch_url(url: str, progress: bool = True, timeout: float = 20.0, deadline: Optional[float] = None,
               limit: Optional[int] = None) -> Path:
     """Download `url` into the cache (once).  Bounded in time (`deadline` seconds in all, default
@@ -40,7 +47,7 @@ def fetch_url(url: str, progress: bool = True, timeout: float = 20.0, deadline: 
 
     from .bounds import max_network_bytes
 
-    deadline = float(os.environ.get("LIVEGAN_DOWNLOAD_S", "900")) if deadline is None else deadline
+    deadline = download_deadline() if deadline is None else deadline
     limit = max_network_bytes() * 2 if limit is None else limit
     dest = cached_path(url)
     name = dest.name.split("-", 1)[1]
