@@ -31,18 +31,28 @@ def check_regular(path: PathLike, limit: int, what: str = "file") -> int:
     return st.st_size
 
 
-def read_regular(path: PathLike, limit: int, what: str = "file") -> bytes:
-    """The bytes of a regular file of at most `limit` bytes.  Opened non-blocking and checked again
-    on the open descriptor (the name may be swapped for a FIFO between stat and open)."""
+def open_regular(path: PathLike, limit: int, what: str = "file"):
+    """A regular file of at most `limit` bytes, open for reading.  Opened non-blocking (a FIFO
+    never blocks the open) and checked again on the open descriptor (the name may be swapped for
+    a FIFO between stat and open)."""
     check_regular(path, limit, what)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"{path}: not a regular file ({'an' if what[:1].lower() in 'aeiou' else 'a'} {what} must be a plain file)")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: PathLike, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (see open_regular)."""
+    with open_regular(path, limit, what) as f:
         chunks, got = [], 0
         while True:
-            b = os.read(fd, min(1 << 20, limit + 1 - got))
+            b = f.read(min(1 << 20, limit + 1 - got))
             if not b:
                 break
             chunks.append(b)
@@ -50,8 +60,20 @@ def read_regular(path: PathLike, limit: int, what: str = "file") -> bytes:
             if got > limit:
                 raise ValueError(f"{path}: {what} is larger than the {limit / MiB:.0f} MiB limit")
         return b"".join(chunks)
-    finally:
-        os.close(fd)
+
+
+def load_torch(path: PathLike, what: str, limit: int = 64 << 30, map_location="cpu"):
+    """A torch.save file's data (torch's weights-only unpickler: no code from it runs) from a
+    regular file: a FIFO named like a snapshot blocked `--resume` forever.  Any failure to read
+    it is one ValueError line naming it."""
+    import torch
+
+    with open_regular(path, limit, what) as f:
+        try:
+            return torch.load(f, map_location=map_location, weights_only=True)
+        except Exception as e:
+            from .console import reason
+            raise ValueError(f"{path}: not a readable {what} ({reason(e)})") from None
 
 
 def atomic_write(path: PathLike, write: Callable[[object], None], mode: str = "wb") -> Path:

@@ -367,9 +367,15 @@ def test_the_trained_network_plays_and_bad_training_input_is_one_line(tmp_path, 
         golden / "train-sg2-tiny" / "snapshot.pkl"), cbase=2048, cmax=64, map_depth=2, w_dim=64, batch=8), log=lambda m: None)
     want = np.load(golden / "train-sg2-tiny" / "D_state_dict.npz")
     assert all(np.array_equal(t.D.state_dict()[k].numpy(), want[k]) for k in want.files)   # D from the pickle
+    fifo = tmp_path / "snap.pt"
+    os.mkfifo(fifo)
+    (tmp_path / "junk.pt").write_bytes(b"PK\x03\x04 not a zip at all")
     bad = [(["--batch", "8", "--batch-gpu", "2"], "--mbstd-group 4"),
            (["--resume", golden / "train-sg2-tiny" / "snapshot.pkl"], "trained with --cbase 2048; --cbase 256 differs"),
-           (["--data", tmp_path / "nowhere"], "no such dataset")]
+           (["--data", tmp_path / "nowhere"], "no such dataset"),
+           (["--resume", fifo], "not a regular file"),            # blocked the run forever
+           (["--resume", fifo, "--cfg", "canvas-t"], "not a livegan Canvas training snapshot"),
+           (["--resume", tmp_path / "junk.pt"], "not a readable training snapshot")]
     for extra, words in bad:
         args = ["--data", tmp_path / "ds32", "--outdir", tmp_path / "bad", "--kimg", "0.008", "--cbase", "256",
                 "--cmax", "32", "--w-dim", "32"] + extra

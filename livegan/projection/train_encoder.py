@@ -46,7 +46,8 @@ def train(G, network_id: str, run: EncoderRun, say=print) -> dict:
     if run.resume:
         if not sp.is_file():
             raise ValueError(f"--resume: no {sp.name} beside {run.out} (a run's state is written with each snapshot)")
-        st = torch.load(sp, map_location=dev, weights_only=True)       # data only: no code runs
+        from ..safeio import load_torch
+        st = load_torch(sp, "encoder training state", map_location=dev)    # data only: no code runs
         if not isinstance(st, dict) or st.get("format") != STATE_FORMAT or st.get("network_id") != network_id:
             raise ValueError(f"--resume {sp}: not this network's encoder state")
         enc.load_state_dict(st["encoder"])

@@ -19,12 +19,16 @@ class CanvasTraining:
         if not (self.o.resume and self.o.resume.endswith(".pt")):
             return None
         from stylegan3 import build_generator
+
+        from ..safeio import load_torch
+
         try:
-            st = torch.load(self.o.resume, map_location="cpu", weights_only=True)
+            st = load_torch(self.o.resume, "Canvas training snapshot")
             arch = json.loads(st["G_arch"])
+            family, kwargs = arch["family"], arch["init_kwargs"]
         except Exception:
             raise ValueError(f"--resume {self.o.resume}: not a livegan Canvas training snapshot") from None
-        G = build_generator(arch["family"], arch["init_kwargs"])
+        G = build_generator(family, kwargs)
         if is_canvas_r(G) != (self.o.cfg == "canvas-r"):
             raise ValueError(f"--resume {self.o.resume}: a snapshot of --cfg canvas-{'r' if is_canvas_r(G) else 't'}")
         return G.train().requires_grad_(False)

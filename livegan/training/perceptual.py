@@ -39,7 +39,8 @@ class VGGFeatures(nn.Module):
                 from safetensors.torch import load_file
                 state = load_file(str(p))
             else:
-                state = torch.load(p, map_location="cpu", weights_only=True)   # data only: no code runs
+                from ..safeio import load_torch
+                state = load_torch(p, "VGG19 weights file")                   # data only: no code runs
         except Exception as e:
             raise ValueError(f"--vgg {path}: unreadable ({type(e).__name__})") from None
         net = cls()

@@ -33,10 +33,12 @@ class Snapshotting:
     def _resume(self, path: str) -> None:
         p = Path(path)
         if p.suffix == ".pt":
-            try:
-                st = torch.load(p, map_location=self.dev, weights_only=True)   # data only: no code runs
-            except Exception as e:
-                raise ValueError(f"--resume {path}: not a livegan training snapshot ({type(e).__name__})") from None
+            from ..safeio import load_torch
+
+            try:                                            # data only: no code runs
+                st = load_torch(p, "training snapshot", map_location=self.dev)
+            except ValueError as e:
+                raise ValueError(f"--resume {e}") from None
             if not isinstance(st, dict) or st.get("format") != SNAPSHOT_FORMAT:
                 raise ValueError(f"--resume {path}: not a livegan training snapshot")
             for name in ("G", "D", "G_ema"):
