@@ -96,3 +96,14 @@ def test_a_busy_database_is_never_set_aside(tmp_path):
     locked.sqlite_errorcode = 5                        # SQLITE_BUSY
     assert not damage.is_damage(locked) and s.set_aside is None
     s.close()
+
+
+def test_a_network_named_by_a_fifo_has_an_identity_without_reading_it(tmp_path):
+    # its sha256 once opened the FIFO, which waits for a writer that never comes
+    import os
+
+    from livegan.store import network_identity
+
+    fifo = tmp_path / "net.pkl"
+    os.mkfifo(fifo)
+    assert network_identity(str(fifo)).startswith("url-")

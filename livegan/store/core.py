@@ -447,6 +447,6 @@ def network_identity(source: str) -> str:
         return "builtin-" + hashlib.sha256(json.dumps([source, spec.get("init_kwargs"), spec.get("seed"), cal],
                                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
     p = Path(source).expanduser()
-    if p.exists():
+    if p.is_file():                          # a regular file only: hashing a FIFO waits for a writer
         return file_hash(p)
     return "url-" + hashlib.sha256(source.encode()).hexdigest()[:16]
