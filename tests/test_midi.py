@@ -38,6 +38,9 @@ def jack():
         yield backend
 
 
+DONE = object()                          # posted after each message's own commands
+
+
 class Rig:
     """A virtual controller (JACK output port) wired to MidiInputs with a map, registry applied."""
 
@@ -47,19 +50,28 @@ class Rig:
         self.map = parse_map(data, "rig.json")
         self.mapper = MidiMapper(self.map, lambda: self.reg.target, self.tempo)
         self.out = backend.open_output(name, virtual=True)
-        self.cmds = []
-        self.inputs = MidiInputs([name], self.mapper, self.cmds.append, backend=JACK, log=lambda m: None, poll=poll).start()
+        self.cmds, self.done = [], 0
+        handle = self.mapper.handle
+        # a message is done once the input's thread has posted all its commands: the mapper
+        # counts it as it starts, so a count alone raced the posting on a busy machine
+        self.mapper.handle = lambda msg, now=None: handle(msg, now) + [DONE]
+        self.inputs = MidiInputs([name], self.mapper, self._post, backend=JACK, log=lambda m: None, poll=poll).start()
+
+    def _post(self, cmd) -> None:
+        if cmd is DONE:
+            self.done += 1
+        else:
+            self.cmds.append(cmd)
 
     def send(self, *msgs, timeout=5.0):
-        """Send and wait until the mapper has seen every message (JACK delivers per period)."""
-        goal = self.mapper.handled + len(msgs)
+        """Send and wait until every message's commands are posted (JACK delivers per period)."""
+        goal = self.done + len(msgs)
         for m in msgs:
             self.out.send(m)
         end = time.time() + timeout
-        while self.mapper.handled < goal and time.time() < end:
+        while self.done < goal and time.time() < end:
             time.sleep(0.005)
-        assert self.mapper.handled >= goal, "MIDI messages did not arrive"
-        time.sleep(0.01)
+        assert self.done >= goal, "MIDI messages did not arrive"
         for c in self.cmds:
             self.reg.apply(c)
         self.cmds.clear()
@@ -110,7 +122,7 @@ def test_absolute_14bit_relative_and_notes(jack):
         rig.send(cc(8, 127, ch=2))                           # other channel: ignored
         assert rig.reg.target["zoom"] == pytest.approx(0.25 + (64 / 127) ** 2 * 3.75, abs=1e-6)
         got = []
-        rig.inputs.post = got.append
+        rig.inputs.post = lambda c: rig._post(c) if c is DONE else got.append(c)
         rig.send(mido.Message("note_on", note=60, velocity=90),
                  mido.Message("note_on", note=60, velocity=0),      # note-off as velocity 0
                  cc(41, 127))
@@ -199,7 +211,7 @@ def test_clock_sets_bpm_within_one_percent(jack):
             time.sleep(max(0.0, t - time.perf_counter()))
             rig.out.send(mido.Message("clock"))
         end = time.time() + 5
-        while rig.mapper.handled < 24 * 6 and time.time() < end:
+        while rig.done < 24 * 6 and time.time() < end:     # every clock's tempo posted
             time.sleep(0.01)
         rig.send()
         assert rig.reg.target["bpm"] == pytest.approx(128.0, rel=0.01)

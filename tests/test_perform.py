@@ -88,8 +88,13 @@ def test_network_hot_swap(tmp_path, tiny, golden):
     show = Show(Options(fps=30), G=tiny)
     show.post(Command("trigger", "network", str(golden / "sg3t-tiny" / "network.pkl"), "test"))
     seen = []
+
+    def loaded(s) -> None:               # the load, off the main thread, has finished (a busy machine: late)
+        end = time.time() + 120
+        while s.network_loader.busy and not s.network_loader._results.qsize() and time.time() < end:
+            time.sleep(0.01)
     App(show, tmp_path, hud=False).run_headless(40, realtime=False,
-                                                on_tick=lambda i, s, d: (time.sleep(0.05) if i < 5 else None, seen.append(s.current_image.shape)))
+                                                on_tick=lambda i, s, d: (loaded(s) if i == 5 else None, seen.append(s.current_image.shape)))
     assert seen[0] == (256, 256, 3) and seen[-1] == (64, 64, 3)
 
 
