@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +203,7 @@ def free_port_pair() -> int:
 
 
 def record_and_render(app, ticks: int, events: dict, G) -> dict:
-    """Run `app` offline for `ticks` frames, posting `events` ({tick: [Command, ...]}, a recording
+    """Run `app` offline for `ticks` frames, posting `events` ({tick: [Command or callable(show), ...]}, a recording
     started and stopped among them), then render the recording's control log again.  Returns the
     log (header, cmds, end), the live program frames by tick, the rendered ones by index and the
     recording's first tick: a replay is exact when rendered[i] equals live[first + i]."""
@@ -216,7 +217,7 @@ def record_and_render(app, ticks: int, events: dict, G) -> dict:
         if app.recording:
             start.setdefault("tick", app.recorder.start_tick)
         for cmd in events.get(i, ()):
-            s.post(cmd)
+            cmd(s) if callable(cmd) else s.post(cmd)        # a callable: wait for the show's own event
         live[s.tick_index] = d.renderer.read_program()
     app.run_headless(ticks, realtime=False, on_tick=on_tick)
     (walk,) = Store(app.out_dir).walks("recording")
@@ -227,6 +228,14 @@ def record_and_render(app, ticks: int, events: dict, G) -> dict:
                      on_frame=lambda i, req, img: rendered.__setitem__(i, img))
     return {"header": header, "cmds": cmds, "end": end, "live": live, "rendered": rendered,
             "first": start["tick"] + 1, "result": res, "video": app.out_dir / "replay.mkv"}
+
+
+def finished(loader, timeout: float = 120.0) -> None:
+    """Wait until a LatestLoader's jobs are done (their results handed over, or none pending):
+    an offline run's frames are quick, a load on a busy machine may not be."""
+    end = time.time() + timeout
+    while loader.busy and not loader._results.qsize() and time.time() < end:
+        time.sleep(0.01)
 
 
 def assert_replays_exactly(run: dict) -> None:

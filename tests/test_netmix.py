@@ -152,13 +152,15 @@ def test_another_architecture_mixes_where_the_layers_agree():
 
 
 def test_a_recorded_mix_replays_frame_for_frame(tmp_path, tiny, network_b):
-    from conftest import assert_replays_exactly, record_and_render
+    from conftest import assert_replays_exactly, finished, record_and_render
     from livegan.media import read_video
 
     path, _ = network_b
     show = Show(Options(fps=30), PRESET, G=tiny)
     events = {1: [Command("trigger", "netmix_network", path, "key"), Command("set", "netmix", 0.4, "key")],
+              2: [lambda s: finished(s.netmix.loads)],       # B is there (a busy machine: late) ...
               3: [Command("trigger", "record", 1, "key")],
+              5: [lambda s: finished(s.netmix.blends)],      # ... and its first blend made
               14: [Command("trigger", "netmix_layers", "0-4", "osc"), Command("set", "netmix", 0.9, "osc")],
               30: [Command("trigger", "record", 0, "key")]}
     run = record_and_render(App(show, tmp_path, hud=False, codec="ffv1"), 34, events, tiny)
@@ -226,7 +228,7 @@ def test_in_bs_frame_a_larger_network_gives_its_larger_picture(tmp_path):
     channel plan): at 1 the show plays B's picture for its ws (the keyframes' ws extended to B's
     layers by their last w), at 0 A's weights in every layer they share with B's top block B's own;
     the recording replays it."""
-    from conftest import assert_replays_exactly, record_and_render
+    from conftest import assert_replays_exactly, finished, record_and_render
     from stylegan3 import save_safetensors
     from stylegan3.checkpoints import build_generator
 
@@ -268,7 +270,7 @@ def test_bs_mapping_makes_the_keyframes_when_chosen(tmp_path):
     the choice replays."""
     import copy
 
-    from conftest import assert_replays_exactly, record_and_render
+    from conftest import assert_replays_exactly, finished, record_and_render
     from stylegan3 import load_network, save_safetensors
 
     A = load_network("builtin:twemoji")
