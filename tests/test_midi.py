@@ -503,3 +503,14 @@ def test_learn_without_a_port_is_a_plain_line(tiny, tmp_path):
     app.run_headless(2, realtime=False)
     (line,) = [e for e in show.errors if "learn" in e]
     assert "--midi" in line and "ValueError" not in line
+
+
+def test_alsas_own_lines_never_reach_the_terminal():
+    # with no ALSA sequencer, libasound wrote 'ALSA lib seq_hw.c:466:(snd_seq_hw_open) open
+    # /dev/snd/seq failed' past Python, at every try of the show's MIDI watcher (every 2 s)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, os.path.join(root, "perform.py"), "--midi-list", "--midi-backend",
+                        "rtmidi/LINUX_ALSA"], capture_output=True, text=True, timeout=60, cwd=root,
+                       env={k: v for k, v in os.environ.items() if k != "LIVEGAN_DEBUG"})
+    assert "ALSA lib" not in r.stderr, r.stderr
+    assert r.returncode == 0 or (r.returncode == 2 and r.stderr.count("\n") == 1), r.stderr

@@ -139,6 +139,9 @@ def list_inputs() -> list[str]:
 
 
 def _sounddevice():
+    from ..alsa_quiet import quiet_alsa
+
+    quiet_alsa()                         # PortAudio's probe of every ALSA device: livegan says what matters
     try:
         import sounddevice as sd
     except OSError as e:                 # the PortAudio library is missing

@@ -31,6 +31,9 @@ def open_backend(name: str):
     """A loaded mido backend; ValueError (one line) if it does not exist."""
     import mido
 
+    from ..alsa_quiet import quiet_alsa
+
+    quiet_alsa()                                  # ALSA's own lines: livegan says what is missing
     spec = backend_spec(name)
     try:
         b = mido.Backend(spec, load=True)
