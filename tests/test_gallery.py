@@ -238,6 +238,17 @@ def test_recall_sends_the_preset_to_a_running_show(store_dir, tmp_path):
     assert np.array_equal(p.keyframes[0].w, st.image_ws(st.store.image(img)))
 
 
+@pytest.mark.hostile
+def test_a_show_name_that_does_not_resolve_is_one_line(store_dir, tmp_path):
+    # the show's name is looked up once per recall, off the messages; one that fails is a 400
+    from livegan.gallery import create_app
+
+    app = create_app(store_dir, presets=tmp_path / "p", show="no-such-show.invalid:9000")
+    c, st = app.test_client(), app.extensions["studio"]
+    r = c.post(f"/api/images/{snapshot_ids(st)[0]}/recall", json={})
+    assert r.status_code == 400 and "--show no-such-show.invalid:9000: cannot resolve" in r.json["error"], r.json
+
+
 def test_recalled_preset_recreates_the_frame(store_dir, tmp_path, tiny):
     """The snippet alone, played by a show, gives the snapshot's raw frame back."""
     from livegan.gallery import recall

@@ -61,13 +61,21 @@ def write_preset(folder: Path, image_id: int, state: dict, ws: np.ndarray) -> st
 
 
 def send(target: str, messages: list[tuple]) -> int:
-    """Send (address, tag, value) messages to a running show; returns how many went out."""
+    """Send (address, tag, value) messages to a running show; returns how many went out.  The
+    show's name is looked up once per recall, not once per message (a `.local` name takes a
+    multicast lookup each), and a name that does not resolve is one line."""
+    import socket
+
     from pythonosc.udp_client import SimpleUDPClient
 
     from ..boundary import host_port
 
     host, port = host_port(target, "--show")
-    c = SimpleUDPClient(host, port)
+    try:
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4][0]
+    except (OSError, UnicodeError) as e:
+        raise ValueError(f"--show {target}: cannot resolve {host!r} ({e})") from None
+    c = SimpleUDPClient(address, port)
     for addr, _, value in messages:
         c.send_message(addr, value)
     return len(messages)
