@@ -6,7 +6,6 @@ format for a damaged file (OSError, SyntaxError, NotImplementedError, struct.err
 hands anything that looks like PostScript to Ghostscript: neither reaches the callers."""
 from __future__ import annotations
 
-import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -25,12 +24,12 @@ def open_image(source: Any, what: str = "image", max_pixels: int = MAX_IMAGE_PIX
     bomb or Pillow's own exception.  `source` is a path or a file object."""
     from PIL import Image
 
+    # no warnings.catch_warnings here: it swaps the process's filters and is not thread-safe
+    # (pictures are read on the studio's, the projector's and the sources' threads at once); a
+    # picture past Pillow's own warning size is refused below by ours, which is smaller
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")                   # Pillow's notes on a damaged header
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(source, formats=FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        im = Image.open(source, formats=FORMATS)
+    except Image.DecompressionBombError:
         raise ValueError(f"{what}: declares more pixels than a picture may have here") from None
     except Exception as e:
         raise ValueError(f"{what}: not a readable image ({reason(e)})") from None
@@ -45,12 +44,10 @@ def decode(im, what: str = "image", draft: Optional[tuple[int, int]] = None):
     orientation applied, alpha over black, 16-bit scaled down; `draft` lets a JPEG decode at a
     smaller scale still at least that size.  Any failure is one ValueError line."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if draft is not None:
-                im.draft("RGB", draft)
-            im.load()
-            return to_rgb(im)
+        if draft is not None:
+            im.draft("RGB", draft)
+        im.load()
+        return to_rgb(im)
     except Exception as e:
         raise ValueError(f"{what}: not a readable image ({reason(e)})") from None
 
