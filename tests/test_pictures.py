@@ -142,3 +142,46 @@ def test_a_recordings_damaged_picture_is_a_recording_error(tmp_path):
 
 def test_the_formats_are_those_pictures_come_in():
     assert {"PNG", "JPEG", "WEBP", "GIF", "TIFF"} <= set(FORMATS) and "EPS" not in FORMATS
+
+
+@pytest.mark.hostile
+def test_dropped_pictures_are_decoded_one_at_a_time_and_a_full_queue_decodes_nothing(tmp_path, monkeypatch):
+    # each request decoded its picture at once (about 700 MB for 64 megapixels made RGB), and a
+    # request to a full queue was decoded before it was refused
+    import threading
+
+    import livegan.pictures as pictures
+    from livegan.projection import jobs
+
+    real, inside, most = pictures.read_picture, [0], [0]
+    first_in, second_called = threading.Event(), threading.Event()
+
+    def watched(*a, **k):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        first_in.set()
+        if inside[0] == 1 and not second_called.wait(10):
+            raise AssertionError("the second request never came")
+        second_called.wait(10)
+        deadline = threading.Event()
+        deadline.wait(1.0 if most[0] == 1 else 0)          # room for a second decode to overlap, if it may
+        try:
+            return real(*a, **k)
+        finally:
+            inside[0] -= 1
+    monkeypatch.setattr(pictures, "read_picture", watched)
+    monkeypatch.setattr(jobs.Projector, "_work", lambda self: None)       # no projection runs here
+    p = jobs.Projector(tmp_path, "builtin:tiny")
+    data = encoded("PNG")
+    a = threading.Thread(target=p.submit, args=(data, 1))
+    a.start()
+    assert first_in.wait(10)
+    b = threading.Thread(target=lambda: (second_called.set(), p.submit(data, 1)))
+    b.start()
+    a.join(30)
+    b.join(30)
+    assert most[0] == 1 and len(p._queue) == 2
+    monkeypatch.setattr(pictures, "read_picture", lambda *a, **k: pytest.fail("a full queue decoded a picture"))
+    p._queue.extend([(0, b"", 1)] * (jobs.MAX_QUEUE - 2))
+    with pytest.raises(jobs.QueueFull):
+        p.submit(damaged()["truncated png"], 1)

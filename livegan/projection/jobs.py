@@ -28,15 +28,19 @@ class Projector:
         self._wake = threading.Condition(self._lock)
         self._thread: Optional[threading.Thread] = None
         self._G = None
+        # a 64-megapixel picture takes about 700 MB while it is decoded and made RGB: requests
+        # check theirs one at a time, and a full queue refuses before any decoding
+        self._checking = threading.Lock()
 
     def submit(self, data: bytes, steps: int, name: str = "dropped") -> int:
         """A picture's bytes (checked here: one line when it is not a picture) -> a job id."""
         from ..pictures import read_picture
 
-        read_picture(io.BytesIO(data), "the dropped picture")    # decoded now: a broken file is refused here
+        self._room()
+        with self._checking:
+            read_picture(io.BytesIO(data), "the dropped picture")    # decoded now: a broken file is refused here
         with self._lock:
-            if len(self._queue) >= MAX_QUEUE:
-                raise QueueFull(f"{MAX_QUEUE} projections are waiting; try again when one is done")
+            self._room()
             jid = next(self._ids)
             self._jobs[jid] = {"job": jid, "status": "queued", "progress": 0.0, "image": None, "error": None,
                                "steps": steps, "name": name[:60]}
@@ -48,6 +52,10 @@ class Projector:
                 self._thread.start()
             self._wake.notify()
         return jid
+
+    def _room(self) -> None:
+        if len(self._queue) >= MAX_QUEUE:
+            raise QueueFull(f"{MAX_QUEUE} projections are waiting; try again when one is done")
 
     def status(self, jid: int) -> dict:
         with self._lock:
