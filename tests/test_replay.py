@@ -330,3 +330,43 @@ def test_a_frame_of_many_commands_replays_whole(tmp_path, tiny, monkeypatch):
     render_log(log, tmp_path / "again.mkv", progress=False, G=tiny,
                on_frame=lambda i, req, img: rendered.__setitem__(i, img))
     assert_replays_exactly({"end": end, "rendered": rendered, "live": live, "first": start["tick"] + 1})
+
+
+@pytest.mark.hostile
+def test_a_recordings_carried_state_that_does_not_fit_is_one_line_naming_it(tmp_path, tiny):
+    # the folder's carried.npz is data from outside: a texture larger than its bytes (a GL
+    # allocation the file never paid for), an index past the feedback buffers, a type no renderer
+    # writes, a file without its description; each stopped a render on GL's or numpy's own words
+    import json
+
+    from livegan.record import CARRIED_NAME, RecordingError
+
+    show = Show(Options(fps=30), PRESET, G=tiny)
+    app = App(show, tmp_path, hud=False)
+    app.run_headless(12, realtime=False, on_tick=lambda i, s, d: (
+        s.post(Command("set", "feedback", 0.6, "key")) if i == 1 else None,
+        app.record(i == 3) if i in (3, 10) else None))
+    (walk,) = Store(tmp_path).walks("recording")
+    folder = tmp_path / str(walk["id"])
+    log = folder / LOG_NAME
+    assert render_log(log, tmp_path / "ok.mkv", progress=False, G=tiny)["written"] > 0
+    with np.load(folder / CARRIED_NAME) as z:
+        good = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(good["meta"]).decode())
+
+    def carried_with(change) -> None:
+        m, arrays = json.loads(json.dumps(meta)), dict(good)
+        change(m, arrays)
+        arrays["meta"] = np.frombuffer(json.dumps(m).encode(), np.uint8)
+        np.savez(folder / CARRIED_NAME, **arrays)
+    cases = {"a huge hold": lambda m, a: m.update(hold={"size": [16384, 16384], "comps": 4, "dtype": "f4"}) or
+             a.update(hold0=np.zeros(16, np.uint8)),
+             "prev_output 7": lambda m, a: m.update(prev_output=7),
+             "src of type f8": lambda m, a: m["src"].update(dtype="f8"),
+             "src cut short": lambda m, a: a.update(src0=a["src0"][:-5]),
+             "no description": lambda m, a: m.clear() or m.update(src="x")}
+    for what, change in cases.items():
+        carried_with(change)
+        with pytest.raises(RecordingError) as e:
+            render_log(log, tmp_path / "bad.mkv", progress=False, G=tiny)
+        assert str(e.value).startswith(f"{CARRIED_NAME}: ") and "\n" not in str(e.value), (what, str(e.value))

@@ -12,6 +12,49 @@ from .readback import AsyncReader, read_rgb
 from .shaders import ShaderLibrary, fit_rect
 
 
+_TEXEL_BYTES = {"f1": 1, "f2": 2, "f4": 4}
+
+
+def checked_carried(state) -> dict:
+    """A recording's carried state (data from outside) as restore_carried may use it: each
+    texture's size, components, type and byte count agree (no texture larger than the bytes the
+    file holds is ever made), the rest plain; ValueError naming what does not."""
+    import math
+
+    if not isinstance(state, dict):
+        raise ValueError("carried state: not a mapping")
+
+    def texture(d, key):
+        if d is None:
+            return None
+        try:
+            w, h = (int(v) for v in d["size"])
+            comps, dtype = int(d["comps"]), str(d["dtype"])
+            data = np.ascontiguousarray(d["data"]).tobytes()
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"carried state: {key} is not a texture ({type(e).__name__})") from None
+        if not (1 <= w <= 16384 and 1 <= h <= 16384 and 1 <= comps <= 4 and dtype in _TEXEL_BYTES
+                and len(data) == w * h * comps * _TEXEL_BYTES[dtype]):
+            raise ValueError(f"carried state: {key} is {w}x{h}x{comps} {dtype[:8]} with {len(data)} bytes")
+        return {"size": [w, h], "comps": comps, "dtype": dtype, "data": data}
+
+    ping = state.get("ping") or []
+    fade = state.get("swap_fade") or 0.0
+    if not isinstance(ping, list) or len(ping) > 8 or not isinstance(fade, (int, float)) or not math.isfinite(fade):
+        raise ValueError("carried state: its feedback buffers or swap fade are not as a renderer writes them")
+    return {"src": texture(state.get("src"), "src"), "prev_frame": texture(state.get("prev_frame"), "prev_frame"),
+            "hold": texture(state.get("hold"), "hold"), "ping": [texture(d, "ping") for d in ping],
+            "prev_output": state.get("prev_output"), "swap_fade": float(fade)}
+
+
+def _write(t, d: dict, key: str) -> None:
+    """A carried texture's bytes into one of ours, which must be its size."""
+    if tuple(t.size) != tuple(d["size"]) or t.components != d["comps"] or t.dtype != d["dtype"]:
+        raise ValueError(f"carried state: {key} is {d['size'][0]}x{d['size'][1]}x{d['comps']} {d['dtype']}, "
+                         f"this renderer's {t.size[0]}x{t.size[1]}x{t.components} {t.dtype}")
+    t.write(d["data"])
+
+
 class Renderer:
     """Uploads generator frames and draws them through the effect chain into a framebuffer."""
 
@@ -135,19 +178,23 @@ class Renderer:
                 return None
             t = self.ctx.texture(tuple(d["size"]), d["comps"], dtype=d["dtype"])
             t.repeat_x = t.repeat_y = False
-            t.write(np.ascontiguousarray(d["data"]).tobytes())
+            t.write(d["data"])
             return t
+        state = checked_carried(state)
         if state.get("src") is None:
             return
         src = state["src"]
         self._frame_textures(src["size"][0], src["size"][1], src["comps"])
-        self.src.write(np.ascontiguousarray(src["data"]).tobytes())
+        _write(self.src, src, "src")
         if state.get("prev_frame") is not None:
-            self.prev_frame.write(np.ascontiguousarray(state["prev_frame"]["data"]).tobytes())
-        for fbo, d in zip(self._ping, state.get("ping") or []):
+            _write(self.prev_frame, state["prev_frame"], "prev_frame")
+        ping = state.get("ping") or []
+        for fbo, d in zip(self._ping, ping):
             if d is not None:
-                fbo.color_attachments[0].write(np.ascontiguousarray(d["data"]).tobytes())
+                _write(fbo.color_attachments[0], d, "ping")
         k = state.get("prev_output")
+        if k is not None and not (isinstance(k, int) and 0 <= k < len(self._ping)):
+            raise ValueError(f"carried state: prev_output {str(k)[:20]} is not a feedback buffer")
         self.prev_output = self._ping[k].color_attachments[0] if k is not None else None
         self.hold = tex(state.get("hold"))
         self.swap_fade = float(state.get("swap_fade") or 0.0)

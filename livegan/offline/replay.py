@@ -194,12 +194,21 @@ def _restore_carried(renderer, header: dict, folder: Path, frame_size: tuple[int
     that was on screen (None: nothing was)."""
     from ..record import load_carried
 
+    from ..console import reason
+    from ..display.renderer import checked_carried
+
     carried = header.get("carried")
     if not carried:
         return None
-    state = load_carried(_inside(folder, carried["file"]))
-    if state.get("src") is not None and tuple(state["src"]["size"]) == tuple(frame_size):
-        renderer.restore_carried(state)
+    name = str(carried.get("file") if isinstance(carried, dict) else carried)[:120]
+    try:                                                 # the folder's file is data from outside
+        state = checked_carried(load_carried(_inside(folder, name)))
+        if state["src"] is not None and tuple(state["src"]["size"]) == tuple(frame_size):
+            renderer.restore_carried(state)
+    except RecordingError:
+        raise
+    except Exception as e:
+        raise RecordingError(f"{name}: not a carried state this replay can use ({reason(e)})") from None
     return carried.get("pic")
 
 
