@@ -36,6 +36,13 @@ def _run(args, prog: str) -> int:
     from ..engine.devices import keep_freed_memory
 
     keep_freed_memory()
+    from ..console import guarded_streams
+
+    with guarded_streams():                            # a console that went away never stops a command
+        return _run_guarded(args, prog)
+
+
+def _run_guarded(args, prog: str) -> int:
     restore = _stop_signals() if getattr(args, "cmd", None) == "perform" else {}
     try:
         from ..settings import check_environment
@@ -64,7 +71,10 @@ def _stop_signals() -> dict:
     """A show stops cleanly (its files finished, its summary said) on Ctrl-C, SIGINT and SIGTERM,
     even when started where SIGINT is ignored (a background job of a script, some launchers) or
     stopped by a service manager (SIGTERM); `kill -USR1 PID` prints every thread's stack, so a
-    show that seems stuck says where.  Returns what to put back (in-process callers, tests)."""
+    show that seems stuck says where.  A hang-up (the terminal closed, the SSH session it ran in
+    dropped) is not a stop: the picture on the projector goes on, its console lines to /dev/null
+    (console.guarded_streams); stop it from the window, OSC, the page or with SIGTERM.  Returns what
+    to put back (in-process callers, tests)."""
     import faulthandler
     import signal
     import threading
@@ -77,7 +87,10 @@ def _stop_signals() -> dict:
         raise Stopped("SIGTERM", 143)
 
     before = {}
-    for name, handler in (("SIGINT", signal.default_int_handler), ("SIGTERM", stop)):
+    def hung_up(signum, frame):
+        pass
+
+    for name, handler in (("SIGINT", signal.default_int_handler), ("SIGTERM", stop), ("SIGHUP", hung_up)):
         sig = getattr(signal, name, None)
         if sig is not None:
             before[sig] = signal.signal(sig, handler)
