@@ -298,3 +298,42 @@ def test_bs_mapping_makes_the_keyframes_when_chosen(tmp_path):
     mix.b = load_network("builtin:tiny")
     with pytest.raises(ValueError, match="B's mapping takes"):
         mix.set_mapping("b")
+
+
+def test_a_blend_or_a_b_asked_for_before_a_network_switch_never_reaches_the_next_network(tiny, monkeypatch):
+    """Blends and B's loads run off the main thread: one finishing after a switch was made for the
+    network before (a soak of an hour's show: a blend of a 128-wide network rendered the new
+    64-wide network's ws, failed every frame, and the picture froze until the next switch)."""
+    import threading
+
+    from conftest import finished
+    from livegan.instrument import netmix as nm
+    from stylegan3 import load_network
+
+    wide = load_network("builtin:twemoji")                  # w 128: tiny's ws never fit it
+    assert wide.w_dim != tiny.w_dim
+    errors = []
+    mix = nm.NetMix(wide, lambda key, line: errors.append(line))
+    gate = threading.Event()
+    real = nm.blend
+    monkeypatch.setattr(nm, "blend", lambda *a, **k: gate.wait(60) and real(*a, **k))
+    mix.load("builtin:twemoji", lambda s: wide)
+    finished(mix.loads)
+    mix.follow(0.5)                                          # B taken; its blend asked for, held at the gate
+    assert mix.b is wide and mix.blends.busy
+    mix.network_switched(tiny)                               # B does not fit tiny: it goes
+    gate.set()
+    finished(mix.blends)
+    assert mix.poll() is None and not mix.blends.busy        # the old blend was made, and dropped
+    assert mix.b is None and any("does not fit the new network" in e for e in errors)
+
+    # A B whose load was checked against the network before is checked again against this one.
+    loading = threading.Event()
+    mix2 = nm.NetMix(wide, lambda key, line: errors.append(line))
+    mix2.load("builtin:twemoji", lambda s: loading.wait(60) and wide)
+    mix2.network_switched(tiny)
+    loading.set()
+    finished(mix2.loads)
+    mix2.follow(0.5)
+    assert mix2.b is None and not mix2.blends.busy
+    assert "netmix network builtin:twemoji: its w has 128 dimensions, the playing network's 64" in errors[-1]

@@ -72,6 +72,11 @@ class NetMix:
         self.amount = 0.0                            # what the engine renders now
         self.wanted: Optional[tuple] = None          # (source, layers, amount) last asked for
         self.replaying = False
+        # Blends and B's loads run off the main thread against the network playing when they were
+        # asked for; one that finishes after a network switch was made for the one before (a blend
+        # of the old architecture rendered the new network's ws and failed every frame: the picture
+        # froze until the next switch).  Results carry the epoch they were asked in.
+        self.epoch = 0
         self.blends = LatestLoader("netmix")
         self.loads = LatestLoader("netmix-network")
 
@@ -117,13 +122,14 @@ class NetMix:
     # -- what controls ask for (main thread) ------------------------------------------------------
     def load(self, source: str, loader: Callable[[str], object]) -> None:
         """Load B (by the caller's load rule) off the main thread; it mixes in once it is there."""
-        self.loads.submit(source, lambda: self._checked(source, loader(source)))
+        base = self.base
+        self.loads.submit((self.epoch, source), lambda: self._checked(source, loader(source), base))
 
-    def _checked(self, source: str, B):
+    def _checked(self, source: str, B, A=None):
         """B of another architecture mixes where it has A's layers; none in common: one line."""
         from stylegan3.layers import synthesis_layers
 
-        A = self.base
+        A = self.base if A is None else A
         if getattr(B, "w_dim", None) != A.w_dim:
             raise ValueError(f"its w has {getattr(B, 'w_dim', '?')} dimensions, the playing network's {A.w_dim}: "
                              "no layer can take the other's styles")
@@ -160,7 +166,12 @@ class NetMix:
 
     def follow(self, amount: float) -> None:
         """Each tick: a new blend when the knob, B or the layers changed (the newest request wins)."""
-        for source, B, err in self.loads.poll():
+        for (epoch, source), B, err in self.loads.poll():
+            if err is None and epoch != self.epoch:     # checked against the network before: again
+                try:
+                    B = self._checked(source, B)
+                except ValueError as e:
+                    err = e
             if err is not None:
                 self.error("netmix", f"netmix network {source}: {err}")
                 continue
@@ -178,7 +189,7 @@ class NetMix:
             return
         self.wanted = key
         A, B, layers, frame = self.base, self.b, self._range(), self.frame
-        self.blends.submit(key, lambda: blend(A, B, key[2], layers, frame))
+        self.blends.submit((self.epoch, key), lambda: blend(A, B, key[2], layers, frame))
 
     def _range(self) -> range:
         from stylegan3.layers import parse_layers, synthesis_layers
@@ -187,7 +198,9 @@ class NetMix:
     def poll(self) -> Optional[tuple]:
         """(network to render, its key) once a blend is ready and no newer one is on its way."""
         done = None
-        for key, M, err in self.blends.poll():
+        for (epoch, key), M, err in self.blends.poll():
+            if epoch != self.epoch:                     # the network before's blend: never rendered
+                continue
             if err is not None:
                 self.error("netmix", f"netmix: {type(err).__name__}: {err}")
             else:
@@ -212,6 +225,7 @@ class NetMix:
     def network_switched(self, G) -> None:
         """A new playing network: B stays if it still fits (the blend is made again), else it goes."""
         self.base, self.wanted, self.amount = G, None, 0.0
+        self.epoch += 1
         if self.b is not None and (G.w_dim != self.b.w_dim or not any(shared_layers(G, self.b))):
             self.error("netmix", f"netmix off: {self.source} does not fit the new network")
             self.b, self.source = None, ""
