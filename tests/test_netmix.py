@@ -228,7 +228,7 @@ def test_in_bs_frame_a_larger_network_gives_its_larger_picture(tmp_path):
     channel plan): at 1 the show plays B's picture for its ws (the keyframes' ws extended to B's
     layers by their last w), at 0 A's weights in every layer they share with B's top block B's own;
     the recording replays it."""
-    from conftest import assert_replays_exactly, finished, record_and_render
+    from conftest import assert_replays_exactly, record_and_render
     from stylegan3 import save_safetensors
     from stylegan3.checkpoints import build_generator
 
@@ -270,7 +270,7 @@ def test_bs_mapping_makes_the_keyframes_when_chosen(tmp_path):
     the choice replays."""
     import copy
 
-    from conftest import assert_replays_exactly, finished, record_and_render
+    from conftest import assert_replays_exactly, record_and_render
     from stylegan3 import load_network, save_safetensors
 
     A = load_network("builtin:twemoji")

@@ -8,8 +8,6 @@ SIZE = 256
 
 
 def thumbnail(source: Path) -> Path:
-    from PIL import Image
-
     from ..safeio import atomic_write
 
     cache = source.parent / ".thumbs" / (source.stem + ".jpg")
