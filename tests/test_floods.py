@@ -76,6 +76,31 @@ def test_while_a_change_is_on_its_way_new_commands_wait_but_timed_ones_keep_thei
     assert [(c.name, c.value) for c in got] == [("hue", 0.5), ("psi", pytest.approx(0.4))]
 
 
+def test_a_timed_command_keeps_its_time_when_the_wall_clock_is_set_back():
+    """A time tag is read against the wall clock once; then it waits on the monotonic clock (the
+    class: a wall clock stepped back an hour by NTP held a command 2 s ahead for an hour and 2 s)."""
+    from livegan.show.queue import CommandQueue
+
+    clock = {"wall": 1_800_000_000.0, "mono": 500.0}
+    q, got = CommandQueue(lambda kind, msg: None, wall=lambda: clock["wall"], monotonic=lambda: clock["mono"]), []
+    q.post(cmd("set", "hue", 0.5, due=clock["wall"] + 2.0))
+    q.drain(got.append, lambda: False)
+    assert not got and len(q.scheduled) == 1
+    clock["wall"] -= 3600.0                                  # NTP steps the clock back an hour
+    clock["mono"] += 1.9
+    q.drain(got.append, lambda: False)
+    assert not got                                           # not yet: 0.1 s to go
+    clock["mono"] += 0.1
+    q.drain(got.append, lambda: False)
+    assert [(c.name, c.value) for c in got] == [("hue", 0.5)]
+    clock["wall"] += 7200.0                                  # and stepped forward: nothing early either
+    q.post(cmd("set", "psi", 0.3, due=clock["wall"] + 1.0))
+    q.drain(got.append, lambda: False)
+    clock["wall"] += 3600.0
+    q.drain(got.append, lambda: False)
+    assert len(got) == 1 and len(q.scheduled) == 1
+
+
 def test_each_kind_waits_in_a_bounded_backlog_that_drops_its_oldest():
     it = Intake()
     for k in range(500):

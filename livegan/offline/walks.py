@@ -300,8 +300,8 @@ class VideoManager:
         return self.store.render(render_id)
 
     def wait(self, render_id: int, timeout: float = 600.0) -> dict:
-        end = time.time() + timeout
-        while time.time() < end:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
             r = self.store.render(render_id)
             if r["status"] in ("done", "failed"):
                 return r

@@ -19,14 +19,21 @@ MAX_HELD = 4096                   # commands waiting behind a preset load
 
 
 class CommandQueue:
-    """`post` is thread-safe and never blocks; `drain` runs on the main thread only."""
+    """`post` is thread-safe and never blocks; `drain` runs on the main thread only.
 
-    def __init__(self, error: Callable[[str, str], None]):
+    A time tag is wall-clock time (OSC's NTP time), so it is read against the wall clock once, when
+    the command is taken, and waits on the monotonic clock from then: a wall clock set back while
+    a command waited (NTP stepping a machine that just found the venue's network) held it for as
+    long as the step, an hour's step an hour."""
+
+    def __init__(self, error: Callable[[str, str], None], wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic):
         from ..intake import Intake
 
         self.intake = Intake()                   # every control input's one door
         self.error = error
-        self.scheduled: list = []                # heap of (due, seq, Command)
+        self.wall, self.monotonic = wall, monotonic
+        self.scheduled: list = []                # heap of (monotonic deadline, seq, Command)
         self.held: deque = deque()               # commands queued behind a preset load
         self.deferred = 0                        # frames whose command budget ran out
         self._seq = itertools.count()
@@ -42,7 +49,7 @@ class CommandQueue:
         While `holding()` (a preset is loading) commands wait behind it, in order.  Without
         `take_new` the new ones stay in the intake this frame; those whose time tag is due still
         apply (their sender chose the time)."""
-        wall = time.time()
+        wall, mono = self.wall(), self.monotonic()
         end = time.perf_counter() + DRAIN_BUDGET_S
         k = 0
         while take_new:
@@ -62,10 +69,10 @@ class CommandQueue:
                     self.error("schedule-full", f"{MAX_SCHEDULED} timed commands already waiting: "
                                                 f"{cmd.name} dropped")
                 else:
-                    heapq.heappush(self.scheduled, (cmd.due, next(self._seq), cmd))
+                    heapq.heappush(self.scheduled, (mono + (cmd.due - wall), next(self._seq), cmd))
             else:
                 self._apply_or_hold(cmd, handle, holding)
-        while self.scheduled and self.scheduled[0][0] <= wall:
+        while self.scheduled and self.scheduled[0][0] <= mono:
             self._apply_or_hold(heapq.heappop(self.scheduled)[2], handle, holding)
 
     def _apply_or_hold(self, cmd: Command, handle, holding) -> None:
