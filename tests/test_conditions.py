@@ -207,3 +207,31 @@ def test_a_flood_of_input_switches_opens_only_the_newest_off_the_main_thread(tmp
     # newest wins: requests the intake dropped (a costly kind keeps its newest two) or that came
     # while one was opening on the worker never ran
     assert show.intake.dropped["trigger:input"] + show.conditioner._loader.superseded >= 299
+
+
+def test_an_input_asked_for_while_the_network_changed_size_opens_at_the_new_size(tmp_path, monkeypatch):
+    """The class: a result made for the network before a switch.  An input that finished opening
+    at the old condition size was stopped and dropped without a word; it opens again at the new."""
+    import threading
+    import time
+
+    from PIL import Image
+
+    import livegan.conditions as conditions
+
+    f = tmp_path / "still.png"
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(f)
+    gate, real = threading.Event(), conditions.open_source
+    monkeypatch.setattr(conditions, "open_source", lambda *a: gate.wait(60) and real(*a))
+    cond = Conditioner((64, 64), 30.0)
+    try:
+        cond.request(str(f))                        # opening at 64x64, held at the gate
+        cond.resize((96, 64))                       # a wider canvas meanwhile
+        gate.set()
+        deadline = time.monotonic() + 60
+        while not (cond.spec == str(f) and cond.source is not None) and time.monotonic() < deadline:
+            assert cond.poll() == []
+            time.sleep(0.01)
+        assert cond.spec == str(f) and cond.source.size == (96, 64)
+    finally:
+        cond.stop()

@@ -104,8 +104,9 @@ class Conditioner:
         for spec, source, err in self._loader.poll():
             if err is not None:
                 errors.append(f"input off: {' '.join(str(err).split())[:200]}")
-            elif source is not None and source.size != self.size:   # the network changed meanwhile
-                source.stop()
+            elif source is not None and source.size != self.size:   # the network changed meanwhile:
+                source.stop()                                       # opened again at the new size
+                self.request(spec)
             else:
                 old, self.source, self.spec = self.source, (source.start() if source is not None else None), spec
                 if old is not None:
