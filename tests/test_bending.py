@@ -128,7 +128,7 @@ def test_a_bend_played_over_osc_and_at_rest_bit_identical(tiny, osc_rig):
     ctl, _ = osc_rig(show)
     osc = SimpleUDPClient("127.0.0.1", ctl.osc.port)
     osc.send_message("/livegan/bend/0/op", ["rotate", 3, "0-15", 90.0])
-    osc.send_message("/livegan/bend/1/op", ["sobel", 5])
+    osc.send_message("/livegan/bend/1/op", "sobel 5")                      # one string, as the README writes it
     tick_until(show, 2, until=lambda: show.bends.slots[1] is not None)
     assert np.array_equal(show.current_image, plain.current_image)           # slots set, amounts 0
     osc.send_message("/livegan/bend/0", 1.0)

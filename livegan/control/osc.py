@@ -162,11 +162,26 @@ def address_table(params: Iterable[Param] = PARAMS) -> list[Address]:
 
 def _bend_args(a: list):
     """OSC's bend arguments: ['none'] or [OP, LAYER, CHANNELS?, ARG?] (checked by the bend slots)."""
-    if len(a) == 1 and isinstance(a[0], str):
+    if len(a) == 1 and isinstance(a[0], str) and len(a[0].split()) > 1:
+        a = _bend_words(a[0])                    # one string, as the README writes it: 'rotate 5 cluster:1 45'
+    elif len(a) == 1 and isinstance(a[0], str):
         return a[0][:20]
     if not 2 <= len(a) <= 4 or not isinstance(a[0], str):
         raise ValueError(f"bend/op takes OP LAYER [CHANNELS [ARG]] or none, got {str(a)[:40]}")
     return [a[0][:20], _int([a[1]], "bend layer"), *a[2:]]
+
+
+def _bend_words(text: str) -> list:
+    words = text.split()[:5]
+    if len(words) > 4:
+        raise ValueError(f"bend/op takes OP LAYER [CHANNELS [ARG]] or none, got {text[:40]!r}")
+    for i, kind, convert in ((1, "LAYER", int), (3, "ARG", float)):
+        if i < len(words):
+            try:
+                words[i] = convert(words[i])
+            except ValueError:
+                raise ValueError(f"bend/op: {kind} {words[i][:20]!r} is not a number") from None
+    return words
 
 
 def _args(a: list, kinds: str, what: str) -> list:
