@@ -16,6 +16,12 @@ class AsyncReader:
         self.pending = [False, False]
         self.tags = [None, None]
 
+    def release(self) -> None:
+        """Free the two buffers (a reader of another size replaces this one)."""
+        for b in self.bufs:
+            b.release()
+        self.pending = [False, False]
+
     def submit(self, fbo, tag=None) -> None:
         fbo.read_into(self.bufs[self.i], viewport=(0, 0, *self.size), components=3)
         self.pending[self.i] = True

@@ -73,6 +73,8 @@ class WindowDisplay:
     def read_async(self) -> Optional[np.ndarray]:
         size = tuple(self.size)
         if getattr(self, "_reader", None) is None or self._reader.size != size:
+            if getattr(self, "_reader", None) is not None:
+                self._reader.release()                 # the window was resized: its buffers go
             self._reader = AsyncReader(self.ctx, size)
         img = self._reader.collect()
         self._reader.submit(self.ctx.detect_framebuffer())
